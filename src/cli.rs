@@ -1,0 +1,383 @@
+//! The command line: argument definitions (clap derive) and the dispatch of each command
+//! to the library. Output formatting lives here; the work lives in the library modules.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::admin;
+use crate::error::{Error, Result};
+use crate::fields::{self, FieldRow};
+use crate::model::{Key, Kind};
+use crate::seed;
+use crate::store::{SqliteStore, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "smsync",
+    version,
+    about = "Offline file bridge between the Service Master database and Outlook",
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error (unknown field, bad value, \
+                  unknown key or profile), 3 some items refused."
+)]
+pub struct Cli {
+    /// The Service Master database (SQLite file).
+    #[arg(long, global = true, env = "SMSYNC_DB", default_value = "servicemaster.db")]
+    pub db: PathBuf,
+    /// The drop folder that holds one folder per profile.
+    #[arg(long, global = true, env = "SMSYNC_DROP", default_value = "dropbox")]
+    pub drop: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, migrate or fill the database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Add, change, show and list Service Master records.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Reset Outlook Sync Dates: the profile's next export rewrites everything.
+    Reset {
+        /// The profile: the employee's first and last name, exactly.
+        #[arg(long)]
+        profile: String,
+    },
+    /// Print the field mapping (the "Outlook Field Mapping").
+    Fields {
+        /// Only this kind (client, location, user, tech, si, employee).
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Profiles, their stamps, and what they would sync.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the sample company in DIR and run the main job end to end.
+    Demo {
+        /// Where to build it; it is created, and must be empty or a previous demo.
+        #[arg(default_value = "smsync-demo")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the database, or migrate it to this version's schema.
+    Init,
+    /// Fill an empty database with sample or synthetic data.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false, id = "what")]
+pub struct SeedArgs {
+    /// A small, realistic company: 5 clients, their locations and users, 4 agents
+    /// (2 of them employees who sync), 10 tech entries and 20 SIs.
+    #[arg(long, group = "what")]
+    pub sample: bool,
+    /// N synthetic contacts in the sample's shape, plus N/10 SIs; deterministic per seed.
+    #[arg(long, value_name = "N", group = "what")]
+    pub scale: Option<u64>,
+    /// The seed of --scale.
+    #[arg(long, default_value_t = 1, requires = "scale")]
+    pub seed: u64,
+    /// The number of SIs of --scale (default N/10).
+    #[arg(long, requires = "scale")]
+    pub sis: Option<u64>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add a record: admin add KIND field=value...
+    Add {
+        /// client, location, user, tech, si or employee
+        kind: String,
+        /// field=value pairs; `smsync fields --kind KIND` lists the fields
+        values: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a record: admin set KEY field=value...
+    Set {
+        key: String,
+        values: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one record.
+    Show {
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the records of a kind.
+    List {
+        kind: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v).map_err(|e| Error::Other(e.to_string()))?;
+    writeln!(out).map_err(|e| Error::io("stdout", e))
+}
+
+pub fn open(db: &Path) -> Result<SqliteStore> {
+    SqliteStore::open(db)
+}
+
+/// Runs a parsed command line; the error carries the exit code.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Db(DbCommand::Init) => {
+            let (_, before, after) = SqliteStore::create(&cli.db)?;
+            if before == after {
+                println!("{}: schema version {after}, up to date", cli.db.display());
+            } else {
+                println!(
+                    "{}: schema version {before} -> {after}",
+                    cli.db.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Db(DbCommand::Seed(args)) => {
+            let mut store = open(&cli.db)?;
+            let started = std::time::Instant::now();
+            let seeded = if args.sample {
+                seed::sample(&mut store)?
+            } else {
+                let n = args.scale.expect("clap requires --sample or --scale");
+                seed::scale(&mut store, n, args.sis, args.seed, std::io::stderr().is_terminal())?
+            };
+            let secs = started.elapsed().as_secs_f64();
+            if args.json {
+                print_json(&json!({"seeded": seeded, "contacts": seeded.contacts(), "seconds": secs}))
+            } else {
+                println!(
+                    "seeded {} clients, {} locations, {} users, {} tech entries, {} SIs, \
+                     {} employees ({} contacts) in {secs:.1} s",
+                    seeded.clients,
+                    seeded.locations,
+                    seeded.users,
+                    seeded.tech,
+                    seeded.sis,
+                    seeded.employees,
+                    seeded.contacts()
+                );
+                Ok(())
+            }
+        }
+        Command::Admin(cmd) => run_admin(&cli.db, cmd),
+        Command::Reset { profile } => {
+            let mut store = open(&cli.db)?;
+            let p = store.profile(&profile)?;
+            store.reset(&p)?;
+            println!(
+                "reset the sync stamps of '{}' ({}): the next export rewrites everything",
+                p.name, p.employee
+            );
+            Ok(())
+        }
+        Command::Fields { kind, json } => {
+            let kinds: Vec<Kind> = match kind {
+                Some(k) => vec![k.parse()?],
+                None => Kind::ALL.to_vec(),
+            };
+            let rows: Vec<FieldRow> = kinds
+                .iter()
+                .flat_map(|&k| fields::of(k).iter().map(FieldRow::from))
+                .collect();
+            if json {
+                return print_json(&serde_json::to_value(&rows).expect("rows serialise"));
+            }
+            print_fields(&rows);
+            Ok(())
+        }
+        Command::Status { json } => {
+            let store = open(&cli.db)?;
+            let mut profiles = Vec::new();
+            for p in store.profiles()? {
+                let counts = store.sync_counts(&p)?;
+                profiles.push((p, counts));
+            }
+            if json {
+                let list: Vec<_> = profiles
+                    .iter()
+                    .map(|(p, c)| {
+                        json!({
+                            "profile": p.name,
+                            "employee": p.employee,
+                            "user": p.user,
+                            "contacts_stamp": p.contacts_stamp.map(crate::clock::format_micros),
+                            "tasks_stamp": p.tasks_stamp.map(crate::clock::format_micros),
+                            "drop": cli.drop.join(&p.name),
+                            "counts": c,
+                        })
+                    })
+                    .collect();
+                let mut records = serde_json::Map::new();
+                for k in Kind::ALL {
+                    records.insert(k.name().into(), store.count(k)?.into());
+                }
+                return print_json(&json!({
+                    "database": cli.db,
+                    "records": records,
+                    "profiles": list,
+                }));
+            }
+            println!("database {}", cli.db.display());
+            let counts: Vec<String> = Kind::ALL
+                .iter()
+                .map(|&k| Ok(format!("{} {}", store.count(k)?, k.name())))
+                .collect::<Result<_>>()?;
+            println!("records: {}", counts.join(", "));
+            if profiles.is_empty() {
+                println!("no profiles: add one with `smsync admin add employee user=SM-U<id>`");
+            }
+            for (p, c) in &profiles {
+                let stamp = |s: Option<i64>| {
+                    s.map(crate::clock::format_micros)
+                        .unwrap_or_else(|| "never (full export next)".into())
+                };
+                println!("profile '{}' ({}, user {})", p.name, p.employee, p.user);
+                println!(
+                    "  contacts: {} synced, {} changed since {}",
+                    c.contacts,
+                    c.contacts_pending,
+                    stamp(p.contacts_stamp)
+                );
+                println!(
+                    "  tasks:    {} synced, {} changed since {}",
+                    c.tasks,
+                    c.tasks_pending,
+                    stamp(p.tasks_stamp)
+                );
+            }
+            Ok(())
+        }
+        Command::Demo { dir } => crate::demo::run(&dir),
+    }
+}
+
+fn print_fields(rows: &[FieldRow]) {
+    let dash = |o: Option<&str>| o.unwrap_or("-").to_string();
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                format!("{}.{}", r.kind, r.field),
+                r.ty.clone(),
+                r.admin.to_string(),
+                dash(r.csv),
+                dash(r.property),
+                r.mapi.clone().unwrap_or_else(|| "-".into()),
+                if r.updatable { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect();
+    let head = [
+        "field", "type", "admin", "Outlook CSV", "vCard/iCalendar", "MAPI", "updatable",
+    ];
+    let mut widths = head.map(str::len);
+    for row in &table {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(&head.map(String::from));
+    for row in &table {
+        line(row);
+    }
+}
+
+fn run_admin(db: &Path, cmd: AdminCommand) -> Result<()> {
+    let mut store = open(db)?;
+    match cmd {
+        AdminCommand::Add { kind, values, json } => {
+            let kind: Kind = kind.parse()?;
+            let assignments = admin::parse_assignments(&store, kind, &values, true)?;
+            let key = store.add(kind, &assignments)?;
+            let rec = store.get(key)?;
+            if json {
+                return print_json(&rec.to_json());
+            }
+            println!("added {key}  {}", admin::label(&rec));
+            Ok(())
+        }
+        AdminCommand::Set { key, values, json } => {
+            let key: Key = key.parse()?;
+            if values.is_empty() {
+                return Err(Error::invalid(format!(
+                    "nothing to set; give field=value pairs, valid fields for {}: {}",
+                    key.kind,
+                    fields::settable_names(key.kind, false).join(", ")
+                )));
+            }
+            let assignments = admin::parse_assignments(&store, key.kind, &values, false)?;
+            // Check the key before reporting field errors about it.
+            store.get(key)?;
+            let outcome = store.set(key, &assignments)?;
+            let rec = store.get(key)?;
+            if json {
+                return print_json(&json!({"outcome": outcome, "record": rec.to_json()}));
+            }
+            let verb = match outcome {
+                crate::store::Outcome::Unchanged => "unchanged",
+                _ => "changed",
+            };
+            println!("{verb} {key}  {}", admin::label(&rec));
+            Ok(())
+        }
+        AdminCommand::Show { key, json } => {
+            let key: Key = key.parse()?;
+            let rec = store.get(key)?;
+            if json {
+                return print_json(&rec.to_json());
+            }
+            print!("{}", admin::show(&rec));
+            Ok(())
+        }
+        AdminCommand::List { kind, json } => {
+            let kind: Kind = kind.parse()?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let io = |e| Error::io("stdout", e);
+            if json {
+                // A JSON array written as it streams, so memory stays flat.
+                write!(out, "[").map_err(io)?;
+                let mut first = true;
+                store.for_each(kind, &mut |r| {
+                    let sep = if first { "\n  " } else { ",\n  " };
+                    first = false;
+                    write!(out, "{sep}{}", r.to_json()).map_err(io)
+                })?;
+                writeln!(out, "{}]", if first { "" } else { "\n" }).map_err(io)?;
+            } else {
+                store.for_each(kind, &mut |r| {
+                    writeln!(out, "{}\t{}", r.key, admin::label(&r)).map_err(io)
+                })?;
+            }
+            out.flush().map_err(io)
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Neutral domain types shared by storage, rules and codecs: record kinds, stable keys,
+//! field values and generic records whose fields are described by [`crate::fields`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fields::{self, FieldDef};
+
+/// The kinds of Service Master record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Client,
+    Location,
+    User,
+    Tech,
+    Si,
+    Employee,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Client,
+        Kind::Location,
+        Kind::User,
+        Kind::Tech,
+        Kind::Si,
+        Kind::Employee,
+    ];
+
+    /// The name used on the command line (`admin add KIND`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Client => "client",
+            Kind::Location => "location",
+            Kind::User => "user",
+            Kind::Tech => "tech",
+            Kind::Si => "si",
+            Kind::Employee => "employee",
+        }
+    }
+
+    /// The prefix of this kind's keys, e.g. `SM-L` for `SM-L42`.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Kind::Client => "SM-C",
+            Kind::Location => "SM-L",
+            Kind::User => "SM-U",
+            Kind::Tech => "SM-T",
+            Kind::Si => "SI-",
+            Kind::Employee => "SM-E",
+        }
+    }
+
+    /// Whether records of this kind go to Outlook as contacts.
+    pub fn is_contact(self) -> bool {
+        matches!(self, Kind::Location | Kind::User | Kind::Tech)
+    }
+
+    pub fn names() -> String {
+        Kind::ALL.map(Kind::name).join(", ")
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.trim().to_ascii_lowercase();
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == lower)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown kind '{s}'; valid kinds: {}",
+                    Kind::names()
+                ))
+            })
+    }
+}
+
+/// A record's stable, readable key: `SM-C<id>`, `SM-L<id>`, `SM-U<id>`, `SM-T<id>`,
+/// `SI-<number>`, `SM-E<id>`. For SIs the number is the SI number, for the others the row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub kind: Kind,
+    pub id: i64,
+}
+
+impl Key {
+    pub fn new(kind: Kind, id: i64) -> Self {
+        Key { kind, id }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.kind.key_prefix(), self.id)
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl FromStr for Key {
+    type Err = Error;
+    /// Parses a key case-insensitively; surrounding white space is ignored.
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim().to_ascii_uppercase();
+        // Longest prefixes first, so that "SM-" kinds are not mistaken for each other.
+        for kind in Kind::ALL {
+            if let Some(rest) = t.strip_prefix(kind.key_prefix()) {
+                if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+                    if let Ok(id) = rest.parse::<i64>() {
+                        if id > 0 {
+                            return Ok(Key { kind, id });
+                        }
+                    }
+                }
+            }
+        }
+        Err(Error::invalid(format!(
+            "'{s}' is not a key; keys look like SM-C12 (client), SM-L12 (location), \
+             SM-U12 (user), SM-T12 (tech entry), SI-1234 (SI) or SM-E12 (employee)"
+        )))
+    }
+}
+
+/// One field value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Date(NaiveDate),
+    /// A reference to another record.
+    Ref(Key),
+    /// References to several records (an SI's people).
+    Refs(Vec<Key>),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_date(&self) -> Option<NaiveDate> {
+        match self {
+            Value::Date(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    pub fn as_ref_key(&self) -> Option<Key> {
+        match self {
+            Value::Ref(k) => Some(*k),
+            _ => None,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Text(s) => J::String(s.clone()),
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Date(d) => J::String(d.format("%Y-%m-%d").to_string()),
+            Value::Ref(k) => J::String(k.to_string()),
+            Value::Refs(ks) => J::Array(ks.iter().map(|k| J::String(k.to_string())).collect()),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => Ok(()),
+            Value::Text(s) => f.write_str(s),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Value::Ref(k) => write!(f, "{k}"),
+            Value::Refs(ks) => {
+                let v: Vec<String> = ks.iter().map(Key::to_string).collect();
+                f.write_str(&v.join(","))
+            }
+        }
+    }
+}
+
+/// A record as the storage layer hands it out: its key, its change time and one value per
+/// field of its kind, in the order of [`fields::of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub key: Key,
+    /// Microseconds since the Unix epoch (UTC) of the last change.
+    pub updated_at: i64,
+    pub values: Vec<Value>,
+}
+
+impl Record {
+    pub fn fields(&self) -> impl Iterator<Item = (&'static FieldDef, &Value)> {
+        fields::of(self.key.kind).iter().zip(self.values.iter())
+    }
+
+    /// The value of the named field. Panics only on a field name that the kind does not
+    /// have, which is a programming error caught by the tests.
+    pub fn get(&self, name: &str) -> &Value {
+        let i = fields::index(self.key.kind, name)
+            .unwrap_or_else(|| panic!("{} has no field {name}", self.key.kind));
+        &self.values[i]
+    }
+
+    pub fn text(&self, name: &str) -> &str {
+        self.get(name).as_text().unwrap_or("")
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        m.insert("key".into(), self.key.to_string().into());
+        m.insert("kind".into(), self.key.kind.name().into());
+        for (f, v) in self.fields() {
+            let j = match (f.ty, v) {
+                (fields::Ty::Stamp, Value::Int(us)) => crate::clock::format_micros(*us).into(),
+                _ => v.to_json(),
+            };
+            m.insert(f.name.into(), j);
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_for_every_kind() {
+        for kind in Kind::ALL {
+            let k = Key::new(kind, 42);
+            let s = k.to_string();
+            assert!(s.starts_with(kind.key_prefix()));
+            assert_eq!(s.parse::<Key>().unwrap(), k);
+            assert_eq!(s.to_lowercase().parse::<Key>().unwrap(), k);
+        }
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        for bad in ["", "SM-", "SM-X1", "SM-L", "SM-L-1", "SM-L0", "SI-12a", "L42", "SM-L 4"] {
+            assert!(bad.parse::<Key>().is_err(), "{bad} parsed");
+        }
+    }
+}

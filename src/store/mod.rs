@@ -1,0 +1,156 @@
+//! The storage layer: the only way the rest of smsync reads or changes Service Master data.
+//! [`Store`] is engine-neutral; [`sqlite::SqliteStore`] is the embedded engine. A server
+//! engine (PostgreSQL) implements the same traits without touching the sync code.
+//!
+//! Writes happen in [`Store::write`], one transaction with one change time for every record
+//! it touches, cascades included; change times are strictly increasing across commits.
+
+pub mod schema;
+pub mod sqlite;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fields::FieldDef;
+use crate::model::{Key, Kind, Record, Value};
+
+pub use sqlite::SqliteStore;
+
+/// One assignment of a value to a field, as `admin add` and `admin set` pass them.
+pub type Assignment = (&'static FieldDef, Value);
+
+/// What a write did to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Added,
+    Changed,
+    Unchanged,
+}
+
+/// Look-ups that parsing needs, both outside and inside a write transaction.
+pub trait Lookup {
+    /// The client whose name is exactly `name`.
+    fn client_by_name(&self, name: &str) -> Result<Option<Key>>;
+}
+
+/// The write half of the storage layer, valid inside one transaction.
+pub trait Writer: Lookup {
+    /// The change time this transaction stamps on every record it touches.
+    fn now(&self) -> i64;
+    /// Adds a record; enforces the Service Master rules (one Main location per client, …).
+    fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key>;
+    /// Changes fields of a record and runs the cascades; unchanged values touch nothing.
+    fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome>;
+    /// Reads a record as this transaction sees it.
+    fn get(&self, key: Key) -> Result<Record>;
+    /// Sets or clears a profile's sync stamps.
+    fn set_stamps(
+        &mut self,
+        employee: Key,
+        contacts: Option<i64>,
+        tasks: Option<i64>,
+    ) -> Result<()>;
+}
+
+/// One employee who syncs, with the profile name their Outlook must have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    pub employee: Key,
+    pub user: Key,
+    pub name: String,
+    pub contacts_stamp: Option<i64>,
+    pub tasks_stamp: Option<i64>,
+}
+
+/// How many records a profile would sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncCounts {
+    /// Contacts in the synced set.
+    pub contacts: u64,
+    /// Contact records changed since the profile's contacts stamp (all, after a reset).
+    pub contacts_pending: u64,
+    /// SIs in the synced set (In Progress or Completion Requested).
+    pub tasks: u64,
+    /// SI records changed since the profile's tasks stamp (all synced ones, after a reset).
+    pub tasks_pending: u64,
+}
+
+/// The read half of the storage layer, plus the entry to writes.
+pub trait Store: Lookup {
+    /// Runs `f` in one write transaction: all of it commits, or none of it.
+    fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()>;
+    fn get(&self, key: Key) -> Result<Record>;
+    /// Calls `f` for every record of a kind, in key order, without loading them all.
+    fn for_each(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
+    fn count(&self, kind: Kind) -> Result<u64>;
+    /// Every employee with a sync record, by key.
+    fn profiles(&self) -> Result<Vec<Profile>>;
+    fn sync_counts(&self, profile: &Profile) -> Result<SyncCounts>;
+
+    /// Adds one record in its own transaction.
+    fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key> {
+        let mut key = None;
+        self.write(&mut |w| {
+            key = Some(w.add(kind, values)?);
+            Ok(())
+        })?;
+        Ok(key.expect("add returned a key"))
+    }
+
+    /// Changes one record in its own transaction.
+    fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
+        let mut out = Outcome::Unchanged;
+        self.write(&mut |w| {
+            out = w.set(key, values)?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The profile whose name is exactly `name` (SPEC §2).
+    fn profile(&self, name: &str) -> Result<Profile> {
+        let all = self.profiles()?;
+        let matches: Vec<&Profile> = all.iter().filter(|p| p.name == name).collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => {
+                let mut msg = format!("no employee has the profile name '{name}'");
+                if let Some(close) = all.iter().find(|p| p.name.eq_ignore_ascii_case(name.trim())) {
+                    msg.push_str(&format!(
+                        "; did you mean '{}'? Profile names must match exactly",
+                        close.name
+                    ));
+                }
+                if all.is_empty() {
+                    msg.push_str(
+                        "; no employees sync yet: add one with `smsync admin add employee user=SM-U<id>`",
+                    );
+                } else {
+                    let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+                    msg.push_str(&format!("; profiles: {}", names.join(", ")));
+                }
+                Err(Error::NotFound(msg))
+            }
+            many => {
+                let who: Vec<String> = many
+                    .iter()
+                    .map(|p| format!("{} (user {})", p.employee, p.user))
+                    .collect();
+                Err(Error::invalid(format!(
+                    "{} employees have the profile name '{name}': {}; rename one of them \
+                     (admin set SM-U<id> first_name=... last_name=...) so that each profile \
+                     name is unique",
+                    many.len(),
+                    who.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// Reset Outlook Sync Dates: the next export of the profile rewrites everything.
+    fn reset(&mut self, profile: &Profile) -> Result<()> {
+        let employee = profile.employee;
+        self.write(&mut |w| w.set_stamps(employee, None, None))
+    }
+}

@@ -1,0 +1,174 @@
+//! The SQLite schema as versioned migrations, applied in order and tracked in
+//! `PRAGMA user_version`. A migration is never edited once released; add a new one.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+INSERT INTO meta (key, value) VALUES ('clock', 0);
+
+CREATE TABLE clients (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE CHECK (name <> ''),
+    active     INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX clients_updated ON clients (updated_at);
+
+CREATE TABLE locations (
+    id          INTEGER PRIMARY KEY,
+    client_id   INTEGER NOT NULL REFERENCES clients (id),
+    name        TEXT NOT NULL CHECK (name <> ''),
+    is_main     INTEGER NOT NULL DEFAULT 0 CHECK (is_main IN (0, 1)),
+    street      TEXT,
+    city        TEXT,
+    region      TEXT,
+    postal_code TEXT,
+    country     TEXT,
+    phone       TEXT,
+    phone_other TEXT,
+    fax         TEXT,
+    email       TEXT,
+    web         TEXT,
+    notes       TEXT,
+    active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    updated_at  INTEGER NOT NULL,
+    UNIQUE (client_id, name)
+) STRICT;
+-- At most one Main location per client; the storage layer keeps it at exactly one.
+CREATE UNIQUE INDEX locations_one_main ON locations (client_id) WHERE is_main = 1;
+CREATE INDEX locations_updated ON locations (updated_at);
+
+CREATE TABLE users (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('agent', 'client')),
+    client_id   INTEGER REFERENCES clients (id),
+    first_name  TEXT NOT NULL CHECK (first_name <> ''),
+    last_name   TEXT NOT NULL CHECK (last_name <> ''),
+    job_title   TEXT,
+    department  TEXT,
+    phone       TEXT,
+    mobile      TEXT,
+    home_phone  TEXT,
+    fax         TEXT,
+    email       TEXT,
+    email2      TEXT,
+    street      TEXT,
+    city        TEXT,
+    region      TEXT,
+    postal_code TEXT,
+    country     TEXT,
+    notes       TEXT,
+    active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    updated_at  INTEGER NOT NULL,
+    CHECK ((kind = 'client') = (client_id IS NOT NULL))
+) STRICT;
+CREATE INDEX users_client ON users (client_id);
+CREATE INDEX users_updated ON users (updated_at);
+
+CREATE TABLE tech (
+    id         INTEGER PRIMARY KEY,
+    company    TEXT,
+    first_name TEXT,
+    last_name  TEXT,
+    phone      TEXT,
+    mobile     TEXT,
+    fax        TEXT,
+    email      TEXT,
+    web        TEXT,
+    notes      TEXT,
+    updated_at INTEGER NOT NULL,
+    CHECK (coalesce(company, first_name, last_name) IS NOT NULL)
+) STRICT;
+CREATE INDEX tech_updated ON tech (updated_at);
+
+CREATE TABLE sis (
+    id             INTEGER PRIMARY KEY,
+    number         INTEGER NOT NULL UNIQUE CHECK (number > 0),
+    client_id      INTEGER NOT NULL REFERENCES clients (id),
+    location_id    INTEGER NOT NULL REFERENCES locations (id),
+    description    TEXT NOT NULL CHECK (description <> ''),
+    notes          TEXT,
+    status         TEXT NOT NULL CHECK (status IN
+                     ('New', 'In Progress', 'Completion Requested', 'On Hold', 'Closed', 'Cancelled')),
+    priority       TEXT NOT NULL DEFAULT 'Normal' CHECK (priority IN ('Low', 'Normal', 'High')),
+    start_date     TEXT,
+    due_date       TEXT,
+    completed_date TEXT,
+    uid            TEXT UNIQUE,
+    updated_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sis_client ON sis (client_id);
+CREATE INDEX sis_location ON sis (location_id);
+CREATE INDEX sis_updated ON sis (updated_at);
+
+CREATE TABLE si_people (
+    si_id   INTEGER NOT NULL REFERENCES sis (id),
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    PRIMARY KEY (si_id, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX si_people_user ON si_people (user_id);
+
+CREATE TABLE employees (
+    id             INTEGER PRIMARY KEY,
+    user_id        INTEGER NOT NULL UNIQUE REFERENCES users (id),
+    contacts_stamp INTEGER,
+    tasks_stamp    INTEGER,
+    updated_at     INTEGER NOT NULL
+) STRICT;
+"#];
+
+/// The schema version this build of smsync writes.
+pub fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+pub fn version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Applies every migration the database lacks, each in its own transaction.
+/// Returns the versions before and after.
+pub fn migrate(conn: &mut Connection) -> Result<(i64, i64)> {
+    let before = version(conn)?;
+    if before > current_version() {
+        return Err(newer_error(before));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(before as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok((before, version(conn)?))
+}
+
+/// Refuses a database whose schema is not the one this build writes.
+pub fn check(conn: &Connection) -> Result<()> {
+    let v = version(conn)?;
+    if v > current_version() {
+        return Err(newer_error(v));
+    }
+    if v < current_version() {
+        return Err(Error::Other(format!(
+            "the database is at schema version {v}, this smsync needs {}; \
+             run `smsync db init` to migrate it",
+            current_version()
+        )));
+    }
+    Ok(())
+}
+
+fn newer_error(v: i64) -> Error {
+    Error::Other(format!(
+        "the database is at schema version {v}, newer than this smsync knows ({}); \
+         use a newer smsync",
+        current_version()
+    ))
+}

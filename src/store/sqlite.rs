@@ -1,0 +1,858 @@
+//! The embedded SQLite engine of the storage layer: connection settings, the generic
+//! record codec between SQL rows and [`Record`]s (driven by the field table), the Service
+//! Master rules that a write must keep, and the cascades of SPEC §1.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use chrono::NaiveDate;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{Assignment, Lookup, Outcome, Profile, Store, SyncCounts, Writer, schema};
+use crate::error::{Error, Result};
+use crate::fields::{self, Access, FieldDef, Ty};
+use crate::model::{Key, Kind, Record, Value};
+
+/// The category of service agents' contacts.
+pub const AGENTS_CATEGORY: &str = "Service Agents";
+/// The category of tech database contacts.
+pub const TECH_CATEGORY: &str = "Tech Database";
+
+/// SQL predicates (over alias `t`) of the records that go to Outlook (SPEC §1, §3).
+fn synced_predicate(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Location => {
+            "t.active = 1 AND EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id AND c.active = 1)"
+        }
+        Kind::User => {
+            "t.active = 1 AND (t.kind = 'agent' OR EXISTS (SELECT 1 FROM clients c \
+             WHERE c.id = t.client_id AND c.active = 1))"
+        }
+        Kind::Tech => "1",
+        Kind::Si => "t.status IN ('In Progress', 'Completion Requested')",
+        Kind::Client | Kind::Employee => "0",
+    }
+}
+
+fn table(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Client => "clients",
+        Kind::Location => "locations",
+        Kind::User => "users",
+        Kind::Tech => "tech",
+        Kind::Si => "sis",
+        Kind::Employee => "employees",
+    }
+}
+
+/// The column whose value is the number in the record's key.
+fn key_column(kind: Kind) -> &'static str {
+    if kind == Kind::Si { "number" } else { "id" }
+}
+
+/// SQL for a field that is derived from other records rather than stored.
+fn derived_sql(f: &FieldDef) -> String {
+    match (f.kind, f.name) {
+        (_, "key") => "NULL".into(),
+        (Kind::Location | Kind::Si, "category") => {
+            "(SELECT c.name FROM clients c WHERE c.id = t.client_id)".into()
+        }
+        (Kind::User, "category") => format!(
+            "CASE WHEN t.kind = 'agent' THEN '{AGENTS_CATEGORY}' \
+             ELSE (SELECT c.name FROM clients c WHERE c.id = t.client_id) END"
+        ),
+        (Kind::Tech, "category") => format!("'{TECH_CATEGORY}'"),
+        (Kind::Si, "people") => "(SELECT group_concat(p.user_id, ',') FROM \
+             (SELECT user_id FROM si_people WHERE si_id = t.id ORDER BY user_id) p)"
+            .into(),
+        (Kind::Employee, "profile") => {
+            "(SELECT u.first_name || ' ' || u.last_name FROM users u WHERE u.id = t.user_id)"
+                .into()
+        }
+        (k, n) => unreachable!("no derivation for {k}.{n}"),
+    }
+}
+
+/// `SELECT t.id, <key number>, t.updated_at, <fields...> FROM <table> t`, per kind.
+fn select_sql(kind: Kind) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        Kind::ALL
+            .iter()
+            .map(|&k| {
+                let cols: Vec<String> = fields::of(k)
+                    .iter()
+                    .map(|f| match f.column {
+                        Some(c) => format!("t.{c}"),
+                        None => derived_sql(f),
+                    })
+                    .collect();
+                format!(
+                    "SELECT t.id, t.{}, t.updated_at, {} FROM {} t",
+                    key_column(k),
+                    cols.join(", "),
+                    table(k)
+                )
+            })
+            .collect()
+    });
+    &all[Kind::ALL.iter().position(|&k| k == kind).expect("kind")]
+}
+
+fn conversion_error(col: usize, msg: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        Box::<dyn std::error::Error + Send + Sync>::from(msg),
+    )
+}
+
+fn read_value(f: &FieldDef, row: &Row, col: usize) -> rusqlite::Result<Value> {
+    Ok(match f.ty {
+        Ty::Text | Ty::Choice(_) => match row.get::<_, Option<String>>(col)? {
+            Some(s) => Value::Text(s),
+            None => Value::Null,
+        },
+        Ty::Bool => Value::Bool(row.get::<_, i64>(col)? != 0),
+        Ty::Int | Ty::Stamp => match row.get::<_, Option<i64>>(col)? {
+            Some(i) => Value::Int(i),
+            None => Value::Null,
+        },
+        Ty::Date => match row.get::<_, Option<String>>(col)? {
+            Some(s) => Value::Date(
+                NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                    .map_err(|e| conversion_error(col, format!("{}: {s}: {e}", f.name)))?,
+            ),
+            None => Value::Null,
+        },
+        Ty::Ref(k) => match row.get::<_, Option<i64>>(col)? {
+            Some(id) => Value::Ref(Key::new(k, id)),
+            None => Value::Null,
+        },
+        Ty::Refs(k) => {
+            let s: Option<String> = row.get(col)?;
+            let mut keys = Vec::new();
+            for part in s.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()) {
+                let id = part
+                    .parse::<i64>()
+                    .map_err(|e| conversion_error(col, format!("{}: {part}: {e}", f.name)))?;
+                keys.push(Key::new(k, id));
+            }
+            Value::Refs(keys)
+        }
+    })
+}
+
+fn read_record(kind: Kind, row: &Row) -> rusqlite::Result<Record> {
+    let key = Key::new(kind, row.get(1)?);
+    let updated_at = row.get(2)?;
+    let mut values = Vec::with_capacity(fields::of(kind).len());
+    for (i, f) in fields::of(kind).iter().enumerate() {
+        values.push(if f.name == "key" {
+            Value::Text(key.to_string())
+        } else {
+            read_value(f, row, 3 + i)?
+        });
+    }
+    Ok(Record {
+        key,
+        updated_at,
+        values,
+    })
+}
+
+fn sql_value(v: &Value) -> SqlValue {
+    match v {
+        Value::Null | Value::Refs(_) => SqlValue::Null,
+        Value::Text(s) => SqlValue::Text(s.clone()),
+        Value::Bool(b) => SqlValue::Integer(*b as i64),
+        Value::Int(i) => SqlValue::Integer(*i),
+        Value::Date(d) => SqlValue::Text(d.format("%Y-%m-%d").to_string()),
+        Value::Ref(k) => SqlValue::Integer(k.id),
+    }
+}
+
+/// Reads one record by key; `None` when it does not exist.
+fn load(conn: &Connection, key: Key) -> Result<Option<Record>> {
+    let sql = format!("{} WHERE t.{} = ?1", select_sql(key.kind), key_column(key.kind));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(stmt
+        .query_row([key.id], |r| read_record(key.kind, r))
+        .optional()?)
+}
+
+fn load_required(conn: &Connection, key: Key) -> Result<Record> {
+    load(conn, key)?.ok_or_else(|| Error::NotFound(format!("{key} does not exist")))
+}
+
+fn client_by_name(conn: &Connection, name: &str) -> Result<Option<Key>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM clients WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?
+        .map(|id| Key::new(Kind::Client, id)))
+}
+
+impl Lookup for TxWriter<'_> {
+    fn client_by_name(&self, name: &str) -> Result<Option<Key>> {
+        client_by_name(self.conn, name)
+    }
+}
+
+impl Lookup for SqliteStore {
+    fn client_by_name(&self, name: &str) -> Result<Option<Key>> {
+        client_by_name(&self.conn, name)
+    }
+}
+
+/// The row id behind a key (SIs are keyed by number).
+fn row_id(conn: &Connection, key: Key) -> Result<Option<i64>> {
+    if key.kind != Kind::Si {
+        let sql = format!("SELECT id FROM {} WHERE id = ?1", table(key.kind));
+        return Ok(conn
+            .prepare_cached(&sql)?
+            .query_row([key.id], |r| r.get(0))
+            .optional()?);
+    }
+    Ok(conn
+        .prepare_cached("SELECT id FROM sis WHERE number = ?1")?
+        .query_row([key.id], |r| r.get(0))
+        .optional()?)
+}
+
+/// A full set of values for one record of a kind, being built or changed.
+struct Draft {
+    kind: Kind,
+    values: Vec<Value>,
+}
+
+impl Draft {
+    fn defaults(kind: Kind) -> Self {
+        let values = fields::of(kind)
+            .iter()
+            .map(|f| match (kind, f.name) {
+                (_, "active") => Value::Bool(true),
+                (Kind::Location, "main") => Value::Bool(false),
+                (Kind::Si, "status") => Value::Text("In Progress".into()),
+                (Kind::Si, "priority") => Value::Text("Normal".into()),
+                (_, _) if matches!(f.ty, Ty::Refs(_)) => Value::Refs(Vec::new()),
+                _ => Value::Null,
+            })
+            .collect();
+        Draft { kind, values }
+    }
+
+    fn get(&self, name: &str) -> &Value {
+        &self.values[fields::index(self.kind, name).expect("field")]
+    }
+
+    fn set(&mut self, name: &str, v: Value) {
+        let i = fields::index(self.kind, name).expect("field");
+        self.values[i] = v;
+    }
+
+    fn is_null(&self, name: &str) -> bool {
+        self.get(name).is_null()
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.get(name).as_bool().unwrap_or(false)
+    }
+
+    fn apply(&mut self, values: &[Assignment], adding: bool) -> Result<()> {
+        for (f, v) in values {
+            if f.kind != self.kind {
+                return Err(Error::invalid(format!(
+                    "field {}.{} does not belong to a {}",
+                    f.kind, f.name, self.kind
+                )));
+            }
+            match f.access {
+                Access::Auto => {
+                    return Err(Error::invalid(format!(
+                        "{}.{} is kept by smsync and cannot be set",
+                        self.kind, f.name
+                    )));
+                }
+                Access::Fixed { .. } if !adding => {
+                    return Err(Error::invalid(format!(
+                        "{}.{} is fixed when the record is added and cannot be changed",
+                        self.kind, f.name
+                    )));
+                }
+                _ => {}
+            }
+            let v = match v {
+                Value::Text(s) if s.trim().is_empty() => Value::Null,
+                other => other.clone(),
+            };
+            self.set(f.name, v);
+        }
+        for f in fields::of(self.kind) {
+            let required = matches!(
+                f.access,
+                Access::Required | Access::Fixed { required: true }
+            );
+            if required && self.is_null(f.name) {
+                return Err(Error::invalid(format!(
+                    "{}.{} is required ({})",
+                    self.kind,
+                    f.name,
+                    f.ty.describe()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct TxWriter<'c> {
+    conn: &'c Connection,
+    now: i64,
+}
+
+impl TxWriter<'_> {
+    fn exists(&self, key: Key) -> Result<bool> {
+        Ok(row_id(self.conn, key)?.is_some())
+    }
+
+    fn require_ref(&self, d: &Draft, name: &str) -> Result<()> {
+        if let Value::Ref(k) = d.get(name) {
+            if !self.exists(*k)? {
+                return Err(Error::NotFound(format!(
+                    "{}.{name}: {k} does not exist",
+                    d.kind
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn int(&self, sql: &str, p: impl rusqlite::Params) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(p, |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// Checks the rules of SPEC §1 on a complete draft; fills in derived defaults.
+    /// `old` is the record being changed, `None` when adding.
+    fn validate(&self, d: &mut Draft, old: Option<&Record>) -> Result<()> {
+        let own_id = match old {
+            Some(r) => row_id(self.conn, r.key)?.unwrap_or(0),
+            None => 0,
+        };
+        for f in fields::of(d.kind) {
+            if matches!(f.ty, Ty::Ref(_)) {
+                self.require_ref(d, f.name)?;
+            }
+        }
+        match d.kind {
+            Kind::Client => {
+                let name = d.get("name").to_string();
+                if let Some(id) = self.int(
+                    "SELECT id FROM clients WHERE name = ?1 AND id <> ?2",
+                    params![name, own_id],
+                )? {
+                    return Err(Error::invalid(format!(
+                        "a client named '{name}' already exists: {}",
+                        Key::new(Kind::Client, id)
+                    )));
+                }
+            }
+            Kind::Location => {
+                let client = d.get("client").as_ref_key().expect("client").id;
+                let name = d.get("name").to_string();
+                if let Some(id) = self.int(
+                    "SELECT id FROM locations WHERE client_id = ?1 AND name = ?2 AND id <> ?3",
+                    params![client, name, own_id],
+                )? {
+                    return Err(Error::invalid(format!(
+                        "client {} already has a location named '{name}': {}",
+                        Key::new(Kind::Client, client),
+                        Key::new(Kind::Location, id)
+                    )));
+                }
+                let current_main = self.int(
+                    "SELECT id FROM locations WHERE client_id = ?1 AND is_main = 1",
+                    [client],
+                )?;
+                match (old, current_main) {
+                    (None, None) if !d.flag("main") => {
+                        let asked_not_main = d.get("main") == &Value::Bool(false)
+                            && old.is_none()
+                            && self.int("SELECT 1 FROM locations WHERE client_id = ?1", [client])?
+                                .is_some();
+                        if asked_not_main {
+                            return Err(Error::invalid(format!(
+                                "client {} has no Main location; this one must be Main",
+                                Key::new(Kind::Client, client)
+                            )));
+                        }
+                        // The first location of a client is its Main location.
+                        d.set("main", Value::Bool(true));
+                    }
+                    (Some(r), _) if r.get("main") == &Value::Bool(true) && !d.flag("main") => {
+                        return Err(Error::invalid(format!(
+                            "{} is the Main location of {} and every client has exactly one; \
+                             make another location Main instead (admin set SM-L<id> main=true)",
+                            r.key,
+                            Key::new(Kind::Client, client)
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            Kind::User => {
+                let kind = d.get("kind").to_string();
+                match (kind.as_str(), d.is_null("client")) {
+                    ("agent", false) => {
+                        return Err(Error::invalid(
+                            "a service agent (kind=agent) belongs to no client; leave client out",
+                        ));
+                    }
+                    ("client", true) => {
+                        return Err(Error::invalid(
+                            "a client user (kind=client) needs client=SM-C<id> or the client's name",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            Kind::Tech => {
+                if ["company", "first_name", "last_name"]
+                    .iter()
+                    .all(|n| d.is_null(n))
+                {
+                    return Err(Error::invalid(
+                        "a tech entry needs a company, a person (first_name/last_name), or both",
+                    ));
+                }
+            }
+            Kind::Si => self.validate_si(d, old, own_id)?,
+            Kind::Employee => {
+                let user = d.get("user").as_ref_key().expect("user");
+                let rec = load_required(self.conn, user)?;
+                if rec.text("kind") != "agent" {
+                    return Err(Error::invalid(format!(
+                        "{user} is a client user; only service agents (kind=agent) sync as employees"
+                    )));
+                }
+                if let Some(id) = self.int(
+                    "SELECT id FROM employees WHERE user_id = ?1 AND id <> ?2",
+                    params![user.id, own_id],
+                )? {
+                    return Err(Error::invalid(format!(
+                        "{user} already has a sync record: {}",
+                        Key::new(Kind::Employee, id)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_si(&self, d: &mut Draft, old: Option<&Record>, own_id: i64) -> Result<()> {
+        let client = d.get("client").as_ref_key().expect("client");
+        match d.get("location").as_ref_key() {
+            None => {
+                let main = self.int(
+                    "SELECT id FROM locations WHERE client_id = ?1 AND is_main = 1",
+                    [client.id],
+                )?;
+                let main = main.ok_or_else(|| {
+                    Error::invalid(format!(
+                        "client {client} has no locations; add one (admin add location client={client} name=...) before its SIs"
+                    ))
+                })?;
+                d.set("location", Value::Ref(Key::new(Kind::Location, main)));
+            }
+            Some(loc) => {
+                let owner = self.int("SELECT client_id FROM locations WHERE id = ?1", [loc.id])?;
+                if owner != Some(client.id) {
+                    return Err(Error::invalid(format!(
+                        "location {loc} does not belong to client {client}; pick one of its locations"
+                    )));
+                }
+            }
+        }
+        if d.is_null("number") {
+            let next = self.int("SELECT coalesce(max(number), 0) + 1 FROM sis", [])?;
+            d.set("number", Value::Int(next.unwrap_or(1)));
+        }
+        let number = d.get("number").as_int().expect("number");
+        if number <= 0 {
+            return Err(Error::invalid("si.number must be a positive integer"));
+        }
+        if self
+            .int(
+                "SELECT id FROM sis WHERE number = ?1 AND id <> ?2",
+                params![number, own_id],
+            )?
+            .is_some()
+        {
+            return Err(Error::invalid(format!("SI-{number} already exists")));
+        }
+        let status = d.get("status").to_string();
+        let was = old.map(|r| r.text("status").to_string());
+        let completed_given = old.is_none_or(|r| r.get("completed") != d.get("completed"));
+        if status == "Closed" && d.is_null("completed") {
+            d.set(
+                "completed",
+                Value::Date(chrono::Local::now().date_naive()),
+            );
+        } else if status != "Closed" && was.as_deref() == Some("Closed") && !completed_given {
+            d.set("completed", Value::Null);
+        }
+        if let Value::Refs(people) = d.get("people") {
+            for p in people {
+                let (kind, owner): (String, Option<i64>) = self
+                    .conn
+                    .prepare_cached("SELECT kind, client_id FROM users WHERE id = ?1")?
+                    .query_row([p.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?
+                    .ok_or_else(|| Error::NotFound(format!("si.people: {p} does not exist")))?;
+                if kind == "client" && owner != Some(client.id) {
+                    return Err(Error::invalid(format!(
+                        "si.people: {p} is a client user of another client; an SI's people are \
+                         service agents and client users of its own client ({client})"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn clear_other_main(&self, client: i64, except: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE locations SET is_main = 0, updated_at = ?1 \
+                 WHERE client_id = ?2 AND is_main = 1 AND id <> ?3",
+            )?
+            .execute(params![self.now, client, except])?;
+        Ok(())
+    }
+
+    fn write_people(&self, si_id: i64, d: &Draft) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM si_people WHERE si_id = ?1")?
+            .execute([si_id])?;
+        if let Value::Refs(people) = d.get("people") {
+            let mut ins = self
+                .conn
+                .prepare_cached("INSERT OR IGNORE INTO si_people (si_id, user_id) VALUES (?1, ?2)")?;
+            for p in people {
+                ins.execute([si_id, p.id])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn touch(&self, sql: &str, id: i64) -> Result<()> {
+        self.conn.prepare_cached(sql)?.execute(params![self.now, id])?;
+        Ok(())
+    }
+
+    /// The cascades of SPEC §1, plus the touches that keep derived values (category,
+    /// names shown on tasks, profile names) fresh in every export.
+    fn cascade(&self, old: &Record, d: &Draft, id: i64) -> Result<()> {
+        let changed = |n: &str| old.get(n) != d.get(n);
+        match d.kind {
+            Kind::Client => {
+                if changed("active") {
+                    let deactivate = !d.flag("active");
+                    self.conn
+                        .prepare_cached(
+                            "UPDATE users SET updated_at = ?1, \
+                             active = CASE WHEN ?3 THEN 0 ELSE active END WHERE client_id = ?2",
+                        )?
+                        .execute(params![self.now, id, deactivate])?;
+                    self.touch("UPDATE locations SET updated_at = ?1 WHERE client_id = ?2", id)?;
+                }
+                if changed("name") {
+                    self.touch("UPDATE users SET updated_at = ?1 WHERE client_id = ?2", id)?;
+                    self.touch("UPDATE locations SET updated_at = ?1 WHERE client_id = ?2", id)?;
+                    self.touch("UPDATE sis SET updated_at = ?1 WHERE client_id = ?2", id)?;
+                }
+            }
+            Kind::Location if changed("name") => {
+                self.touch("UPDATE sis SET updated_at = ?1 WHERE location_id = ?2", id)?;
+            }
+            Kind::User if changed("first_name") || changed("last_name") => {
+                self.touch(
+                    "UPDATE sis SET updated_at = ?1 WHERE id IN \
+                     (SELECT si_id FROM si_people WHERE user_id = ?2)",
+                    id,
+                )?;
+                self.touch("UPDATE employees SET updated_at = ?1 WHERE user_id = ?2", id)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn stored_columns(kind: Kind) -> impl Iterator<Item = (usize, &'static FieldDef, &'static str)> {
+        fields::of(kind)
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name != "updated_at")
+            .filter_map(|(i, f)| f.column.map(|c| (i, f, c)))
+    }
+}
+
+impl Writer for TxWriter<'_> {
+    fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key> {
+        let mut d = Draft::defaults(kind);
+        d.apply(values, true)?;
+        self.validate(&mut d, None)?;
+        let cols: Vec<(usize, &str)> = Self::stored_columns(kind)
+            .filter(|(_, f, _)| f.access != Access::Auto || f.name == "uid")
+            .map(|(i, _, c)| (i, c))
+            .collect();
+        let names: Vec<&str> = cols.iter().map(|(_, c)| *c).collect();
+        let marks: Vec<String> = (1..=cols.len() + 1).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}, updated_at) VALUES ({})",
+            table(kind),
+            names.join(", "),
+            marks.join(", ")
+        );
+        let mut args: Vec<SqlValue> = cols.iter().map(|(i, _)| sql_value(&d.values[*i])).collect();
+        args.push(SqlValue::Integer(self.now));
+        if kind == Kind::Location && d.flag("main") {
+            let client = d.get("client").as_ref_key().expect("client").id;
+            self.clear_other_main(client, 0)?;
+        }
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(args))?;
+        let id = self.conn.last_insert_rowid();
+        if kind == Kind::Si {
+            self.write_people(id, &d)?;
+            return Ok(Key::new(kind, d.get("number").as_int().expect("number")));
+        }
+        Ok(Key::new(kind, id))
+    }
+
+    fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
+        let old = load_required(self.conn, key)?;
+        let id = row_id(self.conn, key)?.expect("loaded");
+        let mut d = Draft {
+            kind: key.kind,
+            values: old.values.clone(),
+        };
+        d.apply(values, false)?;
+        self.validate(&mut d, Some(&old))?;
+        let changed: Vec<(usize, &str)> = Self::stored_columns(key.kind)
+            .filter(|(i, f, _)| f.access != Access::Auto && d.values[*i] != old.values[*i])
+            .map(|(i, _, c)| (i, c))
+            .collect();
+        let people_changed = key.kind == Kind::Si && d.get("people") != old.get("people");
+        if changed.is_empty() && !people_changed {
+            return Ok(Outcome::Unchanged);
+        }
+        if key.kind == Kind::Location && d.flag("main") && !old.get("main").as_bool().unwrap_or(false) {
+            let client = d.get("client").as_ref_key().expect("client").id;
+            self.clear_other_main(client, id)?;
+        }
+        let mut sets: Vec<String> = changed
+            .iter()
+            .enumerate()
+            .map(|(n, (_, c))| format!("{c} = ?{}", n + 1))
+            .collect();
+        sets.push(format!("updated_at = ?{}", changed.len() + 1));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE id = ?{}",
+            table(key.kind),
+            sets.join(", "),
+            changed.len() + 2
+        );
+        let mut args: Vec<SqlValue> = changed.iter().map(|(i, _)| sql_value(&d.values[*i])).collect();
+        args.push(SqlValue::Integer(self.now));
+        args.push(SqlValue::Integer(id));
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(args))?;
+        if people_changed {
+            self.write_people(id, &d)?;
+        }
+        self.cascade(&old, &d, id)?;
+        Ok(Outcome::Changed)
+    }
+
+    fn get(&self, key: Key) -> Result<Record> {
+        load_required(self.conn, key)
+    }
+
+    fn set_stamps(&mut self, employee: Key, contacts: Option<i64>, tasks: Option<i64>) -> Result<()> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE employees SET contacts_stamp = ?1, tasks_stamp = ?2, updated_at = ?3 \
+                 WHERE id = ?4",
+            )?
+            .execute(params![contacts, tasks, self.now, employee.id])?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("{employee} does not exist")));
+        }
+        Ok(())
+    }
+}
+
+/// The Service Master database in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    // WAL lets exports read while another process writes. synchronous=FULL makes every
+    // commit durable before smsync moves an input file to processed/, so an edit can never
+    // be lost between the two.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens an existing database whose schema is current.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::NotFound(format!(
+                "no database at {}; create it with `smsync db init` (or pass --db)",
+                path.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        schema::check(&conn)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Creates the database, or migrates an existing one. Returns the schema versions
+    /// before and after.
+    pub fn create(path: &Path) -> Result<(Self, i64, i64)> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        let (before, after) = schema::migrate(&mut conn)?;
+        Ok((
+            SqliteStore {
+                conn,
+                path: path.to_path_buf(),
+            },
+            before,
+            after,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The raw connection, for tests and the checks of `db` commands.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Store for SqliteStore {
+    fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // One change time per transaction, strictly after every earlier commit's, so that
+        // a sync stamp taken from committed data never hides a later commit.
+        let now: i64 = tx.query_row(
+            "UPDATE meta SET value = max(value + 1, ?1) WHERE key = 'clock' RETURNING value",
+            [crate::clock::now_micros()],
+            |r| r.get(0),
+        )?;
+        let mut w = TxWriter { conn: &tx, now };
+        f(&mut w)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn get(&self, key: Key) -> Result<Record> {
+        load_required(&self.conn, key)
+    }
+
+    fn for_each(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        let sql = format!("{} ORDER BY t.{}", select_sql(kind), key_column(kind));
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            f(read_record(kind, row)?)?;
+        }
+        Ok(())
+    }
+
+    fn count(&self, kind: Kind) -> Result<u64> {
+        let sql = format!("SELECT count(*) FROM {}", table(kind));
+        Ok(self.conn.query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    fn profiles(&self) -> Result<Vec<Profile>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.id, e.user_id, u.first_name || ' ' || u.last_name, e.contacts_stamp, \
+             e.tasks_stamp FROM employees e JOIN users u ON u.id = e.user_id ORDER BY e.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Profile {
+                employee: Key::new(Kind::Employee, r.get(0)?),
+                user: Key::new(Kind::User, r.get(1)?),
+                name: r.get(2)?,
+                contacts_stamp: r.get(3)?,
+                tasks_stamp: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn sync_counts(&self, p: &Profile) -> Result<SyncCounts> {
+        let count = |kinds: &[Kind], stamp: Option<i64>| -> Result<(u64, u64)> {
+            let (mut synced, mut pending) = (0u64, 0u64);
+            for &k in kinds {
+                let pred = synced_predicate(k);
+                let sql = format!("SELECT count(*) FROM {} t WHERE {pred}", table(k));
+                let n: i64 = self.conn.query_row(&sql, [], |r| r.get(0))?;
+                synced += n as u64;
+                pending += match stamp {
+                    None => n as u64,
+                    Some(s) => {
+                        let sql = format!("SELECT count(*) FROM {} t WHERE t.updated_at > ?1", table(k));
+                        self.conn.query_row(&sql, [s], |r| r.get::<_, i64>(0))? as u64
+                    }
+                };
+            }
+            Ok((synced, pending))
+        };
+        let (contacts, contacts_pending) =
+            count(&[Kind::Location, Kind::User, Kind::Tech], p.contacts_stamp)?;
+        let (tasks, tasks_pending) = count(&[Kind::Si], p.tasks_stamp)?;
+        Ok(SyncCounts {
+            contacts,
+            contacts_pending,
+            tasks,
+            tasks_pending,
+        })
+    }
+}
