@@ -14,12 +14,7 @@ fn valid_fields(kind: Kind, adding: bool) -> String {
 
 /// Parses one value for a field. `store` resolves client names given in place of keys.
 pub fn parse_value(store: &dyn Lookup, f: &FieldDef, raw: &str) -> Result<Value> {
-    let bad = |what: &str| {
-        Error::invalid(format!(
-            "{}.{}: '{raw}' is not {what}",
-            f.kind, f.name
-        ))
-    };
+    let bad = |what: &str| Error::invalid(format!("{}.{}: '{raw}' is not {what}", f.kind, f.name));
     let s = raw.trim();
     if s.is_empty() {
         return Ok(match f.ty {
@@ -152,12 +147,7 @@ pub fn label(r: &Record) -> String {
             };
             format!("{} / {}{main}", t("category"), t("name"))
         }
-        Kind::User => format!(
-            "{} {} ({})",
-            t("first_name"),
-            t("last_name"),
-            t("category")
-        ),
+        Kind::User => format!("{} {} ({})", t("first_name"), t("last_name"), t("category")),
         Kind::Tech => {
             let person = format!("{} {}", t("first_name"), t("last_name"));
             let person = person.trim();

@@ -24,7 +24,12 @@ use crate::store::{SqliteStore, Store};
 )]
 pub struct Cli {
     /// The Service Master database (SQLite file).
-    #[arg(long, global = true, env = "SMSYNC_DB", default_value = "servicemaster.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "SMSYNC_DB",
+        default_value = "servicemaster.db"
+    )]
     pub db: PathBuf,
     /// The drop folder that holds one folder per profile.
     #[arg(long, global = true, env = "SMSYNC_DROP", default_value = "dropbox")]
@@ -77,14 +82,13 @@ pub enum DbCommand {
 }
 
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false, id = "what")]
 pub struct SeedArgs {
     /// A small, realistic company: 5 clients, their locations and users, 4 agents
     /// (2 of them employees who sync), 10 tech entries and 20 SIs.
-    #[arg(long, group = "what")]
+    #[arg(long, conflicts_with = "scale", required_unless_present = "scale")]
     pub sample: bool,
     /// N synthetic contacts in the sample's shape, plus N/10 SIs; deterministic per seed.
-    #[arg(long, value_name = "N", group = "what")]
+    #[arg(long, value_name = "N")]
     pub scale: Option<u64>,
     /// The seed of --scale.
     #[arg(long, default_value_t = 1, requires = "scale")]
@@ -146,10 +150,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if before == after {
                 println!("{}: schema version {after}, up to date", cli.db.display());
             } else {
-                println!(
-                    "{}: schema version {before} -> {after}",
-                    cli.db.display()
-                );
+                println!("{}: schema version {before} -> {after}", cli.db.display());
             }
             Ok(())
         }
@@ -160,11 +161,19 @@ pub fn run(cli: Cli) -> Result<()> {
                 seed::sample(&mut store)?
             } else {
                 let n = args.scale.expect("clap requires --sample or --scale");
-                seed::scale(&mut store, n, args.sis, args.seed, std::io::stderr().is_terminal())?
+                seed::scale(
+                    &mut store,
+                    n,
+                    args.sis,
+                    args.seed,
+                    std::io::stderr().is_terminal(),
+                )?
             };
             let secs = started.elapsed().as_secs_f64();
             if args.json {
-                print_json(&json!({"seeded": seeded, "contacts": seeded.contacts(), "seconds": secs}))
+                print_json(
+                    &json!({"seeded": seeded, "contacts": seeded.contacts(), "seconds": secs}),
+                )
             } else {
                 println!(
                     "seeded {} clients, {} locations, {} users, {} tech entries, {} SIs, \
@@ -289,7 +298,13 @@ fn print_fields(rows: &[FieldRow]) {
         })
         .collect();
     let head = [
-        "field", "type", "admin", "Outlook CSV", "vCard/iCalendar", "MAPI", "updatable",
+        "field",
+        "type",
+        "admin",
+        "Outlook CSV",
+        "vCard/iCalendar",
+        "MAPI",
+        "updatable",
     ];
     let mut widths = head.map(str::len);
     for row in &table {

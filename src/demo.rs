@@ -23,7 +23,11 @@ fn prepare(dir: &Path) -> Result<()> {
                 dir.display()
             )));
         }
-        for name in ["servicemaster.db", "servicemaster.db-wal", "servicemaster.db-shm"] {
+        for name in [
+            "servicemaster.db",
+            "servicemaster.db-wal",
+            "servicemaster.db-shm",
+        ] {
             let p = dir.join(name);
             if p.exists() {
                 fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
@@ -73,7 +77,10 @@ pub fn run(dir: &Path) -> Result<()> {
         );
     }
 
-    step(4, "deactivate a client: its users become inactive, its contacts leave Outlook");
+    step(
+        4,
+        "deactivate a client: its users become inactive, its contacts leave Outlook",
+    );
     let client = store
         .client_by_name("Blue Harbor Dental")?
         .ok_or_else(|| Error::Other("sample client missing".into()))?;

@@ -329,17 +329,17 @@ const fn web(k: Kind) -> FieldDef {
     )
 }
 const fn notes(k: Kind, prop: &'static str) -> FieldDef {
-    detail(k, "notes", "Notes", prop, tag("PidTagBody", 0x1000), "notes")
+    detail(
+        k,
+        "notes",
+        "Notes",
+        prop,
+        tag("PidTagBody", 0x1000),
+        "notes",
+    )
 }
 const fn active(k: Kind, doc: &'static str) -> FieldDef {
-    field(
-        k,
-        "active",
-        Ty::Bool,
-        Access::Optional,
-        Some("active"),
-        doc,
-    )
+    field(k, "active", Ty::Bool, Access::Optional, Some("active"), doc)
 }
 const fn updated_at(k: Kind) -> FieldDef {
     field(
@@ -381,28 +381,29 @@ const fn company_ref(k: Kind, required: bool, doc: &'static str) -> FieldDef {
         Some("client_id"),
         doc,
     )
-    .outlook(
-        "Company",
-        "ORG[0]",
-        tag("PidTagCompanyName", 0x3A16),
-        false,
-    )
+    .outlook("Company", "ORG[0]", tag("PidTagCompanyName", 0x3A16), false)
 }
 const fn first_name(k: Kind, access: Access) -> FieldDef {
-    field(k, "first_name", Ty::Text, access, Some("first_name"), "first name").outlook(
-        "First Name",
-        "N[1]",
-        tag("PidTagGivenName", 0x3A06),
-        false,
+    field(
+        k,
+        "first_name",
+        Ty::Text,
+        access,
+        Some("first_name"),
+        "first name",
     )
+    .outlook("First Name", "N[1]", tag("PidTagGivenName", 0x3A06), false)
 }
 const fn last_name(k: Kind, access: Access) -> FieldDef {
-    field(k, "last_name", Ty::Text, access, Some("last_name"), "last name").outlook(
-        "Last Name",
-        "N[0]",
-        tag("PidTagSurname", 0x3A11),
-        false,
+    field(
+        k,
+        "last_name",
+        Ty::Text,
+        access,
+        Some("last_name"),
+        "last name",
     )
+    .outlook("Last Name", "N[0]", tag("PidTagSurname", 0x3A11), false)
 }
 
 pub const USER_KINDS: &[&str] = &["agent", "client"];
@@ -560,12 +561,7 @@ static TECH: &[FieldDef] = &[
         Some("company"),
         "company (a tech entry has a company, a person, or both)",
     )
-    .outlook(
-        "Company",
-        "ORG[0]",
-        tag("PidTagCompanyName", 0x3A16),
-        false,
-    ),
+    .outlook("Company", "ORG[0]", tag("PidTagCompanyName", 0x3A16), false),
     first_name(Kind::Tech, Access::Optional),
     last_name(Kind::Tech, Access::Optional),
     phone(Kind::Tech),
@@ -579,7 +575,15 @@ static TECH: &[FieldDef] = &[
 ];
 
 static SI: &[FieldDef] = &[
-    field(Kind::Si, "key", Ty::Text, Access::Auto, None, "stable key SI-<number>").outlook(
+    field(
+        Kind::Si,
+        "key",
+        Ty::Text,
+        Access::Auto,
+        None,
+        "stable key SI-<number>",
+    )
+    .outlook(
         "Billing Information",
         "UID",
         lid("PidLidBilling", PropSet::Common, 0x8535),
@@ -601,10 +605,7 @@ static SI: &[FieldDef] = &[
         Some("client_id"),
         "the client",
     )
-    .csv_only(
-        "Companies",
-        lid("PidLidCompanies", PropSet::Common, 0x8539),
-    ),
+    .csv_only("Companies", lid("PidLidCompanies", PropSet::Common, 0x8539)),
     category(Kind::Si, "the client's name"),
     field(
         Kind::Si,
@@ -652,7 +653,12 @@ static SI: &[FieldDef] = &[
         Some("priority"),
         "priority",
     )
-    .outlook("Priority", "PRIORITY", tag("PidTagImportance", 0x0017), true),
+    .outlook(
+        "Priority",
+        "PRIORITY",
+        tag("PidTagImportance", 0x0017),
+        true,
+    ),
     field(
         Kind::Si,
         "start",

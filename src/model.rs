@@ -121,14 +121,13 @@ impl FromStr for Key {
         let t = s.trim().to_ascii_uppercase();
         // Longest prefixes first, so that "SM-" kinds are not mistaken for each other.
         for kind in Kind::ALL {
-            if let Some(rest) = t.strip_prefix(kind.key_prefix()) {
-                if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
-                    if let Ok(id) = rest.parse::<i64>() {
-                        if id > 0 {
-                            return Ok(Key { kind, id });
-                        }
-                    }
-                }
+            if let Some(rest) = t.strip_prefix(kind.key_prefix())
+                && !rest.is_empty()
+                && rest.bytes().all(|b| b.is_ascii_digit())
+                && let Ok(id) = rest.parse::<i64>()
+                && id > 0
+            {
+                return Ok(Key { kind, id });
             }
         }
         Err(Error::invalid(format!(
@@ -282,7 +281,9 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused() {
-        for bad in ["", "SM-", "SM-X1", "SM-L", "SM-L-1", "SM-L0", "SI-12a", "L42", "SM-L 4"] {
+        for bad in [
+            "", "SM-", "SM-X1", "SM-L", "SM-L-1", "SM-L0", "SI-12a", "L42", "SM-L 4",
+        ] {
             assert!(bad.parse::<Key>().is_err(), "{bad} parsed");
         }
     }

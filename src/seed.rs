@@ -72,69 +72,246 @@ const SAMPLE: &[SampleClient] = &[
     SampleClient {
         name: "Acme Industrial Supply",
         locations: &[
-            ["Head Office", "1200 W Fulton St", "Chicago", "IL", "60607", "United States", "+1 312 555 0100"],
-            ["Gary Warehouse", "4500 Industrial Hwy", "Gary", "IN", "46406", "United States", "+1 219 555 0140"],
-            ["Milwaukee Branch", "310 N Water St", "Milwaukee", "WI", "53202", "United States", "+1 414 555 0177"],
+            [
+                "Head Office",
+                "1200 W Fulton St",
+                "Chicago",
+                "IL",
+                "60607",
+                "United States",
+                "+1 312 555 0100",
+            ],
+            [
+                "Gary Warehouse",
+                "4500 Industrial Hwy",
+                "Gary",
+                "IN",
+                "46406",
+                "United States",
+                "+1 219 555 0140",
+            ],
+            [
+                "Milwaukee Branch",
+                "310 N Water St",
+                "Milwaukee",
+                "WI",
+                "53202",
+                "United States",
+                "+1 414 555 0177",
+            ],
         ],
         users: &[
-            ["Laura", "Kowalski", "IT Manager", "laura.kowalski@acme-industrial.example"],
-            ["Derek", "Olsen", "Warehouse Lead", "derek.olsen@acme-industrial.example"],
-            ["Angela", "Ruiz", "Office Administrator", "angela.ruiz@acme-industrial.example"],
+            [
+                "Laura",
+                "Kowalski",
+                "IT Manager",
+                "laura.kowalski@acme-industrial.example",
+            ],
+            [
+                "Derek",
+                "Olsen",
+                "Warehouse Lead",
+                "derek.olsen@acme-industrial.example",
+            ],
+            [
+                "Angela",
+                "Ruiz",
+                "Office Administrator",
+                "angela.ruiz@acme-industrial.example",
+            ],
         ],
     },
     SampleClient {
         name: "Café Müller GmbH",
         locations: &[
-            ["Hauptsitz München", "Leopoldstraße 77", "München", "BY", "80802", "Deutschland", "+49 89 5550 1200"],
-            ["Filiale Köln", "Hohe Straße 52", "Köln", "NW", "50667", "Deutschland", "+49 221 5550 3300"],
+            [
+                "Hauptsitz München",
+                "Leopoldstraße 77",
+                "München",
+                "BY",
+                "80802",
+                "Deutschland",
+                "+49 89 5550 1200",
+            ],
+            [
+                "Filiale Köln",
+                "Hohe Straße 52",
+                "Köln",
+                "NW",
+                "50667",
+                "Deutschland",
+                "+49 221 5550 3300",
+            ],
         ],
         users: &[
-            ["Jürgen", "Weiß", "Geschäftsführer", "juergen.weiss@cafe-mueller.example"],
-            ["Zoë", "Bäcker", "Filialleiterin", "zoe.baecker@cafe-mueller.example"],
+            [
+                "Jürgen",
+                "Weiß",
+                "Geschäftsführer",
+                "juergen.weiss@cafe-mueller.example",
+            ],
+            [
+                "Zoë",
+                "Bäcker",
+                "Filialleiterin",
+                "zoe.baecker@cafe-mueller.example",
+            ],
         ],
     },
     SampleClient {
         name: "Northwind Traders",
         locations: &[
-            ["Seattle HQ", "400 Pine St", "Seattle", "WA", "98101", "United States", "+1 206 555 0190"],
-            ["Portland Store", "800 SW Broadway", "Portland", "OR", "97205", "United States", "+1 503 555 0123"],
-            ["Tacoma Depot", "1500 Pacific Ave", "Tacoma", "WA", "98402", "United States", "+1 253 555 0166"],
-            ["Spokane Office", "601 W Main Ave", "Spokane", "WA", "99201", "United States", "+1 509 555 0111"],
+            [
+                "Seattle HQ",
+                "400 Pine St",
+                "Seattle",
+                "WA",
+                "98101",
+                "United States",
+                "+1 206 555 0190",
+            ],
+            [
+                "Portland Store",
+                "800 SW Broadway",
+                "Portland",
+                "OR",
+                "97205",
+                "United States",
+                "+1 503 555 0123",
+            ],
+            [
+                "Tacoma Depot",
+                "1500 Pacific Ave",
+                "Tacoma",
+                "WA",
+                "98402",
+                "United States",
+                "+1 253 555 0166",
+            ],
+            [
+                "Spokane Office",
+                "601 W Main Ave",
+                "Spokane",
+                "WA",
+                "99201",
+                "United States",
+                "+1 509 555 0111",
+            ],
         ],
         users: &[
-            ["Nancy", "Davolio", "Sales Representative", "nancy.davolio@northwind.example"],
-            ["Andrew", "Fuller", "Vice President, Sales", "andrew.fuller@northwind.example"],
-            ["Janet", "Leverling", "Sales Representative", "janet.leverling@northwind.example"],
+            [
+                "Nancy",
+                "Davolio",
+                "Sales Representative",
+                "nancy.davolio@northwind.example",
+            ],
+            [
+                "Andrew",
+                "Fuller",
+                "Vice President, Sales",
+                "andrew.fuller@northwind.example",
+            ],
+            [
+                "Janet",
+                "Leverling",
+                "Sales Representative",
+                "janet.leverling@northwind.example",
+            ],
         ],
     },
     SampleClient {
         name: "Blue Harbor Dental",
         locations: &[
-            ["Main Clinic", "22 Harbor Blvd", "Annapolis", "MD", "21401", "United States", "+1 410 555 0150"],
-            ["Eastport Clinic", "9 Severn Ave", "Annapolis", "MD", "21403", "United States", "+1 410 555 0162"],
+            [
+                "Main Clinic",
+                "22 Harbor Blvd",
+                "Annapolis",
+                "MD",
+                "21401",
+                "United States",
+                "+1 410 555 0150",
+            ],
+            [
+                "Eastport Clinic",
+                "9 Severn Ave",
+                "Annapolis",
+                "MD",
+                "21403",
+                "United States",
+                "+1 410 555 0162",
+            ],
         ],
         users: &[
-            ["Samira", "Haddad", "Practice Manager", "samira.haddad@blueharbor.example"],
-            ["Kevin", "O'Brien", "Front Desk", "kevin.obrien@blueharbor.example"],
+            [
+                "Samira",
+                "Haddad",
+                "Practice Manager",
+                "samira.haddad@blueharbor.example",
+            ],
+            [
+                "Kevin",
+                "O'Brien",
+                "Front Desk",
+                "kevin.obrien@blueharbor.example",
+            ],
         ],
     },
     SampleClient {
         name: "Østfold Logistikk AS",
         locations: &[
-            ["Hovedkontor Fredrikstad", "Nygaardsgata 14", "Fredrikstad", "Østfold", "1606", "Norge", "+47 69 55 50 00"],
-            ["Lager Sarpsborg", "Industriveien 3", "Sarpsborg", "Østfold", "1720", "Norge", "+47 69 55 51 10"],
-            ["Terminal Moss", "Havnegata 8", "Moss", "Østfold", "1530", "Norge", "+47 69 55 52 20"],
+            [
+                "Hovedkontor Fredrikstad",
+                "Nygaardsgata 14",
+                "Fredrikstad",
+                "Østfold",
+                "1606",
+                "Norge",
+                "+47 69 55 50 00",
+            ],
+            [
+                "Lager Sarpsborg",
+                "Industriveien 3",
+                "Sarpsborg",
+                "Østfold",
+                "1720",
+                "Norge",
+                "+47 69 55 51 10",
+            ],
+            [
+                "Terminal Moss",
+                "Havnegata 8",
+                "Moss",
+                "Østfold",
+                "1530",
+                "Norge",
+                "+47 69 55 52 20",
+            ],
         ],
         users: &[
-            ["Åse", "Lindqvist", "Driftsleder", "ase.lindqvist@ostfold-logistikk.example"],
-            ["Håkon", "Ødegård", "IT-ansvarlig", "hakon.odegard@ostfold-logistikk.example"],
+            [
+                "Åse",
+                "Lindqvist",
+                "Driftsleder",
+                "ase.lindqvist@ostfold-logistikk.example",
+            ],
+            [
+                "Håkon",
+                "Ødegård",
+                "IT-ansvarlig",
+                "hakon.odegard@ostfold-logistikk.example",
+            ],
         ],
     },
 ];
 
 /// (first, last, job title, phone); the first two sync as employees.
 const AGENTS: &[[&str; 4]] = &[
-    ["Dana", "Whitfield", "Senior Service Engineer", "+1 312 555 0901"],
+    [
+        "Dana",
+        "Whitfield",
+        "Senior Service Engineer",
+        "+1 312 555 0901",
+    ],
     ["Marco", "Rossi", "Field Technician", "+1 312 555 0902"],
     ["Priya", "Natarajan", "Network Engineer", "+1 312 555 0903"],
     ["Tom", "Becker", "Service Desk Lead", "+1 312 555 0904"],
@@ -142,16 +319,86 @@ const AGENTS: &[[&str; 4]] = &[
 
 /// (company, first, last, phone, e-mail, web)
 const TECH: &[[&str; 6]] = &[
-    ["Dell ProSupport", "", "", "+1 800 555 0101", "prosupport@dell.example", "https://dell.example/support"],
-    ["Cisco TAC", "Rachel", "Nguyen", "+1 800 555 0102", "tac@cisco.example", "https://cisco.example/tac"],
-    ["HPE Support", "", "", "+1 800 555 0103", "support@hpe.example", "https://hpe.example"],
-    ["Microsoft Unified Support", "Owen", "Grant", "+1 800 555 0104", "unified@microsoft.example", ""],
-    ["Ubiquiti Support", "", "", "+1 800 555 0105", "support@ui.example", "https://ui.example"],
-    ["Fortinet TAC", "", "", "+1 800 555 0106", "tac@fortinet.example", ""],
-    ["APC by Schneider", "Lena", "Fischer", "+1 800 555 0107", "ups@apc.example", ""],
-    ["Synology Support", "", "", "+1 800 555 0108", "support@synology.example", "https://synology.example"],
-    ["", "Greg", "Halvorsen", "+1 773 555 0109", "greg@halvorsen-cabling.example", ""],
-    ["Brother Printers", "", "", "+1 800 555 0110", "service@brother.example", ""],
+    [
+        "Dell ProSupport",
+        "",
+        "",
+        "+1 800 555 0101",
+        "prosupport@dell.example",
+        "https://dell.example/support",
+    ],
+    [
+        "Cisco TAC",
+        "Rachel",
+        "Nguyen",
+        "+1 800 555 0102",
+        "tac@cisco.example",
+        "https://cisco.example/tac",
+    ],
+    [
+        "HPE Support",
+        "",
+        "",
+        "+1 800 555 0103",
+        "support@hpe.example",
+        "https://hpe.example",
+    ],
+    [
+        "Microsoft Unified Support",
+        "Owen",
+        "Grant",
+        "+1 800 555 0104",
+        "unified@microsoft.example",
+        "",
+    ],
+    [
+        "Ubiquiti Support",
+        "",
+        "",
+        "+1 800 555 0105",
+        "support@ui.example",
+        "https://ui.example",
+    ],
+    [
+        "Fortinet TAC",
+        "",
+        "",
+        "+1 800 555 0106",
+        "tac@fortinet.example",
+        "",
+    ],
+    [
+        "APC by Schneider",
+        "Lena",
+        "Fischer",
+        "+1 800 555 0107",
+        "ups@apc.example",
+        "",
+    ],
+    [
+        "Synology Support",
+        "",
+        "",
+        "+1 800 555 0108",
+        "support@synology.example",
+        "https://synology.example",
+    ],
+    [
+        "",
+        "Greg",
+        "Halvorsen",
+        "+1 773 555 0109",
+        "greg@halvorsen-cabling.example",
+        "",
+    ],
+    [
+        "Brother Printers",
+        "",
+        "",
+        "+1 800 555 0110",
+        "service@brother.example",
+        "",
+    ],
 ];
 
 const SI_TEXTS: &[&str] = &[
@@ -341,26 +588,95 @@ const FIRST: &[&str] = &[
     "Wei", "Ximena", "Yusuf", "Zoë", "Björn", "Agnès", "Łukasz", "Renée",
 ];
 const LAST: &[&str] = &[
-    "Smith", "Müller", "García", "Nguyen", "Kowalski", "Rossi", "Johansson", "Okafor", "Dubois",
-    "Tanaka", "Novak", "Silva", "Fischer", "O'Connor", "Haddad", "Petrov", "Jensen", "Moreau",
-    "Schäfer", "Yılmaz", "Brown", "Lee", "Walker", "Costa",
+    "Smith",
+    "Müller",
+    "García",
+    "Nguyen",
+    "Kowalski",
+    "Rossi",
+    "Johansson",
+    "Okafor",
+    "Dubois",
+    "Tanaka",
+    "Novak",
+    "Silva",
+    "Fischer",
+    "O'Connor",
+    "Haddad",
+    "Petrov",
+    "Jensen",
+    "Moreau",
+    "Schäfer",
+    "Yılmaz",
+    "Brown",
+    "Lee",
+    "Walker",
+    "Costa",
 ];
 const COMPANY_A: &[&str] = &[
-    "Northern", "Blue", "Summit", "Harbor", "Crescent", "Alpine", "Granite", "Silver", "Maple",
-    "Pioneer", "Cedar", "Lakeside", "Sonnen", "Nordlicht", "Élan",
+    "Northern",
+    "Blue",
+    "Summit",
+    "Harbor",
+    "Crescent",
+    "Alpine",
+    "Granite",
+    "Silver",
+    "Maple",
+    "Pioneer",
+    "Cedar",
+    "Lakeside",
+    "Sonnen",
+    "Nordlicht",
+    "Élan",
 ];
 const COMPANY_B: &[&str] = &[
-    "Logistics", "Dental", "Bakery", "Consulting", "Foods", "Motors", "Design", "Clinic",
-    "Holdings", "Traders", "Studios", "Werkstatt", "Partners",
+    "Logistics",
+    "Dental",
+    "Bakery",
+    "Consulting",
+    "Foods",
+    "Motors",
+    "Design",
+    "Clinic",
+    "Holdings",
+    "Traders",
+    "Studios",
+    "Werkstatt",
+    "Partners",
 ];
 const CITIES: &[&str] = &[
-    "Chicago", "München", "Seattle", "Annapolis", "Fredrikstad", "Lyon", "Kraków", "Porto",
-    "Zürich", "Austin", "Göteborg", "Dublin",
+    "Chicago",
+    "München",
+    "Seattle",
+    "Annapolis",
+    "Fredrikstad",
+    "Lyon",
+    "Kraków",
+    "Porto",
+    "Zürich",
+    "Austin",
+    "Göteborg",
+    "Dublin",
 ];
-const SITES: &[&str] = &["Main Office", "Warehouse", "Branch", "Depot", "Clinic", "Store", "Lab"];
+const SITES: &[&str] = &[
+    "Main Office",
+    "Warehouse",
+    "Branch",
+    "Depot",
+    "Clinic",
+    "Store",
+    "Lab",
+];
 const JOBS: &[&str] = &[
-    "Office Manager", "Accountant", "Engineer", "Receptionist", "Director", "Technician",
-    "Buyer", "Analyst",
+    "Office Manager",
+    "Accountant",
+    "Engineer",
+    "Receptionist",
+    "Director",
+    "Technician",
+    "Buyer",
+    "Analyst",
 ];
 
 /// The shape of a synthetic database of `contacts` contacts.
@@ -456,12 +772,7 @@ pub fn scale(
     };
 
     run("clients", shape.clients, &mut s, &mut |w, s, i| {
-        let name = format!(
-            "{} {} {}",
-            rng.pick(COMPANY_A),
-            rng.pick(COMPANY_B),
-            i + 1
-        );
+        let name = format!("{} {} {}", rng.pick(COMPANY_A), rng.pick(COMPANY_B), i + 1);
         clients.push(add(w, s, Kind::Client, &[("name", &name)])?);
         Ok(())
     })?;
@@ -531,7 +842,12 @@ pub fn scale(
     })?;
     let employees = agents.len().min(2);
     run("employees", employees as u64, &mut s, &mut |w, s, i| {
-        add(w, s, Kind::Employee, &[("user", &agents[i as usize].to_string())])?;
+        add(
+            w,
+            s,
+            Kind::Employee,
+            &[("user", &agents[i as usize].to_string())],
+        )?;
         Ok(())
     })?;
     run("tech", shape.tech, &mut s, &mut |w, s, i| {
@@ -572,7 +888,10 @@ pub fn scale(
                 ("priority", ["Low", "Normal", "High"][rng.below(3)]),
                 ("start", &format!("2026-11-{day:02}")),
                 ("due", &format!("2026-12-{day:02}")),
-                ("completed", if status == "Closed" { "2026-11-28" } else { "" }),
+                (
+                    "completed",
+                    if status == "Closed" { "2026-11-28" } else { "" },
+                ),
                 ("people", &people),
             ],
         )?;

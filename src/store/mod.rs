@@ -116,7 +116,10 @@ pub trait Store: Lookup {
             [one] => Ok((*one).clone()),
             [] => {
                 let mut msg = format!("no employee has the profile name '{name}'");
-                if let Some(close) = all.iter().find(|p| p.name.eq_ignore_ascii_case(name.trim())) {
+                if let Some(close) = all
+                    .iter()
+                    .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
+                {
                     msg.push_str(&format!(
                         "; did you mean '{}'? Profile names must match exactly",
                         close.name

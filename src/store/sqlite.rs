@@ -67,8 +67,7 @@ fn derived_sql(f: &FieldDef) -> String {
              (SELECT user_id FROM si_people WHERE si_id = t.id ORDER BY user_id) p)"
             .into(),
         (Kind::Employee, "profile") => {
-            "(SELECT u.first_name || ' ' || u.last_name FROM users u WHERE u.id = t.user_id)"
-                .into()
+            "(SELECT u.first_name || ' ' || u.last_name FROM users u WHERE u.id = t.user_id)".into()
         }
         (k, n) => unreachable!("no derivation for {k}.{n}"),
     }
@@ -133,7 +132,12 @@ fn read_value(f: &FieldDef, row: &Row, col: usize) -> rusqlite::Result<Value> {
         Ty::Refs(k) => {
             let s: Option<String> = row.get(col)?;
             let mut keys = Vec::new();
-            for part in s.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()) {
+            for part in s
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter(|p| !p.is_empty())
+            {
                 let id = part
                     .parse::<i64>()
                     .map_err(|e| conversion_error(col, format!("{}: {part}: {e}", f.name)))?;
@@ -175,7 +179,11 @@ fn sql_value(v: &Value) -> SqlValue {
 
 /// Reads one record by key; `None` when it does not exist.
 fn load(conn: &Connection, key: Key) -> Result<Option<Record>> {
-    let sql = format!("{} WHERE t.{} = ?1", select_sql(key.kind), key_column(key.kind));
+    let sql = format!(
+        "{} WHERE t.{} = ?1",
+        select_sql(key.kind),
+        key_column(key.kind)
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     Ok(stmt
         .query_row([key.id], |r| read_record(key.kind, r))
@@ -318,13 +326,13 @@ impl TxWriter<'_> {
     }
 
     fn require_ref(&self, d: &Draft, name: &str) -> Result<()> {
-        if let Value::Ref(k) = d.get(name) {
-            if !self.exists(*k)? {
-                return Err(Error::NotFound(format!(
-                    "{}.{name}: {k} does not exist",
-                    d.kind
-                )));
-            }
+        if let Value::Ref(k) = d.get(name)
+            && !self.exists(*k)?
+        {
+            return Err(Error::NotFound(format!(
+                "{}.{name}: {k} does not exist",
+                d.kind
+            )));
         }
         Ok(())
     }
@@ -381,20 +389,8 @@ impl TxWriter<'_> {
                     [client],
                 )?;
                 match (old, current_main) {
-                    (None, None) if !d.flag("main") => {
-                        let asked_not_main = d.get("main") == &Value::Bool(false)
-                            && old.is_none()
-                            && self.int("SELECT 1 FROM locations WHERE client_id = ?1", [client])?
-                                .is_some();
-                        if asked_not_main {
-                            return Err(Error::invalid(format!(
-                                "client {} has no Main location; this one must be Main",
-                                Key::new(Kind::Client, client)
-                            )));
-                        }
-                        // The first location of a client is its Main location.
-                        d.set("main", Value::Bool(true));
-                    }
+                    // The first location of a client is its Main location.
+                    (None, None) => d.set("main", Value::Bool(true)),
                     (Some(r), _) if r.get("main") == &Value::Bool(true) && !d.flag("main") => {
                         return Err(Error::invalid(format!(
                             "{} is the Main location of {} and every client has exactly one; \
@@ -500,10 +496,7 @@ impl TxWriter<'_> {
         let was = old.map(|r| r.text("status").to_string());
         let completed_given = old.is_none_or(|r| r.get("completed") != d.get("completed"));
         if status == "Closed" && d.is_null("completed") {
-            d.set(
-                "completed",
-                Value::Date(chrono::Local::now().date_naive()),
-            );
+            d.set("completed", Value::Date(chrono::Local::now().date_naive()));
         } else if status != "Closed" && was.as_deref() == Some("Closed") && !completed_given {
             d.set("completed", Value::Null);
         }
@@ -541,9 +534,9 @@ impl TxWriter<'_> {
             .prepare_cached("DELETE FROM si_people WHERE si_id = ?1")?
             .execute([si_id])?;
         if let Value::Refs(people) = d.get("people") {
-            let mut ins = self
-                .conn
-                .prepare_cached("INSERT OR IGNORE INTO si_people (si_id, user_id) VALUES (?1, ?2)")?;
+            let mut ins = self.conn.prepare_cached(
+                "INSERT OR IGNORE INTO si_people (si_id, user_id) VALUES (?1, ?2)",
+            )?;
             for p in people {
                 ins.execute([si_id, p.id])?;
             }
@@ -552,7 +545,9 @@ impl TxWriter<'_> {
     }
 
     fn touch(&self, sql: &str, id: i64) -> Result<()> {
-        self.conn.prepare_cached(sql)?.execute(params![self.now, id])?;
+        self.conn
+            .prepare_cached(sql)?
+            .execute(params![self.now, id])?;
         Ok(())
     }
 
@@ -570,11 +565,17 @@ impl TxWriter<'_> {
                              active = CASE WHEN ?3 THEN 0 ELSE active END WHERE client_id = ?2",
                         )?
                         .execute(params![self.now, id, deactivate])?;
-                    self.touch("UPDATE locations SET updated_at = ?1 WHERE client_id = ?2", id)?;
+                    self.touch(
+                        "UPDATE locations SET updated_at = ?1 WHERE client_id = ?2",
+                        id,
+                    )?;
                 }
                 if changed("name") {
                     self.touch("UPDATE users SET updated_at = ?1 WHERE client_id = ?2", id)?;
-                    self.touch("UPDATE locations SET updated_at = ?1 WHERE client_id = ?2", id)?;
+                    self.touch(
+                        "UPDATE locations SET updated_at = ?1 WHERE client_id = ?2",
+                        id,
+                    )?;
                     self.touch("UPDATE sis SET updated_at = ?1 WHERE client_id = ?2", id)?;
                 }
             }
@@ -587,14 +588,19 @@ impl TxWriter<'_> {
                      (SELECT si_id FROM si_people WHERE user_id = ?2)",
                     id,
                 )?;
-                self.touch("UPDATE employees SET updated_at = ?1 WHERE user_id = ?2", id)?;
+                self.touch(
+                    "UPDATE employees SET updated_at = ?1 WHERE user_id = ?2",
+                    id,
+                )?;
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn stored_columns(kind: Kind) -> impl Iterator<Item = (usize, &'static FieldDef, &'static str)> {
+    fn stored_columns(
+        kind: Kind,
+    ) -> impl Iterator<Item = (usize, &'static FieldDef, &'static str)> {
         fields::of(kind)
             .iter()
             .enumerate()
@@ -658,7 +664,10 @@ impl Writer for TxWriter<'_> {
         if changed.is_empty() && !people_changed {
             return Ok(Outcome::Unchanged);
         }
-        if key.kind == Kind::Location && d.flag("main") && !old.get("main").as_bool().unwrap_or(false) {
+        if key.kind == Kind::Location
+            && d.flag("main")
+            && !old.get("main").as_bool().unwrap_or(false)
+        {
             let client = d.get("client").as_ref_key().expect("client").id;
             self.clear_other_main(client, id)?;
         }
@@ -674,7 +683,10 @@ impl Writer for TxWriter<'_> {
             sets.join(", "),
             changed.len() + 2
         );
-        let mut args: Vec<SqlValue> = changed.iter().map(|(i, _)| sql_value(&d.values[*i])).collect();
+        let mut args: Vec<SqlValue> = changed
+            .iter()
+            .map(|(i, _)| sql_value(&d.values[*i]))
+            .collect();
         args.push(SqlValue::Integer(self.now));
         args.push(SqlValue::Integer(id));
         self.conn
@@ -691,7 +703,12 @@ impl Writer for TxWriter<'_> {
         load_required(self.conn, key)
     }
 
-    fn set_stamps(&mut self, employee: Key, contacts: Option<i64>, tasks: Option<i64>) -> Result<()> {
+    fn set_stamps(
+        &mut self,
+        employee: Key,
+        contacts: Option<i64>,
+        tasks: Option<i64>,
+    ) -> Result<()> {
         let n = self
             .conn
             .prepare_cached(
@@ -838,7 +855,10 @@ impl Store for SqliteStore {
                 pending += match stamp {
                     None => n as u64,
                     Some(s) => {
-                        let sql = format!("SELECT count(*) FROM {} t WHERE t.updated_at > ?1", table(k));
+                        let sql = format!(
+                            "SELECT count(*) FROM {} t WHERE t.updated_at > ?1",
+                            table(k)
+                        );
                         self.conn.query_row(&sql, [s], |r| r.get::<_, i64>(0))? as u64
                     }
                 };

@@ -1,0 +1,276 @@
+//! The `smsync` binary as a user runs it: exit codes, messages and JSON output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn smsync(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smsync"))
+        .current_dir(dir)
+        .env_remove("SMSYNC_DB")
+        .env_remove("SMSYNC_DROP")
+        .args(args)
+        .output()
+        .expect("run smsync")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = smsync(dir, args);
+    assert!(
+        out.status.success(),
+        "smsync {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(dir: &Path, args: &[&str], code: i32) -> String {
+    let out = smsync(dir, args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "smsync {args:?}: stdout {} stderr {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn seeded() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    ok(d.path(), &["db", "init"]);
+    ok(d.path(), &["db", "seed", "--sample"]);
+    d
+}
+
+#[test]
+fn init_creates_then_reports_up_to_date() {
+    let d = tempfile::tempdir().unwrap();
+    let first = ok(d.path(), &["db", "init"]);
+    assert!(first.contains("0 -> 1"), "{first}");
+    assert!(d.path().join("servicemaster.db").exists(), "default --db");
+    let again = ok(d.path(), &["db", "init"]);
+    assert!(again.contains("up to date"), "{again}");
+}
+
+#[test]
+fn a_missing_database_is_named_with_the_fix() {
+    let d = tempfile::tempdir().unwrap();
+    let err = fails(d.path(), &["--db", "nope.db", "status"], 2);
+    assert!(
+        err.contains("nope.db") && err.contains("smsync db init"),
+        "{err}"
+    );
+}
+
+#[test]
+fn db_and_drop_come_from_the_environment() {
+    let d = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smsync"))
+        .current_dir(d.path())
+        .env("SMSYNC_DB", "from-env.db")
+        .args(["db", "init"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(d.path().join("from-env.db").exists());
+}
+
+#[test]
+fn admin_add_set_show_list_round_trip() {
+    let d = seeded();
+    let p = d.path();
+    let out = ok(
+        p,
+        &[
+            "admin",
+            "add",
+            "location",
+            "client=Café Müller GmbH",
+            "name=Lager Düsseldorf",
+            "city=Düsseldorf",
+            "--json",
+        ],
+    );
+    let rec: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = rec["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("SM-L"));
+    assert_eq!(rec["category"], "Café Müller GmbH");
+    assert_eq!(rec["main"], false);
+
+    ok(p, &["admin", "set", &key, "phone=+49 211 555", "main=true"]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(p, &["admin", "show", &key, "--json"])).unwrap();
+    assert_eq!(shown["phone"], "+49 211 555");
+    assert_eq!(shown["main"], true);
+
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(p, &["admin", "list", "location", "--json"])).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 15);
+    let client = shown["client"].as_str().unwrap();
+    let mains = list
+        .iter()
+        .filter(|l| l["client"] == client && l["main"] == true)
+        .count();
+    assert_eq!(mains, 1);
+
+    let text = ok(p, &["admin", "list", "client"]);
+    assert_eq!(text.lines().count(), 5);
+    assert!(text.contains("SM-C2\tCafé Müller GmbH"), "{text}");
+}
+
+#[test]
+fn admin_refuses_unknown_fields_and_bad_values_with_exit_2() {
+    let d = seeded();
+    let p = d.path();
+    let err = fails(p, &["admin", "add", "client", "name=X", "colour=red"], 2);
+    assert!(
+        err.contains("unknown field 'colour'") && err.contains("valid fields: name, active"),
+        "{err}"
+    );
+
+    let err = fails(p, &["admin", "set", "SM-C1", "active=maybe"], 2);
+    assert!(err.contains("'maybe' is not true or false"), "{err}");
+
+    let err = fails(p, &["admin", "set", "SI-1001", "status=Done"], 2);
+    assert!(err.contains("In Progress, Completion Requested"), "{err}");
+
+    let err = fails(p, &["admin", "set", "SI-1001", "due=31/12/2026"], 2);
+    assert!(err.contains("YYYY-MM-DD"), "{err}");
+
+    let err = fails(p, &["admin", "set", "SI-1001", "client=SM-C2"], 2);
+    assert!(err.contains("fixed"), "{err}");
+
+    let err = fails(p, &["admin", "set", "SM-U1", "updated_at=0"], 2);
+    assert!(err.contains("kept by smsync"), "{err}");
+
+    let err = fails(
+        p,
+        &["admin", "add", "location", "client=SM-U1", "name=X"],
+        2,
+    );
+    assert!(err.contains("SM-U1 is a user key"), "{err}");
+
+    let err = fails(
+        p,
+        &[
+            "admin",
+            "add",
+            "location",
+            "client=No Such Client",
+            "name=X",
+        ],
+        2,
+    );
+    assert!(err.contains("no client is named 'No Such Client'"), "{err}");
+
+    let err = fails(p, &["admin", "add", "gizmo", "a=b"], 2);
+    assert!(
+        err.contains("valid kinds: client, location, user, tech, si, employee"),
+        "{err}"
+    );
+
+    let err = fails(p, &["admin", "set", "SM-C1", "justtext"], 2);
+    assert!(err.contains("not field=value"), "{err}");
+
+    let err = fails(p, &["admin", "show", "SM-C99"], 2);
+    assert!(err.contains("SM-C99 does not exist"), "{err}");
+
+    let err = fails(p, &["admin", "show", "C99"], 2);
+    assert!(err.contains("is not a key"), "{err}");
+
+    let err = fails(
+        p,
+        &[
+            "admin",
+            "add",
+            "user",
+            "kind=client",
+            "first_name=A",
+            "last_name=B",
+        ],
+        2,
+    );
+    assert!(err.contains("needs client="), "{err}");
+
+    // Nothing was written by any of the refused commands.
+    let clients = ok(p, &["admin", "list", "client"]);
+    assert_eq!(clients.lines().count(), 5);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    fails(d.path(), &["db", "seed"], 2);
+    fails(d.path(), &["db", "seed", "--sample", "--scale", "3"], 2);
+    fails(d.path(), &["no-such-command"], 2);
+}
+
+#[test]
+fn reset_and_status_name_profiles() {
+    let d = seeded();
+    let p = d.path();
+    let out = ok(p, &["reset", "--profile", "Dana Whitfield"]);
+    assert!(out.contains("Dana Whitfield"), "{out}");
+    let err = fails(p, &["reset", "--profile", "Dana"], 2);
+    assert!(
+        err.contains("no employee has the profile name 'Dana'"),
+        "{err}"
+    );
+    assert!(err.contains("Dana Whitfield, Marco Rossi"), "{err}");
+
+    let status: serde_json::Value = serde_json::from_str(&ok(p, &["status", "--json"])).unwrap();
+    let profiles = status["profiles"].as_array().unwrap();
+    assert_eq!(profiles.len(), 2);
+    assert_eq!(profiles[0]["profile"], "Dana Whitfield");
+    assert!(profiles[0]["contacts_stamp"].is_null());
+    let c = &profiles[0]["counts"];
+    assert_eq!(c["contacts"], c["contacts_pending"]);
+    assert_eq!(status["records"]["si"], 20);
+}
+
+#[test]
+fn fields_prints_the_mapping_table() {
+    let d = tempfile::tempdir().unwrap();
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(d.path(), &["fields", "--json"])).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), smsync::fields::all().count());
+    let key = rows
+        .iter()
+        .find(|r| r["kind"] == "si" && r["field"] == "key")
+        .unwrap();
+    assert_eq!(key["csv"], "Billing Information");
+    let text = ok(d.path(), &["fields", "--kind", "user"]);
+    assert!(
+        text.contains("User 1") && text.contains("PidLidContactUserField1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn seed_scale_reports_counts() {
+    let d = tempfile::tempdir().unwrap();
+    ok(d.path(), &["db", "init"]);
+    let out = ok(
+        d.path(),
+        &["db", "seed", "--scale", "1000", "--seed", "3", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["contacts"], 1000);
+    assert_eq!(v["seeded"]["sis"], 100);
+}
+
+#[test]
+fn demo_runs_end_to_end_and_can_run_again() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(d.path(), &["demo", "demo-here"]);
+    assert!(out.contains("seed the sample company"), "{out}");
+    assert!(out.contains("done in"), "{out}");
+    ok(d.path(), &["demo", "demo-here"]);
+    std::fs::create_dir(d.path().join("precious")).unwrap();
+    std::fs::write(d.path().join("precious/file"), "x").unwrap();
+    let err = fails(d.path(), &["demo", "precious"], 2);
+    assert!(err.contains("not made by `smsync demo`"), "{err}");
+    assert!(d.path().join("precious/file").exists());
+}

@@ -1,0 +1,96 @@
+//! Helpers shared by the integration tests: a real SQLite database in a temp dir, and
+//! record edits written as `field=value` pairs the way `smsync admin` takes them.
+#![allow(dead_code)]
+
+use smsync::admin::parse_assignments;
+use smsync::model::{Key, Kind, Record};
+use smsync::store::{Outcome, SqliteStore, Store};
+use tempfile::TempDir;
+
+pub fn new_store() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _, _) = SqliteStore::create(&dir.path().join("sm.db")).expect("create db");
+    (dir, store)
+}
+
+pub fn sample_store() -> (TempDir, SqliteStore) {
+    let (dir, mut store) = new_store();
+    smsync::seed::sample(&mut store).expect("sample");
+    (dir, store)
+}
+
+fn args(pairs: &[(&str, &str)]) -> Vec<String> {
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+pub fn add(store: &mut SqliteStore, kind: Kind, pairs: &[(&str, &str)]) -> Key {
+    try_add(store, kind, pairs).unwrap_or_else(|e| panic!("add {kind} {pairs:?}: {e}"))
+}
+
+pub fn try_add(
+    store: &mut SqliteStore,
+    kind: Kind,
+    pairs: &[(&str, &str)],
+) -> smsync::error::Result<Key> {
+    let a = parse_assignments(store, kind, &args(pairs), true)?;
+    store.add(kind, &a)
+}
+
+pub fn set(store: &mut SqliteStore, key: Key, pairs: &[(&str, &str)]) -> Outcome {
+    try_set(store, key, pairs).unwrap_or_else(|e| panic!("set {key} {pairs:?}: {e}"))
+}
+
+pub fn try_set(
+    store: &mut SqliteStore,
+    key: Key,
+    pairs: &[(&str, &str)],
+) -> smsync::error::Result<Outcome> {
+    let a = parse_assignments(store, key.kind, &args(pairs), false)?;
+    store.set(key, &a)
+}
+
+pub fn all(store: &SqliteStore, kind: Kind) -> Vec<Record> {
+    let mut v = Vec::new();
+    store
+        .for_each(kind, &mut |r| {
+            v.push(r);
+            Ok(())
+        })
+        .expect("for_each");
+    v
+}
+
+/// A client with `n` locations (the first one added is Main) and `users` client users.
+pub fn client_with(
+    store: &mut SqliteStore,
+    name: &str,
+    n: usize,
+    users: usize,
+) -> (Key, Vec<Key>, Vec<Key>) {
+    let c = add(store, Kind::Client, &[("name", name)]);
+    let cs = c.to_string();
+    let locs = (0..n)
+        .map(|i| {
+            add(
+                store,
+                Kind::Location,
+                &[("client", &cs), ("name", &format!("Site {i}"))],
+            )
+        })
+        .collect();
+    let us = (0..users)
+        .map(|i| {
+            add(
+                store,
+                Kind::User,
+                &[
+                    ("kind", "client"),
+                    ("client", &cs),
+                    ("first_name", "User"),
+                    ("last_name", &format!("{name} {i}")),
+                ],
+            )
+        })
+        .collect();
+    (c, locs, us)
+}
