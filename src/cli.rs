@@ -34,6 +34,14 @@ pub struct Cli {
     /// The drop folder that holds one folder per profile.
     #[arg(long, global = true, env = "SMSYNC_DROP", default_value = "dropbox")]
     pub drop: PathBuf,
+    /// Outlook's short-date format for CSV dates: M/D/YYYY (en-US), DD.MM.YYYY, …
+    #[arg(
+        long,
+        global = true,
+        env = "SMSYNC_DATE_FORMAT",
+        default_value = "M/D/YYYY"
+    )]
+    pub date_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,6 +54,8 @@ pub enum Command {
     /// Add, change, show and list Service Master records.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Write what changed since a profile's stamps to its drop folder.
+    Export(ExportArgs),
     /// Reset Outlook Sync Dates: the profile's next export rewrites everything.
     Reset {
         /// The profile: the employee's first and last name, exactly.
@@ -71,6 +81,32 @@ pub enum Command {
         #[arg(default_value = "smsync-demo")]
         dir: PathBuf,
     },
+}
+
+/// Which profiles a command works on.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Profiles {
+    /// One profile: the employee's first and last name, exactly.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Every employee's profile.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub profiles: Profiles,
+    /// vCard version of the vdir contacts: 3.0 or 4.0 (Outlook's files are always 2.1).
+    #[arg(long, default_value = "3.0", value_parser = ["3.0", "4.0"])]
+    pub vcard_version: String,
+    /// Encoding of the Outlook CSV files: utf-8 (with a BOM) or windows-1252.
+    #[arg(long, default_value = "utf-8", value_parser = ["utf-8", "windows-1252"])]
+    pub csv_encoding: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +226,30 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Admin(cmd) => run_admin(&cli.db, cmd),
+        Command::Export(args) => {
+            let mut store = open(&cli.db)?;
+            let opts = crate::export::Options {
+                vcard: crate::codec::vcard::Version::parse(&args.vcard_version)
+                    .expect("clap checked"),
+                encoding: crate::codec::outlook_csv::Encoding::parse(&args.csv_encoding)
+                    .expect("clap checked"),
+                dates: crate::codec::text::DateFormat::parse(&cli.date_format)?,
+                ..Default::default()
+            };
+            let profiles = select_profiles(&store, &args.profiles)?;
+            let mut reports = Vec::new();
+            for p in &profiles {
+                let r = crate::export::export_profile(&mut store, p, &cli.drop, &opts, &mut || {})?;
+                if !args.json {
+                    print_export(&r);
+                }
+                reports.push(r);
+            }
+            if args.json {
+                return print_json(&json!({ "profiles": reports }));
+            }
+            Ok(())
+        }
         Command::Reset { profile } => {
             let mut store = open(&cli.db)?;
             let p = store.profile(&profile)?;
@@ -278,6 +338,42 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { dir } => crate::demo::run(&dir),
+    }
+}
+
+/// The profiles named by `--profile` or `--all`.
+pub fn select_profiles(store: &dyn Store, sel: &Profiles) -> Result<Vec<crate::store::Profile>> {
+    match &sel.profile {
+        Some(name) => Ok(vec![store.profile(name)?]),
+        None => {
+            let all = store.profiles()?;
+            if all.is_empty() {
+                return Err(Error::invalid(
+                    "no employees sync yet: add one with `smsync admin add employee user=SM-U<id>`",
+                ));
+            }
+            Ok(all)
+        }
+    }
+}
+
+pub fn print_export(r: &crate::export::Report) {
+    let side = |c: &crate::export::Counts| {
+        format!(
+            "{} written, {} removed, {} unchanged",
+            c.written, c.removed, c.unchanged
+        )
+    };
+    let how = match (r.recovered, r.full) {
+        (true, _) => " (recovered an interrupted export)",
+        (false, true) => " (full)",
+        _ => "",
+    };
+    println!("{}{how} -> {}", r.profile, r.folder.display());
+    println!("  contacts: {}", side(&r.contacts));
+    println!("  tasks:    {}", side(&r.tasks));
+    for f in &r.change_files {
+        println!("  for Outlook: {}", f.display());
     }
 }
 

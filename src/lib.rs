@@ -4,9 +4,12 @@
 pub mod admin;
 pub mod cli;
 pub mod clock;
+pub mod codec;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod fields;
+pub mod fsutil;
 pub mod model;
 pub mod seed;
 pub mod store;

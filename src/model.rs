@@ -230,6 +230,9 @@ pub struct Record {
     /// Microseconds since the Unix epoch (UTC) of the last change.
     pub updated_at: i64,
     pub values: Vec<Value>,
+    /// The display names of referenced records, by field index: a client's name, a
+    /// location's name, a person's first and last name (several for an SI's people).
+    pub labels: Vec<(usize, Vec<String>)>,
 }
 
 impl Record {
@@ -243,6 +246,16 @@ impl Record {
         let i = fields::index(self.key.kind, name)
             .unwrap_or_else(|| panic!("{} has no field {name}", self.key.kind));
         &self.values[i]
+    }
+
+    /// The display names of the records that a reference field points to.
+    pub fn labels(&self, name: &str) -> &[String] {
+        let i = fields::index(self.key.kind, name);
+        self.labels
+            .iter()
+            .find(|(j, _)| Some(*j) == i)
+            .map(|(_, l)| l.as_slice())
+            .unwrap_or(&[])
     }
 
     pub fn text(&self, name: &str) -> &str {

@@ -19,6 +19,35 @@ pub use sqlite::SqliteStore;
 /// One assignment of a value to a field, as `admin add` and `admin set` pass them.
 pub type Assignment = (&'static FieldDef, Value);
 
+/// What one profile was last given of one item (the export state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exported {
+    /// Hash of the item's synced values as exported.
+    pub hash: u64,
+    /// The SI status it went out with (tasks only), so a closed SI goes out once more.
+    pub status: Option<String>,
+    /// The synced values as exported, a JSON object of field name to text.
+    pub values: String,
+    /// The record's change time when it went out.
+    pub updated_at: i64,
+}
+
+/// A record that changed, and whether it is in the synced set now.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub record: Record,
+    pub in_set: bool,
+    /// Where the next page starts: (change time, row id).
+    pub cursor: Cursor,
+}
+
+/// A position in change order: records sort by (change time, row id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub updated_at: i64,
+    pub row: i64,
+}
+
 /// What a write did to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,6 +73,10 @@ pub trait Writer: Lookup {
     fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome>;
     /// Reads a record as this transaction sees it.
     fn get(&self, key: Key) -> Result<Record>;
+    /// Records what a profile was given of an item.
+    fn put_exported(&mut self, employee: Key, item: Key, e: &Exported) -> Result<()>;
+    /// Forgets an item that left a profile's Outlook.
+    fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()>;
     /// Sets or clears a profile's sync stamps.
     fn set_stamps(
         &mut self,
@@ -87,6 +120,22 @@ pub trait Store: Lookup {
     /// Every employee with a sync record, by key.
     fn profiles(&self) -> Result<Vec<Profile>>;
     fn sync_counts(&self, profile: &Profile) -> Result<SyncCounts>;
+    /// The change time of the latest commit: every later commit has a larger one.
+    fn clock(&self) -> Result<i64>;
+    /// One page of the records of `kind` changed in `(since, upto]` (all up to `upto` when
+    /// `since` is `None`), in change order after `after`, with their synced-set flag.
+    fn changes(
+        &self,
+        kind: Kind,
+        since: Option<i64>,
+        upto: i64,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Changed>>;
+    /// Calls `f` for every record of a kind in the synced set, in key order.
+    fn for_each_synced(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
+    /// What a profile was last given of an item.
+    fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>>;
 
     /// Adds one record in its own transaction.
     fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key> {

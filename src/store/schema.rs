@@ -6,7 +6,8 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -122,7 +123,22 @@ CREATE TABLE employees (
     tasks_stamp    INTEGER,
     updated_at     INTEGER NOT NULL
 ) STRICT;
-"#];
+"#,
+    // 2: what each profile was last given of each item, so that an export knows what to
+    // remove and an ingest can tell which side changed a field since.
+    r#"
+CREATE TABLE export_state (
+    employee_id INTEGER NOT NULL REFERENCES employees (id),
+    item_kind   TEXT NOT NULL CHECK (item_kind IN ('location', 'user', 'tech', 'si')),
+    item_id     INTEGER NOT NULL,
+    hash        INTEGER NOT NULL,
+    status      TEXT,
+    vals        TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (employee_id, item_kind, item_id)
+) STRICT, WITHOUT ROWID;
+"#,
+];
 
 /// The schema version this build of smsync writes.
 pub fn current_version() -> i64 {

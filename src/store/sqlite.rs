@@ -9,7 +9,10 @@ use chrono::NaiveDate;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{Assignment, Lookup, Outcome, Profile, Store, SyncCounts, Writer, schema};
+use super::{
+    Assignment, Changed, Cursor, Exported, Lookup, Outcome, Profile, Store, SyncCounts, Writer,
+    schema,
+};
 use crate::error::{Error, Result};
 use crate::fields::{self, Access, FieldDef, Ty};
 use crate::model::{Key, Kind, Record, Value};
@@ -73,20 +76,52 @@ fn derived_sql(f: &FieldDef) -> String {
     }
 }
 
-/// `SELECT t.id, <key number>, t.updated_at, <fields...> FROM <table> t`, per kind.
+/// SQL for the display name of a record of `kind` whose id is the SQL expression `id`.
+fn label_sql(kind: Kind, id: &str) -> String {
+    match kind {
+        Kind::Client => format!("(SELECT x.name FROM clients x WHERE x.id = {id})"),
+        Kind::Location => format!("(SELECT x.name FROM locations x WHERE x.id = {id})"),
+        Kind::User => {
+            format!("(SELECT x.first_name || ' ' || x.last_name FROM users x WHERE x.id = {id})")
+        }
+        k => unreachable!("no label for {k}"),
+    }
+}
+
+/// The display names of the records a field refers to; `None` for other fields.
+fn ref_label_sql(f: &FieldDef) -> Option<String> {
+    match f.ty {
+        Ty::Ref(k) => Some(label_sql(
+            k,
+            &format!("t.{}", f.column.expect("stored ref")),
+        )),
+        Ty::Refs(Kind::User) => Some(format!(
+            "(SELECT group_concat(n, char({LABEL_SEP})) FROM (SELECT {} AS n FROM si_people p \
+             WHERE p.si_id = t.id ORDER BY p.user_id))",
+            label_sql(Kind::User, "p.user_id")
+        )),
+        _ => None,
+    }
+}
+
+/// Separates the names of several references in one label column (ASCII unit separator).
+const LABEL_SEP: u32 = 31;
+
+/// `SELECT t.id, <key number>, t.updated_at, <fields...>, <ref labels...> FROM <table> t`.
 fn select_sql(kind: Kind) -> &'static str {
     static SQL: OnceLock<Vec<String>> = OnceLock::new();
     let all = SQL.get_or_init(|| {
         Kind::ALL
             .iter()
             .map(|&k| {
-                let cols: Vec<String> = fields::of(k)
+                let mut cols: Vec<String> = fields::of(k)
                     .iter()
                     .map(|f| match f.column {
                         Some(c) => format!("t.{c}"),
                         None => derived_sql(f),
                     })
                     .collect();
+                cols.extend(fields::of(k).iter().filter_map(ref_label_sql));
                 format!(
                     "SELECT t.id, t.{}, t.updated_at, {} FROM {} t",
                     key_column(k),
@@ -97,6 +132,14 @@ fn select_sql(kind: Kind) -> &'static str {
             .collect()
     });
     &all[Kind::ALL.iter().position(|&k| k == kind).expect("kind")]
+}
+
+/// The select of [`select_sql`] with the synced-set flag as its last column.
+fn select_with_flag(kind: Kind) -> String {
+    let base = select_sql(kind);
+    // The table's own FROM is the last one: the column list holds the subqueries.
+    let (cols, from) = base.rsplit_once(" FROM ").expect("select");
+    format!("{cols}, ({}) FROM {from}", synced_predicate(kind))
 }
 
 fn conversion_error(col: usize, msg: String) -> rusqlite::Error {
@@ -151,18 +194,36 @@ fn read_value(f: &FieldDef, row: &Row, col: usize) -> rusqlite::Result<Value> {
 fn read_record(kind: Kind, row: &Row) -> rusqlite::Result<Record> {
     let key = Key::new(kind, row.get(1)?);
     let updated_at = row.get(2)?;
-    let mut values = Vec::with_capacity(fields::of(kind).len());
-    for (i, f) in fields::of(kind).iter().enumerate() {
+    let defs = fields::of(kind);
+    let mut values = Vec::with_capacity(defs.len());
+    for (i, f) in defs.iter().enumerate() {
         values.push(if f.name == "key" {
             Value::Text(key.to_string())
         } else {
             read_value(f, row, 3 + i)?
         });
     }
+    let mut labels = Vec::new();
+    let mut col = 3 + defs.len();
+    for (i, f) in defs.iter().enumerate() {
+        if ref_label_sql(f).is_some() {
+            let names: Option<String> = row.get(col)?;
+            col += 1;
+            let names = names
+                .map(|s| {
+                    s.split(char::from_u32(LABEL_SEP).expect("separator"))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            labels.push((i, names));
+        }
+    }
     Ok(Record {
         key,
         updated_at,
         values,
+        labels,
     })
 }
 
@@ -703,6 +764,37 @@ impl Writer for TxWriter<'_> {
         load_required(self.conn, key)
     }
 
+    fn put_exported(&mut self, employee: Key, item: Key, e: &Exported) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO export_state \
+                 (employee_id, item_kind, item_id, hash, status, vals, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (employee_id, item_kind, item_id) DO UPDATE SET \
+                 hash = excluded.hash, status = excluded.status, vals = excluded.vals, \
+                 updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                employee.id,
+                item.kind.name(),
+                item.id,
+                e.hash as i64,
+                e.status,
+                e.values,
+                e.updated_at
+            ])?;
+        Ok(())
+    }
+
+    fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM export_state WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
+            )?
+            .execute(params![employee.id, item.kind.name(), item.id])?;
+        Ok(())
+    }
+
     fn set_stamps(
         &mut self,
         employee: Key,
@@ -842,6 +934,85 @@ impl Store for SqliteStore {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn clock(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'clock'", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn changes(
+        &self,
+        kind: Kind,
+        since: Option<i64>,
+        upto: i64,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Changed>> {
+        let sql = format!(
+            "{} WHERE t.updated_at <= ?1 AND t.updated_at > ?2 \
+             AND (t.updated_at, t.id) > (?3, ?4) ORDER BY t.updated_at, t.id LIMIT ?5",
+            select_with_flag(kind)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                upto,
+                since.unwrap_or(i64::MIN),
+                after.updated_at,
+                after.row,
+                limit as i64
+            ],
+            |row| {
+                let record = read_record(kind, row)?;
+                let n = row.as_ref().column_count();
+                Ok(Changed {
+                    cursor: Cursor {
+                        updated_at: record.updated_at,
+                        row: row.get(0)?,
+                    },
+                    in_set: row.get::<_, i64>(n - 1)? != 0,
+                    record,
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn for_each_synced(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        let sql = format!(
+            "{} WHERE {} ORDER BY t.{}",
+            select_sql(kind),
+            synced_predicate(kind),
+            key_column(kind)
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            f(read_record(kind, row)?)?;
+        }
+        Ok(())
+    }
+
+    fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT hash, status, vals, updated_at FROM export_state \
+                 WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
+            )?
+            .query_row(params![employee.id, item.kind.name(), item.id], |r| {
+                Ok(Exported {
+                    hash: r.get::<_, i64>(0)? as u64,
+                    status: r.get(1)?,
+                    values: r.get(2)?,
+                    updated_at: r.get(3)?,
+                })
+            })
+            .optional()?)
     }
 
     fn sync_counts(&self, p: &Profile) -> Result<SyncCounts> {

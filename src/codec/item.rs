@@ -1,0 +1,263 @@
+//! Neutral items: a contact or a task as every format sees it, with the values of the
+//! synced fields of [`crate::fields`] already in display form (names, not ids). Also the
+//! value mappings that several formats share (task status, priority).
+
+use chrono::NaiveDate;
+
+use crate::fields::{self, FieldDef, Ty};
+use crate::model::{Key, Kind, Record, Value};
+
+/// A referenced record by name, with its key when it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub key: Option<Key>,
+    pub name: String,
+}
+
+/// One field value of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Text(String),
+    Date(NaiveDate),
+    /// References by name (a task's location and people).
+    Names(Vec<Named>),
+    /// A list of words (categories).
+    List(Vec<String>),
+}
+
+impl Field {
+    /// The value as plain text (names joined with "; ", lists with ",").
+    pub fn to_text(&self) -> String {
+        match self {
+            Field::Text(s) => s.clone(),
+            Field::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Field::Names(ns) => ns
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            Field::List(l) => l.join(","),
+        }
+    }
+}
+
+/// A contact or task in neutral form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The record kind: Location, User or Tech (contacts) or Si (tasks).
+    pub kind: Kind,
+    pub key: Option<Key>,
+    /// The vCard/iCalendar UID.
+    pub uid: Option<String>,
+    /// Synced fields that have a value, in the order of the field table.
+    pub values: Vec<(&'static FieldDef, Field)>,
+    /// The last change, microseconds since the epoch.
+    pub modified: Option<i64>,
+}
+
+impl Item {
+    /// The neutral form of a record, driven by the field table.
+    pub fn from_record(r: &Record) -> Item {
+        let mut values = Vec::new();
+        let mut uid = Some(r.key.to_string());
+        for (i, (f, v)) in r.fields().enumerate() {
+            if f.name == "uid" {
+                if let Value::Text(u) = v {
+                    uid = Some(u.clone());
+                }
+                continue;
+            }
+            if !f.synced() {
+                continue;
+            }
+            let labels = r
+                .labels
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map(|(_, l)| l.as_slice())
+                .unwrap_or(&[]);
+            let field = match (f.ty, v) {
+                (_, Value::Null) => None,
+                (_, Value::Text(s)) if f.name == "category" => Some(Field::List(vec![s.clone()])),
+                (_, Value::Text(s)) => Some(Field::Text(s.clone())),
+                (_, Value::Date(d)) => Some(Field::Date(*d)),
+                (Ty::Ref(Kind::Client), Value::Ref(_)) => labels.first().cloned().map(Field::Text),
+                (_, Value::Ref(k)) => Some(Field::Names(vec![Named {
+                    key: Some(*k),
+                    name: labels.first().cloned().unwrap_or_default(),
+                }])),
+                (_, Value::Refs(ks)) if ks.is_empty() => None,
+                (_, Value::Refs(ks)) => Some(Field::Names(
+                    ks.iter()
+                        .enumerate()
+                        .map(|(n, k)| Named {
+                            key: Some(*k),
+                            name: labels.get(n).cloned().unwrap_or_default(),
+                        })
+                        .collect(),
+                )),
+                (_, Value::Bool(_) | Value::Int(_)) => None,
+            };
+            if let Some(field) = field {
+                values.push((f, field));
+            }
+        }
+        Item {
+            kind: r.key.kind,
+            key: Some(r.key),
+            uid,
+            values,
+            modified: Some(r.updated_at),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Field> {
+        self.values
+            .iter()
+            .find(|(f, _)| f.name == name)
+            .map(|(_, v)| v)
+    }
+
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(Field::Text(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn date(&self, name: &str) -> Option<NaiveDate> {
+        match self.get(name) {
+            Some(Field::Date(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    pub fn categories(&self) -> &[String] {
+        match self.get("category") {
+            Some(Field::List(l)) => l,
+            _ => &[],
+        }
+    }
+
+    /// The name a person sees: "First Last", else "Company - Location" or the company.
+    pub fn display_name(&self) -> String {
+        if self.kind == Kind::Si {
+            return self.text("description").unwrap_or_default().to_string();
+        }
+        let person = [self.text("first_name"), self.text("last_name")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !person.is_empty() {
+            return person;
+        }
+        let org: Vec<&str> = match self.kind {
+            Kind::Location => vec![
+                self.text("client").unwrap_or_default(),
+                self.text("name").unwrap_or_default(),
+            ],
+            _ => vec![self.text("company").unwrap_or_default()],
+        };
+        org.into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" - ")
+    }
+
+    /// Whether the item names a person (a vCard 4.0 KIND:individual) rather than a place or
+    /// a company (KIND:org).
+    pub fn is_person(&self) -> bool {
+        self.text("first_name").is_some() || self.text("last_name").is_some()
+    }
+
+    /// The SI status of a task item.
+    pub fn si_status(&self) -> Option<&str> {
+        self.text("status")
+    }
+
+    /// The synced values as a JSON object of field name to text, in table order.
+    pub fn values_json(&self) -> String {
+        let mut m = serde_json::Map::new();
+        for (f, v) in &self.values {
+            m.insert(f.name.to_string(), serde_json::Value::String(v.to_text()));
+        }
+        serde_json::Value::Object(m).to_string()
+    }
+
+    /// A stable 64-bit hash (FNV-1a) of the synced values and the UID: equal hashes mean
+    /// the exported content is the same.
+    pub fn hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            h ^= 0xff;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        eat(self.uid.as_deref().unwrap_or("").as_bytes());
+        for (f, v) in &self.values {
+            eat(f.name.as_bytes());
+            eat(v.to_text().as_bytes());
+            if let Field::Names(ns) = v {
+                for n in ns {
+                    eat(n.key.map(|k| k.to_string()).unwrap_or_default().as_bytes());
+                }
+            }
+        }
+        h
+    }
+
+    /// The field definitions of the item's kind.
+    pub fn defs(&self) -> &'static [FieldDef] {
+        fields::of(self.kind)
+    }
+}
+
+/// The SI status that smsync adds as a category, so that Completion Requested survives
+/// clients that only know the standard VTODO statuses.
+pub const COMPLETION_REQUESTED: &str = "Completion Requested";
+
+/// Outlook's task status for an SI status (SPEC §6).
+pub fn outlook_status(si: &str) -> &'static str {
+    match si {
+        "In Progress" => "In Progress",
+        "Completion Requested" => "Waiting on someone else",
+        "Closed" => "Completed",
+        "New" => "Not Started",
+        _ => "Deferred",
+    }
+}
+
+/// The iCalendar VTODO STATUS for an SI status.
+pub fn ical_status(si: &str) -> &'static str {
+    match si {
+        "In Progress" | "Completion Requested" => "IN-PROCESS",
+        "Closed" => "COMPLETED",
+        "Cancelled" => "CANCELLED",
+        _ => "NEEDS-ACTION",
+    }
+}
+
+/// PidLidTaskStatus for an SI status: 0 not started, 1 in progress, 2 complete, 3 waiting,
+/// 4 deferred.
+pub fn mapi_status(si: &str) -> i32 {
+    match si {
+        "In Progress" => 1,
+        "Closed" => 2,
+        "Completion Requested" => 3,
+        "New" => 0,
+        _ => 4,
+    }
+}
+
+/// The iCalendar PRIORITY (1 high, 5 normal, 9 low) for an SI priority.
+pub fn ical_priority(p: &str) -> u8 {
+    match p {
+        "High" => 1,
+        "Low" => 9,
+        _ => 5,
+    }
+}

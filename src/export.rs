@@ -1,0 +1,586 @@
+//! Export, database → files (SPEC §3, §5): per profile, the records changed since its
+//! stamps go out as vdir vCards and VTODOs, Outlook-import CSV and vCard 2.1; items that
+//! left the synced set are removed and listed. Memory stays flat: records come in pages.
+//!
+//! Safety: every file is written atomically; a run marks its profile folder while it runs,
+//! and a run that finds the mark of an interrupted one rewrites and re-lists everything
+//! since the stamps (which move only at the end, after a file-system sync).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::clock;
+use crate::codec::item::Item;
+use crate::codec::outlook_csv::{Codec, Encoding, Sheet, Sink};
+use crate::codec::text::DateFormat;
+use crate::codec::{ical, vcard};
+use crate::error::{Error, Result};
+use crate::fsutil::{self, AtomicFile};
+use crate::model::{Key, Kind};
+use crate::store::{Cursor, Exported, Profile, Store};
+
+/// How an export writes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// vCard version of the vdir (`contacts/`): 3.0 or 4.0.
+    pub vcard: vcard::Version,
+    pub encoding: Encoding,
+    pub dates: DateFormat,
+    /// Records read per page (and per state transaction).
+    pub page: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            vcard: vcard::Version::V30,
+            encoding: Encoding::Utf8Bom,
+            dates: DateFormat::default(),
+            page: 1000,
+        }
+    }
+}
+
+/// The folders of one profile in the drop folder (SPEC §5).
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    pub root: PathBuf,
+    pub contacts: PathBuf,
+    pub tasks: PathBuf,
+    pub outlook: PathBuf,
+    pub changes: PathBuf,
+    pub vcards21: PathBuf,
+    pub inbox: PathBuf,
+    pub processed: PathBuf,
+    pub rejected: PathBuf,
+    pub reports: PathBuf,
+}
+
+impl Layout {
+    pub fn new(drop: &Path, profile: &str) -> Layout {
+        let root = drop.join(fsutil::safe_dir_name(profile));
+        let outlook = root.join("outlook");
+        Layout {
+            contacts: root.join("contacts"),
+            tasks: root.join("tasks"),
+            changes: outlook.join("changes"),
+            outlook,
+            vcards21: root.join("outlook-vcards"),
+            inbox: root.join("inbox"),
+            processed: root.join("processed"),
+            rejected: root.join("rejected"),
+            reports: root.join("reports"),
+            root,
+        }
+    }
+
+    pub fn create(&self) -> Result<()> {
+        for d in [
+            &self.contacts,
+            &self.tasks,
+            &self.changes,
+            &self.vcards21,
+            &self.inbox,
+            &self.processed,
+            &self.rejected,
+            &self.reports,
+        ] {
+            fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        Ok(())
+    }
+
+    fn marker(&self) -> PathBuf {
+        self.root.join(".export-running")
+    }
+
+    /// The vdir file of an item.
+    pub fn item_file(&self, kind: Kind, uid: &str) -> PathBuf {
+        let stem = fsutil::safe_stem(uid);
+        if kind == Kind::Si {
+            self.tasks.join(format!("{stem}.ics"))
+        } else {
+            self.contacts.join(format!("{stem}.vcf"))
+        }
+    }
+
+    /// The vCard 2.1 file of a contact.
+    pub fn vcard21_file(&self, uid: &str) -> PathBuf {
+        self.vcards21
+            .join(format!("{}.vcf", fsutil::safe_stem(uid)))
+    }
+}
+
+/// What one side (contacts or tasks) of a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub written: u64,
+    pub removed: u64,
+    pub unchanged: u64,
+}
+
+impl Counts {
+    fn changed(&self) -> bool {
+        self.written + self.removed > 0
+    }
+}
+
+/// What an export of one profile did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub profile: String,
+    pub folder: PathBuf,
+    pub contacts: Counts,
+    pub tasks: Counts,
+    /// Whether this run wrote everything (first run, after a reset, or after an interrupted
+    /// run).
+    pub full: bool,
+    pub recovered: bool,
+    /// The files of this run's changes for Outlook, when it changed anything.
+    pub change_files: Vec<PathBuf>,
+    pub contacts_stamp: Option<String>,
+    pub tasks_stamp: Option<String>,
+}
+
+/// The two sides of a profile's Outlook, each with its own stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Contacts,
+    Tasks,
+}
+
+impl Side {
+    fn kinds(self) -> &'static [Kind] {
+        match self {
+            Side::Contacts => &[Kind::Location, Kind::User, Kind::Tech],
+            Side::Tasks => &[Kind::Si],
+        }
+    }
+
+    fn sheet(self) -> Sheet {
+        match self {
+            Side::Contacts => Sheet::Contacts,
+            Side::Tasks => Sheet::Tasks,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Side::Contacts => "contacts",
+            Side::Tasks => "tasks",
+        }
+    }
+}
+
+enum StateOp {
+    Put(Key, Exported),
+    Delete(Key),
+}
+
+/// A CSV of this run that is opened on its first row.
+struct LazySheet {
+    path: PathBuf,
+    sheet: Sheet,
+    sink: Option<Sink<AtomicFile>>,
+}
+
+impl LazySheet {
+    fn new(path: PathBuf, sheet: Sheet) -> Self {
+        LazySheet {
+            path,
+            sheet,
+            sink: None,
+        }
+    }
+
+    fn row(&mut self, row: &[String], encoding: Encoding) -> Result<()> {
+        if self.sink.is_none() {
+            let f = AtomicFile::create(&self.path)?;
+            let s = Sink::new(f, self.sheet, encoding).map_err(|e| Error::io(&self.path, e))?;
+            self.sink = Some(s);
+        }
+        let sink = self.sink.as_mut().expect("opened");
+        sink.row(row).map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Renames the file into place; `Some(path)` when it had rows.
+    fn commit(self) -> Result<Option<PathBuf>> {
+        match self.sink {
+            None => Ok(None),
+            Some(s) => {
+                let f = s.finish().map_err(|e| Error::io(&self.path, e))?;
+                f.commit()?;
+                Ok(Some(self.path))
+            }
+        }
+    }
+}
+
+struct Run<'a> {
+    store: &'a mut dyn Store,
+    employee: Key,
+    layout: Layout,
+    opts: &'a Options,
+    /// Ignore the export state's hashes and write every changed item.
+    rewrite: bool,
+    /// List removals even where the state does not know the item (an interrupted run may
+    /// have forgotten it before its list was written).
+    recovering: bool,
+    contacts_codec: Codec,
+    tasks_codec: Codec,
+    contacts_changes: LazySheet,
+    tasks_changes: LazySheet,
+    removals: LazySheet,
+    errors: Vec<String>,
+}
+
+impl Run<'_> {
+    fn codec(&self, side: Side) -> &Codec {
+        match side {
+            Side::Contacts => &self.contacts_codec,
+            Side::Tasks => &self.tasks_codec,
+        }
+    }
+
+    /// A row checked against the encoding; problems are collected, naming item and field.
+    fn checked_row(&mut self, side: Side, item: &Item) -> Option<Vec<String>> {
+        let row = self.codec(side).row(item);
+        let bad = self.codec(side).check(&row, self.opts.encoding);
+        if bad.is_empty() {
+            return Some(row);
+        }
+        for b in bad {
+            self.errors.push(format!(
+                "{} {}: column '{}' holds '{}' (U+{:04X}), which Windows-1252 cannot hold; \
+                 export with --csv-encoding utf-8 or change the value",
+                side.name(),
+                item.key.map(|k| k.to_string()).unwrap_or_default(),
+                b.column,
+                b.ch,
+                b.ch as u32
+            ));
+        }
+        None
+    }
+
+    fn write_item(&mut self, side: Side, item: &Item) -> Result<Option<StateOp>> {
+        let key = item.key.expect("exported items have keys");
+        let uid = item.uid.clone().unwrap_or_else(|| key.to_string());
+        let Some(row) = self.checked_row(side, item) else {
+            return Ok(None);
+        };
+        match side {
+            Side::Contacts => {
+                fsutil::write_atomic(
+                    &self.layout.item_file(key.kind, &uid),
+                    vcard::write(item, self.opts.vcard).as_bytes(),
+                )?;
+                fsutil::write_atomic(
+                    &self.layout.vcard21_file(&uid),
+                    vcard::write(item, vcard::Version::V21).as_bytes(),
+                )?;
+                self.contacts_changes.row(&row, self.opts.encoding)?;
+            }
+            Side::Tasks => {
+                fsutil::write_atomic(
+                    &self.layout.item_file(key.kind, &uid),
+                    ical::write(item).as_bytes(),
+                )?;
+                self.tasks_changes.row(&row, self.opts.encoding)?;
+            }
+        }
+        Ok(Some(StateOp::Put(
+            key,
+            Exported {
+                hash: item.hash(),
+                status: item.si_status().map(str::to_string),
+                values: item.values_json(),
+                updated_at: item.modified.unwrap_or(0),
+            },
+        )))
+    }
+
+    fn remove_item(&mut self, item: &Item) -> Result<StateOp> {
+        let key = item.key.expect("exported items have keys");
+        let uid = item.uid.clone().unwrap_or_else(|| key.to_string());
+        fsutil::remove_if_exists(&self.layout.item_file(key.kind, &uid))?;
+        if key.kind.is_contact() {
+            fsutil::remove_if_exists(&self.layout.vcard21_file(&uid))?;
+        }
+        let row = Codec::removal(key.kind, &key.to_string(), &item.display_name());
+        let bad = self.removals_codec_check(&row);
+        if bad {
+            return Ok(StateOp::Delete(key));
+        }
+        self.removals.row(&row, self.opts.encoding)?;
+        Ok(StateOp::Delete(key))
+    }
+
+    fn removals_codec_check(&mut self, row: &[String]) -> bool {
+        let codec = Codec::new(Sheet::Removals, self.opts.dates.clone());
+        let bad = codec.check(row, self.opts.encoding);
+        for b in &bad {
+            self.errors.push(format!(
+                "removal {}: column '{}' holds '{}' (U+{:04X}), which Windows-1252 cannot hold; \
+                 export with --csv-encoding utf-8",
+                row[1], b.column, b.ch, b.ch as u32
+            ));
+        }
+        !bad.is_empty()
+    }
+
+    /// Exports one side: every record changed in (since, upto], page by page.
+    fn side(
+        &mut self,
+        side: Side,
+        since: Option<i64>,
+        upto: i64,
+        hook: &mut dyn FnMut(),
+    ) -> Result<Counts> {
+        let mut counts = Counts::default();
+        for &kind in side.kinds() {
+            let mut cursor = Cursor {
+                updated_at: i64::MIN,
+                row: i64::MIN,
+            };
+            loop {
+                let page = self
+                    .store
+                    .changes(kind, since, upto, cursor, self.opts.page)?;
+                let Some(last) = page.last() else { break };
+                cursor = last.cursor;
+                let mut ops = Vec::with_capacity(page.len());
+                for ch in &page {
+                    let item = Item::from_record(&ch.record);
+                    let key = ch.record.key;
+                    let prev = self.store.exported(self.employee, key)?;
+                    let status = item.si_status().unwrap_or("");
+                    let closed = kind == Kind::Si && status == "Closed";
+                    if ch.in_set {
+                        if !self.rewrite && prev.as_ref().is_some_and(|p| p.hash == item.hash()) {
+                            counts.unchanged += 1;
+                            continue;
+                        }
+                        if let Some(op) = self.write_item(side, &item)? {
+                            ops.push(op);
+                            counts.written += 1;
+                        }
+                    } else if closed {
+                        // A closed SI goes out once more, as Completed.
+                        match &prev {
+                            Some(p) if p.status.as_deref() != Some("Closed") || self.recovering => {
+                                if let Some(op) = self.write_item(side, &item)? {
+                                    ops.push(op);
+                                    counts.written += 1;
+                                }
+                            }
+                            Some(_) => counts.unchanged += 1,
+                            None => {}
+                        }
+                    } else if prev.is_some() || self.recovering {
+                        ops.push(self.remove_item(&item)?);
+                        counts.removed += 1;
+                    }
+                }
+                let employee = self.employee;
+                self.store.write(&mut |w| {
+                    for op in &ops {
+                        match op {
+                            StateOp::Put(k, e) => w.put_exported(employee, *k, e)?,
+                            StateOp::Delete(k) => w.delete_exported(employee, *k)?,
+                        }
+                    }
+                    Ok(())
+                })?;
+                hook();
+                if page.len() < self.opts.page {
+                    break;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Rewrites `outlook/contacts.csv` or `tasks.csv`: the full current set, streamed.
+    fn full_sheet(&mut self, side: Side) -> Result<()> {
+        let path = self.layout.outlook.join(format!("{}.csv", side.name()));
+        let file = AtomicFile::create(&path)?;
+        let mut sink =
+            Sink::new(file, side.sheet(), self.opts.encoding).map_err(|e| Error::io(&path, e))?;
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut errors = Vec::new();
+        for &kind in side.kinds() {
+            let codec = self.codec(side);
+            let encoding = self.opts.encoding;
+            self.store.for_each_synced(kind, &mut |r| {
+                let item = Item::from_record(&r);
+                let row = codec.row(&item);
+                if codec.check(&row, encoding).is_empty() {
+                    rows.push(row);
+                } else {
+                    errors.push(r.key);
+                }
+                if rows.len() >= 1024 {
+                    for row in rows.drain(..) {
+                        sink.row(&row).map_err(|e| Error::io(&path, e))?;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        for row in rows {
+            sink.row(&row).map_err(|e| Error::io(&path, e))?;
+        }
+        if !errors.is_empty() && self.errors.is_empty() {
+            let keys: Vec<String> = errors.iter().take(10).map(Key::to_string).collect();
+            self.errors.push(format!(
+                "{}: {} items hold characters Windows-1252 cannot hold ({}); export with \
+                 --csv-encoding utf-8",
+                path.display(),
+                errors.len(),
+                keys.join(", ")
+            ));
+        }
+        if self.errors.is_empty() {
+            let f = sink.finish().map_err(|e| Error::io(&path, e))?;
+            f.commit()?;
+        }
+        Ok(())
+    }
+}
+
+/// Exports one profile into `drop`. `hook` runs after each page (tests use it to write to
+/// the database while an export runs).
+pub fn export_profile(
+    store: &mut dyn Store,
+    profile: &Profile,
+    drop: &Path,
+    opts: &Options,
+    hook: &mut dyn FnMut(),
+) -> Result<Report> {
+    let layout = Layout::new(drop, &profile.name);
+    layout.create()?;
+    for d in [
+        &layout.contacts,
+        &layout.tasks,
+        &layout.outlook,
+        &layout.changes,
+        &layout.vcards21,
+    ] {
+        fsutil::remove_temp_files(d)?;
+    }
+    let marker = layout.marker();
+    let recovering = marker.exists();
+    if !recovering {
+        fs::write(
+            &marker,
+            b"an export of this profile is running or was interrupted\n",
+        )
+        .map_err(|e| Error::io(&marker, e))?;
+        fsutil::sync_dir(&layout.root)?;
+    }
+    let upto = store.clock()?;
+    let run_id = clock::format_micros(upto).replace([':', '-'], "");
+    let opts_dates = opts.dates.clone();
+    let mut run = Run {
+        store,
+        employee: profile.employee,
+        rewrite: recovering,
+        recovering,
+        contacts_codec: Codec::new(Sheet::Contacts, opts_dates.clone()),
+        tasks_codec: Codec::new(Sheet::Tasks, opts_dates),
+        contacts_changes: LazySheet::new(
+            layout.changes.join(format!("{run_id}-contacts.csv")),
+            Sheet::Contacts,
+        ),
+        tasks_changes: LazySheet::new(
+            layout.changes.join(format!("{run_id}-tasks.csv")),
+            Sheet::Tasks,
+        ),
+        removals: LazySheet::new(
+            layout.changes.join(format!("{run_id}-removals.csv")),
+            Sheet::Removals,
+        ),
+        layout: layout.clone(),
+        opts,
+        errors: Vec::new(),
+    };
+
+    let full = profile.contacts_stamp.is_none() || profile.tasks_stamp.is_none() || recovering;
+    run.rewrite = recovering || profile.contacts_stamp.is_none();
+    let contacts = run.side(Side::Contacts, profile.contacts_stamp, upto, hook)?;
+    run.rewrite = recovering || profile.tasks_stamp.is_none();
+    let tasks = run.side(Side::Tasks, profile.tasks_stamp, upto, hook)?;
+
+    for (side, counts) in [(Side::Contacts, contacts), (Side::Tasks, tasks)] {
+        let sheet = layout.outlook.join(format!("{}.csv", side.name()));
+        if counts.changed() || !sheet.exists() {
+            run.full_sheet(side)?;
+        }
+    }
+    if !run.errors.is_empty() {
+        let n = run.errors.len();
+        let mut msg = format!(
+            "export of '{}' stopped: {n} value(s) cannot be written; nothing was lost, the \
+             stamps did not move:",
+            profile.name
+        );
+        for e in run.errors.iter().take(20) {
+            msg.push_str("\n  ");
+            msg.push_str(e);
+        }
+        if n > 20 {
+            msg.push_str(&format!("\n  … and {} more", n - 20));
+        }
+        return Err(Error::Invalid(msg));
+    }
+    let mut change_files = Vec::new();
+    let Run {
+        store,
+        contacts_changes,
+        tasks_changes,
+        removals,
+        ..
+    } = run;
+    for sheet in [contacts_changes, tasks_changes, removals] {
+        change_files.extend(sheet.commit()?);
+    }
+    fsutil::sync_filesystem(&layout.root)?;
+    for d in [
+        &layout.contacts,
+        &layout.tasks,
+        &layout.outlook,
+        &layout.changes,
+        &layout.vcards21,
+    ] {
+        fsutil::sync_dir(d)?;
+    }
+    let contacts_stamp = if contacts.changed() {
+        Some(upto)
+    } else {
+        profile.contacts_stamp
+    };
+    let tasks_stamp = if tasks.changed() {
+        Some(upto)
+    } else {
+        profile.tasks_stamp
+    };
+    if contacts_stamp != profile.contacts_stamp || tasks_stamp != profile.tasks_stamp {
+        let employee = profile.employee;
+        store.write(&mut |w| w.set_stamps(employee, contacts_stamp, tasks_stamp))?;
+    }
+    fsutil::remove_if_exists(&marker)?;
+    Ok(Report {
+        profile: profile.name.clone(),
+        folder: layout.root.clone(),
+        contacts,
+        tasks,
+        full,
+        recovered: recovering,
+        change_files,
+        contacts_stamp: contacts_stamp.map(clock::format_micros),
+        tasks_stamp: tasks_stamp.map(clock::format_micros),
+    })
+}

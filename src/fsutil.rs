@@ -1,0 +1,234 @@
+//! The file edge: atomic writes (temp file in the same folder, then rename), names that are
+//! safe on Windows, macOS and Linux, and durability (fsync of folders, syncfs).
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The suffix of smsync's temp files; a run removes the ones an interrupted run left.
+pub const TEMP_SUFFIX: &str = ".smsync-tmp";
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    path.with_file_name(format!(".{name}{TEMP_SUFFIX}"))
+}
+
+/// Writes `bytes` to `path` atomically: readers see the old file or the new one, never a
+/// part. Durability comes from [`sync_filesystem`] once a batch is written.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// A file written as a stream and renamed into place by [`AtomicFile::commit`]; dropped
+/// uncommitted, it leaves only a temp file that the next run removes.
+pub struct AtomicFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<Self> {
+        let tmp = temp_path(path);
+        let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(AtomicFile {
+            tmp,
+            path: path.to_path_buf(),
+            out: BufWriter::with_capacity(1 << 16, f),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn commit(self) -> Result<()> {
+        let f = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        drop(f);
+        fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Removes a file; `Ok(false)` when it was not there.
+pub fn remove_if_exists(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Removes the temp files an interrupted run left in `dir`.
+pub fn remove_temp_files(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(TEMP_SUFFIX) {
+            remove_if_exists(&entry.path())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Flushes a folder's entries (new names, renames, removals) to disk.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Makes everything written on the file system that holds `dir` durable: one `syncfs` on
+/// Linux instead of an fsync per file.
+pub fn sync_filesystem(dir: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let d = File::open(dir).map_err(|e| Error::io(dir, e))?;
+        // SAFETY: syncfs takes a valid open descriptor, which `d` holds until it drops.
+        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+            return Err(Error::io(dir, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        sync_dir(dir)
+    }
+}
+
+const RESERVED: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+fn reserved(stem: &str) -> bool {
+    let base = stem.split('.').next().unwrap_or("");
+    RESERVED.iter().any(|r| r.eq_ignore_ascii_case(base))
+}
+
+/// A file stem for an identifier (a UID): kept as is when it is made of `A-Z a-z 0-9 _ . @
+/// + -` (as vdirsyncer names files), otherwise every other byte becomes `%XX`. Never a
+/// hidden, reserved (CON, NUL, …) or over-long name, never a path.
+pub fn safe_stem(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.@+-".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() || out.starts_with('.') || reserved(&out) {
+        out.insert(0, '_');
+    }
+    if out.len() > 150 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in id.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        out.truncate(130);
+        out.push_str(&format!("-{h:016x}"));
+    }
+    out
+}
+
+/// A readable folder name for a profile: characters Windows forbids become `_`.
+pub fn safe_dir_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || "<>:\"/\\|?*".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    while out.ends_with('.') || out.ends_with(' ') {
+        out.pop();
+    }
+    if out.is_empty() || out.starts_with('.') || reserved(&out) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_stems() {
+        assert_eq!(safe_stem("SM-L42"), "SM-L42");
+        assert_eq!(safe_stem("abc@example.com"), "abc@example.com");
+        assert_eq!(safe_stem("../../etc/passwd"), "_..%2F..%2Fetc%2Fpasswd");
+        assert_eq!(safe_stem("a/b\\c:d"), "a%2Fb%5Cc%3Ad");
+        assert_eq!(safe_stem("x\ny"), "x%0Ay");
+        assert_eq!(safe_stem("CON"), "_CON");
+        assert_eq!(safe_stem("con.ics"), "_con.ics");
+        assert_eq!(safe_stem(""), "_");
+        assert_eq!(safe_stem("Ü"), "%C3%9C");
+        let long = safe_stem(&"a".repeat(500));
+        assert!(long.len() <= 150);
+        assert_ne!(long, safe_stem(&"a".repeat(501)));
+    }
+
+    #[test]
+    fn safe_dir_names() {
+        assert_eq!(safe_dir_name("Dana Whitfield"), "Dana Whitfield");
+        assert_eq!(safe_dir_name("Zoë Bäcker"), "Zoë Bäcker");
+        assert_eq!(safe_dir_name("a/b:c."), "a_b_c");
+        assert_eq!(safe_dir_name("NUL"), "_NUL");
+        assert_eq!(safe_dir_name(".."), "_");
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.txt");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        let mut f = AtomicFile::create(&d.path().join("y.txt")).unwrap();
+        f.write_all(b"partial").unwrap();
+        drop(f);
+        assert!(
+            !d.path().join("y.txt").exists(),
+            "uncommitted file appeared"
+        );
+        assert_eq!(remove_temp_files(d.path()).unwrap(), 1);
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+}
