@@ -137,9 +137,9 @@ fn reserved(stem: &str) -> bool {
     RESERVED.iter().any(|r| r.eq_ignore_ascii_case(base))
 }
 
-/// A file stem for an identifier (a UID): kept as is when it is made of `A-Z a-z 0-9 _ . @
-/// + -` (as vdirsyncer names files), otherwise every other byte becomes `%XX`. Never a
-/// hidden, reserved (CON, NUL, …) or over-long name, never a path.
+/// A file stem for an identifier (a UID): kept as is when it is made of letters, digits
+/// and `_ . @ + -` (as vdirsyncer names files), otherwise every other byte becomes `%XX`.
+/// Never a hidden, reserved (CON, NUL, …) or over-long name, never a path.
 pub fn safe_stem(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
