@@ -345,7 +345,7 @@ fn stamps_move_only_when_something_was_written_and_reset_rewrites_everything() {
     let first = export(&mut s, &drop, DANA);
     let p = s.profile(DANA).unwrap();
     assert!(p.contacts_stamp.is_some() && p.tasks_stamp.is_some());
-    assert_eq!(first.contacts_stamp.is_some(), true);
+    assert!(first.contacts_stamp.is_some());
 
     let again = export(&mut s, &drop, DANA);
     assert_eq!((again.contacts.written, again.tasks.written), (0, 0));
