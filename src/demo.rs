@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::admin;
+use crate::export;
 use crate::error::{Error, Result};
 use crate::model::{Key, Kind, Value};
 use crate::seed;
@@ -77,51 +78,50 @@ pub fn run(dir: &Path) -> Result<()> {
         );
     }
 
-    step(
-        4,
-        "deactivate a client: its users become inactive, its contacts leave Outlook",
-    );
+    step(4, "export every profile: vdir vCards and VTODOs, Outlook CSV, vCard 2.1");
+    let drop = dir.join("dropbox");
+    let opts = export::Options::default();
+    for p in &profiles {
+        let r = export::export_profile(&mut store, p, &drop, &opts, &mut || {})?;
+        crate::cli::print_export(&r);
+    }
+    let dana = store.profile(&profiles[0].name)?;
+    let layout = export::Layout::new(&drop, &dana.name);
+    let sample = layout.tasks.join("SI-1005.ics");
+    if let Ok(text) = std::fs::read_to_string(&sample) {
+        println!("\n  {}:", sample.display());
+        for line in text.lines() {
+            println!("    {line}");
+        }
+    }
+
+    step(5, "deactivate a client and close an SI, then export again (incremental)");
     let client = store
         .client_by_name("Blue Harbor Dental")?
         .ok_or_else(|| Error::Other("sample client missing".into()))?;
     let active = crate::fields::get(Kind::Client, "active").expect("field");
     store.set(client, &[(active, Value::Bool(false))])?;
-    let mut inactive_users = 0;
-    store.for_each(Kind::User, &mut |r| {
-        if r.get("client") == &Value::Ref(client) && r.get("active") == &Value::Bool(false) {
-            inactive_users += 1;
-        }
-        Ok(())
-    })?;
-    println!("  {client} inactive; {inactive_users} of its client users made inactive");
-    if let Some(p) = profiles.first() {
-        let c = store.sync_counts(p)?;
-        println!("  '{}' now syncs {} contacts", p.name, c.contacts);
-    }
+    let status = crate::fields::get(Kind::Si, "status").expect("field");
+    let closing = Key::new(Kind::Si, 1005);
+    store.set(closing, &[(status, Value::Text("Closed".into()))])?;
+    println!("  {client} inactive (its client users too); {closing} closed");
+    let r = export::export_profile(&mut store, &dana, &drop, &opts, &mut || {})?;
+    crate::cli::print_export(&r);
 
-    step(5, "a profile name must match an employee exactly");
+    step(6, "a profile name must match an employee exactly");
     match store.profile("dana whitfield") {
         Err(e) => println!("  'dana whitfield': {e}"),
         Ok(p) => println!("  unexpectedly matched {}", p.employee),
     }
 
-    step(6, "the Outlook field mapping (smsync fields)");
-    let si = store.get(Key::new(Kind::Si, 1001))?;
-    for (f, v) in si.fields().filter(|(f, _)| f.csv.is_some()) {
-        println!(
-            "  {:<12} -> CSV {:<20} {:<20} {}",
-            f.name,
-            f.csv.unwrap_or("-"),
-            f.prop.unwrap_or("-"),
-            v
-        );
-    }
-
     println!(
-        "\ndone in {:.2} s; the database is {} (try: smsync --db {} status)",
+        "\ndone in {:.2} s; the database is {}, the drop folder {}\n\
+         (try: smsync --db {} --drop {} status)",
         started.elapsed().as_secs_f64(),
         db.display(),
-        db.display()
+        drop.display(),
+        db.display(),
+        drop.display()
     );
     Ok(())
 }
