@@ -105,6 +105,10 @@ pub struct ExportArgs {
     /// Encoding of the Outlook CSV files: utf-8 (with a BOM) or windows-1252.
     #[arg(long, default_value = "utf-8", value_parser = ["utf-8", "windows-1252"])]
     pub csv_encoding: String,
+    /// Up to this many items, a run that changed something rewrites outlook/contacts.csv
+    /// and tasks.csv in full; above it only a full run (first run, after reset) does.
+    #[arg(long, default_value_t = 20_000)]
+    pub full_csv_limit: u64,
     #[arg(long)]
     pub json: bool,
 }
@@ -234,6 +238,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 encoding: crate::codec::outlook_csv::Encoding::parse(&args.csv_encoding)
                     .expect("clap checked"),
                 dates: crate::codec::text::DateFormat::parse(&cli.date_format)?,
+                full_sheet_limit: args.full_csv_limit,
                 ..Default::default()
             };
             let profiles = select_profiles(&store, &args.profiles)?;
@@ -374,6 +379,17 @@ pub fn print_export(r: &crate::export::Report) {
     println!("  tasks:    {}", side(&r.tasks));
     for f in &r.change_files {
         println!("  for Outlook: {}", f.display());
+    }
+    for (name, state) in [
+        ("contacts.csv", r.contacts_sheet),
+        ("tasks.csv", r.tasks_sheet),
+    ] {
+        if state == crate::export::FullSheet::Stale {
+            println!(
+                "  outlook/{name} keeps the set of the last full run (over --full-csv-limit); \
+                 this run's changes are in the files above"
+            );
+        }
     }
 }
 

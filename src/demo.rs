@@ -5,8 +5,8 @@ use std::fs;
 use std::path::Path;
 
 use crate::admin;
-use crate::export;
 use crate::error::{Error, Result};
+use crate::export;
 use crate::model::{Key, Kind, Value};
 use crate::seed;
 use crate::store::{Lookup, SqliteStore, Store};
@@ -78,7 +78,10 @@ pub fn run(dir: &Path) -> Result<()> {
         );
     }
 
-    step(4, "export every profile: vdir vCards and VTODOs, Outlook CSV, vCard 2.1");
+    step(
+        4,
+        "export every profile: vdir vCards and VTODOs, Outlook CSV, vCard 2.1",
+    );
     let drop = dir.join("dropbox");
     let opts = export::Options::default();
     for p in &profiles {
@@ -95,7 +98,10 @@ pub fn run(dir: &Path) -> Result<()> {
         }
     }
 
-    step(5, "deactivate a client and close an SI, then export again (incremental)");
+    step(
+        5,
+        "deactivate a client and close an SI, then export again (incremental)",
+    );
     let client = store
         .client_by_name("Blue Harbor Dental")?
         .ok_or_else(|| Error::Other("sample client missing".into()))?;

@@ -30,6 +30,10 @@ pub struct Options {
     pub dates: DateFormat,
     /// Records read per page (and per state transaction).
     pub page: usize,
+    /// Up to this many items, an incremental run that changed something rewrites the
+    /// full-set CSV; above it only full runs do (rewriting 1,000,000 rows for 100 changes
+    /// would make the run cost follow the database, not the changes).
+    pub full_sheet_limit: u64,
 }
 
 impl Default for Options {
@@ -39,6 +43,7 @@ impl Default for Options {
             encoding: Encoding::Utf8Bom,
             dates: DateFormat::default(),
             page: 1000,
+            full_sheet_limit: 20_000,
         }
     }
 }
@@ -138,10 +143,26 @@ pub struct Report {
     /// run).
     pub full: bool,
     pub recovered: bool,
+    /// What became of `outlook/contacts.csv` and `outlook/tasks.csv`.
+    pub contacts_sheet: FullSheet,
+    pub tasks_sheet: FullSheet,
     /// The files of this run's changes for Outlook, when it changed anything.
     pub change_files: Vec<PathBuf>,
     pub contacts_stamp: Option<String>,
     pub tasks_stamp: Option<String>,
+}
+
+/// The state of a full-set Outlook CSV after a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FullSheet {
+    /// Rewritten with the full current set.
+    Rewritten,
+    /// Nothing changed; it is current.
+    Current,
+    /// The set is larger than `full_sheet_limit`: only full runs rewrite it, the run's
+    /// change files carry this run's changes.
+    Stale,
 }
 
 /// The two sides of a profile's Outlook, each with its own stamp.
@@ -399,8 +420,47 @@ impl Run<'_> {
                     break;
                 }
             }
+            self.dirty(side, kind, &mut counts)?;
         }
         Ok(counts)
+    }
+
+    /// Rewrites the items an ingest saw in this profile (for example to drop `!Update` from
+    /// the profile's copy) that the change pages did not already write.
+    fn dirty(&mut self, side: Side, kind: Kind, counts: &mut Counts) -> Result<()> {
+        let keys = self.store.dirty_exports(self.employee, kind)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut ops = Vec::new();
+        for key in keys {
+            let Some(record) = self.store.find(key)? else {
+                ops.push(StateOp::Delete(key));
+                continue;
+            };
+            let item = Item::from_record(&record);
+            let status = item.si_status().unwrap_or("");
+            let in_set = self.store.in_synced_set(key)?;
+            if in_set || (kind == Kind::Si && status == "Closed") {
+                if let Some(op) = self.write_item(side, &item)? {
+                    ops.push(op);
+                    counts.written += 1;
+                }
+            } else {
+                ops.push(self.remove_item(&item)?);
+                counts.removed += 1;
+            }
+        }
+        let employee = self.employee;
+        self.store.write(&mut |w| {
+            for op in &ops {
+                match op {
+                    StateOp::Put(k, e) => w.put_exported(employee, *k, e)?,
+                    StateOp::Delete(k) => w.delete_exported(employee, *k)?,
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Rewrites `outlook/contacts.csv` or `tasks.csv`: the full current set, streamed.
@@ -462,17 +522,21 @@ pub fn export_profile(
 ) -> Result<Report> {
     let layout = Layout::new(drop, &profile.name);
     layout.create()?;
-    for d in [
-        &layout.contacts,
-        &layout.tasks,
-        &layout.outlook,
-        &layout.changes,
-        &layout.vcards21,
-    ] {
-        fsutil::remove_temp_files(d)?;
-    }
     let marker = layout.marker();
     let recovering = marker.exists();
+    if recovering {
+        // Temp files are left only by an interrupted run, which also leaves the marker;
+        // scanning the folders only then keeps a no-change run independent of their size.
+        for d in [
+            &layout.contacts,
+            &layout.tasks,
+            &layout.outlook,
+            &layout.changes,
+            &layout.vcards21,
+        ] {
+            fsutil::remove_temp_files(d)?;
+        }
+    }
     if !recovering {
         fs::write(
             &marker,
@@ -514,11 +578,30 @@ pub fn export_profile(
     run.rewrite = recovering || profile.tasks_stamp.is_none();
     let tasks = run.side(Side::Tasks, profile.tasks_stamp, upto, hook)?;
 
-    for (side, counts) in [(Side::Contacts, contacts), (Side::Tasks, tasks)] {
+    let mut full_sheets = Vec::new();
+    for (side, counts, side_full) in [
+        (Side::Contacts, contacts, profile.contacts_stamp.is_none()),
+        (Side::Tasks, tasks, profile.tasks_stamp.is_none()),
+    ] {
         let sheet = layout.outlook.join(format!("{}.csv", side.name()));
-        if counts.changed() || !sheet.exists() {
+        let state = if side_full || recovering || !sheet.exists() {
+            FullSheet::Rewritten
+        } else if !counts.changed() {
+            FullSheet::Current
+        } else if run.store.exported_count(
+            profile.employee,
+            side.kinds(),
+            opts.full_sheet_limit + 1,
+        )? <= opts.full_sheet_limit
+        {
+            FullSheet::Rewritten
+        } else {
+            FullSheet::Stale
+        };
+        if state == FullSheet::Rewritten {
             run.full_sheet(side)?;
         }
+        full_sheets.push(state);
     }
     if !run.errors.is_empty() {
         let n = run.errors.len();
@@ -579,6 +662,8 @@ pub fn export_profile(
         tasks,
         full,
         recovered: recovering,
+        contacts_sheet: full_sheets[0],
+        tasks_sheet: full_sheets[1],
         change_files,
         contacts_stamp: contacts_stamp.map(clock::format_micros),
         tasks_stamp: tasks_stamp.map(clock::format_micros),

@@ -719,7 +719,7 @@ static SI: &[FieldDef] = &[
         Kind::Si,
         "uid",
         Ty::Text,
-        Access::Auto,
+        Access::Fixed { required: false },
         Some("uid"),
         "the identity a task created in Outlook came with, kept for its next export",
     ),

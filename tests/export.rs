@@ -716,3 +716,39 @@ fn no_temp_files_remain_and_an_interrupted_run_converges() {
         assert_eq!(pick(&got), pick(&want), "{dir} differs from a clean export");
     }
 }
+
+#[test]
+fn large_sets_keep_the_full_csv_until_a_full_run() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let opts = Options {
+        full_sheet_limit: 10,
+        ..Default::default()
+    };
+    let r = export_with(&mut s, &drop, DANA, &opts);
+    assert_eq!(r.contacts_sheet, smsync::export::FullSheet::Rewritten);
+    let csv_path = Layout::new(&drop, DANA).outlook.join("contacts.csv");
+    let before = fs::read(&csv_path).unwrap();
+    set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 111")]);
+    let r = export_with(&mut s, &drop, DANA, &opts);
+    assert_eq!(r.contacts_sheet, smsync::export::FullSheet::Stale);
+    assert_eq!(
+        fs::read(&csv_path).unwrap(),
+        before,
+        "not rewritten above the limit"
+    );
+    let changes = fs::read_to_string(&r.change_files[0]).unwrap();
+    assert!(
+        changes.contains("+1 000 111"),
+        "the change travels in the run's file"
+    );
+    // Within the limit the full set is rewritten.
+    set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 222")]);
+    let r = export(&mut s, &drop, DANA);
+    assert_eq!(r.contacts_sheet, smsync::export::FullSheet::Rewritten);
+    assert!(
+        fs::read_to_string(&csv_path)
+            .unwrap()
+            .contains("+1 000 222")
+    );
+}

@@ -57,10 +57,60 @@ pub enum Outcome {
     Unchanged,
 }
 
-/// Look-ups that parsing needs, both outside and inside a write transaction.
+/// Look-ups that parsing and ingest need, both outside and inside a write transaction
+/// (inside, they see the transaction's own changes).
 pub trait Lookup {
     /// The client whose name is exactly `name`.
     fn client_by_name(&self, name: &str) -> Result<Option<Key>>;
+    /// Clients whose name equals `name` ignoring case, with their active flag.
+    fn clients_named(&self, name: &str) -> Result<Vec<(Key, bool)>>;
+    /// The location of `client` named `name`, ignoring case.
+    fn location_named(&self, client: Key, name: &str) -> Result<Option<Key>>;
+    /// Service agents and client users of `client` whose "First Last" is `name`,
+    /// ignoring case.
+    fn people_named(&self, client: Key, name: &str) -> Result<Vec<Key>>;
+    /// The SI that keeps `uid` (a task created in Outlook or another client).
+    fn si_by_uid(&self, uid: &str) -> Result<Option<Key>>;
+    /// A record, if it exists.
+    fn find(&self, key: Key) -> Result<Option<Record>>;
+    /// What a profile was last given of an item.
+    fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>>;
+    /// When a file with this content hash was ingested for the profile, and its name.
+    fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>>;
+}
+
+/// Where the changes of a write come from, for the journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    /// `admin`, `ingest`, `export`, …
+    pub kind: &'static str,
+    pub profile: Option<String>,
+    pub file: Option<String>,
+}
+
+impl Source {
+    pub fn admin() -> Self {
+        Source {
+            kind: "admin",
+            ..Default::default()
+        }
+    }
+}
+
+/// One journal row: a change, or a decision not to change, with the old and new values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub at: i64,
+    pub source: String,
+    pub profile: Option<String>,
+    pub file: Option<String>,
+    pub item: Option<String>,
+    pub field: Option<String>,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
 }
 
 /// The write half of the storage layer, valid inside one transaction.
@@ -73,6 +123,22 @@ pub trait Writer: Lookup {
     fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome>;
     /// Reads a record as this transaction sees it.
     fn get(&self, key: Key) -> Result<Record>;
+    /// Sets where the following changes come from; `None` stops journaling them (seeding).
+    fn set_source(&mut self, source: Option<Source>);
+    /// Adds a journal row with the current source.
+    fn journal(&mut self, entry: &JournalEntry) -> Result<()>;
+    /// Runs `f` in a savepoint: its changes stay only if it returns `Ok`.
+    fn savepoint(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()>;
+    /// Makes the next export rewrite a profile's copy of an item.
+    fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()>;
+    /// Remembers that a file was ingested for a profile.
+    fn record_ingested(
+        &mut self,
+        profile: &str,
+        hash: &str,
+        file: &str,
+        outcome: &str,
+    ) -> Result<()>;
     /// Records what a profile was given of an item.
     fn put_exported(&mut self, employee: Key, item: Key, e: &Exported) -> Result<()>;
     /// Forgets an item that left a profile's Outlook.
@@ -134,13 +200,25 @@ pub trait Store: Lookup {
     ) -> Result<Vec<Changed>>;
     /// Calls `f` for every record of a kind in the synced set, in key order.
     fn for_each_synced(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
-    /// What a profile was last given of an item.
-    fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>>;
+    /// How many items of `kinds` a profile holds, counting no further than `limit`.
+    fn exported_count(&self, employee: Key, kinds: &[Kind], limit: u64) -> Result<u64>;
+    /// Whether a record is in the synced set now.
+    fn in_synced_set(&self, key: Key) -> Result<bool>;
+    /// Items of a kind whose copy in a profile must be rewritten.
+    fn dirty_exports(&self, employee: Key, kind: Kind) -> Result<Vec<Key>>;
+    /// Journal rows, newest first, optionally of one profile.
+    fn journal_entries(
+        &self,
+        profile: Option<&str>,
+        limit: usize,
+        f: &mut dyn FnMut(JournalEntry) -> Result<()>,
+    ) -> Result<()>;
 
     /// Adds one record in its own transaction.
     fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key> {
         let mut key = None;
         self.write(&mut |w| {
+            w.set_source(Some(Source::admin()));
             key = Some(w.add(kind, values)?);
             Ok(())
         })?;
@@ -151,6 +229,7 @@ pub trait Store: Lookup {
     fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
         let mut out = Outcome::Unchanged;
         self.write(&mut |w| {
+            w.set_source(Some(Source::admin()));
             out = w.set(key, values)?;
             Ok(())
         })?;

@@ -135,7 +135,36 @@ CREATE TABLE export_state (
     status      TEXT,
     vals        TEXT NOT NULL,
     updated_at  INTEGER NOT NULL,
+    -- 1: the profile's copy must be rewritten (an ingest saw it, e.g. to drop !Update).
+    dirty       INTEGER NOT NULL DEFAULT 0 CHECK (dirty IN (0, 1)),
     PRIMARY KEY (employee_id, item_kind, item_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX export_state_dirty ON export_state (employee_id) WHERE dirty = 1;
+"#,
+    // 3: the journal of every change with its old value, and the files ingest has applied.
+    r#"
+CREATE TABLE journal (
+    id        INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    source    TEXT NOT NULL,
+    profile   TEXT,
+    file      TEXT,
+    item      TEXT,
+    field     TEXT,
+    old_value TEXT,
+    new_value TEXT,
+    outcome   TEXT NOT NULL,
+    reason    TEXT
+) STRICT;
+CREATE INDEX journal_profile ON journal (profile, id);
+
+CREATE TABLE ingested (
+    profile TEXT NOT NULL,
+    hash    TEXT NOT NULL,
+    file    TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    PRIMARY KEY (profile, hash)
 ) STRICT, WITHOUT ROWID;
 "#,
 ];

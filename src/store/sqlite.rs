@@ -10,8 +10,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    Assignment, Changed, Cursor, Exported, Lookup, Outcome, Profile, Store, SyncCounts, Writer,
-    schema,
+    Assignment, Changed, Cursor, Exported, JournalEntry, Lookup, Outcome, Profile, Source, Store,
+    SyncCounts, Writer, schema,
 };
 use crate::error::{Error, Result};
 use crate::fields::{self, Access, FieldDef, Ty};
@@ -255,25 +255,118 @@ fn load_required(conn: &Connection, key: Key) -> Result<Record> {
     load(conn, key)?.ok_or_else(|| Error::NotFound(format!("{key} does not exist")))
 }
 
-fn client_by_name(conn: &Connection, name: &str) -> Result<Option<Key>> {
-    Ok(conn
-        .prepare_cached("SELECT id FROM clients WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))
-        .optional()?
-        .map(|id| Key::new(Kind::Client, id)))
-}
-
-impl Lookup for TxWriter<'_> {
+impl Lookup for Connection {
     fn client_by_name(&self, name: &str) -> Result<Option<Key>> {
-        client_by_name(self.conn, name)
+        Ok(self
+            .prepare_cached("SELECT id FROM clients WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?
+            .map(|id| Key::new(Kind::Client, id)))
+    }
+
+    fn clients_named(&self, name: &str) -> Result<Vec<(Key, bool)>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT id, active FROM clients WHERE lower(name) = lower(?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map([name.trim()], |r| {
+            Ok((Key::new(Kind::Client, r.get(0)?), r.get::<_, i64>(1)? != 0))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn location_named(&self, client: Key, name: &str) -> Result<Option<Key>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT id FROM locations WHERE client_id = ?1 AND lower(name) = lower(?2) \
+                 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![client.id, name.trim()], |r| r.get(0))
+            .optional()?
+            .map(|id| Key::new(Kind::Location, id)))
+    }
+
+    fn people_named(&self, client: Key, name: &str) -> Result<Vec<Key>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT id FROM users WHERE lower(first_name || ' ' || last_name) = lower(?2) \
+             AND (kind = 'agent' OR client_id = ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![client.id, name.trim()], |r| {
+            Ok(Key::new(Kind::User, r.get(0)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn si_by_uid(&self, uid: &str) -> Result<Option<Key>> {
+        Ok(self
+            .prepare_cached("SELECT number FROM sis WHERE uid = ?1")?
+            .query_row([uid], |r| r.get(0))
+            .optional()?
+            .map(|n| Key::new(Kind::Si, n)))
+    }
+
+    fn find(&self, key: Key) -> Result<Option<Record>> {
+        load(self, key)
+    }
+
+    fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT hash, status, vals, updated_at FROM export_state \
+                 WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
+            )?
+            .query_row(params![employee.id, item.kind.name(), item.id], |r| {
+                Ok(Exported {
+                    hash: r.get::<_, i64>(0)? as u64,
+                    status: r.get(1)?,
+                    values: r.get(2)?,
+                    updated_at: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
+        Ok(self
+            .prepare_cached("SELECT file, at FROM ingested WHERE profile = ?1 AND hash = ?2")?
+            .query_row(params![profile, hash], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
     }
 }
 
-impl Lookup for SqliteStore {
-    fn client_by_name(&self, name: &str) -> Result<Option<Key>> {
-        client_by_name(&self.conn, name)
-    }
+/// Implements [`Lookup`] by handing every call to the connection.
+macro_rules! lookup_via_connection {
+    ($t:ty) => {
+        impl Lookup for $t {
+            fn client_by_name(&self, name: &str) -> Result<Option<Key>> {
+                Lookup::client_by_name(self.conn(), name)
+            }
+            fn clients_named(&self, name: &str) -> Result<Vec<(Key, bool)>> {
+                Lookup::clients_named(self.conn(), name)
+            }
+            fn location_named(&self, client: Key, name: &str) -> Result<Option<Key>> {
+                Lookup::location_named(self.conn(), client, name)
+            }
+            fn people_named(&self, client: Key, name: &str) -> Result<Vec<Key>> {
+                Lookup::people_named(self.conn(), client, name)
+            }
+            fn si_by_uid(&self, uid: &str) -> Result<Option<Key>> {
+                Lookup::si_by_uid(self.conn(), uid)
+            }
+            fn find(&self, key: Key) -> Result<Option<Record>> {
+                Lookup::find(self.conn(), key)
+            }
+            fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
+                Lookup::exported(self.conn(), employee, item)
+            }
+            fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
+                Lookup::ingested(self.conn(), profile, hash)
+            }
+        }
+    };
 }
+
+lookup_via_connection!(TxWriter<'_>);
+lookup_via_connection!(SqliteStore);
 
 /// The row id behind a key (SIs are keyed by number).
 fn row_id(conn: &Connection, key: Key) -> Result<Option<i64>> {
@@ -379,9 +472,50 @@ impl Draft {
 struct TxWriter<'c> {
     conn: &'c Connection,
     now: i64,
+    source: Option<Source>,
+    savepoints: u32,
 }
 
 impl TxWriter<'_> {
+    fn conn(&self) -> &Connection {
+        self.conn
+    }
+
+    /// Journals one change of one field when changes are journaled.
+    fn journal_change(
+        &self,
+        item: Key,
+        field: &str,
+        old: &Value,
+        new: &Value,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let Some(src) = &self.source else {
+            return Ok(());
+        };
+        let text = |v: &Value| {
+            if v.is_null() {
+                None
+            } else {
+                Some(v.to_string())
+            }
+        };
+        insert_journal(
+            self.conn,
+            self.now,
+            src,
+            &JournalEntry {
+                item: Some(item.to_string()),
+                field: Some(field.to_string()),
+                old_value: text(old),
+                new_value: text(new),
+                outcome: "changed".into(),
+                reason: reason.map(str::to_string),
+                ..Default::default()
+            },
+        )
+    }
+
     fn exists(&self, key: Key) -> Result<bool> {
         Ok(row_id(self.conn, key)?.is_some())
     }
@@ -620,6 +754,24 @@ impl TxWriter<'_> {
             Kind::Client => {
                 if changed("active") {
                     let deactivate = !d.flag("active");
+                    if deactivate && let Some(src) = &self.source {
+                        let reason = format!("client {} made inactive", old.key);
+                        self.conn
+                            .prepare_cached(
+                                "INSERT INTO journal (at, source, profile, file, item, field, \
+                                 old_value, new_value, outcome, reason) \
+                                 SELECT ?1, ?2, ?3, ?4, 'SM-U' || id, 'active', 'true', 'false', \
+                                 'changed', ?5 FROM users WHERE client_id = ?6 AND active = 1",
+                            )?
+                            .execute(params![
+                                self.now,
+                                src.kind,
+                                src.profile,
+                                src.file,
+                                reason,
+                                id
+                            ])?;
+                    }
                     self.conn
                         .prepare_cached(
                             "UPDATE users SET updated_at = ?1, \
@@ -675,6 +827,61 @@ impl Writer for TxWriter<'_> {
         self.now
     }
 
+    fn set_source(&mut self, source: Option<Source>) {
+        self.source = source;
+    }
+
+    fn journal(&mut self, entry: &JournalEntry) -> Result<()> {
+        let src = self.source.clone().unwrap_or(Source {
+            kind: "unknown",
+            ..Default::default()
+        });
+        insert_journal(self.conn, self.now, &src, entry)
+    }
+
+    fn savepoint(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        self.savepoints += 1;
+        let name = format!("sp{}", self.savepoints);
+        self.conn.execute_batch(&format!("SAVEPOINT {name}"))?;
+        match f(self) {
+            Ok(()) => {
+                self.conn.execute_batch(&format!("RELEASE {name}"))?;
+                Ok(())
+            }
+            Err(e) => {
+                self.conn
+                    .execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
+                Err(e)
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE export_state SET dirty = 1 \
+                 WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
+            )?
+            .execute(params![employee.id, item.kind.name(), item.id])?;
+        Ok(())
+    }
+
+    fn record_ingested(
+        &mut self,
+        profile: &str,
+        hash: &str,
+        file: &str,
+        outcome: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO ingested (profile, hash, file, at, outcome) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![profile, hash, file, self.now, outcome])?;
+        Ok(())
+    }
+
     fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key> {
         let mut d = Draft::defaults(kind);
         d.apply(values, true)?;
@@ -701,11 +908,33 @@ impl Writer for TxWriter<'_> {
             .prepare_cached(&sql)?
             .execute(rusqlite::params_from_iter(args))?;
         let id = self.conn.last_insert_rowid();
-        if kind == Kind::Si {
+        let key = if kind == Kind::Si {
             self.write_people(id, &d)?;
-            return Ok(Key::new(kind, d.get("number").as_int().expect("number")));
+            Key::new(kind, d.get("number").as_int().expect("number"))
+        } else {
+            Key::new(kind, id)
+        };
+        if let Some(src) = &self.source {
+            let values: Vec<String> = fields::of(kind)
+                .iter()
+                .zip(&d.values)
+                .filter(|(f, v)| !v.is_null() && f.access != Access::Auto)
+                .filter(|(_, v)| !matches!(v, Value::Refs(r) if r.is_empty()))
+                .map(|(f, v)| format!("{}={v}", f.name))
+                .collect();
+            insert_journal(
+                self.conn,
+                self.now,
+                src,
+                &JournalEntry {
+                    item: Some(key.to_string()),
+                    new_value: Some(values.join("; ")),
+                    outcome: "added".into(),
+                    ..Default::default()
+                },
+            )?;
         }
-        Ok(Key::new(kind, id))
+        Ok(key)
     }
 
     fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
@@ -755,6 +984,11 @@ impl Writer for TxWriter<'_> {
             .execute(rusqlite::params_from_iter(args))?;
         if people_changed {
             self.write_people(id, &d)?;
+            self.journal_change(key, "people", old.get("people"), d.get("people"), None)?;
+        }
+        for (i, _) in &changed {
+            let f = &fields::of(key.kind)[*i];
+            self.journal_change(key, f.name, &old.values[*i], &d.values[*i], None)?;
         }
         self.cascade(&old, &d, id)?;
         Ok(Outcome::Changed)
@@ -772,7 +1006,7 @@ impl Writer for TxWriter<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                  ON CONFLICT (employee_id, item_kind, item_id) DO UPDATE SET \
                  hash = excluded.hash, status = excluded.status, vals = excluded.vals, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, dirty = 0",
             )?
             .execute(params![
                 employee.id,
@@ -832,7 +1066,31 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+fn insert_journal(conn: &Connection, now: i64, src: &Source, e: &JournalEntry) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO journal (at, source, profile, file, item, field, old_value, new_value, \
+         outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        now,
+        src.kind,
+        e.profile.as_ref().or(src.profile.as_ref()),
+        e.file.as_ref().or(src.file.as_ref()),
+        e.item,
+        e.field,
+        e.old_value,
+        e.new_value,
+        e.outcome,
+        e.reason
+    ])?;
+    Ok(())
+}
+
 impl SqliteStore {
+    fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Opens an existing database whose schema is current.
     pub fn open(path: &Path) -> Result<Self> {
         if !path.exists() {
@@ -894,7 +1152,12 @@ impl Store for SqliteStore {
             [crate::clock::now_micros()],
             |r| r.get(0),
         )?;
-        let mut w = TxWriter { conn: &tx, now };
+        let mut w = TxWriter {
+            conn: &tx,
+            now,
+            source: None,
+            savepoints: 0,
+        };
         f(&mut w)?;
         tx.commit()?;
         Ok(())
@@ -997,22 +1260,72 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
+    fn exported_count(&self, employee: Key, kinds: &[Kind], limit: u64) -> Result<u64> {
+        let mut n = 0;
+        for k in kinds {
+            n += self.conn.query_row(
+                "SELECT count(*) FROM (SELECT 1 FROM export_state \
+                 WHERE employee_id = ?1 AND item_kind = ?2 LIMIT ?3)",
+                params![employee.id, k.name(), limit as i64],
+                |r| r.get::<_, i64>(0),
+            )? as u64;
+        }
+        Ok(n)
+    }
+
+    fn in_synced_set(&self, key: Key) -> Result<bool> {
+        let sql = format!(
+            "SELECT {} FROM {} t WHERE t.{} = ?1",
+            synced_predicate(key.kind),
+            table(key.kind),
+            key_column(key.kind)
+        );
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT hash, status, vals, updated_at FROM export_state \
-                 WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
-            )?
-            .query_row(params![employee.id, item.kind.name(), item.id], |r| {
-                Ok(Exported {
-                    hash: r.get::<_, i64>(0)? as u64,
-                    status: r.get(1)?,
-                    values: r.get(2)?,
-                    updated_at: r.get(3)?,
-                })
-            })
-            .optional()?)
+            .query_row(&sql, [key.id], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0)
+            != 0)
+    }
+
+    fn dirty_exports(&self, employee: Key, kind: Kind) -> Result<Vec<Key>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT item_id FROM export_state WHERE employee_id = ?1 AND dirty = 1 \
+             AND item_kind = ?2 ORDER BY item_id",
+        )?;
+        let rows = stmt.query_map(params![employee.id, kind.name()], |r| {
+            Ok(Key::new(kind, r.get(0)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn journal_entries(
+        &self,
+        profile: Option<&str>,
+        limit: usize,
+        f: &mut dyn FnMut(JournalEntry) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, at, source, profile, file, item, field, old_value, new_value, outcome, \
+             reason FROM journal WHERE ?1 IS NULL OR profile = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![profile, limit as i64])?;
+        while let Some(r) = rows.next()? {
+            f(JournalEntry {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                source: r.get(2)?,
+                profile: r.get(3)?,
+                file: r.get(4)?,
+                item: r.get(5)?,
+                field: r.get(6)?,
+                old_value: r.get(7)?,
+                new_value: r.get(8)?,
+                outcome: r.get(9)?,
+                reason: r.get(10)?,
+            })?;
+        }
+        Ok(())
     }
 
     fn sync_counts(&self, p: &Profile) -> Result<SyncCounts> {
