@@ -56,6 +56,20 @@ pub enum Command {
     Admin(AdminCommand),
     /// Write what changed since a profile's stamps to its drop folder.
     Export(ExportArgs),
+    /// Apply the files in a profile's inbox (or the files named) to the database.
+    Ingest(IngestArgs),
+    /// Ingest, then export: one sync of one profile or all.
+    Sync(SyncArgs),
+    /// Show the journal: every change and every refused or conflicting edit.
+    Journal {
+        #[arg(long)]
+        profile: Option<String>,
+        /// How many rows, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Reset Outlook Sync Dates: the profile's next export rewrites everything.
     Reset {
         /// The profile: the employee's first and last name, exactly.
@@ -109,6 +123,32 @@ pub struct ExportArgs {
     /// and tasks.csv in full; above it only a full run (first run, after reset) does.
     #[arg(long, default_value_t = 20_000)]
     pub full_csv_limit: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The profile: the employee's first and last name, exactly.
+    #[arg(long)]
+    pub profile: String,
+    /// Files to ingest instead of the inbox (they are copied to processed/ or rejected/,
+    /// not moved).
+    pub files: Vec<PathBuf>,
+    /// Print the exact plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse files larger than this many MB.
+    #[arg(long, default_value_t = 100)]
+    pub max_size_mb: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub profiles: Profiles,
     #[arg(long)]
     pub json: bool,
 }
@@ -255,6 +295,95 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Ingest(args) => {
+            let mut store = open(&cli.db)?;
+            let profile = store.profile(&args.profile)?;
+            let opts = crate::ingest::Options {
+                dates: crate::codec::text::DateFormat::parse(&cli.date_format)?,
+                dry_run: args.dry_run,
+                max_size: args.max_size_mb * 1024 * 1024,
+                ..Default::default()
+            };
+            let r = crate::ingest::ingest(&mut store, &profile, &cli.drop, &args.files, &opts)?;
+            if args.json {
+                print_json(&serde_json::to_value(&r).expect("report serialises"))?;
+            } else {
+                print_ingest(&r);
+            }
+            exit_with(r.exit_code())
+        }
+        Command::Sync(args) => {
+            let mut store = open(&cli.db)?;
+            let dates = crate::codec::text::DateFormat::parse(&cli.date_format)?;
+            let profiles = select_profiles(&store, &args.profiles)?;
+            let mut code = 0;
+            let mut out = Vec::new();
+            for p in &profiles {
+                let iopts = crate::ingest::Options {
+                    dates: dates.clone(),
+                    ..Default::default()
+                };
+                let ing = crate::ingest::ingest(&mut store, p, &cli.drop, &[], &iopts)?;
+                code = code.max(ing.exit_code());
+                let p = store.profile(&p.name)?;
+                let eopts = crate::export::Options {
+                    dates: dates.clone(),
+                    ..Default::default()
+                };
+                let exp = crate::export::export_profile(&mut store, &p, &cli.drop, &eopts, &mut || {})?;
+                if !args.json {
+                    print_ingest(&ing);
+                    print_export(&exp);
+                }
+                out.push(json!({"ingest": ing, "export": exp}));
+            }
+            if args.json {
+                print_json(&json!({ "profiles": out }))?;
+            }
+            exit_with(code)
+        }
+        Command::Journal {
+            profile,
+            limit,
+            json,
+        } => {
+            let store = open(&cli.db)?;
+            let mut rows = Vec::new();
+            store.journal_entries(profile.as_deref(), limit, &mut |e| {
+                rows.push(e);
+                Ok(())
+            })?;
+            if json {
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|e| {
+                        let mut v = serde_json::to_value(e).expect("entry");
+                        v["at"] = crate::clock::format_micros(e.at).into();
+                        v
+                    })
+                    .collect();
+                return print_json(&serde_json::Value::Array(list));
+            }
+            for e in rows.iter().rev() {
+                let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+                println!(
+                    "{} {:<8} {:<16} {:<8} {:<12} {:<24} {} -> {}{}",
+                    crate::clock::format_micros(e.at),
+                    e.source,
+                    opt(&e.profile),
+                    opt(&e.item),
+                    opt(&e.field),
+                    e.outcome,
+                    opt(&e.old_value),
+                    opt(&e.new_value),
+                    e.reason
+                        .as_ref()
+                        .map(|r| format!("  ({r})"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
         Command::Reset { profile } => {
             let mut store = open(&cli.db)?;
             let p = store.profile(&profile)?;
@@ -390,6 +519,72 @@ pub fn print_export(r: &crate::export::Report) {
                  this run's changes are in the files above"
             );
         }
+    }
+}
+
+/// Ends the process with `code` when it is not 0 (after output is flushed).
+fn exit_with(code: i32) -> Result<()> {
+    if code != 0 {
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+pub fn print_ingest(r: &crate::ingest::Report) {
+    let t = &r.tally;
+    let dry = if r.dry_run { " (dry run: nothing changed)" } else { "" };
+    println!(
+        "{}: ingested {} file(s){dry}: {} applied, {} created, {} unchanged, {} skipped, \
+         {} refused, {} conflicts",
+        r.profile,
+        r.files.len(),
+        t.applied,
+        t.created,
+        t.unchanged,
+        t.skipped,
+        t.refused,
+        t.conflicts
+    );
+    for f in &r.files {
+        let to = f
+            .moved_to
+            .as_ref()
+            .map(|p| format!(" -> {}", p.display()))
+            .unwrap_or_default();
+        println!("  {} [{}, {}]{to}", f.file.display(), f.format, f.outcome);
+        if let Some(e) = &f.error {
+            println!("    error: {e}");
+        }
+        for n in &f.notes {
+            println!("    note: {n}");
+        }
+        for i in &f.items {
+            if i.outcome == "skipped" && !r.dry_run {
+                continue;
+            }
+            let key = i.key.clone().unwrap_or_default();
+            let why = i.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+            println!("    {} {key} {}{why}", i.source, i.outcome);
+            for c in &i.fields {
+                println!(
+                    "      {} {:?} -> {:?}: {:?}{}",
+                    c.field,
+                    c.database,
+                    c.incoming,
+                    c.decision,
+                    if c.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", c.reason)
+                    }
+                );
+            }
+        }
+    }
+    if let Some(p) = &r.report_file {
+        println!("  report: {}", p.display());
     }
 }
 

@@ -13,3 +13,5 @@ pub mod fsutil;
 pub mod model;
 pub mod seed;
 pub mod store;
+pub mod rules;
+pub mod ingest;

@@ -80,3 +80,199 @@ pub fn write(item: &Item) -> String {
     line("END:VCALENDAR".into());
     out
 }
+
+/// Reading VCALENDAR files with one or more VTODOs (calcard), as task items.
+///
+/// A VTODO's status: `COMPLETED` is Closed, `CANCELLED` Cancelled; otherwise the category
+/// `Completion Requested` makes it Completion Requested, else In Progress. Dates that are
+/// absent are not carried (a client that drops DTSTART does not clear the SI's start).
+pub mod read {
+    use calcard::common::IanaString;
+    use calcard::icalendar::{
+        ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarValue,
+    };
+    use calcard::{Entry, Parser};
+
+    use crate::codec::item::{
+        COMPLETION_REQUESTED, Field, Incoming, Item, Named, priority_from_ical, split_categories,
+    };
+    use crate::fields;
+    use crate::model::{Key, Kind};
+
+    /// Every VTODO of an iCalendar file.
+    pub fn read(text: &str) -> Vec<Incoming> {
+        let mut parser = Parser::new(text);
+        let mut out = Vec::new();
+        let mut n = 0;
+        loop {
+            match parser.entry() {
+                Entry::ICalendar(cal) => todos(&cal, &mut n, &mut out),
+                Entry::VCard(_) => {
+                    n += 1;
+                    out.push(Incoming {
+                        source: format!("component {n}"),
+                        item: Err("a vCard in an iCalendar file".into()),
+                    });
+                }
+                Entry::UnexpectedComponentEnd { .. } | Entry::UnterminatedComponent(_) => {
+                    n += 1;
+                    out.push(Incoming {
+                        source: format!("component {n}"),
+                        item: Err("the calendar is cut off (no END:VCALENDAR)".into()),
+                    });
+                }
+                Entry::InvalidLine(_) => {}
+                Entry::Eof => break,
+                _ => {
+                    out.push(Incoming {
+                        source: format!("component {}", n + 1),
+                        item: Err("the file holds more components than can be read".into()),
+                    });
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn todos(cal: &ICalendar, n: &mut usize, out: &mut Vec<Incoming>) {
+        for c in &cal.components {
+            match &c.component_type {
+                ICalendarComponentType::VTodo => {
+                    *n += 1;
+                    out.push(Incoming {
+                        source: format!("VTODO {n}"),
+                        item: todo_item(c),
+                    });
+                }
+                ICalendarComponentType::VEvent | ICalendarComponentType::VJournal => {
+                    *n += 1;
+                    out.push(Incoming {
+                        source: format!("component {n}"),
+                        item: Err(format!(
+                            "{} is not a task; smsync reads VTODO",
+                            c.component_type.as_str()
+                        )),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn text(v: &ICalendarValue) -> String {
+        v.as_text().map(str::to_string).unwrap_or_default()
+    }
+
+    fn date(e: &ICalendarEntry) -> Option<chrono::NaiveDate> {
+        let p = e.values.first()?.as_partial_date_time()?;
+        chrono::NaiveDate::from_ymd_opt(p.year? as i32, p.month? as u32, p.day? as u32)
+    }
+
+    fn param(e: &ICalendarEntry, name: &str) -> Option<String> {
+        e.params
+            .iter()
+            .find(|p| p.name.as_str().eq_ignore_ascii_case(name))
+            .and_then(|p| p.value.as_text().map(str::to_string))
+    }
+
+    fn todo_item(c: &ICalendarComponent) -> std::result::Result<Item, String> {
+        let get = |n: &str| c.entries.iter().find(|e| e.name.as_str().eq_ignore_ascii_case(n));
+        let uid = get("UID")
+            .and_then(|e| e.values.first())
+            .map(text)
+            .unwrap_or_default();
+        let key = uid.parse::<Key>().ok().filter(|k| k.kind == Kind::Si);
+        let mut categories = Vec::new();
+        let mut contacts: Vec<Named> = Vec::new();
+        for e in &c.entries {
+            match e.name.as_str().to_ascii_uppercase().as_str() {
+                "CATEGORIES" => {
+                    for v in &e.values {
+                        categories.extend(split_categories(&text(v)));
+                    }
+                }
+                "CONTACT" => {
+                    let name = e.values.iter().map(text).collect::<Vec<_>>().join(",");
+                    let key = param(e, "X-SMSYNC-KEY").and_then(|k| k.parse().ok());
+                    contacts.push(Named { key, name });
+                }
+                _ => {}
+            }
+        }
+        let status = match get("STATUS")
+            .and_then(|e| e.values.first())
+            .map(|v| match v {
+                ICalendarValue::Status(s) => s.as_str().to_string(),
+                other => text(other).to_ascii_uppercase(),
+            })
+            .as_deref()
+        {
+            Some("COMPLETED") => "Closed",
+            Some("CANCELLED") => "Cancelled",
+            _ if categories
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(COMPLETION_REQUESTED)) =>
+            {
+                "Completion Requested"
+            }
+            _ => "In Progress",
+        };
+        let modified = get("LAST-MODIFIED")
+            .or_else(|| get("DTSTAMP"))
+            .and_then(|e| e.values.first())
+            .and_then(|v| v.as_partial_date_time())
+            .and_then(crate::codec::vcard::read::micros);
+        let mut values = Vec::new();
+        for f in fields::of(Kind::Si) {
+            let field = match f.name {
+                "category" => Some(Field::List(categories.clone())),
+                "description" => Some(Field::Text(
+                    get("SUMMARY")
+                        .and_then(|e| e.values.first())
+                        .map(text)
+                        .unwrap_or_default(),
+                )),
+                "notes" => Some(Field::Text(
+                    get("DESCRIPTION")
+                        .and_then(|e| e.values.first())
+                        .map(text)
+                        .unwrap_or_default(),
+                )),
+                "status" => Some(Field::Text(status.to_string())),
+                "priority" => get("PRIORITY")
+                    .and_then(|e| e.values.first())
+                    .and_then(|v| v.as_integer())
+                    .map(|p| Field::Text(priority_from_ical(p).to_string())),
+                "start" => get("DTSTART").and_then(date).map(Field::Date),
+                "due" => get("DUE").and_then(date).map(Field::Date),
+                "completed" => get("COMPLETED").and_then(date).map(Field::Date),
+                "location" => Some(Field::Names(
+                    contacts
+                        .iter()
+                        .filter(|n| n.key.is_none_or(|k| k.kind == Kind::Location))
+                        .cloned()
+                        .collect(),
+                )),
+                "people" => Some(Field::Names(
+                    contacts
+                        .iter()
+                        .filter(|n| n.key.is_none_or(|k| k.kind == Kind::User))
+                        .cloned()
+                        .collect(),
+                )),
+                _ => None,
+            };
+            if let Some(field) = field {
+                values.push((f, field));
+            }
+        }
+        Ok(Item {
+            kind: Kind::Si,
+            key,
+            uid: (!uid.is_empty()).then_some(uid),
+            values,
+            modified,
+        })
+    }
+}

@@ -261,3 +261,74 @@ pub fn ical_priority(p: &str) -> u8 {
         _ => 5,
     }
 }
+
+/// What a reader made of one item of an input file: the item, or why it could not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// Where in the file: "row 7", "card 2", "VTODO 1".
+    pub source: String,
+    pub item: std::result::Result<Item, String>,
+}
+
+/// The category that asks smsync to apply an item's edits.
+pub const UPDATE_CATEGORY: &str = "!Update";
+
+/// Splits categories on `,` and `;` (Windows list separators), trimming each.
+pub fn split_categories(raw: &str) -> Vec<String> {
+    raw.split([',', ';'])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Item {
+    /// Whether the item carries `!Update` (compared ignoring case).
+    pub fn has_update(&self) -> bool {
+        self.categories()
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(UPDATE_CATEGORY))
+    }
+
+    /// A label for messages: the key, else the UID.
+    pub fn label(&self) -> String {
+        match (&self.key, &self.uid) {
+            (Some(k), _) => k.to_string(),
+            (None, Some(u)) => format!("UID {u}"),
+            (None, None) => "new item".into(),
+        }
+    }
+}
+
+/// The SI status an Outlook task status stands for (SPEC §6), in English or German.
+pub fn si_status_from_outlook(s: &str) -> Option<&'static str> {
+    match s.trim().to_lowercase().as_str() {
+        "in progress" | "in bearbeitung" => Some("In Progress"),
+        "waiting on someone else" | "waiting" | "wartet auf jemand anderen" | "wartet" => {
+            Some("Completion Requested")
+        }
+        "completed" | "complete" | "erledigt" | "abgeschlossen" => Some("Closed"),
+        "not started" | "nicht begonnen" => Some("New"),
+        "deferred" | "zurückgestellt" => Some("On Hold"),
+        _ => None,
+    }
+}
+
+/// The SI priority an Outlook or iCalendar priority stands for.
+pub fn priority_from_outlook(s: &str) -> Option<&'static str> {
+    match s.trim().to_lowercase().as_str() {
+        "high" | "hoch" => Some("High"),
+        "normal" => Some("Normal"),
+        "low" | "niedrig" => Some("Low"),
+        _ => None,
+    }
+}
+
+/// The SI priority for an iCalendar PRIORITY (1–4 high, 5 or 0 normal, 6–9 low).
+pub fn priority_from_ical(p: i64) -> &'static str {
+    match p {
+        1..=4 => "High",
+        6..=9 => "Low",
+        _ => "Normal",
+    }
+}

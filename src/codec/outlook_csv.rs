@@ -6,9 +6,12 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use super::item::{Field, Item, outlook_status};
+use super::item::{
+    Field, Incoming, Item, Named, outlook_status, priority_from_outlook, si_status_from_outlook,
+    split_categories,
+};
 use super::text::DateFormat;
-use crate::model::Kind;
+use crate::model::{Key, Kind};
 
 /// The contacts header Outlook 2007 and later write, in order.
 pub const CONTACTS_HEADER: [&str; 92] = [
@@ -379,6 +382,259 @@ impl<W: Write> Write for Transcode<W> {
         }
         self.inner.flush()
     }
+}
+
+/// Other names of Outlook's columns, mapped to the English 2007+ names: Outlook 2000/2003
+/// and German Outlook.
+const ALIASES: &[(&str, &str)] = &[
+    ("Business Country", "Business Country/Region"),
+    ("Home Country", "Home Country/Region"),
+    ("Other Country", "Other Country/Region"),
+    ("PO Box", "Business Address PO Box"),
+    ("Anrede", "Title"),
+    ("Vorname", "First Name"),
+    ("Weitere Vornamen", "Middle Name"),
+    ("Nachname", "Last Name"),
+    ("Firma", "Company"),
+    ("Abteilung", "Department"),
+    ("Position", "Job Title"),
+    ("Straße geschäftlich", "Business Street"),
+    ("Ort geschäftlich", "Business City"),
+    ("Region geschäftlich", "Business State"),
+    ("Bundesland/Kanton geschäftlich", "Business State"),
+    ("Postleitzahl geschäftlich", "Business Postal Code"),
+    ("Land/Region geschäftlich", "Business Country/Region"),
+    ("Land geschäftlich", "Business Country/Region"),
+    ("Fax geschäftlich", "Business Fax"),
+    ("Telefon geschäftlich", "Business Phone"),
+    ("Telefon geschäftlich 2", "Business Phone 2"),
+    ("Telefon privat", "Home Phone"),
+    ("Mobiltelefon", "Mobile Phone"),
+    ("Weiteres Telefon", "Other Phone"),
+    ("E-Mail-Adresse", "E-mail Address"),
+    ("E-Mail 2: Adresse", "E-mail 2 Address"),
+    ("E-Mail 2-Adresse", "E-mail 2 Address"),
+    ("Kategorien", "Categories"),
+    ("Notizen", "Notes"),
+    ("Büro", "Office Location"),
+    ("Benutzer 1", "User 1"),
+    ("Webseite", "Web Page"),
+    ("Betreff", "Subject"),
+    ("Beginnt am", "Start Date"),
+    ("Fällig am", "Due Date"),
+    ("Erledigt am", "Date Completed"),
+    ("Abrechnungsinformationen", "Billing Information"),
+    ("Firmen", "Companies"),
+    ("Kontakte", "Contacts"),
+    ("Priorität", "Priority"),
+    ("% erledigt", "% Complete"),
+];
+
+/// The English 2007+ name of a column header, if Outlook writes it.
+fn canonical(header: &str) -> Option<&'static str> {
+    let h = header.trim().trim_start_matches('\u{feff}');
+    CONTACTS_HEADER
+        .iter()
+        .chain(TASKS_HEADER.iter())
+        .find(|c| c.eq_ignore_ascii_case(h))
+        .copied()
+        .or_else(|| {
+            ALIASES
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(h))
+                .map(|(_, c)| *c)
+        })
+}
+
+/// What the CSV reader found in a file.
+#[derive(Debug)]
+pub struct Read {
+    pub sheet: Sheet,
+    pub encoding: &'static str,
+    /// Header cells that are no Outlook column smsync knows; their values are ignored.
+    pub unknown_columns: Vec<String>,
+    pub items: Vec<Incoming>,
+}
+
+/// The list separator of a CSV: the most frequent of `,`, `;` and tab outside quotes in
+/// its first line.
+fn delimiter(text: &str) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '\n' if !quoted => break,
+            ',' if !quoted => counts[0] += 1,
+            ';' if !quoted => counts[1] += 1,
+            '\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let best = (0..3).max_by_key(|&i| (counts[i], 3 - i)).unwrap_or(0);
+    [b',', b';', b'\t'][best]
+}
+
+/// Reads an Outlook contacts or tasks CSV (detected by its header; English 2000/2003 and
+/// 2007+, German; UTF-8 with or without BOM, UTF-16 with BOM, Windows-1252).
+pub fn read(bytes: &[u8], dates: &DateFormat) -> std::result::Result<Read, String> {
+    let (text, encoding) = super::text::decode(bytes);
+    let mut rd = csv::ReaderBuilder::new()
+        .delimiter(delimiter(&text))
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = rd.records();
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => return Err(format!("the header line cannot be read: {e}")),
+        None => return Err("the file is empty".into()),
+    };
+    let mut columns: HashMap<&'static str, usize> = HashMap::new();
+    let mut unknown_columns = Vec::new();
+    for (i, h) in header.iter().enumerate() {
+        match canonical(h) {
+            Some(c) => {
+                columns.entry(c).or_insert(i);
+            }
+            None if !h.trim().is_empty() => unknown_columns.push(h.trim().to_string()),
+            None => {}
+        }
+    }
+    let sheet = if columns.contains_key("User 1")
+        || (columns.contains_key("First Name") && columns.contains_key("Last Name"))
+    {
+        Sheet::Contacts
+    } else if columns.contains_key("Subject") {
+        Sheet::Tasks
+    } else {
+        return Err(
+            "the header names neither Outlook contacts (First Name, Last Name, User 1) nor \
+             tasks (Subject, Billing Information); export from Outlook with File > Open & \
+             Export > Import/Export > Export to a file > Comma Separated Values"
+                .into(),
+        );
+    };
+    let mut items = Vec::new();
+    // Rows are numbered as a spreadsheet shows them: the header is row 1.
+    for (i, rec) in records.enumerate() {
+        let source = format!("row {}", i + 2);
+        let row = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                items.push(Incoming {
+                    source,
+                    item: Err(format!("the row cannot be read: {e}")),
+                });
+                continue;
+            }
+        };
+        if row.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        items.push(Incoming {
+            source,
+            item: row_item(sheet, &row, &columns, dates),
+        });
+    }
+    Ok(Read {
+        sheet,
+        encoding,
+        unknown_columns,
+        items,
+    })
+}
+
+/// One row as an item: the key picks the record kind, the field table the columns.
+fn row_item(
+    sheet: Sheet,
+    row: &csv::StringRecord,
+    columns: &HashMap<&'static str, usize>,
+    dates: &DateFormat,
+) -> std::result::Result<Item, String> {
+    let cell = |col: &str| columns.get(col).and_then(|&i| row.get(i)).map(str::trim);
+    let (key_col, kind) = match sheet {
+        Sheet::Tasks => ("Billing Information", None),
+        _ => ("User 1", Some(())),
+    };
+    let raw_key = cell(key_col).unwrap_or("");
+    let key = if raw_key.is_empty() {
+        None
+    } else {
+        let k: Key = raw_key.parse().map_err(|_| {
+            format!("{key_col} holds '{raw_key}', which is not a Service Master key")
+        })?;
+        Some(k)
+    };
+    let kind = match (kind, key) {
+        (Some(()), None) => {
+            return Err(format!(
+                "no key in {key_col}: new contacts cannot be created in Outlook; edit a \
+                 contact that smsync exported (its key is in {key_col})"
+            ));
+        }
+        (Some(()), Some(k)) if !k.kind.is_contact() => {
+            return Err(format!("{key_col} holds {k}, which is not a contact's key"));
+        }
+        (Some(()), Some(k)) => k.kind,
+        (None, Some(k)) if k.kind != Kind::Si => {
+            return Err(format!("{key_col} holds {k}, which is not an SI key (SI-<number>)"));
+        }
+        (None, _) => Kind::Si,
+    };
+    let mut values = Vec::new();
+    for f in crate::fields::of(kind) {
+        let Some(col) = f.csv else { continue };
+        if f.name == "key" || !columns.contains_key(col) {
+            continue;
+        }
+        let raw = cell(col).unwrap_or("");
+        let field = match (f.name, f.ty) {
+            ("category", _) => Field::List(split_categories(raw)),
+            ("status", _) if raw.is_empty() => continue,
+            ("status", _) => Field::Text(
+                si_status_from_outlook(raw)
+                    .ok_or_else(|| {
+                        format!(
+                            "Status '{raw}' is not an Outlook task status (In Progress, \
+                             Waiting on someone else, Completed, Not Started, Deferred)"
+                        )
+                    })?
+                    .to_string(),
+            ),
+            ("priority", _) if raw.is_empty() => continue,
+            ("priority", _) => Field::Text(
+                priority_from_outlook(raw)
+                    .ok_or_else(|| format!("Priority '{raw}' is not Low, Normal or High"))?
+                    .to_string(),
+            ),
+            (_, crate::fields::Ty::Date) => match dates.read(raw).map_err(|e| format!("{col}: {e}"))? {
+                Some(d) => Field::Date(d),
+                None => Field::Text(String::new()),
+            },
+            (_, crate::fields::Ty::Ref(Kind::Location) | crate::fields::Ty::Refs(_)) => {
+                Field::Names(
+                    raw.split(';')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(|n| Named {
+                            key: None,
+                            name: n.to_string(),
+                        })
+                        .collect(),
+                )
+            }
+            _ => Field::Text(raw.to_string()),
+        };
+        values.push((f, field));
+    }
+    Ok(Item {
+        kind,
+        key,
+        uid: None,
+        values,
+        modified: None,
+    })
 }
 
 #[cfg(test)]

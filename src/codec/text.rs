@@ -189,6 +189,71 @@ impl DateFormat {
     }
 }
 
+impl DateFormat {
+    /// Reads a date written in this format; Outlook's empty date (`0/0/00`) and an empty
+    /// cell are `None`. ISO `YYYY-MM-DD` is accepted too.
+    pub fn read(&self, s: &str) -> std::result::Result<Option<NaiveDate>, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let numbers: Vec<&str> = s
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|p| !p.is_empty())
+            .collect();
+        if numbers.is_empty() {
+            return Err(format!("'{s}' is not a date in {} form", self.pattern));
+        }
+        if numbers.iter().all(|n| n.bytes().all(|b| b == b'0')) {
+            return Ok(None);
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(Some(d));
+        }
+        let order: Vec<&DateToken> = self
+            .tokens
+            .iter()
+            .filter(|t| !matches!(t, DateToken::Literal(_)))
+            .collect();
+        if numbers.len() != order.len() {
+            return Err(format!("'{s}' is not a date in {} form", self.pattern));
+        }
+        let (mut y, mut m, mut d) = (None, None, None);
+        for (t, n) in order.iter().zip(&numbers) {
+            let v: i32 = n.parse().map_err(|_| format!("'{s}' is not a date"))?;
+            match t {
+                DateToken::Year4 => y = Some(v),
+                DateToken::Year2 => y = Some(if v < 69 { 2000 + v } else { 1900 + v }),
+                DateToken::Month | DateToken::Month2 => m = Some(v as u32),
+                DateToken::Day | DateToken::Day2 => d = Some(v as u32),
+                DateToken::Literal(_) => {}
+            }
+        }
+        match (y, m, d) {
+            (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y, m, d)
+                .map(Some)
+                .ok_or_else(|| format!("'{s}' is not a valid date ({})", self.pattern)),
+            _ => Err(format!("'{s}' is not a date in {} form", self.pattern)),
+        }
+    }
+}
+
+/// Decodes a text file: UTF-8 (with or without BOM), UTF-16 LE/BE with BOM, else
+/// Windows-1252 (what Outlook 2000/2003 write). Returns the text and the encoding's name.
+pub fn decode(bytes: &[u8]) -> (String, &'static str) {
+    if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, _) = enc.decode_without_bom_handling(&bytes[bom..]);
+        return (text.into_owned(), enc.name());
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), "UTF-8"),
+        Err(_) => {
+            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+            (text.into_owned(), "windows-1252")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +288,15 @@ mod tests {
     }
 
     #[test]
+    fn decodes_boms_utf8_and_windows_1252() {
+        assert_eq!(decode(b"\xEF\xBB\xBFcaf\xC3\xA9").0, "café");
+        assert_eq!(decode(b"caf\xC3\xA9").0, "café");
+        assert_eq!(decode(b"caf\xE9").0, "café");
+        assert_eq!(decode(b"\xFF\xFEc\x00\xE9\x00").0, "cé");
+        assert_eq!(decode(b"\xFE\xFF\x00c\x00\xE9").0, "cé");
+    }
+
+    #[test]
     fn date_formats() {
         let d = NaiveDate::from_ymd_opt(2026, 3, 7).unwrap();
         for (pat, want, empty) in [
@@ -237,6 +311,16 @@ mod tests {
             assert_eq!(f.format(None), empty, "{pat}");
         }
         assert!(DateFormat::parse("M/D").is_err());
+        let us = DateFormat::default();
+        assert_eq!(us.read("12/1/2026").unwrap(), NaiveDate::from_ymd_opt(2026, 12, 1));
+        assert_eq!(us.read("0/0/00").unwrap(), None);
+        assert_eq!(us.read("").unwrap(), None);
+        assert_eq!(us.read("2026-12-01").unwrap(), NaiveDate::from_ymd_opt(2026, 12, 1));
+        assert!(us.read("13/1/2026").is_err());
+        assert!(us.read("soon").is_err());
+        let de = DateFormat::parse("DD.MM.YYYY").unwrap();
+        assert_eq!(de.read("01.12.2026").unwrap(), NaiveDate::from_ymd_opt(2026, 12, 1));
+        assert_eq!(DateFormat::parse("M/D/YY").unwrap().read("3/7/26").unwrap(), NaiveDate::from_ymd_opt(2026, 3, 7));
         assert!(DateFormat::parse("Q/M/D/YYYY").is_err());
     }
 }

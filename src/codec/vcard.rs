@@ -223,3 +223,227 @@ fn push_prop(
         }
     }
 }
+
+/// Reading vCard 2.1, 3.0 and 4.0 (quoted-printable, CHARSET, folded lines, several cards
+/// in one file) with calcard, mapped to fields by the property specs of the field table.
+pub mod read {
+    use std::collections::HashMap;
+
+    use calcard::common::{IanaString, PartialDateTime};
+    use calcard::vcard::{VCard, VCardEntry, VCardParameterName, VCardParameterValue, VCardValue};
+    use calcard::{Entry, Parser};
+
+    use crate::codec::item::{Field, Incoming, Item, split_categories};
+    use crate::codec::{PropSpec, spec_of};
+    use crate::fields::{self, FieldDef};
+    use crate::model::Key;
+
+    /// Every card of a vCard file.
+    pub fn read(text: &str) -> Vec<Incoming> {
+        let mut parser = Parser::new(text);
+        let mut out = Vec::new();
+        let mut n = 0;
+        loop {
+            let source = |n: usize| format!("card {n}");
+            match parser.entry() {
+                Entry::VCard(card) => {
+                    n += 1;
+                    out.push(Incoming {
+                        source: source(n),
+                        item: card_item(&card),
+                    });
+                }
+                Entry::ICalendar(_) => {
+                    n += 1;
+                    out.push(Incoming {
+                        source: source(n),
+                        item: Err("an iCalendar object in a vCard file".into()),
+                    });
+                }
+                Entry::UnexpectedComponentEnd { .. } | Entry::UnterminatedComponent(_) => {
+                    n += 1;
+                    out.push(Incoming {
+                        source: source(n),
+                        item: Err("the card is cut off (no END:VCARD)".into()),
+                    });
+                }
+                Entry::InvalidLine(_) => {}
+                Entry::Eof => break,
+                _ => {
+                    out.push(Incoming {
+                        source: source(n + 1),
+                        item: Err("the file holds more components than can be read".into()),
+                    });
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// A vCard time (REV) as microseconds since the epoch.
+    pub fn micros(p: &PartialDateTime) -> Option<i64> {
+        let date = chrono::NaiveDate::from_ymd_opt(
+            p.year? as i32,
+            p.month.unwrap_or(1) as u32,
+            p.day.unwrap_or(1) as u32,
+        )?;
+        let t = date.and_hms_opt(
+            p.hour.unwrap_or(0) as u32,
+            p.minute.unwrap_or(0) as u32,
+            p.second.unwrap_or(0) as u32,
+        )?;
+        let offset = (p.tz_hour.unwrap_or(0) as i64 * 3600 + p.tz_minute.unwrap_or(0) as i64 * 60)
+            * if p.tz_minus { -1 } else { 1 };
+        Some((t.and_utc().timestamp() - offset) * 1_000_000)
+    }
+
+    fn text(v: &VCardValue) -> String {
+        match v {
+            VCardValue::Text(s) => s.clone(),
+            other => other.as_text().map(str::to_string).unwrap_or_default(),
+        }
+    }
+
+    /// The entry's types, upper-case: `TYPE=` values and 2.1's bare parameters.
+    fn types(e: &VCardEntry) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &e.params {
+            match (&p.name, &p.value) {
+                (VCardParameterName::Type, VCardParameterValue::Type(t)) => {
+                    out.push(t.as_str().to_ascii_uppercase())
+                }
+                (VCardParameterName::Type, VCardParameterValue::Text(t)) => {
+                    out.extend(t.split(',').map(|t| t.trim().to_ascii_uppercase()))
+                }
+                (VCardParameterName::Pref, _) => out.push("PREF".into()),
+                (VCardParameterName::Other(name), VCardParameterValue::Null) => {
+                    out.push(name.to_ascii_uppercase())
+                }
+                _ => {}
+            }
+        }
+        // RFC defaults: a TEL is a voice number unless it says otherwise.
+        let name = e.name.as_str().to_ascii_uppercase();
+        let special = ["FAX", "CELL", "PAGER", "VIDEO", "TEXT", "MODEM", "CAR", "ISDN"];
+        if name == "TEL" && !out.iter().any(|t| special.contains(&t.as_str())) {
+            out.push("VOICE".into());
+        }
+        if name == "EMAIL" {
+            out.push("INTERNET".into());
+        }
+        out
+    }
+
+    fn card_item(card: &VCard) -> std::result::Result<Item, String> {
+        let name_of = |e: &VCardEntry| e.name.as_str().to_ascii_uppercase();
+        let uid = card
+            .entries
+            .iter()
+            .find(|e| name_of(e) == "UID")
+            .and_then(|e| e.values.first())
+            .map(text)
+            .unwrap_or_default();
+        let uid = uid.trim().trim_start_matches("urn:uuid:").to_string();
+        if uid.is_empty() {
+            return Err("no UID: new contacts cannot be created outside Service Master; edit a \
+                        contact that smsync exported (its UID is its key, e.g. SM-U12)"
+                .into());
+        }
+        let key: Key = uid
+            .parse()
+            .map_err(|_| format!("UID '{uid}' is not a Service Master contact key"))?;
+        if !key.kind.is_contact() {
+            return Err(format!("UID {key} is not a contact's key"));
+        }
+        let defs: Vec<(&'static FieldDef, &'static PropSpec)> = fields::of(key.kind)
+            .iter()
+            .filter(|f| f.name != "key")
+            .filter_map(|f| spec_of(f).map(|s| (f, s)))
+            .collect();
+        // Every field the format carries starts empty: a missing property is an empty value.
+        let mut values: Vec<(&'static FieldDef, Field)> = defs
+            .iter()
+            .map(|(f, _)| {
+                let empty = if f.name == "category" {
+                    Field::List(Vec::new())
+                } else {
+                    Field::Text(String::new())
+                };
+                (*f, empty)
+            })
+            .collect();
+        let mut set = |f: &FieldDef, v: Field| {
+            if let Some(slot) = values.iter_mut().find(|(g, _)| g.name == f.name) {
+                slot.1 = v;
+            }
+        };
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut modified = None;
+        let mut categories = Vec::new();
+        for e in &card.entries {
+            let name = name_of(e);
+            match name.as_str() {
+                "CATEGORIES" => {
+                    for v in &e.values {
+                        categories.extend(split_categories(&text(v)));
+                    }
+                    continue;
+                }
+                "REV" => {
+                    if let Some(VCardValue::PartialDateTime(p)) = e.values.first() {
+                        modified = micros(p);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let types = types(e);
+            let candidates: Vec<&(&FieldDef, &PropSpec)> = defs
+                .iter()
+                .filter(|(_, s)| s.name == name)
+                .filter(|(_, s)| s.types().iter().all(|t| types.iter().any(|u| u == t)))
+                .collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            if candidates.iter().any(|(_, s)| s.component.is_some()) {
+                for (f, s) in candidates.iter().filter(|(_, s)| s.component.is_some()) {
+                    let v = e.values.get(s.component.unwrap_or(0)).map(text).unwrap_or_default();
+                    set(f, Field::Text(v));
+                }
+                continue;
+            }
+            // The most specific spec wins (TEL;WORK;VOICE is a business phone, not "other");
+            // repeated properties fill occurrences #1, #2, … in order.
+            let best = candidates
+                .iter()
+                .map(|(_, s)| s.types().len())
+                .max()
+                .unwrap_or(0);
+            let group: Vec<&&(&FieldDef, &PropSpec)> = candidates
+                .iter()
+                .filter(|(_, s)| s.types().len() == best)
+                .collect();
+            let counter = seen
+                .entry(format!("{name};{:?}", group[0].1.params))
+                .or_insert(0);
+            *counter += 1;
+            if let Some((f, _)) = group.iter().find(|(_, s)| s.occurrence == *counter) {
+                let v = e.values.iter().map(text).collect::<Vec<_>>().join(";");
+                let v = v.strip_prefix("tel:").map(str::to_string).unwrap_or(v);
+                set(f, Field::Text(v));
+            }
+        }
+        if let Some(slot) = values.iter_mut().find(|(f, _)| f.name == "category") {
+            slot.1 = Field::List(categories);
+        }
+        Ok(Item {
+            kind: key.kind,
+            key: Some(key),
+            uid: Some(uid),
+            values,
+            modified,
+        })
+    }
+}

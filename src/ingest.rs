@@ -1,0 +1,687 @@
+//! Ingest, files → database (SPEC §4): reads each input file of a profile (Outlook CSV,
+//! vCard, VTODO), applies its items under [`crate::rules`], journals every decision, and
+//! moves the file to `processed/<date>/` or `rejected/<date>/` (with `<name>.error.txt`).
+//!
+//! Each file is one unit: a savepoint inside a transaction that holds a batch of files, so
+//! ten thousand small files cost a few commits, not ten thousand. Files move only after
+//! their batch is committed; a crash before that leaves them in the inbox, and the content
+//! hash makes a second ingest of the same bytes change nothing.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::{Local, NaiveDate};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::codec::item::{Incoming, Item};
+use crate::codec::outlook_csv;
+use crate::codec::text::{self, DateFormat};
+use crate::codec::{ical, vcard};
+use crate::error::{Error, Result};
+use crate::export::Layout;
+use crate::fsutil;
+use crate::model::{Key, Kind};
+use crate::rules::{self, Base, Decision, FieldChange, Verdict};
+use crate::store::{JournalEntry, Profile, Source, Store, Writer};
+
+/// How ingest reads and what it may do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dates: DateFormat,
+    /// Print the plan and change nothing: no database write, no file moved.
+    pub dry_run: bool,
+    /// Files larger than this are refused (bytes).
+    pub max_size: u64,
+    /// Files per transaction.
+    pub batch: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            dates: DateFormat::default(),
+            dry_run: false,
+            max_size: 100 * 1024 * 1024,
+            batch: 500,
+        }
+    }
+}
+
+/// Counts of what happened to items.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Items with at least one applied field.
+    pub applied: u64,
+    pub created: u64,
+    /// Items with `!Update` whose values already matched.
+    pub unchanged: u64,
+    /// Items not for smsync (no `!Update`, personal tasks).
+    pub skipped: u64,
+    /// Items refused, or with a refused field.
+    pub refused: u64,
+    /// Fields changed on both sides.
+    pub conflicts: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.applied += o.applied;
+        self.created += o.created;
+        self.unchanged += o.unchanged;
+        self.skipped += o.skipped;
+        self.refused += o.refused;
+        self.conflicts += o.conflicts;
+    }
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemReport {
+    /// Where in the file: "line 7", "card 2", "VTODO 1".
+    pub source: String,
+    pub key: Option<String>,
+    /// applied, created, unchanged, skipped, refused
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    pub fields: Vec<FieldChange>,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub file: PathBuf,
+    pub format: &'static str,
+    /// processed, partial, rejected, duplicate
+    pub outcome: &'static str,
+    pub moved_to: Option<PathBuf>,
+    pub error: Option<String>,
+    pub notes: Vec<String>,
+    pub tally: Tally,
+    pub items: Vec<ItemReport>,
+}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub profile: String,
+    pub dry_run: bool,
+    pub files: Vec<FileReport>,
+    pub tally: Tally,
+    pub report_file: Option<PathBuf>,
+}
+
+impl Report {
+    /// 0 all applied, 3 some items refused or files rejected.
+    pub fn exit_code(&self) -> i32 {
+        let bad = self.tally.refused > 0
+            || self
+                .files
+                .iter()
+                .any(|f| matches!(f.outcome, "rejected" | "partial"));
+        if bad {
+            crate::error::exit::PARTIAL
+        } else {
+            crate::error::exit::OK
+        }
+    }
+}
+
+/// Names that are never inputs: Office lock files, temp and partial downloads.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with("~$")
+        || name.starts_with(".~lock")
+        || name.starts_with('.')
+        || name.ends_with(".tmp")
+        || name.ends_with(".part")
+        || name.ends_with(fsutil::TEMP_SUFFIX)
+}
+
+/// The files waiting in a profile's inbox, by name.
+pub fn inbox_files(layout: &Layout) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(&layout.inbox) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io(&layout.inbox, e)),
+    };
+    for e in entries {
+        let e = e.map_err(|e| Error::io(&layout.inbox, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ft = e.file_type().map_err(|err| Error::io(e.path(), err))?;
+        if ft.is_file() && !is_temp_name(&name) {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The input formats smsync recognises by content.
+fn sniff(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(b"!BDN") {
+        return "pst";
+    }
+    if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return "msg";
+    }
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_ascii_uppercase();
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    if head.starts_with("BEGIN:VCARD") {
+        "vcard"
+    } else if head.starts_with("BEGIN:VCALENDAR") {
+        "icalendar"
+    } else if bytes.contains(&0) && !bytes.starts_with(b"\xFF\xFE") && !bytes.starts_with(b"\xFE\xFF") {
+        "binary"
+    } else {
+        "csv"
+    }
+}
+
+/// Reads a file's items, or says why the whole file cannot be read.
+fn read_items(
+    bytes: &[u8],
+    format: &'static str,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> std::result::Result<Vec<Incoming>, String> {
+    match format {
+        "vcard" => Ok(vcard::read::read(&text::decode(bytes).0)),
+        "icalendar" => Ok(ical::read::read(&text::decode(bytes).0)),
+        "csv" => {
+            let r = outlook_csv::read(bytes, &opts.dates)?;
+            if !r.unknown_columns.is_empty() {
+                notes.push(format!(
+                    "columns ignored (not Outlook columns smsync maps): {}",
+                    r.unknown_columns.join(", ")
+                ));
+            }
+            notes.push(format!("read as Outlook {:?} CSV, {}", r.sheet, r.encoding));
+            Ok(r.items)
+        }
+        "pst" | "msg" => Err(format!(
+            "{} files are not read by this version of smsync; export the items from Outlook \
+             as CSV (File > Open & Export > Import/Export) and drop that file instead",
+            format.to_uppercase()
+        )),
+        _ => Err("this is not an Outlook CSV, vCard or iCalendar file (binary content); \
+                  drop CSV, .vcf or .ics files"
+            .into()),
+    }
+}
+
+fn mtime_micros(path: &Path) -> i64 {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// A record's exported values for a profile, as a JSON object.
+fn exported_values(
+    w: &dyn Writer,
+    employee: Key,
+    key: Key,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    Ok(w.exported(employee, key)?.and_then(|e| {
+        serde_json::from_str::<serde_json::Value>(&e.values)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+    }))
+}
+
+struct FileCtx<'a> {
+    profile: &'a Profile,
+    file: &'a str,
+    item_time: i64,
+    today: NaiveDate,
+}
+
+/// Applies one item inside the file's transaction; returns its report.
+fn apply_item(
+    w: &mut dyn Writer,
+    ctx: &FileCtx,
+    inc: &Incoming,
+    seen: &mut HashSet<Key>,
+) -> Result<ItemReport> {
+    let mut report = ItemReport {
+        source: inc.source.clone(),
+        key: None,
+        outcome: "refused",
+        reason: None,
+        fields: Vec::new(),
+    };
+    let item: &Item = match &inc.item {
+        Ok(i) => i,
+        Err(e) => {
+            report.reason = Some(e.clone());
+            return Ok(report);
+        }
+    };
+    // A task created elsewhere is found again by the UID it came with.
+    let key = match (item.key, &item.uid) {
+        (Some(k), _) => Some(k),
+        (None, Some(uid)) if item.kind == Kind::Si => w.si_by_uid(uid)?,
+        _ => None,
+    };
+    report.key = key.map(|k| k.to_string());
+    let verdict = match key {
+        Some(k) => {
+            if !seen.insert(k) {
+                report.reason = Some(format!(
+                    "{k} appears more than once in this file; only its first item is applied"
+                ));
+                return Ok(report);
+            }
+            let Some(record) = w.find(k)? else {
+                report.reason = Some(format!(
+                    "{k} does not exist in Service Master; new contacts cannot be created in \
+                     Outlook"
+                ));
+                return Ok(report);
+            };
+            if k.kind != item.kind {
+                report.reason = Some(format!("{k} is a {} key on a {} item", k.kind, item.kind));
+                return Ok(report);
+            }
+            let exported = exported_values(w, ctx.profile.employee, k)?;
+            let base = Base {
+                record: &record,
+                exported: exported.as_ref(),
+                item_time: item.modified.unwrap_or(ctx.item_time),
+                today: ctx.today,
+            };
+            rules::plan_update(item, &base, &*w)?
+        }
+        None => rules::plan_new_task(item, &*w)?,
+    };
+    match verdict {
+        Verdict::Skipped(why) => {
+            report.outcome = "skipped";
+            report.reason = Some(why);
+            if let Some(k) = key
+                && item.has_update()
+            {
+                w.mark_dirty(ctx.profile.employee, k)?;
+            }
+        }
+        Verdict::Refused(why) => {
+            report.reason = Some(why.clone());
+            w.journal(&JournalEntry {
+                item: report.key.clone().or(Some(inc.source.clone())),
+                outcome: "refused".into(),
+                reason: Some(why),
+                ..Default::default()
+            })?;
+        }
+        Verdict::Update {
+            assignments,
+            changes,
+        } => {
+            let k = key.expect("updates have keys");
+            // Apply in a savepoint: a rule the store enforces (e.g. people of another
+            // client) refuses this item only.
+            let applied = w.savepoint(&mut |w| w.set(k, &assignments).map(|_| ()));
+            if let Err(e) = applied {
+                report.reason = Some(e.to_string());
+                report.fields = changes;
+                return Ok(report);
+            }
+            for c in &changes {
+                if !matches!(c.decision, Decision::Applied) {
+                    journal_decision(w, k, c)?;
+                }
+            }
+            report.outcome = if changes.iter().any(|c| c.decision == Decision::Refused) {
+                "refused"
+            } else if assignments.is_empty() {
+                "unchanged"
+            } else {
+                "applied"
+            };
+            if report.outcome == "refused" {
+                report.reason = changes
+                    .iter()
+                    .find(|c| c.decision == Decision::Refused)
+                    .map(|c| c.reason.clone());
+            }
+            report.fields = changes;
+            w.mark_dirty(ctx.profile.employee, k)?;
+        }
+        Verdict::Create {
+            assignments,
+            changes,
+        } => {
+            let mut created = None;
+            let r = w.savepoint(&mut |w| {
+                created = Some(w.add(Kind::Si, &assignments)?);
+                Ok(())
+            });
+            match r {
+                Ok(()) => {
+                    let k = created.expect("added");
+                    report.outcome = "created";
+                    report.key = Some(k.to_string());
+                    for c in &changes {
+                        journal_decision(w, k, c)?;
+                    }
+                }
+                Err(e) => report.reason = Some(e.to_string()),
+            }
+            report.fields = changes;
+        }
+    }
+    Ok(report)
+}
+
+fn journal_decision(w: &mut dyn Writer, key: Key, c: &FieldChange) -> Result<()> {
+    let outcome = serde_json::to_value(c.decision)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    w.journal(&JournalEntry {
+        item: Some(key.to_string()),
+        field: Some(c.field.to_string()),
+        old_value: Some(c.database.clone()),
+        new_value: Some(c.incoming.clone()),
+        outcome,
+        reason: (!c.reason.is_empty()).then(|| c.reason.clone()),
+        ..Default::default()
+    })
+}
+
+fn tally_of(items: &[ItemReport]) -> Tally {
+    let mut t = Tally::default();
+    for i in items {
+        match i.outcome {
+            "applied" => t.applied += 1,
+            "created" => t.created += 1,
+            "unchanged" => t.unchanged += 1,
+            "skipped" => t.skipped += 1,
+            _ => t.refused += 1,
+        }
+        t.conflicts += i
+            .fields
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.decision,
+                    Decision::ConflictDatabaseKept | Decision::ConflictOutlookWon
+                )
+            })
+            .count() as u64;
+    }
+    t
+}
+
+/// One input file, read and hashed, before its transaction.
+struct Input {
+    path: PathBuf,
+    name: String,
+    bytes: Option<Vec<u8>>,
+    hash: String,
+    error: Option<String>,
+}
+
+fn load(path: &Path, opts: &Options) -> Input {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let mut input = Input {
+        path: path.to_path_buf(),
+        name,
+        bytes: None,
+        hash: String::new(),
+        error: None,
+    };
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            input.error = Some("a symbolic link; smsync reads only regular files".into());
+        }
+        Ok(m) if m.len() > opts.max_size => {
+            input.error = Some(format!(
+                "{} bytes, above the limit of {} bytes; split the export or raise --max-size",
+                m.len(),
+                opts.max_size
+            ));
+        }
+        Ok(_) => match fs::read(path) {
+            Ok(b) => {
+                input.hash = Sha256::digest(&b)
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect();
+                input.bytes = Some(b);
+            }
+            Err(e) => input.error = Some(format!("cannot be read: {e}")),
+        },
+        Err(e) => input.error = Some(format!("cannot be read: {e}")),
+    }
+    input
+}
+
+/// Applies one file in a savepoint; returns its report (without the move).
+fn apply_file(w: &mut dyn Writer, profile: &Profile, input: &Input, opts: &Options) -> Result<FileReport> {
+    let mut report = FileReport {
+        file: input.path.clone(),
+        format: "unknown",
+        outcome: "rejected",
+        moved_to: None,
+        error: input.error.clone(),
+        notes: Vec::new(),
+        tally: Tally::default(),
+        items: Vec::new(),
+    };
+    let Some(bytes) = &input.bytes else {
+        return Ok(report);
+    };
+    if let Some((file, at)) = w.ingested(&profile.name, &input.hash)? {
+        report.outcome = "duplicate";
+        report.format = sniff(bytes);
+        report.notes.push(format!(
+            "the same content was ingested on {} (as {file}); nothing changed",
+            crate::clock::format_micros(at)
+        ));
+        return Ok(report);
+    }
+    report.format = sniff(bytes);
+    let items = match read_items(bytes, report.format, opts, &mut report.notes) {
+        Ok(items) => items,
+        Err(e) => {
+            report.error = Some(e);
+            return Ok(report);
+        }
+    };
+    if items.is_empty() {
+        report.error = Some("the file holds no contacts or tasks".into());
+        return Ok(report);
+    }
+    w.set_source(Some(Source {
+        kind: "ingest",
+        profile: Some(profile.name.clone()),
+        file: Some(input.name.clone()),
+    }));
+    let ctx = FileCtx {
+        profile,
+        file: &input.name,
+        item_time: mtime_micros(&input.path),
+        today: Local::now().date_naive(),
+    };
+    let mut seen = HashSet::new();
+    for inc in &items {
+        report.items.push(apply_item(w, &ctx, inc, &mut seen)?);
+    }
+    report.tally = tally_of(&report.items);
+    let ok = report.items.iter().filter(|i| i.outcome != "refused").count();
+    report.outcome = match (ok, report.tally.refused) {
+        (_, 0) => "processed",
+        (0, _) => "rejected",
+        _ => "partial",
+    };
+    if report.outcome == "rejected" {
+        report.error = Some("every item was refused".into());
+    }
+    w.record_ingested(&profile.name, &input.hash, ctx.file, report.outcome)?;
+    Ok(report)
+}
+
+/// A free name in `dir` for `name` (adds .1, .2, … before the extension when taken).
+fn free_name(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    if !p.exists() {
+        return p;
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
+        _ => (name.to_string(), String::new()),
+    };
+    (1..)
+        .map(|i| dir.join(format!("{stem}.{i}{ext}")))
+        .find(|p| !p.exists())
+        .expect("a free name")
+}
+
+/// The text of a rejected file's `.error.txt`: what, where and how to fix it.
+fn error_text(r: &FileReport) -> String {
+    let mut s = format!("{}: {}
+", r.file.display(), r.outcome);
+    if let Some(e) = &r.error {
+        s.push_str(&format!("error: {e}
+"));
+    }
+    for n in &r.notes {
+        s.push_str(&format!("note: {n}
+"));
+    }
+    for i in &r.items {
+        if i.outcome == "refused" {
+            s.push_str(&format!(
+                "{} {}: refused: {}
+",
+                i.source,
+                i.key.as_deref().unwrap_or(""),
+                i.reason.as_deref().unwrap_or("")
+            ));
+        }
+        for f in i.fields.iter().filter(|f| f.decision == Decision::Refused) {
+            s.push_str(&format!("{}: field {}: {}
+", i.source, f.field, f.reason));
+        }
+    }
+    s
+}
+
+/// Moves (inbox files) or copies (files named on the command line) an input to
+/// processed/ or rejected/ of today; a rejected or partial file gets its `.error.txt`.
+fn file_away(layout: &Layout, r: &mut FileReport, in_inbox: bool) -> Result<()> {
+    let day = Local::now().format("%Y-%m-%d").to_string();
+    let dir = if r.outcome == "rejected" {
+        layout.rejected.join(&day)
+    } else {
+        layout.processed.join(&day)
+    };
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let name = r
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "input".into());
+    let to = free_name(&dir, &name);
+    if in_inbox {
+        fs::rename(&r.file, &to).map_err(|e| Error::io(&r.file, e))?;
+    } else {
+        fs::copy(&r.file, &to).map_err(|e| Error::io(&r.file, e))?;
+    }
+    if matches!(r.outcome, "rejected" | "partial") {
+        let err = to.with_file_name(format!(
+            "{}.error.txt",
+            to.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        fsutil::write_atomic(&err, error_text(r).as_bytes())?;
+    }
+    fsutil::sync_dir(&dir)?;
+    r.moved_to = Some(to);
+    Ok(())
+}
+
+/// Ingests `files` (the profile's inbox when empty) for one profile.
+pub fn ingest(
+    store: &mut dyn Store,
+    profile: &Profile,
+    drop: &Path,
+    files: &[PathBuf],
+    opts: &Options,
+) -> Result<Report> {
+    let layout = Layout::new(drop, &profile.name);
+    layout.create()?;
+    let from_inbox = files.is_empty();
+    let paths = if from_inbox {
+        inbox_files(&layout)?
+    } else {
+        files.to_vec()
+    };
+    let mut reports: Vec<FileReport> = Vec::new();
+    for chunk in paths.chunks(opts.batch.max(1)) {
+        let inputs: Vec<Input> = chunk.iter().map(|p| load(p, opts)).collect();
+        let mut batch: Vec<FileReport> = Vec::new();
+        let result = store.write(&mut |w| {
+            batch.clear();
+            for input in &inputs {
+                let mut rep = None;
+                let r = w.savepoint(&mut |w| {
+                    rep = Some(apply_file(w, profile, input, opts)?);
+                    Ok(())
+                });
+                // Item problems are reported inside; an error here is the database's own
+                // (locked, full disk): the batch stops and its files stay in the inbox.
+                r?;
+                batch.push(rep.expect("a report for every applied file"));
+            }
+            if opts.dry_run {
+                return Err(Error::Other(DRY_RUN.into()));
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(Error::Other(m)) if m == DRY_RUN => {}
+            Err(e) => return Err(e),
+        }
+        if !opts.dry_run {
+            for r in &mut batch {
+                let in_inbox = from_inbox || r.file.parent() == Some(layout.inbox.as_path());
+                file_away(&layout, r, in_inbox)?;
+            }
+        }
+        reports.extend(batch);
+    }
+    let mut tally = Tally::default();
+    for r in &reports {
+        tally.add(&r.tally);
+    }
+    let mut report = Report {
+        profile: profile.name.clone(),
+        dry_run: opts.dry_run,
+        files: reports,
+        tally,
+        report_file: None,
+    };
+    if !opts.dry_run && !report.files.is_empty() {
+        let name = format!(
+            "ingest-{}.json",
+            crate::clock::format_micros(crate::clock::now_micros()).replace([':', '-'], "")
+        );
+        let path = layout.reports.join(name);
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Other(e.to_string()))?;
+        fsutil::write_atomic(&path, &json)?;
+        report.report_file = Some(path);
+    }
+    Ok(report)
+}
+
+const DRY_RUN: &str = "dry run: rolled back";
+
