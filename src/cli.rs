@@ -330,7 +330,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     dates: dates.clone(),
                     ..Default::default()
                 };
-                let exp = crate::export::export_profile(&mut store, &p, &cli.drop, &eopts, &mut || {})?;
+                let exp =
+                    crate::export::export_profile(&mut store, &p, &cli.drop, &eopts, &mut || {})?;
                 if !args.json {
                     print_ingest(&ing);
                     print_export(&exp);
@@ -534,7 +535,11 @@ fn exit_with(code: i32) -> Result<()> {
 
 pub fn print_ingest(r: &crate::ingest::Report) {
     let t = &r.tally;
-    let dry = if r.dry_run { " (dry run: nothing changed)" } else { "" };
+    let dry = if r.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
     println!(
         "{}: ingested {} file(s){dry}: {} applied, {} created, {} unchanged, {} skipped, \
          {} refused, {} conflicts",
@@ -565,7 +570,11 @@ pub fn print_ingest(r: &crate::ingest::Report) {
                 continue;
             }
             let key = i.key.clone().unwrap_or_default();
-            let why = i.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+            let why = i
+                .reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
             println!("    {} {key} {}{why}", i.source, i.outcome);
             for c in &i.fields {
                 println!(

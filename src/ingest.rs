@@ -172,7 +172,10 @@ fn sniff(bytes: &[u8]) -> &'static str {
         "vcard"
     } else if head.starts_with("BEGIN:VCALENDAR") {
         "icalendar"
-    } else if bytes.contains(&0) && !bytes.starts_with(b"\xFF\xFE") && !bytes.starts_with(b"\xFE\xFF") {
+    } else if bytes.contains(&0)
+        && !bytes.starts_with(b"\xFF\xFE")
+        && !bytes.starts_with(b"\xFE\xFF")
+    {
         "binary"
     } else {
         "csv"
@@ -205,9 +208,11 @@ fn read_items(
              as CSV (File > Open & Export > Import/Export) and drop that file instead",
             format.to_uppercase()
         )),
-        _ => Err("this is not an Outlook CSV, vCard or iCalendar file (binary content); \
+        _ => Err(
+            "this is not an Outlook CSV, vCard or iCalendar file (binary content); \
                   drop CSV, .vcf or .ics files"
-            .into()),
+                .into(),
+        ),
     }
 }
 
@@ -465,7 +470,12 @@ fn load(path: &Path, opts: &Options) -> Input {
 }
 
 /// Applies one file in a savepoint; returns its report (without the move).
-fn apply_file(w: &mut dyn Writer, profile: &Profile, input: &Input, opts: &Options) -> Result<FileReport> {
+fn apply_file(
+    w: &mut dyn Writer,
+    profile: &Profile,
+    input: &Input,
+    opts: &Options,
+) -> Result<FileReport> {
     let mut report = FileReport {
         file: input.path.clone(),
         format: "unknown",
@@ -516,7 +526,11 @@ fn apply_file(w: &mut dyn Writer, profile: &Profile, input: &Input, opts: &Optio
         report.items.push(apply_item(w, &ctx, inc, &mut seen)?);
     }
     report.tally = tally_of(&report.items);
-    let ok = report.items.iter().filter(|i| i.outcome != "refused").count();
+    let ok = report
+        .items
+        .iter()
+        .filter(|i| i.outcome != "refused")
+        .count();
     report.outcome = match (ok, report.tally.refused) {
         (_, 0) => "processed",
         (0, _) => "rejected",
@@ -547,15 +561,23 @@ fn free_name(dir: &Path, name: &str) -> PathBuf {
 
 /// The text of a rejected file's `.error.txt`: what, where and how to fix it.
 fn error_text(r: &FileReport) -> String {
-    let mut s = format!("{}: {}
-", r.file.display(), r.outcome);
+    let mut s = format!(
+        "{}: {}
+",
+        r.file.display(),
+        r.outcome
+    );
     if let Some(e) = &r.error {
-        s.push_str(&format!("error: {e}
-"));
+        s.push_str(&format!(
+            "error: {e}
+"
+        ));
     }
     for n in &r.notes {
-        s.push_str(&format!("note: {n}
-"));
+        s.push_str(&format!(
+            "note: {n}
+"
+        ));
     }
     for i in &r.items {
         if i.outcome == "refused" {
@@ -568,8 +590,11 @@ fn error_text(r: &FileReport) -> String {
             ));
         }
         for f in i.fields.iter().filter(|f| f.decision == Decision::Refused) {
-            s.push_str(&format!("{}: field {}: {}
-", i.source, f.field, f.reason));
+            s.push_str(&format!(
+                "{}: field {}: {}
+",
+                i.source, f.field, f.reason
+            ));
         }
     }
     s
@@ -684,4 +709,3 @@ pub fn ingest(
 }
 
 const DRY_RUN: &str = "dry run: rolled back";
-

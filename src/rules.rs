@@ -127,14 +127,14 @@ fn is_sync_category(c: &str) -> bool {
     c.eq_ignore_ascii_case(UPDATE_CATEGORY) || c.eq_ignore_ascii_case(COMPLETION_REQUESTED)
 }
 
+/// A task's contacts resolved: its location (key and name), its people, and the names
+/// that matched nothing.
+type Contacts = (Option<(Key, String)>, Vec<Key>, Vec<FieldChange>);
+
 /// Resolves the names of a task's contacts for `client`: the first that names one of its
 /// locations, and those that name its client users or service agents. Unknown names are
 /// reported.
-fn resolve_contacts<R: Resolve + ?Sized>(
-    item: &Item,
-    client: Key,
-    r: &R,
-) -> Result<(Option<(Key, String)>, Vec<Key>, Vec<FieldChange>)> {
+fn resolve_contacts<R: Resolve + ?Sized>(item: &Item, client: Key, r: &R) -> Result<Contacts> {
     let mut location: Option<(Key, String)> = None;
     let mut people = Vec::new();
     let mut unknown = Vec::new();
@@ -181,7 +181,10 @@ fn resolve_contacts<R: Resolve + ?Sized>(
                                 "'{}' names {} people ({}); not added",
                                 n.name,
                                 many.len(),
-                                many.iter().map(Key::to_string).collect::<Vec<_>>().join(", ")
+                                many.iter()
+                                    .map(Key::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         }),
                     }
@@ -293,7 +296,10 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
             Value::Refs(v) => v.clone(),
             _ => Vec::new(),
         };
-        let added: Vec<Key> = people.into_iter().filter(|p| !current.contains(p)).collect();
+        let added: Vec<Key> = people
+            .into_iter()
+            .filter(|p| !current.contains(p))
+            .collect();
         if !added.is_empty() {
             let decision = if update {
                 Decision::Applied
@@ -324,9 +330,15 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
         }
     }
 
-    if !update && !changes.iter().any(|c| c.decision.applies() || c.decision == Decision::Refused)
+    if !update
+        && !changes
+            .iter()
+            .any(|c| c.decision.applies() || c.decision == Decision::Refused)
     {
-        let edited = changes.iter().filter(|c| c.decision == Decision::NeedsUpdateCategory).count();
+        let edited = changes
+            .iter()
+            .filter(|c| c.decision == Decision::NeedsUpdateCategory)
+            .count();
         return Ok(Verdict::Skipped(if edited > 0 {
             format!(
                 "no {UPDATE_CATEGORY} category: {edited} edited field(s) not applied; add the \
@@ -406,7 +418,10 @@ pub fn plan_new_task<R: Resolve + ?Sized>(item: &Item, r: &R) -> Result<Verdict>
                 if cats.is_empty() {
                     "(none)".to_string()
                 } else {
-                    cats.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                    cats.iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             )));
         }

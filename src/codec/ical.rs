@@ -99,8 +99,30 @@ pub mod read {
     use crate::fields;
     use crate::model::{Key, Kind};
 
-    /// Every VTODO of an iCalendar file.
+    /// Every VTODO of an iCalendar file; a file cut off inside a calendar has its last
+    /// item refused.
     pub fn read(text: &str) -> Vec<Incoming> {
+        use crate::codec::vcard::read::count_lines;
+        let mut out = read_todos(text);
+        let cut = count_lines(text, "BEGIN:VCALENDAR") > count_lines(text, "END:VCALENDAR")
+            || count_lines(text, "BEGIN:VTODO") > count_lines(text, "END:VTODO");
+        if cut {
+            match out.last_mut() {
+                Some(last) => {
+                    last.item = Err("the calendar is cut off (no END:VCALENDAR): the file is \
+                                     truncated"
+                        .into())
+                }
+                None => out.push(Incoming {
+                    source: "component 1".into(),
+                    item: Err("the calendar is cut off: the file is truncated".into()),
+                }),
+            }
+        }
+        out
+    }
+
+    fn read_todos(text: &str) -> Vec<Incoming> {
         let mut parser = Parser::new(text);
         let mut out = Vec::new();
         let mut n = 0;
@@ -177,7 +199,11 @@ pub mod read {
     }
 
     fn todo_item(c: &ICalendarComponent) -> std::result::Result<Item, String> {
-        let get = |n: &str| c.entries.iter().find(|e| e.name.as_str().eq_ignore_ascii_case(n));
+        let get = |n: &str| {
+            c.entries
+                .iter()
+                .find(|e| e.name.as_str().eq_ignore_ascii_case(n))
+        };
         let uid = get("UID")
             .and_then(|e| e.values.first())
             .map(text)

@@ -578,7 +578,9 @@ fn row_item(
         }
         (Some(()), Some(k)) => k.kind,
         (None, Some(k)) if k.kind != Kind::Si => {
-            return Err(format!("{key_col} holds {k}, which is not an SI key (SI-<number>)"));
+            return Err(format!(
+                "{key_col} holds {k}, which is not an SI key (SI-<number>)"
+            ));
         }
         (None, _) => Kind::Si,
     };
@@ -608,10 +610,12 @@ fn row_item(
                     .ok_or_else(|| format!("Priority '{raw}' is not Low, Normal or High"))?
                     .to_string(),
             ),
-            (_, crate::fields::Ty::Date) => match dates.read(raw).map_err(|e| format!("{col}: {e}"))? {
-                Some(d) => Field::Date(d),
-                None => Field::Text(String::new()),
-            },
+            (_, crate::fields::Ty::Date) => {
+                match dates.read(raw).map_err(|e| format!("{col}: {e}"))? {
+                    Some(d) => Field::Date(d),
+                    None => Field::Text(String::new()),
+                }
+            }
             (_, crate::fields::Ty::Ref(Kind::Location) | crate::fields::Ty::Refs(_)) => {
                 Field::Names(
                     raw.split(';')

@@ -312,15 +312,27 @@ mod tests {
         }
         assert!(DateFormat::parse("M/D").is_err());
         let us = DateFormat::default();
-        assert_eq!(us.read("12/1/2026").unwrap(), NaiveDate::from_ymd_opt(2026, 12, 1));
+        assert_eq!(
+            us.read("12/1/2026").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 12, 1)
+        );
         assert_eq!(us.read("0/0/00").unwrap(), None);
         assert_eq!(us.read("").unwrap(), None);
-        assert_eq!(us.read("2026-12-01").unwrap(), NaiveDate::from_ymd_opt(2026, 12, 1));
+        assert_eq!(
+            us.read("2026-12-01").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 12, 1)
+        );
         assert!(us.read("13/1/2026").is_err());
         assert!(us.read("soon").is_err());
         let de = DateFormat::parse("DD.MM.YYYY").unwrap();
-        assert_eq!(de.read("01.12.2026").unwrap(), NaiveDate::from_ymd_opt(2026, 12, 1));
-        assert_eq!(DateFormat::parse("M/D/YY").unwrap().read("3/7/26").unwrap(), NaiveDate::from_ymd_opt(2026, 3, 7));
+        assert_eq!(
+            de.read("01.12.2026").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 12, 1)
+        );
+        assert_eq!(
+            DateFormat::parse("M/D/YY").unwrap().read("3/7/26").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 3, 7)
+        );
         assert!(DateFormat::parse("Q/M/D/YYYY").is_err());
     }
 }

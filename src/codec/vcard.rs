@@ -238,8 +238,28 @@ pub mod read {
     use crate::fields::{self, FieldDef};
     use crate::model::Key;
 
-    /// Every card of a vCard file.
+    /// How many lines of `text` are exactly `line` (ignoring case and surrounding space).
+    pub fn count_lines(text: &str, line: &str) -> usize {
+        text.lines()
+            .filter(|l| l.trim().eq_ignore_ascii_case(line))
+            .count()
+    }
+
+    /// Every card of a vCard file. A file cut off inside its last card has that card
+    /// refused, however much of it a lenient parser could read.
     pub fn read(text: &str) -> Vec<Incoming> {
+        let mut out = read_cards(text);
+        let open = count_lines(text, "BEGIN:VCARD");
+        let closed = count_lines(text, "END:VCARD");
+        if open > closed
+            && let Some(last) = out.last_mut()
+        {
+            last.item = Err("the card is cut off (no END:VCARD): the file is truncated".into());
+        }
+        out
+    }
+
+    fn read_cards(text: &str) -> Vec<Incoming> {
         let mut parser = Parser::new(text);
         let mut out = Vec::new();
         let mut n = 0;
@@ -325,7 +345,9 @@ pub mod read {
         }
         // RFC defaults: a TEL is a voice number unless it says otherwise.
         let name = e.name.as_str().to_ascii_uppercase();
-        let special = ["FAX", "CELL", "PAGER", "VIDEO", "TEXT", "MODEM", "CAR", "ISDN"];
+        let special = [
+            "FAX", "CELL", "PAGER", "VIDEO", "TEXT", "MODEM", "CAR", "ISDN",
+        ];
         if name == "TEL" && !out.iter().any(|t| special.contains(&t.as_str())) {
             out.push("VOICE".into());
         }
@@ -346,9 +368,11 @@ pub mod read {
             .unwrap_or_default();
         let uid = uid.trim().trim_start_matches("urn:uuid:").to_string();
         if uid.is_empty() {
-            return Err("no UID: new contacts cannot be created outside Service Master; edit a \
+            return Err(
+                "no UID: new contacts cannot be created outside Service Master; edit a \
                         contact that smsync exported (its UID is its key, e.g. SM-U12)"
-                .into());
+                    .into(),
+            );
         }
         let key: Key = uid
             .parse()
@@ -409,7 +433,11 @@ pub mod read {
             }
             if candidates.iter().any(|(_, s)| s.component.is_some()) {
                 for (f, s) in candidates.iter().filter(|(_, s)| s.component.is_some()) {
-                    let v = e.values.get(s.component.unwrap_or(0)).map(text).unwrap_or_default();
+                    let v = e
+                        .values
+                        .get(s.component.unwrap_or(0))
+                        .map(text)
+                        .unwrap_or_default();
                     set(f, Field::Text(v));
                 }
                 continue;

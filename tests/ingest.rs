@@ -1,0 +1,745 @@
+//! Ingest (SPEC §4): readers, rules, conflicts, journal, file handling and bad input, on a
+//! real SQLite database and real files; round trips through export.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use smsync::export::{Layout, Options as ExportOptions, export_profile};
+use smsync::ingest::{Options, Report, ingest};
+use smsync::model::{Key, Kind};
+use smsync::store::{SqliteStore, Store};
+
+const DANA: &str = "Dana Whitfield";
+
+fn export(s: &mut SqliteStore, drop: &Path) -> smsync::export::Report {
+    let p = s.profile(DANA).unwrap();
+    export_profile(s, &p, drop, &ExportOptions::default(), &mut || {}).unwrap()
+}
+
+fn run(s: &mut SqliteStore, drop: &Path) -> Report {
+    run_with(s, drop, &Options::default())
+}
+
+fn run_with(s: &mut SqliteStore, drop: &Path, opts: &Options) -> Report {
+    let p = s.profile(DANA).unwrap();
+    ingest(s, &p, drop, &[], opts).unwrap()
+}
+
+fn inbox(drop: &Path) -> PathBuf {
+    Layout::new(drop, DANA).inbox
+}
+
+fn drop_file(drop: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = inbox(drop).join(name);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Reads an exported Outlook CSV, applies `edit` to the rows, and returns the new bytes
+/// written the way Outlook writes them.
+fn edit_csv(
+    path: &Path,
+    edit: &mut dyn FnMut(&csv::StringRecord, &mut Vec<String>) -> bool,
+) -> Vec<u8> {
+    let mut rd = csv::Reader::from_path(path).unwrap();
+    let header = rd.headers().unwrap().clone();
+    let mut out = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    out.write_record(&header).unwrap();
+    for r in rd.records() {
+        let r = r.unwrap();
+        let mut row: Vec<String> = r.iter().map(str::to_string).collect();
+        if edit(&header, &mut row) {
+            out.write_record(&row).unwrap();
+        }
+    }
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(out.into_inner().unwrap());
+    bytes
+}
+
+fn col(h: &csv::StringRecord, name: &str) -> usize {
+    h.iter().position(|c| c == name).unwrap()
+}
+
+fn rejected_or_processed(drop: &Path) -> Vec<PathBuf> {
+    let l = Layout::new(drop, DANA);
+    let mut out = Vec::new();
+    for d in [l.processed, l.rejected] {
+        if let Ok(days) = fs::read_dir(d) {
+            for day in days {
+                for f in fs::read_dir(day.unwrap().path()).unwrap() {
+                    out.push(f.unwrap().path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn csv_round_trip_applies_the_edit_and_drops_update() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+        if row[col(h, "User 1")] == "SM-U2" {
+            row[col(h, "Mobile Phone")] = "+1 312 555 7777".into();
+            row[col(h, "Job Title")] = "Warehouse Manager".into();
+            row[col(h, "Categories")].push_str(";!Update");
+        }
+        true
+    });
+    drop_file(&drop, "contacts.csv", &bytes);
+    let r = run(&mut s, &drop);
+    assert_eq!(r.exit_code(), 0, "{r:#?}");
+    assert_eq!(r.tally.applied, 1);
+    assert_eq!(r.files[0].outcome, "processed");
+    let u = s.get(Key::new(Kind::User, 2)).unwrap();
+    assert_eq!(u.text("mobile"), "+1 312 555 7777");
+    assert_eq!(u.text("job_title"), "Warehouse Manager");
+    assert!(
+        fs::read_dir(inbox(&drop)).unwrap().next().is_none(),
+        "inbox emptied"
+    );
+    assert_eq!(rejected_or_processed(&drop).len(), 1);
+
+    // The next export refreshes Outlook's copy: new values, no !Update.
+    let e = export(&mut s, &drop);
+    assert!(e.contacts.written >= 1);
+    let vcf = fs::read_to_string(l.contacts.join("SM-U2.vcf")).unwrap();
+    assert!(vcf.contains("+1 312 555 7777") && vcf.contains("Warehouse Manager"));
+    assert!(!vcf.to_lowercase().contains("!update"));
+    let changes = fs::read_to_string(&e.change_files[0]).unwrap();
+    assert!(changes.contains("Warehouse Manager") && !changes.contains("!Update"));
+
+    // The journal holds the old and new values.
+    let mut rows = Vec::new();
+    s.journal_entries(Some(DANA), 100, &mut |e| {
+        rows.push(e);
+        Ok(())
+    })
+    .unwrap();
+    let job = rows
+        .iter()
+        .find(|e| e.field.as_deref() == Some("job_title"))
+        .unwrap();
+    assert_eq!(job.old_value.as_deref(), Some("Warehouse Lead"));
+    assert_eq!(job.new_value.as_deref(), Some("Warehouse Manager"));
+    assert_eq!(job.file.as_deref(), Some("contacts.csv"));
+}
+
+#[test]
+fn contacts_need_update_and_only_updatable_fields_change() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+        match row[col(h, "User 1")].as_str() {
+            "SM-U1" => row[col(h, "Mobile Phone")] = "+1 000".into(), // no !Update
+            "SM-U3" => {
+                row[col(h, "Last Name")] = "Ruiz-Renamed".into();
+                row[col(h, "Business Phone")] = "+1 999".into();
+                row[col(h, "Categories")].push_str(",!UPDATE");
+            }
+            _ => {}
+        }
+        true
+    });
+    drop_file(&drop, "c.csv", &bytes);
+    let r = run(&mut s, &drop);
+    assert_eq!(s.get(Key::new(Kind::User, 1)).unwrap().text("mobile"), "");
+    let u3 = s.get(Key::new(Kind::User, 3)).unwrap();
+    assert_eq!(u3.text("phone"), "+1 999");
+    assert_eq!(u3.text("last_name"), "Ruiz");
+    let items = &r.files[0].items;
+    let u1 = items
+        .iter()
+        .find(|i| i.key.as_deref() == Some("SM-U1"))
+        .unwrap();
+    assert_eq!(u1.outcome, "skipped");
+    assert!(u1.reason.as_ref().unwrap().contains("!Update"));
+    let u3r = items
+        .iter()
+        .find(|i| i.key.as_deref() == Some("SM-U3"))
+        .unwrap();
+    let last = u3r.fields.iter().find(|f| f.field == "last_name").unwrap();
+    assert_eq!(last.decision, smsync::rules::Decision::NotUpdatable);
+}
+
+/// A vCard of the profile's copy, edited: `edit` gets and returns the text.
+fn edit_vcf(drop: &Path, key: &str, edit: impl Fn(String) -> String) -> Vec<u8> {
+    let l = Layout::new(drop, DANA);
+    edit(fs::read_to_string(l.contacts.join(format!("{key}.vcf"))).unwrap()).into_bytes()
+}
+
+fn rev(at: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(at)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[test]
+fn conflicts_are_decided_field_by_field_by_time() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let k = Key::new(Kind::Tech, 1);
+    // The database changes the phone and the notes after the export.
+    set(&mut s, k, &[("phone", "+1 DB PHONE"), ("notes", "db note")]);
+    let db_time = s.get(k).unwrap().updated_at;
+    // Outlook changed the e-mail (only there), and the phone (on both sides).
+    let older = rev(db_time - 60_000_000);
+    let newer = rev(db_time + 60_000_000);
+    for (when, name) in [(older.clone(), "old.vcf"), (newer.clone(), "new.vcf")] {
+        let bytes = edit_vcf(&drop, "SM-T1", |t| {
+            let mut out = String::new();
+            for line in t.split("\r\n") {
+                let line = if line.starts_with("TEL;TYPE=WORK,VOICE") {
+                    format!("TEL;TYPE=WORK,VOICE:+1 OUTLOOK {name}")
+                } else if line.starts_with("EMAIL") {
+                    "EMAIL;TYPE=INTERNET:new@dell.example".to_string()
+                } else if line.starts_with("CATEGORIES") {
+                    format!("{line},!Update")
+                } else if line.starts_with("REV") {
+                    format!("REV:{when}")
+                } else {
+                    line.to_string()
+                };
+                out.push_str(&line);
+                out.push_str("\r\n");
+            }
+            out.trim_end_matches("\r\n").to_string() + "\r\n"
+        });
+        drop_file(&drop, name, &bytes);
+        let r = run(&mut s, &drop);
+        let rec = s.get(k).unwrap();
+        assert_eq!(
+            rec.text("email"),
+            "new@dell.example",
+            "{name}: Outlook-only edit applies"
+        );
+        assert_eq!(
+            rec.text("notes"),
+            "db note",
+            "{name}: database-only edit stays"
+        );
+        assert_eq!(r.tally.conflicts, 1, "{name}");
+        if name == "old.vcf" {
+            assert_eq!(rec.text("phone"), "+1 DB PHONE", "database newer: kept");
+            let mut lost = None;
+            s.journal_entries(Some(DANA), 50, &mut |e| {
+                if e.outcome == "conflict-database-kept" && lost.is_none() {
+                    lost = e.new_value.clone();
+                }
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(
+                lost.as_deref(),
+                Some("+1 OUTLOOK old.vcf"),
+                "the losing value is journaled"
+            );
+        } else {
+            assert_eq!(
+                rec.text("phone"),
+                "+1 OUTLOOK new.vcf",
+                "Outlook newer: applied"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_stale_copy_does_not_revert_a_database_change() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let csv_path = l.outlook.join("contacts.csv");
+    set(
+        &mut s,
+        Key::new(Kind::Location, 2),
+        &[("phone", "+1 NEW IN DB")],
+    );
+    // Outlook's old copy, tagged for another edit.
+    let bytes = edit_csv(&csv_path, &mut |h, row| {
+        if row[col(h, "User 1")] == "SM-L2" {
+            row[col(h, "Notes")] = "from outlook".into();
+            row[col(h, "Categories")].push_str(";!Update");
+        }
+        true
+    });
+    drop_file(&drop, "c.csv", &bytes);
+    run(&mut s, &drop);
+    let l2 = s.get(Key::new(Kind::Location, 2)).unwrap();
+    assert_eq!(l2.text("phone"), "+1 NEW IN DB");
+    assert_eq!(l2.text("notes"), "from outlook");
+}
+
+#[test]
+fn completed_closes_only_from_completion_requested() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let cr = all(&s, Kind::Si)
+        .into_iter()
+        .find(|r| r.text("status") == "Completion Requested")
+        .unwrap()
+        .key;
+    let ip = Key::new(Kind::Si, 1001);
+    let bytes = edit_csv(&l.outlook.join("tasks.csv"), &mut |h, row| {
+        let k = row[col(h, "Billing Information")].clone();
+        if k == cr.to_string() || k == ip.to_string() {
+            row[col(h, "Status")] = "Completed".into(); // no !Update
+        }
+        true
+    });
+    drop_file(&drop, "t.csv", &bytes);
+    let r = run(&mut s, &drop);
+    assert_eq!(s.get(cr).unwrap().text("status"), "Closed");
+    assert!(s.get(cr).unwrap().get("completed").as_date().is_some());
+    assert_eq!(s.get(ip).unwrap().text("status"), "In Progress");
+    assert_eq!(r.exit_code(), 3, "a refused item makes exit code 3");
+    assert_eq!(r.files[0].outcome, "partial");
+    let ipr = r.files[0]
+        .items
+        .iter()
+        .find(|i| i.key.as_deref() == Some("SI-1001"))
+        .unwrap();
+    assert!(
+        ipr.reason
+            .as_ref()
+            .unwrap()
+            .contains("only an SI in Completion Requested")
+    );
+    let err = rejected_or_processed(&drop)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".error.txt"))
+        .expect("an error file");
+    let text = fs::read_to_string(err).unwrap();
+    assert!(text.contains("SI-1001") && text.contains("row "), "{text}");
+}
+
+#[test]
+fn in_progress_and_waiting_switch_with_update() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let bytes = edit_csv(&l.outlook.join("tasks.csv"), &mut |h, row| {
+        match row[col(h, "Billing Information")].as_str() {
+            "SI-1001" => {
+                row[col(h, "Status")] = "Waiting on someone else".into();
+                row[col(h, "Categories")].push_str(";!Update");
+            }
+            "SI-1002" => row[col(h, "Status")] = "Waiting".into(), // no !Update
+            _ => {}
+        }
+        true
+    });
+    drop_file(&drop, "t.csv", &bytes);
+    run(&mut s, &drop);
+    assert_eq!(
+        s.get(Key::new(Kind::Si, 1001)).unwrap().text("status"),
+        "Completion Requested"
+    );
+    assert_eq!(
+        s.get(Key::new(Kind::Si, 1002)).unwrap().text("status"),
+        "In Progress"
+    );
+}
+
+fn vtodo(uid: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\n\
+         DTSTAMP:20261125T120000Z\r\n{extra}END:VTODO\r\nEND:VCALENDAR\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_new_task_creates_an_si_that_keeps_its_uid() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let uid = "4f1c2b9e-thunderbird@example.org";
+    drop_file(
+        &drop,
+        "new.ics",
+        &vtodo(
+            uid,
+            "SUMMARY:Replace toner\r\nCATEGORIES:northwind traders\r\n\
+             CONTACT:Tacoma Depot\r\nCONTACT:Janet Leverling\r\nCONTACT:Nobody Known\r\n\
+             DUE;VALUE=DATE:20261230\r\n",
+        ),
+    );
+    let r = run(&mut s, &drop);
+    assert_eq!(r.tally.created, 1, "{r:#?}");
+    let key: Key = r.files[0].items[0].key.as_ref().unwrap().parse().unwrap();
+    let si = s.get(key).unwrap();
+    assert_eq!(si.text("description"), "Replace toner");
+    assert_eq!(si.text("uid"), uid);
+    assert_eq!(si.labels("location"), ["Tacoma Depot"]);
+    assert_eq!(si.labels("people"), ["Janet Leverling"]);
+    assert_eq!(si.get("due").as_date().unwrap().to_string(), "2026-12-30");
+    let ignored = &r.files[0].items[0].fields;
+    assert!(
+        ignored.iter().any(|f| f.incoming == "Nobody Known"),
+        "unknown names reported"
+    );
+
+    // The next export writes it under its own UID: one file, no duplicate.
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let with_uid: Vec<_> = fs::read_dir(&l.tasks)
+        .unwrap()
+        .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|t| t.contains(&format!("UID:{uid}")))
+        .collect();
+    assert_eq!(with_uid.len(), 1);
+    // A later edit of the same task updates that SI.
+    drop_file(
+        &drop,
+        "edit.ics",
+        &vtodo(
+            uid,
+            "SUMMARY:Replace toner and drum\r\nCATEGORIES:Northwind Traders,!Update\r\n\
+             LAST-MODIFIED:20991231T000000Z\r\n",
+        ),
+    );
+    let r = run(&mut s, &drop);
+    assert_eq!((r.tally.created, r.tally.applied), (0, 1), "{r:#?}");
+    assert_eq!(
+        s.get(key).unwrap().text("description"),
+        "Replace toner and drum"
+    );
+    assert_eq!(all(&s, Kind::Si).len(), 21);
+}
+
+#[test]
+fn new_task_rules() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let client = smsync::store::Lookup::client_by_name(&s, "Blue Harbor Dental")
+        .unwrap()
+        .unwrap();
+    set(&mut s, client, &[("active", "false")]);
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("personal.ics", "SUMMARY:Buy milk\r\n", "skipped"),
+        (
+            "nocat.ics",
+            "SUMMARY:Fix\r\nCATEGORIES:!Update\r\n",
+            "refused",
+        ),
+        (
+            "unknown.ics",
+            "SUMMARY:Fix\r\nCATEGORIES:Nope Corp,!Update\r\n",
+            "refused",
+        ),
+        (
+            "inactive.ics",
+            "SUMMARY:Fix\r\nCATEGORIES:Blue Harbor Dental\r\n",
+            "refused",
+        ),
+        (
+            "nodesc.ics",
+            "CATEGORIES:Acme Industrial Supply\r\n",
+            "refused",
+        ),
+        (
+            "two.ics",
+            "SUMMARY:Fix\r\nCATEGORIES:Acme Industrial Supply,Northwind Traders\r\n",
+            "refused",
+        ),
+        (
+            "main.ics",
+            "SUMMARY:Check UPS\r\nCATEGORIES:Acme Industrial Supply\r\n",
+            "created",
+        ),
+    ];
+    for (i, (name, body, _)) in cases.iter().enumerate() {
+        drop_file(&drop, name, &vtodo(&format!("uid-{i}"), body));
+    }
+    let r = run(&mut s, &drop);
+    for (name, _, want) in &cases {
+        let f = r
+            .files
+            .iter()
+            .find(|f| f.file.ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not reported"));
+        assert_eq!(f.items[0].outcome, *want, "{name}: {:?}", f.items[0].reason);
+    }
+    let created = all(&s, Kind::Si)
+        .into_iter()
+        .find(|r| r.text("description") == "Check UPS")
+        .unwrap();
+    assert_eq!(
+        created.labels("location"),
+        ["Head Office"],
+        "Main location by default"
+    );
+}
+
+#[test]
+fn the_same_file_twice_changes_nothing_the_second_time() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+        if row[col(h, "User 1")] == "SM-T2" {
+            row[col(h, "Notes")] = "once".into();
+            row[col(h, "Categories")].push_str(";!Update");
+        }
+        true
+    });
+    drop_file(&drop, "a.csv", &bytes);
+    run(&mut s, &drop);
+    // Change it in the database, then drop the very same bytes again.
+    set(&mut s, Key::new(Kind::Tech, 2), &[("notes", "later")]);
+    let count = |s: &SqliteStore| {
+        let mut n = 0;
+        s.journal_entries(None, 10_000, &mut |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        n
+    };
+    let before = count(&s);
+    drop_file(&drop, "a-again.csv", &bytes);
+    let r = run(&mut s, &drop);
+    assert_eq!(r.files[0].outcome, "duplicate");
+    assert_eq!(
+        s.get(Key::new(Kind::Tech, 2)).unwrap().text("notes"),
+        "later"
+    );
+    assert_eq!(count(&s), before);
+    assert!(fs::read_dir(inbox(&drop)).unwrap().next().is_none());
+}
+
+#[test]
+fn bad_input_never_panics_and_every_file_is_filed_with_a_reason() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let good = fs::read(l.contacts.join("SM-U1.vcf")).unwrap();
+    let mut garbage = vec![0u8; 4096];
+    for (i, b) in garbage.iter_mut().enumerate() {
+        *b = (i * 7919 % 251) as u8;
+    }
+    let header = fs::read_to_string(l.outlook.join("contacts.csv")).unwrap();
+    let header = header.lines().next().unwrap().to_string();
+    let mut huge = header.clone();
+    huge.push_str("\r\n\"");
+    huge.push_str(&"x".repeat(100 * 1024 * 1024));
+    huge.push_str("\"\r\n");
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated.vcf", good[..good.len() / 2].to_vec()),
+        ("garbage.bin", garbage),
+        ("empty.csv", Vec::new()),
+        ("huge-line.csv", huge.into_bytes()),
+        (
+            "unknown-cols.csv",
+            b"\"First Name\",\"Last Name\",\"User 1\",\"Shoe Size\",\"Categories\"\r\n\"Laura\",\"Kowalski\",\"SM-U1\",\"42\",\"Acme Industrial Supply;!Update\"\r\n".to_vec(),
+        ),
+        (
+            "dup-and-wrong-kind.csv",
+            b"\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-U1\",\"+1 1\",\"!Update\"\r\n\"SM-U1\",\"+1 2\",\"!Update\"\r\n\"SI-1001\",\"+1 3\",\"!Update\"\r\n\"SM-U999\",\"+1 4\",\"!Update\"\r\n".to_vec(),
+        ),
+        (
+            "bad-date.csv",
+            b"\"Subject\",\"Due Date\",\"Billing Information\",\"Categories\"\r\n\"X\",\"31/31/2026\",\"SI-1001\",\"!Update\"\r\n".to_vec(),
+        ),
+        ("not-a-task.ics", b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:e1\r\nSUMMARY:Meeting\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n".to_vec()),
+        ("fake.pst", b"!BDN\x00\x00rest".to_vec()),
+    ];
+    for (name, bytes) in &files {
+        drop_file(&drop, name, bytes);
+    }
+    let r = run(&mut s, &drop);
+    assert_eq!(r.files.len(), files.len());
+    assert_eq!(r.exit_code(), 3);
+    let outcome = |name: &str| {
+        let f = r.files.iter().find(|f| f.file.ends_with(name)).unwrap();
+        (f.outcome, f)
+    };
+    for name in [
+        "truncated.vcf",
+        "garbage.bin",
+        "empty.csv",
+        "not-a-task.ics",
+        "fake.pst",
+        "bad-date.csv",
+        "huge-line.csv",
+    ] {
+        assert_eq!(
+            outcome(name).0,
+            "rejected",
+            "{name}: {:#?}",
+            outcome(name).1
+        );
+    }
+    assert_eq!(outcome("unknown-cols.csv").0, "processed");
+    assert!(
+        outcome("unknown-cols.csv")
+            .1
+            .notes
+            .iter()
+            .any(|n| n.contains("Shoe Size"))
+    );
+    let (o, f) = outcome("dup-and-wrong-kind.csv");
+    assert_eq!(o, "partial");
+    let reasons: Vec<String> = f.items.iter().filter_map(|i| i.reason.clone()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("more than once")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("not a contact's key")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("does not exist")),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        s.get(Key::new(Kind::User, 1)).unwrap().text("mobile"),
+        "+1 1"
+    );
+    // Nothing is lost: every input is filed, every rejected one with its reasons.
+    assert!(fs::read_dir(inbox(&drop)).unwrap().next().is_none());
+    let filed = rejected_or_processed(&drop);
+    for (name, _) in &files {
+        assert!(
+            filed.iter().any(|p| p.file_name().unwrap() == *name),
+            "{name} not filed"
+        );
+    }
+    let err = filed
+        .iter()
+        .find(|p| p.file_name().unwrap() == "bad-date.csv.error.txt")
+        .unwrap();
+    let text = fs::read_to_string(err).unwrap();
+    assert!(
+        text.contains("row 2") && text.contains("Due Date") && text.contains("31/31/2026"),
+        "{text}"
+    );
+}
+
+#[test]
+fn oversized_files_are_refused_with_the_limit() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    drop_file(&drop, "big.csv", &vec![b'a'; 5000]);
+    let opts = Options {
+        max_size: 1000,
+        ..Default::default()
+    };
+    let r = run_with(&mut s, &drop, &opts);
+    assert_eq!(r.files[0].outcome, "rejected");
+    assert!(
+        r.files[0]
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("above the limit")
+    );
+}
+
+#[test]
+fn csv_variants_german_2003_utf16_and_windows_1252_are_read() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    // German Outlook, semicolon separated, Windows-1252.
+    let de = "\"Vorname\";\"Nachname\";\"Telefon geschäftlich\";\"Kategorien\";\"Benutzer 1\"\r\n\
+              \"Jürgen\";\"Weiß\";\"+49 89 555\";\"Café Müller GmbH;!Update\";\"SM-U4\"\r\n";
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(de);
+    drop_file(&drop, "de.csv", &bytes);
+    // Outlook 2003 (Business Country), UTF-16 LE with BOM.
+    let old = "\"First Name\",\"Last Name\",\"Business Country\",\"Categories\",\"User 1\"\r\n\
+               \"Derek\",\"Olsen\",\"USA\",\"Acme Industrial Supply,!update\",\"SM-U2\"\r\n";
+    let mut utf16 = vec![0xFF, 0xFE];
+    for u in old.encode_utf16() {
+        utf16.extend(u.to_le_bytes());
+    }
+    drop_file(&drop, "old.csv", &utf16);
+    let r = run(&mut s, &drop);
+    assert_eq!(r.tally.applied, 2, "{r:#?}");
+    assert_eq!(
+        s.get(Key::new(Kind::User, 4)).unwrap().text("phone"),
+        "+49 89 555"
+    );
+    assert_eq!(
+        s.get(Key::new(Kind::User, 2)).unwrap().text("country"),
+        "USA"
+    );
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+        if row[col(h, "User 1")] == "SM-U1" {
+            row[col(h, "Mobile Phone")] = "+1 DRY".into();
+            row[col(h, "Categories")].push_str(";!Update");
+        }
+        true
+    });
+    let f = drop_file(&drop, "c.csv", &bytes);
+    let opts = Options {
+        dry_run: true,
+        ..Default::default()
+    };
+    let r = run_with(&mut s, &drop, &opts);
+    assert_eq!(r.tally.applied, 1, "the plan shows the edit");
+    assert_eq!(s.get(Key::new(Kind::User, 1)).unwrap().text("mobile"), "");
+    assert!(f.exists(), "the file stays in the inbox");
+    assert!(r.report_file.is_none());
+}
+
+#[test]
+fn corpus_files_are_read_without_panic() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let mut n = 0;
+    for e in fs::read_dir(&corpus).unwrap() {
+        let p = e.unwrap().path();
+        if matches!(p.extension().and_then(|x| x.to_str()), Some("vcf" | "ics")) {
+            fs::copy(&p, inbox(&drop).join(p.file_name().unwrap()))
+                .ok()
+                .or_else(|| {
+                    fs::create_dir_all(inbox(&drop)).unwrap();
+                    fs::copy(&p, inbox(&drop).join(p.file_name().unwrap())).ok()
+                });
+            n += 1;
+        }
+    }
+    assert!(n >= 6);
+    let r = run(&mut s, &drop);
+    assert_eq!(r.files.len(), n);
+    for f in &r.files {
+        // Outlook's vCards carry no UID (no key): refused, never applied; the VTODOs have no
+        // client category: skipped as personal tasks.
+        assert!(matches!(f.outcome, "rejected" | "processed"), "{f:#?}");
+        assert_eq!(f.tally.applied + f.tally.created, 0);
+    }
+}
