@@ -44,6 +44,40 @@ fn prepare(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir.join(MARKER), e))
 }
 
+/// Reads an exported Outlook CSV, lets `edit` change rows (by column name), and returns
+/// the bytes as Outlook would write them: what a user's re-export looks like.
+fn outlook_edit(
+    path: &Path,
+    edit: &mut dyn FnMut(&dyn Fn(&str) -> usize, &mut Vec<String>),
+) -> Result<Vec<u8>> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut rd = csv::Reader::from_reader(bytes.as_slice());
+    let header = rd
+        .headers()
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
+        .clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or(0);
+    let mut out = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(b"\xEF\xBB\xBF".to_vec());
+    let io = |e: csv::Error| Error::Other(format!("{}: {e}", path.display()));
+    out.write_record(&header).map_err(io)?;
+    for rec in rd.records() {
+        let mut row: Vec<String> = rec.map_err(io)?.iter().map(str::to_string).collect();
+        edit(&col, &mut row);
+        out.write_record(&row).map_err(io)?;
+    }
+    out.into_inner()
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+}
+
+fn write_demo_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::fsutil::write_atomic(path, bytes)?;
+    println!("  dropped {}", path.display());
+    Ok(())
+}
+
 fn step(n: u32, what: &str) {
     println!("\n== {n}. {what}");
 }
@@ -114,7 +148,70 @@ pub fn run(dir: &Path) -> Result<()> {
     let r = export::export_profile(&mut store, &dana, &drop, &opts, &mut || {})?;
     crate::cli::print_export(&r);
 
-    step(6, "a profile name must match an employee exactly");
+    step(
+        6,
+        "in Outlook: edit a contact (+ !Update), complete a task, add a task; export CSV",
+    );
+    let inbox = layout.inbox.clone();
+    let contacts = outlook_edit(&layout.outlook.join("contacts.csv"), &mut |h, row| {
+        if row[h("User 1")] == "SM-U1" {
+            row[h("Mobile Phone")] = "+1 312 555 0199".into();
+            row[h("Categories")].push_str(";!Update");
+            println!(
+                "  SM-U1 ({} {}): new mobile phone, !Update",
+                row[h("First Name")],
+                row[h("Last Name")]
+            );
+        }
+    })?;
+    write_demo_file(&inbox.join("Outlook contacts.csv"), &contacts)?;
+    let mut closed = None;
+    let mut tasks = outlook_edit(&layout.outlook.join("tasks.csv"), &mut |h, row| {
+        if closed.is_none() && row[h("Status")] == "Waiting on someone else" {
+            row[h("Status")] = "Completed".into();
+            closed = Some(row[h("Billing Information")].clone());
+        }
+    })?;
+    if let Some(k) = &closed {
+        println!("  {k}: marked Completed (it was Waiting on someone else)");
+    }
+    // A new task: a subject, the client's category and a location as a contact.
+    let new_row = "\"Rack the new NAS\",\"0/0/00\",\"12/18/2026\",\"False\",\"0/0/00\",\"\",\
+                   \"0/0/00\",\"0%\",\"0\",\"0\",\"\",\"Northwind Traders\",\"\",\
+                   \"Tacoma Depot; Janet Leverling\",\"\",\"\",\"High\",\"False\",\"\",\"\",\
+                   \"Normal\",\"Not Started\"\r\n";
+    tasks.extend_from_slice(new_row.as_bytes());
+    println!("  new task 'Rack the new NAS' for Northwind Traders at Tacoma Depot");
+    write_demo_file(&inbox.join("Outlook tasks.csv"), &tasks)?;
+
+    step(
+        7,
+        "ingest the inbox: rules, timestamps, journal; files move to processed/",
+    );
+    let dates = crate::codec::text::DateFormat::default();
+    let iopts = crate::ingest::Options {
+        dates,
+        ..Default::default()
+    };
+    let ir = crate::ingest::ingest(&mut store, &dana, &drop, &[], &iopts)?;
+    crate::cli::print_ingest(&ir);
+
+    step(
+        8,
+        "export again: the edits go back to Outlook without !Update",
+    );
+    let dana = store.profile(&dana.name)?;
+    let r = export::export_profile(&mut store, &dana, &drop, &opts, &mut || {})?;
+    crate::cli::print_export(&r);
+    let vcf = std::fs::read_to_string(layout.contacts.join("SM-U1.vcf")).unwrap_or_default();
+    for line in vcf
+        .lines()
+        .filter(|l| l.starts_with("TEL") || l.starts_with("CATEGORIES"))
+    {
+        println!("    SM-U1.vcf: {line}");
+    }
+
+    step(9, "a profile name must match an employee exactly");
     match store.profile("dana whitfield") {
         Err(e) => println!("  'dana whitfield': {e}"),
         Ok(p) => println!("  unexpectedly matched {}", p.employee),

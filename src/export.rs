@@ -255,7 +255,13 @@ struct Run<'a> {
     tasks_changes: LazySheet,
     removals: LazySheet,
     errors: Vec<String>,
+    /// Files written by this run, and the first of them (for fsync).
+    written: usize,
+    written_paths: Vec<PathBuf>,
 }
+
+/// Up to this many files, a run fsyncs each one; above, it syncs the file system once.
+const FSYNC_EACH_UP_TO: usize = 256;
 
 impl Run<'_> {
     fn codec(&self, side: Side) -> &Codec {
@@ -286,6 +292,33 @@ impl Run<'_> {
         None
     }
 
+    /// Writes a file atomically and remembers it for the durability step.
+    fn put_file(&mut self, path: PathBuf, bytes: &[u8]) -> Result<()> {
+        fsutil::write_atomic(&path, bytes)?;
+        self.written += 1;
+        if self.written <= FSYNC_EACH_UP_TO {
+            self.written_paths.push(path);
+        }
+        Ok(())
+    }
+
+    /// Makes this run's files durable before the stamps move: an fsync per file for a small
+    /// run, else one `syncfs` (which also waits for other writers on the file system).
+    fn make_durable(&self) -> Result<()> {
+        if self.written > FSYNC_EACH_UP_TO {
+            return fsutil::sync_filesystem(&self.layout.root);
+        }
+        for p in &self.written_paths {
+            match fs::File::open(p) {
+                Ok(f) => f.sync_all().map_err(|e| Error::io(p, e))?,
+                // Written, then removed again in the same run.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(p, e)),
+            }
+        }
+        Ok(())
+    }
+
     fn write_item(&mut self, side: Side, item: &Item) -> Result<Option<StateOp>> {
         let key = item.key.expect("exported items have keys");
         let uid = item.uid.clone().unwrap_or_else(|| key.to_string());
@@ -294,19 +327,19 @@ impl Run<'_> {
         };
         match side {
             Side::Contacts => {
-                fsutil::write_atomic(
-                    &self.layout.item_file(key.kind, &uid),
+                self.put_file(
+                    self.layout.item_file(key.kind, &uid),
                     vcard::write(item, self.opts.vcard).as_bytes(),
                 )?;
-                fsutil::write_atomic(
-                    &self.layout.vcard21_file(&uid),
+                self.put_file(
+                    self.layout.vcard21_file(&uid),
                     vcard::write(item, vcard::Version::V21).as_bytes(),
                 )?;
                 self.contacts_changes.row(&row, self.opts.encoding)?;
             }
             Side::Tasks => {
-                fsutil::write_atomic(
-                    &self.layout.item_file(key.kind, &uid),
+                self.put_file(
+                    self.layout.item_file(key.kind, &uid),
                     ical::write(item).as_bytes(),
                 )?;
                 self.tasks_changes.row(&row, self.opts.encoding)?;
@@ -570,6 +603,8 @@ pub fn export_profile(
         layout: layout.clone(),
         opts,
         errors: Vec::new(),
+        written: 0,
+        written_paths: Vec::new(),
     };
 
     let full = profile.contacts_stamp.is_none() || profile.tasks_stamp.is_none() || recovering;
@@ -619,6 +654,7 @@ pub fn export_profile(
         }
         return Err(Error::Invalid(msg));
     }
+    run.make_durable()?;
     let mut change_files = Vec::new();
     let Run {
         store,
@@ -630,7 +666,6 @@ pub fn export_profile(
     for sheet in [contacts_changes, tasks_changes, removals] {
         change_files.extend(sheet.commit()?);
     }
-    fsutil::sync_filesystem(&layout.root)?;
     for d in [
         &layout.contacts,
         &layout.tasks,
