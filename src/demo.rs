@@ -46,10 +46,10 @@ fn prepare(dir: &Path) -> Result<()> {
 
 /// Reads an exported Outlook CSV, lets `edit` change rows (by column name), and returns
 /// the bytes as Outlook would write them: what a user's re-export looks like.
-fn outlook_edit(
-    path: &Path,
-    edit: &mut dyn FnMut(&dyn Fn(&str) -> usize, &mut Vec<String>),
-) -> Result<Vec<u8>> {
+/// A row edit: gets the column index by name and the row's cells.
+type RowEdit<'a> = dyn FnMut(&dyn Fn(&str) -> usize, &mut Vec<String>) + 'a;
+
+fn outlook_edit(path: &Path, edit: &mut RowEdit) -> Result<Vec<u8>> {
     let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut rd = csv::Reader::from_reader(bytes.as_slice());
     let header = rd
