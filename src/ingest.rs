@@ -628,7 +628,6 @@ fn file_away(layout: &Layout, r: &mut FileReport, in_inbox: bool) -> Result<()> 
         ));
         fsutil::write_atomic(&err, error_text(r).as_bytes())?;
     }
-    fsutil::sync_dir(&dir)?;
     r.moved_to = Some(to);
     Ok(())
 }
@@ -677,9 +676,19 @@ pub fn ingest(
             Err(e) => return Err(e),
         }
         if !opts.dry_run {
+            let mut dirs: Vec<PathBuf> = vec![layout.inbox.clone()];
             for r in &mut batch {
                 let in_inbox = from_inbox || r.file.parent() == Some(layout.inbox.as_path());
                 file_away(&layout, r, in_inbox)?;
+                if let Some(d) = r.moved_to.as_ref().and_then(|p| p.parent())
+                    && !dirs.iter().any(|x| x == d)
+                {
+                    dirs.push(d.to_path_buf());
+                }
+            }
+            // One fsync per folder and batch makes the moves durable.
+            for d in &dirs {
+                fsutil::sync_dir(d)?;
             }
         }
         reports.extend(batch);

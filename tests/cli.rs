@@ -274,3 +274,80 @@ fn demo_runs_end_to_end_and_can_run_again() {
     assert!(err.contains("not made by `smsync demo`"), "{err}");
     assert!(d.path().join("precious/file").exists());
 }
+
+#[test]
+fn ingest_exit_codes_sync_and_journal() {
+    let d = seeded();
+    let p = d.path();
+    ok(p, &["export", "--all"]);
+    let inbox = p.join("dropbox/Dana Whitfield/inbox");
+    // All applied: exit 0.
+    std::fs::write(
+        inbox.join("ok.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 555 1234\",\"Tech Database;!Update\"\r\n",
+    )
+    .unwrap();
+    let out = ok(p, &["ingest", "--profile", "Dana Whitfield", "--json"]);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["tally"]["applied"], 1);
+    // Some refused: exit 3, with the reason on stdout and in the .error.txt.
+    std::fs::write(
+        inbox.join("bad.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 555 9\",\"!Update\"\r\n\"\",\"+1\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let out = smsync(p, &["ingest", "--profile", "Dana Whitfield"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("new contacts cannot be created"), "{text}");
+    // A dry run changes nothing and exits as the real run would.
+    std::fs::write(
+        inbox.join("dry.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T2\",\"+1 555 0\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    ok(p, &["ingest", "--profile", "Dana Whitfield", "--dry-run"]);
+    assert!(inbox.join("dry.csv").exists());
+    // sync = ingest + export.
+    let out = ok(p, &["sync", "--all", "--json"]);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["profiles"][0]["ingest"]["tally"]["applied"], 1);
+    assert!(
+        r["profiles"][0]["export"]["contacts"]["written"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    // The journal shows where each change came from.
+    let j: serde_json::Value = serde_json::from_str(&ok(
+        p,
+        &["journal", "--profile", "Dana Whitfield", "--json"],
+    ))
+    .unwrap();
+    let rows = j.as_array().unwrap();
+    assert!(rows.iter().any(|e| e["item"] == "SM-T2"
+        && e["field"] == "mobile"
+        && e["new_value"] == "+1 555 0"
+        && e["file"] == "dry.csv"));
+    let text = ok(p, &["journal", "--limit", "5"]);
+    assert!(text.lines().count() <= 5 && !text.is_empty());
+}
+
+#[test]
+fn admin_changes_are_journaled_with_old_values() {
+    let d = seeded();
+    let p = d.path();
+    ok(p, &["admin", "set", "SM-C4", "active=false"]);
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(p, &["journal", "--json", "--limit", "20"])).unwrap();
+    let rows = j.as_array().unwrap();
+    assert!(rows.iter().any(|e| e["item"] == "SM-C4"
+        && e["field"] == "active"
+        && e["old_value"] == "true"
+        && e["new_value"] == "false"
+        && e["source"] == "admin"));
+    // The cascade is journaled too.
+    assert!(rows.iter().any(|e| e["field"] == "active"
+        && e["item"].as_str().unwrap().starts_with("SM-U")
+        && e["reason"].as_str().unwrap_or("").contains("SM-C4")));
+}
