@@ -438,16 +438,7 @@ impl Run<'_> {
                         counts.removed += 1;
                     }
                 }
-                let employee = self.employee;
-                self.store.write(&mut |w| {
-                    for op in &ops {
-                        match op {
-                            StateOp::Put(k, e) => w.put_exported(employee, *k, e)?,
-                            StateOp::Delete(k) => w.delete_exported(employee, *k)?,
-                        }
-                    }
-                    Ok(())
-                })?;
+                self.commit_state(&ops)?;
                 hook();
                 if page.len() < self.opts.page {
                     break;
@@ -484,9 +475,14 @@ impl Run<'_> {
                 counts.removed += 1;
             }
         }
+        self.commit_state(&ops)
+    }
+
+    /// Records in the export state what this profile now holds (one transaction).
+    fn commit_state(&mut self, ops: &[StateOp]) -> Result<()> {
         let employee = self.employee;
         self.store.write(&mut |w| {
-            for op in &ops {
+            for op in ops {
                 match op {
                     StateOp::Put(k, e) => w.put_exported(employee, *k, e)?,
                     StateOp::Delete(k) => w.delete_exported(employee, *k)?,

@@ -343,11 +343,10 @@ pub mod read {
                 _ => {}
             }
         }
-        // RFC defaults: a TEL is a voice number unless it says otherwise.
+        // RFC defaults: a TEL is a voice number (a cell phone too) unless it is a fax,
+        // pager or modem.
         let name = e.name.as_str().to_ascii_uppercase();
-        let special = [
-            "FAX", "CELL", "PAGER", "VIDEO", "TEXT", "MODEM", "CAR", "ISDN",
-        ];
+        let special = ["FAX", "PAGER", "MODEM", "BBS"];
         if name == "TEL" && !out.iter().any(|t| special.contains(&t.as_str())) {
             out.push("VOICE".into());
         }
