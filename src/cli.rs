@@ -70,6 +70,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run continuously: ingest dropped files, export database changes.
+    Watch(WatchArgs),
     /// Reset Outlook Sync Dates: the profile's next export rewrites everything.
     Reset {
         /// The profile: the employee's first and last name, exactly.
@@ -143,6 +145,28 @@ pub struct IngestArgs {
     pub max_size_mb: u64,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only this profile (default: every employee's).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Every employee's profile (the default).
+    #[arg(long, conflicts_with = "profile")]
+    pub all: bool,
+    /// Poll the inboxes every SECONDS instead of file-system events (network shares).
+    #[arg(long, value_name = "SECONDS")]
+    pub poll: Option<f64>,
+    /// A dropped file is read once its size and time are unchanged this long.
+    #[arg(long, default_value_t = 1000)]
+    pub debounce_ms: u64,
+    /// How often the database is checked for changes.
+    #[arg(long, default_value_t = 500)]
+    pub db_interval_ms: u64,
+    /// Log one JSON object per line instead of text.
+    #[arg(long)]
+    pub json_logs: bool,
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +408,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::Watch(args) => {
+            let opts = crate::watch::Options {
+                profile: args.profile.clone(),
+                poll: args.poll.map(std::time::Duration::from_secs_f64),
+                debounce: std::time::Duration::from_millis(args.debounce_ms),
+                db_interval: std::time::Duration::from_millis(args.db_interval_ms),
+                dates: crate::codec::text::DateFormat::parse(&cli.date_format)?,
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(sig, stop.clone())
+                    .map_err(|e| Error::Other(format!("cannot handle signals: {e}")))?;
+            }
+            crate::watch::run(&cli.db, &cli.drop, &opts, stop)
         }
         Command::Reset { profile } => {
             let mut store = open(&cli.db)?;

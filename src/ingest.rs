@@ -93,7 +93,8 @@ pub struct ItemReport {
 pub struct FileReport {
     pub file: PathBuf,
     pub format: &'static str,
-    /// processed, partial, rejected, duplicate
+    /// processed, partial, rejected, duplicate; retry (cannot be read now: left in the
+    /// inbox), vanished (gone before it was read)
     pub outcome: &'static str,
     pub moved_to: Option<PathBuf>,
     pub error: Option<String>,
@@ -119,7 +120,7 @@ impl Report {
             || self
                 .files
                 .iter()
-                .any(|f| matches!(f.outcome, "rejected" | "partial"));
+                .any(|f| matches!(f.outcome, "rejected" | "partial" | "retry"));
         if bad {
             crate::error::exit::PARTIAL
         } else {
@@ -429,6 +430,10 @@ struct Input {
     bytes: Option<Vec<u8>>,
     hash: String,
     error: Option<String>,
+    /// The file cannot be read now (permissions, a lock): it stays in the inbox.
+    retry: bool,
+    /// The file disappeared before it was read.
+    vanished: bool,
 }
 
 fn load(path: &Path, opts: &Options) -> Input {
@@ -442,6 +447,17 @@ fn load(path: &Path, opts: &Options) -> Input {
         bytes: None,
         hash: String::new(),
         error: None,
+        retry: false,
+        vanished: false,
+    };
+    let unreadable = |input: &mut Input, e: std::io::Error| {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => input.vanished = true,
+            _ => input.retry = true,
+        }
+        input.error = Some(format!(
+            "cannot be read now ({e}); it stays in the inbox and is retried"
+        ));
     };
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
@@ -462,9 +478,9 @@ fn load(path: &Path, opts: &Options) -> Input {
                     .collect();
                 input.bytes = Some(b);
             }
-            Err(e) => input.error = Some(format!("cannot be read: {e}")),
+            Err(e) => unreadable(&mut input, e),
         },
-        Err(e) => input.error = Some(format!("cannot be read: {e}")),
+        Err(e) => unreadable(&mut input, e),
     }
     input
 }
@@ -487,6 +503,11 @@ fn apply_file(
         items: Vec::new(),
     };
     let Some(bytes) = &input.bytes else {
+        if input.retry {
+            report.outcome = "retry";
+        } else if input.vanished {
+            report.outcome = "vanished";
+        }
         return Ok(report);
     };
     if let Some((file, at)) = w.ingested(&profile.name, &input.hash)? {
@@ -677,7 +698,10 @@ pub fn ingest(
         }
         if !opts.dry_run {
             let mut dirs: Vec<PathBuf> = vec![layout.inbox.clone()];
-            for r in &mut batch {
+            for r in batch
+                .iter_mut()
+                .filter(|r| !matches!(r.outcome, "retry" | "vanished"))
+            {
                 let in_inbox = from_inbox || r.file.parent() == Some(layout.inbox.as_path());
                 file_away(&layout, r, in_inbox)?;
                 if let Some(d) = r.moved_to.as_ref().and_then(|p| p.parent())

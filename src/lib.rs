@@ -15,3 +15,4 @@ pub mod model;
 pub mod rules;
 pub mod seed;
 pub mod store;
+pub mod watch;

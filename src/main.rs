@@ -1,16 +1,27 @@
-//! The `smsync` binary: parses the command line and maps errors to exit codes.
+//! The `smsync` binary: parses the command line, sets up logging and maps errors to exit
+//! codes.
 
 use clap::Parser;
+use smsync::cli::{Cli, Command};
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SMSYNC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = smsync::cli::Cli::parse();
+    let cli = Cli::parse();
+    // The watcher logs one line per action by default; other commands only warnings.
+    let (default, json) = match &cli.command {
+        Command::Watch(w) => ("info", w.json_logs),
+        _ => ("warn", false),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SMSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
     if let Err(e) = smsync::cli::run(cli) {
         eprintln!("smsync: error: {e}");
         std::process::exit(e.exit_code());

@@ -188,6 +188,9 @@ pub trait Store: Lookup {
     fn sync_counts(&self, profile: &Profile) -> Result<SyncCounts>;
     /// The change time of the latest commit: every later commit has a larger one.
     fn clock(&self) -> Result<i64>;
+    /// The latest change time of any record that goes to Outlook (clients, locations,
+    /// users, tech entries, SIs); export bookkeeping does not move it. Reads indexes only.
+    fn max_change(&self) -> Result<i64>;
     /// One page of the records of `kind` changed in `(since, upto]` (all up to `upto` when
     /// `since` is `None`), in change order after `after`, with their synced-set flag.
     fn changes(

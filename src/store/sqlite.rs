@@ -1207,6 +1207,21 @@ impl Store for SqliteStore {
             })?)
     }
 
+    fn max_change(&self) -> Result<i64> {
+        let mut max = 0;
+        for k in [
+            Kind::Client,
+            Kind::Location,
+            Kind::User,
+            Kind::Tech,
+            Kind::Si,
+        ] {
+            let sql = format!("SELECT coalesce(max(updated_at), 0) FROM {}", table(k));
+            max = max.max(self.conn.query_row(&sql, [], |r| r.get::<_, i64>(0))?);
+        }
+        Ok(max)
+    }
+
     fn changes(
         &self,
         kind: Kind,

@@ -1,0 +1,348 @@
+//! `smsync watch` as it runs at a site: the real binary, real files, a real database, and
+//! the faults it must survive. Each wait is bounded (3 s for the results the issue names).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DANA: &str = "Dana Whitfield";
+
+struct Site {
+    dir: tempfile::TempDir,
+    /// Run every smsync command as this unprivileged uid (for permission tests as root).
+    as_user: Option<u32>,
+}
+
+impl Site {
+    fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Site { dir, as_user: None };
+        assert!(s.cmd(&["db", "init"]).status().unwrap().success());
+        assert!(
+            s.cmd(&["db", "seed", "--sample"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        s
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = match self.as_user {
+            Some(uid) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={uid}"))
+                    .arg("--clear-groups")
+                    .arg(env!("CARGO_BIN_EXE_smsync"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_smsync")),
+        };
+        c.current_dir(self.path())
+            .env_remove("SMSYNC_DB")
+            .env_remove("SMSYNC_DROP")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+
+    fn inbox(&self) -> PathBuf {
+        self.path().join("dropbox").join(DANA).join("inbox")
+    }
+
+    fn processed(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for d in ["processed", "rejected"] {
+            let root = self.path().join("dropbox").join(DANA).join(d);
+            for day in fs::read_dir(root).into_iter().flatten().flatten() {
+                for f in fs::read_dir(day.path()).into_iter().flatten().flatten() {
+                    out.push(f.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// Starts the watcher and waits until it has exported (it exports at start).
+    fn watch(&self, extra: &[&str]) -> Watch {
+        let log = self.path().join(format!("watch-{}.log", extra.len()));
+        let mut c = self.cmd(&["watch", "--debounce-ms", "300", "--db-interval-ms", "200"]);
+        c.args(extra).stderr(fs::File::create(&log).unwrap());
+        let child = c.spawn().unwrap();
+        let w = Watch { child, log };
+        let vcf = self
+            .path()
+            .join("dropbox")
+            .join(DANA)
+            .join("contacts/SM-U1.vcf");
+        wait_until(Duration::from_secs(10), || vcf.exists(), "the first export");
+        w
+    }
+
+    fn show(&self, key: &str) -> serde_json::Value {
+        let out = self
+            .cmd(&["admin", "show", key, "--json"])
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+struct Watch {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Watch {
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status and how long it took.
+    fn stop(mut self) -> (std::process::ExitStatus, Duration) {
+        let t = Instant::now();
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return (s, t.elapsed());
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                panic!("watch did not stop on SIGTERM: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool, what: &str) -> Duration {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t.elapsed()
+}
+
+fn edit_csv(key: &str, phone: &str) -> String {
+    format!("\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"{key}\",\"{phone}\",\"!Update\"\r\n")
+}
+
+/// Drops a file the way a copy does: written under a temp name, then renamed.
+fn drop_file(inbox: &Path, name: &str, text: &str) {
+    let tmp = inbox.join(format!("{name}.part"));
+    fs::write(&tmp, text).unwrap();
+    fs::rename(&tmp, inbox.join(name)).unwrap();
+}
+
+#[test]
+fn drops_and_database_changes_are_seen_within_3_seconds_and_sigterm_exits_0() {
+    let site = Site::new();
+    let w = site.watch(&[]);
+    // Temp and lock names are never read.
+    for junk in ["~$locked.csv", "upload.tmp", "big.part", ".~lock.x.csv#"] {
+        fs::write(site.inbox().join(junk), edit_csv("SM-T1", "+1 JUNK")).unwrap();
+    }
+    drop_file(&site.inbox(), "edit.csv", &edit_csv("SM-T1", "+1 555 0001"));
+    wait_until(
+        Duration::from_secs(3),
+        || site.show("SM-T1")["mobile"] == "+1 555 0001",
+        "a dropped file applied",
+    );
+    wait_until(
+        Duration::from_secs(3),
+        || site.processed().contains(&"edit.csv".into()),
+        "filed",
+    );
+    // The database changes: the vdir follows.
+    assert!(
+        site.cmd(&["admin", "set", "SM-T2", "notes=changed by admin"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let vcf = site
+        .path()
+        .join("dropbox")
+        .join(DANA)
+        .join("contacts/SM-T2.vcf");
+    wait_until(
+        Duration::from_secs(3),
+        || {
+            fs::read_to_string(&vcf)
+                .unwrap_or_default()
+                .contains("changed by admin")
+        },
+        "a database change exported",
+    );
+    for junk in ["~$locked.csv", "upload.tmp", "big.part", ".~lock.x.csv#"] {
+        assert!(site.inbox().join(junk).exists(), "{junk} was touched");
+    }
+    let log = w.log();
+    assert!(log.contains("ingest") && log.contains("export"), "{log}");
+    let (status, took) = w.stop();
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn a_file_is_read_only_once_complete() {
+    let site = Site::new();
+    let w = site.watch(&[]);
+    let path = site.inbox().join("slow.csv");
+    let text = edit_csv("SM-T3", "+1 555 0003");
+    let (head, tail) = text.split_at(text.len() / 2);
+    fs::write(&path, head).unwrap();
+    // Still being written: within the debounce nothing is read.
+    std::thread::sleep(Duration::from_millis(150));
+    use std::io::Write;
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(tail.as_bytes())
+        .unwrap();
+    wait_until(
+        Duration::from_secs(3),
+        || site.show("SM-T3")["mobile"] == "+1 555 0003",
+        "the completed file applied",
+    );
+    assert!(
+        !site.processed().iter().any(|f| f.ends_with(".error.txt")),
+        "{:?}",
+        site.processed()
+    );
+    // A file that vanishes before it is read is no error.
+    fs::write(site.inbox().join("gone.csv"), "x").unwrap();
+    fs::remove_file(site.inbox().join("gone.csv")).unwrap();
+    drop(w);
+}
+
+#[test]
+fn the_inbox_deleted_and_recreated_is_watched_again() {
+    let site = Site::new();
+    let _w = site.watch(&[]);
+    fs::remove_dir_all(site.inbox()).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    fs::create_dir_all(site.inbox()).unwrap();
+    drop_file(
+        &site.inbox(),
+        "after.csv",
+        &edit_csv("SM-T4", "+1 555 0004"),
+    );
+    wait_until(
+        Duration::from_secs(3),
+        || site.show("SM-T4")["mobile"] == "+1 555 0004",
+        "a file in the recreated inbox applied",
+    );
+}
+
+#[test]
+fn a_locked_database_is_waited_for() {
+    let site = Site::new();
+    let _w = site.watch(&[]);
+    // Another writer holds the database.
+    let conn = rusqlite::Connection::open(site.path().join("servicemaster.db")).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    drop_file(
+        &site.inbox(),
+        "locked.csv",
+        &edit_csv("SM-T5", "+1 555 0005"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    conn.execute_batch("COMMIT").unwrap();
+    wait_until(
+        Duration::from_secs(12),
+        || site.show("SM-T5")["mobile"] == "+1 555 0005",
+        "the file applied after the lock",
+    );
+}
+
+#[test]
+fn one_watcher_per_drop_folder_and_a_stale_lock_is_taken_over() {
+    let site = Site::new();
+    // A lock file left by a crashed watcher (nobody holds it).
+    fs::create_dir_all(site.path().join("dropbox")).unwrap();
+    fs::write(site.path().join("dropbox/.smsync-watch.lock"), "999999\n").unwrap();
+    let w = site.watch(&[]);
+    let out = site
+        .cmd(&["watch"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("pid {}", w.child.id())), "{err}");
+    w.stop();
+}
+
+#[test]
+fn an_unreadable_file_is_retried_and_the_others_go_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut site = Site::new();
+    // Root reads any file: run every command as an unprivileged user to get a real EACCES.
+    if unsafe { libc::geteuid() } == 0 {
+        let status = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(site.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        site.as_user = Some(65534);
+    }
+    let w = site.watch(&[]);
+    let locked = site.inbox().join("locked.csv");
+    fs::write(&locked, edit_csv("SM-T6", "+1 555 0006")).unwrap();
+    if site.as_user.is_some() {
+        Command::new("chown")
+            .arg("65534:65534")
+            .arg(&locked)
+            .status()
+            .unwrap();
+    }
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    drop_file(&site.inbox(), "fine.csv", &edit_csv("SM-T7", "+1 555 0007"));
+    if site.as_user.is_some() {
+        Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(site.inbox())
+            .status()
+            .unwrap();
+    }
+    wait_until(
+        Duration::from_secs(3),
+        || site.show("SM-T7")["mobile"] == "+1 555 0007",
+        "the readable file applied",
+    );
+    wait_until(
+        Duration::from_secs(3),
+        || w.log().contains("retrying later"),
+        "the unreadable file logged",
+    );
+    assert!(locked.exists(), "the unreadable file stays in the inbox");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o644)).unwrap();
+    wait_until(
+        Duration::from_secs(5),
+        || site.show("SM-T6")["mobile"] == "+1 555 0006",
+        "the file applied once readable",
+    );
+    let (status, _) = w.stop();
+    assert_eq!(status.code(), Some(0));
+}
