@@ -346,3 +346,46 @@ fn an_unreadable_file_is_retried_and_the_others_go_on() {
     let (status, _) = w.stop();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn polling_mode_json_logs_and_a_replaced_file() {
+    let site = Site::new();
+    let w = site.watch(&["--poll", "0.2", "--json-logs"]);
+    // A file replaced before it settles: the settled content is what applies.
+    let path = site.inbox().join("replaced.csv");
+    fs::write(&path, edit_csv("SM-T8", "+1 555 FIRST")).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop_file(
+        &site.inbox(),
+        "replaced.csv",
+        &edit_csv("SM-T8", "+1 555 SECOND"),
+    );
+    wait_until(
+        Duration::from_secs(3),
+        || site.show("SM-T8")["mobile"] == "+1 555 SECOND",
+        "the replacement applied",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_ne!(site.show("SM-T8")["mobile"], "+1 555 FIRST");
+    let filed: Vec<String> = site
+        .processed()
+        .into_iter()
+        .filter(|f| f.starts_with("replaced"))
+        .collect();
+    assert_eq!(
+        filed,
+        vec!["replaced.csv".to_string()],
+        "the first version was never read"
+    );
+    let log = w.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "ingest"),
+        "{log}"
+    );
+    let (status, _) = w.stop();
+    assert_eq!(status.code(), Some(0));
+}
