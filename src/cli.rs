@@ -125,6 +125,9 @@ pub struct ExportArgs {
     /// and tasks.csv in full; above it only a full run (first run, after reset) does.
     #[arg(long, default_value_t = 20_000)]
     pub full_csv_limit: u64,
+    /// Which outputs to write: a comma-separated list of vdir, outlook, outlook-vcards.
+    #[arg(long, default_value = "vdir,outlook,outlook-vcards")]
+    pub outputs: String,
     #[arg(long)]
     pub json: bool,
 }
@@ -303,6 +306,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     .expect("clap checked"),
                 dates: crate::codec::text::DateFormat::parse(&cli.date_format)?,
                 full_sheet_limit: args.full_csv_limit,
+                outputs: crate::export::Outputs::parse(&args.outputs)?,
                 ..Default::default()
             };
             let profiles = select_profiles(&store, &args.profiles)?;

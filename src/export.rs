@@ -34,6 +34,62 @@ pub struct Options {
     /// full-set CSV; above it only full runs do (rewriting 1,000,000 rows for 100 changes
     /// would make the run cost follow the database, not the changes).
     pub full_sheet_limit: u64,
+    /// Which outputs to write; all by default. Leaving one out leaves its files as they are.
+    pub outputs: Outputs,
+}
+
+/// The output families of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outputs {
+    /// `contacts/` and `tasks/`.
+    pub vdir: bool,
+    /// `outlook/` CSV files.
+    pub outlook: bool,
+    /// `outlook-vcards/`.
+    pub vcards21: bool,
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Outputs {
+            vdir: true,
+            outlook: true,
+            vcards21: true,
+        }
+    }
+}
+
+impl Outputs {
+    /// Parses a comma-separated list of `vdir`, `outlook`, `outlook-vcards`.
+    pub fn parse(s: &str) -> Result<Outputs> {
+        let mut o = Outputs {
+            vdir: false,
+            outlook: false,
+            vcards21: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "vdir" => o.vdir = true,
+                "outlook" => o.outlook = true,
+                "outlook-vcards" => o.vcards21 = true,
+                other => {
+                    return Err(Error::invalid(format!(
+                        "unknown output '{other}'; outputs are vdir, outlook, outlook-vcards"
+                    )));
+                }
+            }
+        }
+        if o == (Outputs {
+            vdir: false,
+            outlook: false,
+            vcards21: false,
+        }) {
+            return Err(Error::invalid(
+                "--outputs names no output (vdir, outlook, outlook-vcards)",
+            ));
+        }
+        Ok(o)
+    }
 }
 
 impl Default for Options {
@@ -44,6 +100,7 @@ impl Default for Options {
             dates: DateFormat::default(),
             page: 1000,
             full_sheet_limit: 20_000,
+            outputs: Outputs::default(),
         }
     }
 }
@@ -261,7 +318,7 @@ struct Run<'a> {
 }
 
 /// Up to this many files, a run fsyncs each one; above, it syncs the file system once.
-const FSYNC_EACH_UP_TO: usize = 256;
+const FSYNC_EACH_UP_TO: usize = 16;
 
 impl Run<'_> {
     fn codec(&self, side: Side) -> &Codec {
@@ -302,8 +359,9 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Makes this run's files durable before the stamps move: an fsync per file for a small
-    /// run, else one `syncfs` (which also waits for other writers on the file system).
+    /// Makes this run's files durable before the stamps move: an fsync per file for a tiny
+    /// run, else one `syncfs` (an fsync costs about a millisecond, so 200 of them would
+    /// dominate a 100-change run; `syncfs` also waits for other writers on the file system).
     fn make_durable(&self) -> Result<()> {
         if self.written > FSYNC_EACH_UP_TO {
             return fsutil::sync_filesystem(&self.layout.root);
@@ -325,24 +383,35 @@ impl Run<'_> {
         let Some(row) = self.checked_row(side, item) else {
             return Ok(None);
         };
+        let out = self.opts.outputs;
         match side {
             Side::Contacts => {
-                self.put_file(
-                    self.layout.item_file(key.kind, &uid),
-                    vcard::write(item, self.opts.vcard).as_bytes(),
-                )?;
-                self.put_file(
-                    self.layout.vcard21_file(&uid),
-                    vcard::write(item, vcard::Version::V21).as_bytes(),
-                )?;
-                self.contacts_changes.row(&row, self.opts.encoding)?;
+                if out.vdir {
+                    self.put_file(
+                        self.layout.item_file(key.kind, &uid),
+                        vcard::write(item, self.opts.vcard).as_bytes(),
+                    )?;
+                }
+                if out.vcards21 {
+                    self.put_file(
+                        self.layout.vcard21_file(&uid),
+                        vcard::write(item, vcard::Version::V21).as_bytes(),
+                    )?;
+                }
+                if out.outlook {
+                    self.contacts_changes.row(&row, self.opts.encoding)?;
+                }
             }
             Side::Tasks => {
-                self.put_file(
-                    self.layout.item_file(key.kind, &uid),
-                    ical::write(item).as_bytes(),
-                )?;
-                self.tasks_changes.row(&row, self.opts.encoding)?;
+                if out.vdir {
+                    self.put_file(
+                        self.layout.item_file(key.kind, &uid),
+                        ical::write(item).as_bytes(),
+                    )?;
+                }
+                if out.outlook {
+                    self.tasks_changes.row(&row, self.opts.encoding)?;
+                }
             }
         }
         Ok(Some(StateOp::Put(
@@ -400,16 +469,15 @@ impl Run<'_> {
                 row: i64::MIN,
             };
             loop {
-                let page = self
-                    .store
-                    .changes(kind, since, upto, cursor, self.opts.page)?;
+                let page =
+                    self.store
+                        .changes(kind, self.employee, since, upto, cursor, self.opts.page)?;
                 let Some(last) = page.last() else { break };
                 cursor = last.cursor;
                 let mut ops = Vec::with_capacity(page.len());
                 for ch in &page {
                     let item = Item::from_record(&ch.record);
-                    let key = ch.record.key;
-                    let prev = self.store.exported(self.employee, key)?;
+                    let prev = ch.exported.clone();
                     let status = item.si_status().unwrap_or("");
                     let closed = kind == Kind::Si && status == "Closed";
                     if ch.in_set {
@@ -629,7 +697,7 @@ pub fn export_profile(
         } else {
             FullSheet::Stale
         };
-        if state == FullSheet::Rewritten {
+        if state == FullSheet::Rewritten && opts.outputs.outlook {
             run.full_sheet(side)?;
         }
         full_sheets.push(state);

@@ -274,6 +274,18 @@ fn apply_item(
         _ => None,
     };
     report.key = key.map(|k| k.to_string());
+    // The common case of a full Outlook export: a contact without !Update needs no look-up.
+    if item.kind != Kind::Si && !item.has_update() {
+        if let Some(k) = key {
+            seen.insert(k);
+        }
+        report.outcome = "skipped";
+        report.reason = Some(format!(
+            "no {} category",
+            crate::codec::item::UPDATE_CATEGORY
+        ));
+        return Ok(report);
+    }
     let verdict = match key {
         Some(k) => {
             if !seen.insert(k) {
@@ -543,15 +555,24 @@ fn apply_file(
         today: Local::now().date_naive(),
     };
     let mut seen = HashSet::new();
+    let mut skipped = 0;
     for inc in &items {
-        report.items.push(apply_item(w, &ctx, inc, &mut seen)?);
+        let item = apply_item(w, &ctx, inc, &mut seen)?;
+        // Skipped items are counted, not listed: a full Outlook export holds thousands.
+        if item.outcome == "skipped" && !opts.dry_run {
+            skipped += 1;
+        } else {
+            report.items.push(item);
+        }
     }
     report.tally = tally_of(&report.items);
-    let ok = report
-        .items
-        .iter()
-        .filter(|i| i.outcome != "refused")
-        .count();
+    report.tally.skipped += skipped;
+    let ok = skipped as usize
+        + report
+            .items
+            .iter()
+            .filter(|i| i.outcome != "refused")
+            .count();
     report.outcome = match (ok, report.tally.refused) {
         (_, 0) => "processed",
         (0, _) => "rejected",

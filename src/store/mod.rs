@@ -37,6 +37,8 @@ pub struct Exported {
 pub struct Changed {
     pub record: Record,
     pub in_set: bool,
+    /// What the profile was last given of it.
+    pub exported: Option<Exported>,
     /// Where the next page starts: (change time, row id).
     pub cursor: Cursor,
 }
@@ -192,10 +194,12 @@ pub trait Store: Lookup {
     /// users, tech entries, SIs); export bookkeeping does not move it. Reads indexes only.
     fn max_change(&self) -> Result<i64>;
     /// One page of the records of `kind` changed in `(since, upto]` (all up to `upto` when
-    /// `since` is `None`), in change order after `after`, with their synced-set flag.
+    /// `since` is `None`), in change order after `after`, with their synced-set flag and
+    /// what `employee`'s profile was last given of each.
     fn changes(
         &self,
         kind: Kind,
+        employee: Key,
         since: Option<i64>,
         upto: i64,
         after: Cursor,

@@ -1225,15 +1225,23 @@ impl Store for SqliteStore {
     fn changes(
         &self,
         kind: Kind,
+        employee: Key,
         since: Option<i64>,
         upto: i64,
         after: Cursor,
         limit: usize,
     ) -> Result<Vec<Changed>> {
+        // The profile's export state comes with each record (one query per page, not one
+        // per record).
+        let base = select_with_flag(kind);
+        let (cols, from) = base.rsplit_once(" FROM ").expect("select");
         let sql = format!(
-            "{} WHERE t.updated_at <= ?1 AND t.updated_at > ?2 \
+            "{cols}, s.hash, s.status, s.vals, s.updated_at FROM {from} \
+             LEFT JOIN export_state s ON s.employee_id = ?6 AND s.item_kind = ?7 \
+             AND s.item_id = t.{} \
+             WHERE t.updated_at <= ?1 AND t.updated_at > ?2 \
              AND (t.updated_at, t.id) > (?3, ?4) ORDER BY t.updated_at, t.id LIMIT ?5",
-            select_with_flag(kind)
+            key_column(kind)
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
@@ -1242,17 +1250,29 @@ impl Store for SqliteStore {
                 since.unwrap_or(i64::MIN),
                 after.updated_at,
                 after.row,
-                limit as i64
+                limit as i64,
+                employee.id,
+                kind.name()
             ],
             |row| {
                 let record = read_record(kind, row)?;
                 let n = row.as_ref().column_count();
+                let exported = match row.get::<_, Option<i64>>(n - 4)? {
+                    Some(hash) => Some(Exported {
+                        hash: hash as u64,
+                        status: row.get(n - 3)?,
+                        values: row.get(n - 2)?,
+                        updated_at: row.get(n - 1)?,
+                    }),
+                    None => None,
+                };
                 Ok(Changed {
                     cursor: Cursor {
                         updated_at: record.updated_at,
                         row: row.get(0)?,
                     },
-                    in_set: row.get::<_, i64>(n - 1)? != 0,
+                    in_set: row.get::<_, i64>(n - 5)? != 0,
+                    exported,
                     record,
                 })
             },

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Benchmarks: export, ingest and watch against this machine's own file-system rates.
+# Usage: scripts/bench.sh [--quick] [--out bench/results.json] [--work DIR]
+# --quick runs a tenth of the sizes (under 3 minutes). Prints a table; writes JSON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=""
+out=bench/results.json
+work=${SMSYNC_BENCH_DIR:-$(mktemp -d)}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=--quick ;;
+    --out) out=$2; shift ;;
+    --work) work=$2; shift ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--out FILE] [--work DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+cargo build --release --quiet --bin smsync --example fs_baseline
+python3 scripts/bench/run.py target/release/smsync target/release/examples/fs_baseline "$work" "$out" $quick
+rm -rf "$work"

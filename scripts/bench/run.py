@@ -1,0 +1,236 @@
+"""smsync benchmarks (issue #8): export, ingest and watch, each against this machine's own
+limits, measured in one run. Called by scripts/bench.sh; prints a table and writes JSON.
+
+Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick]
+"""
+
+import csv
+import datetime
+import io
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SMSYNC, BASELINE, WORK, OUT = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+QUICK = "--quick" in sys.argv
+SCALE = 10 if QUICK else 1
+results = {}
+rows = []
+
+
+def note(key, value, unit, target=""):
+    results[key] = value
+    rows.append((key, value, unit, target))
+    print(f"  {key:<28} {value:>12} {unit:<10} {target}", flush=True)
+
+
+def run(db, *args, drop=None, check=True):
+    """Runs smsync; returns (stdout, seconds, peak RSS in MB)."""
+    cmd = [SMSYNC, "--db", str(db), "--drop", str(drop or WORK / "drop"), *args]
+    # Output goes to files, not pipes: a child blocked on a full pipe would never exit.
+    with open(WORK / "stdout", "w+") as o, open(WORK / "stderr", "w+") as e:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=o, stderr=e)
+        _, status, usage = os.wait4(p.pid, 0)
+        secs = time.perf_counter() - t
+        o.seek(0)
+        e.seek(0)
+        out, err = o.read(), e.read()
+    code = os.waitstatus_to_exitcode(status)
+    if check and code not in (0, 3):
+        sys.exit(f"smsync {' '.join(args)} failed ({code}): {err}")
+    return out, secs, usage.ru_maxrss / 1024
+
+
+def fresh_db(name, contacts, sis=None):
+    db = WORK / f"{name}.db"
+    for p in WORK.glob(f"{name}.db*"):
+        p.unlink()
+    run(db, "db", "init")
+    args = ["db", "seed", "--scale", str(contacts)]
+    if sis is not None:
+        args += ["--sis", str(sis)]
+    run(db, *args)
+    profile = json.loads(run(db, "status", "--json")[0])["profiles"][0]["profile"]
+    return db, profile
+
+
+def tree_stats(*dirs):
+    n = size = 0
+    for d in dirs:
+        for e in os.scandir(d):
+            if e.is_file() and not e.name.startswith("."):
+                n += 1
+                size += e.stat().st_size
+    return n, size
+
+
+def edit_users(db, count, tag):
+    """Changes `count` users through the storage layer (admin set), spread over the ids."""
+    users = int(json.loads(run(db, "status", "--json")[0])["records"]["user"])
+    step = max(1, users // count)
+    for i in range(count):
+        run(db, "admin", "set", f"SM-U{1 + i * step}", f"mobile=+1 555 {tag}{i:04d}")
+
+
+def bench_vdir():
+    contacts, sis = 200_000 // SCALE, 20_000 // SCALE
+    db, profile = fresh_db("vdir", contacts, sis)
+    drop = WORK / "drop-vdir"
+    shutil.rmtree(drop, ignore_errors=True)
+    out, secs, rss = run(db, "export", "--profile", profile, "--json", drop=drop)
+    r = json.loads(out)["profiles"][0]
+    items = r["contacts"]["written"] + r["tasks"]["written"]
+    root = drop / profile
+    n, size = tree_stats(root / "contacts", root / "tasks", root / "outlook-vcards")
+    note("export_vdir_items_per_s", round(items / secs), "items/s", f"{items} items, {n} files")
+    note("export_peak_rss_mb", round(rss, 1), "MB", "target < 100")
+    base = WORK / "baseline-files"
+    shutil.rmtree(base, ignore_errors=True)
+    b = subprocess.run([BASELINE, "files", str(base), str(n), str(max(1, size // n))],
+                       capture_output=True, text=True, check=True).stdout
+    files_per_s = float(b.split("files_per_s=")[1])
+    shutil.rmtree(base, ignore_errors=True)
+    note("baseline_files_per_s", round(files_per_s), "files/s", "temp file + rename")
+    ratio = (n / secs) / files_per_s
+    note("export_vdir_ratio", round(ratio, 2), "x", "target >= 0.8")
+    shutil.rmtree(drop, ignore_errors=True)
+
+
+def bench_csv_and_incremental():
+    contacts = 1_000_000 // SCALE
+    db, profile = fresh_db("csv", contacts)
+    drop = WORK / "drop-csv"
+    shutil.rmtree(drop, ignore_errors=True)
+    out, secs, _ = run(db, "export", "--profile", profile, "--outputs", "outlook", "--json",
+                       drop=drop)
+    n, size = tree_stats(drop / profile / "outlook", drop / profile / "outlook" / "changes")
+    mb = size / 1e6
+    note("export_csv_mb_per_s", round(mb / secs, 1), "MB/s", f"{mb:.0f} MB in {secs:.1f} s")
+    seq = subprocess.run([BASELINE, "seq", str(WORK / "seq.bin"), str(size)],
+                         capture_output=True, text=True, check=True).stdout
+    (WORK / "seq.bin").unlink()
+    seq_mb = float(seq.split("mb_per_s=")[1])
+    note("baseline_seq_mb_per_s", round(seq_mb, 1), "MB/s", "sequential write + fsync")
+    note("export_csv_ratio", round((mb / secs) / seq_mb, 2), "x", "target >= 0.5")
+    _, secs, _ = run(db, "export", "--profile", profile, "--json", drop=drop)
+    note("nochange_export_ms", round(secs * 1000, 1), "ms", f"over {contacts} contacts; target < 50")
+    edit_users(db, 100, "9")
+    _, secs, _ = run(db, "export", "--profile", profile, "--json", drop=drop)
+    big = secs
+    # The same 100 changes among a tenth of the records.
+    small_db, small_profile = fresh_db("incr", contacts // 10)
+    run(small_db, "export", "--profile", small_profile, "--outputs", "outlook", drop=drop)
+    edit_users(small_db, 100, "8")
+    _, small, _ = run(small_db, "export", "--profile", small_profile, "--json", drop=drop)
+    label = f"{contacts // 10 // 1000}k" if contacts // 10 >= 1000 else str(contacts // 10)
+    note("incremental_100_of_100k_ms", round(small * 1000, 1), "ms", f"100 of {label}; target < 100")
+    note("incremental_100_of_1m_ms", round(big * 1000, 1), "ms",
+         f"100 of {contacts}; ratio {big / small:.2f} (target <= 1.5)")
+    shutil.rmtree(drop, ignore_errors=True)
+
+
+def bench_ingest():
+    n = 10_000 // SCALE
+    db, profile = fresh_db("ingest", int(n / 0.55) + 10)
+    drop = WORK / "drop-ingest"
+    shutil.rmtree(drop, ignore_errors=True)
+    run(db, "export", "--profile", profile, drop=drop)
+    root = drop / profile
+    rows_ = list(csv.reader(open(root / "outlook" / "contacts.csv", encoding="utf-8-sig",
+                                 newline="")))
+    h = rows_[0]
+    buf = io.StringIO()
+    w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    w.writerow(h)
+    edited = 0
+    for r in rows_[1:]:
+        if edited < n and r[h.index("User 1")].startswith("SM-U"):
+            r[h.index("Mobile Phone")] = f"+1 555 {edited:06d}"
+            r[h.index("Categories")] += ";!Update"
+            edited += 1
+        w.writerow(r)
+    (root / "inbox" / "contacts.csv").write_text("\ufeff" + buf.getvalue(), encoding="utf-8")
+    out, secs, _ = run(db, "ingest", "--profile", profile, "--json", drop=drop)
+    applied = json.loads(out)["tally"]["applied"]
+    note("ingest_csv_items_per_s", round(applied / secs), "items/s", f"{applied} items; target >= 50000")
+    done = 0
+    for f in sorted((root / "contacts").glob("SM-U*.vcf")):
+        if done == n:
+            break
+        text = f.read_bytes().decode("utf-8")
+        text = text.replace("\r\nCATEGORIES:", "\r\nTEL;TYPE=HOME,VOICE:+1 555 %06d\r\nCATEGORIES:" % done, 1)
+        text = text.replace("\r\nREV:", ",!Update\r\nREV:", 1)
+        (root / "inbox" / f.name).write_bytes(text.encode("utf-8"))
+        done += 1
+    out, secs, _ = run(db, "ingest", "--profile", profile, "--json", drop=drop)
+    applied = json.loads(out)["tally"]["applied"]
+    note("ingest_vcf_items_per_s", round(applied / secs), "items/s", f"{applied} files; target >= 20000")
+    shutil.rmtree(drop, ignore_errors=True)
+
+
+def bench_watch():
+    drops = 100 // SCALE
+    db, _ = fresh_db("watch", 100)
+    drop = WORK / "drop-watch"
+    shutil.rmtree(drop, ignore_errors=True)
+    env = dict(os.environ, SMSYNC_DB=str(db), SMSYNC_DROP=str(drop))
+    log = open(WORK / "watch.log", "w")
+    proc = subprocess.Popen([SMSYNC, "watch", "--debounce-ms", "1000"], env=env, stderr=log)
+    try:
+        profile = json.loads(run(db, "status", "--json")[0])["profiles"][0]["profile"]
+        root = drop / profile
+        deadline = time.time() + 30
+        while not (root / "inbox").is_dir() or not any((root / "contacts").glob("*.vcf")):
+            if time.time() > deadline:
+                sys.exit("watch did not start")
+            time.sleep(0.05)
+        lat = []
+        for i in range(drops):
+            name = f"drop-{i}.csv"
+            tmp = root / "inbox" / f".{name}.part"
+            tmp.write_text('"User 1","Mobile Phone","Categories"\r\n'
+                           f'"SM-T{1 + i % 10}","+1 555 {i:04d}","!Update"\r\n')
+            t = time.perf_counter()
+            os.rename(tmp, root / "inbox" / name)
+            while not any((d / name).exists() for d in (root / "processed").glob("*")):
+                if time.perf_counter() - t > 30:
+                    sys.exit(f"{name} not applied within 30 s")
+                time.sleep(0.002)
+            lat.append((time.perf_counter() - t) * 1000)
+        lat.sort()
+        note("watch_p50_ms", round(statistics.median(lat)), "ms", f"{drops} drops, debounce 1000 ms")
+        note("watch_p95_ms", round(lat[int(0.95 * (len(lat) - 1))]), "ms", "target < 1300")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        shutil.rmtree(drop, ignore_errors=True)
+
+
+def main():
+    WORK.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    print(f"smsync benchmarks ({'quick, a tenth of the sizes' if QUICK else 'full sizes'}), "
+          f"{os.cpu_count()} cores, work dir {WORK}")
+    for step in (bench_vdir, bench_csv_and_incremental, bench_ingest, bench_watch):
+        step()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    results.update({
+        "cores": os.cpu_count(),
+        "git_commit": commit,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "quick": QUICK,
+        "seconds": round(time.time() - started, 1),
+    })
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {OUT} in {results['seconds']} s")
+
+
+main()
