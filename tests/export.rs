@@ -752,3 +752,21 @@ fn large_sets_keep_the_full_csv_until_a_full_run() {
             .contains("+1 000 222")
     );
 }
+
+#[test]
+fn outputs_can_be_limited() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let opts = Options {
+        outputs: smsync::export::Outputs::parse("outlook").unwrap(),
+        ..Default::default()
+    };
+    export_with(&mut s, &drop, DANA, &opts);
+    let l = Layout::new(&drop, DANA);
+    assert!(l.outlook.join("contacts.csv").exists());
+    assert_eq!(stems(&l.contacts, "vcf").len(), 0);
+    assert_eq!(stems(&l.vcards21, "vcf").len(), 0);
+    assert_eq!(stems(&l.tasks, "ics").len(), 0);
+    assert!(smsync::export::Outputs::parse("vdir,pdf").is_err());
+    assert!(smsync::export::Outputs::parse("").is_err());
+}
