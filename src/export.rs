@@ -154,6 +154,17 @@ impl Layout {
         Ok(())
     }
 
+    /// The folders an export writes into.
+    fn output_dirs(&self) -> [&PathBuf; 5] {
+        [
+            &self.contacts,
+            &self.tasks,
+            &self.outlook,
+            &self.changes,
+            &self.vcards21,
+        ]
+    }
+
     fn marker(&self) -> PathBuf {
         self.root.join(".export-running")
     }
@@ -624,13 +635,7 @@ pub fn export_profile(
     if recovering {
         // Temp files are left only by an interrupted run, which also leaves the marker;
         // scanning the folders only then keeps a no-change run independent of their size.
-        for d in [
-            &layout.contacts,
-            &layout.tasks,
-            &layout.outlook,
-            &layout.changes,
-            &layout.vcards21,
-        ] {
+        for d in layout.output_dirs() {
             fsutil::remove_temp_files(d)?;
         }
     }
@@ -730,13 +735,7 @@ pub fn export_profile(
     for sheet in [contacts_changes, tasks_changes, removals] {
         change_files.extend(sheet.commit()?);
     }
-    for d in [
-        &layout.contacts,
-        &layout.tasks,
-        &layout.outlook,
-        &layout.changes,
-        &layout.vcards21,
-    ] {
+    for d in layout.output_dirs() {
         fsutil::sync_dir(d)?;
     }
     let contacts_stamp = if contacts.changed() {
