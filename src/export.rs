@@ -323,6 +323,10 @@ struct Run<'a> {
     tasks_changes: LazySheet,
     removals: LazySheet,
     errors: Vec<String>,
+    /// In a full run the full-set sheet is written along with the changes (the same rows),
+    /// instead of by a second pass over the database.
+    contacts_full: Option<LazySheet>,
+    tasks_full: Option<LazySheet>,
     /// Files written by this run, and the first of them (for fsync).
     written: usize,
     written_paths: Vec<PathBuf>,
@@ -388,7 +392,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn write_item(&mut self, side: Side, item: &Item) -> Result<Option<StateOp>> {
+    fn write_item(&mut self, side: Side, item: &Item, in_set: bool) -> Result<Option<StateOp>> {
         let key = item.key.expect("exported items have keys");
         let uid = item.uid.clone().unwrap_or_else(|| key.to_string());
         let Some(row) = self.checked_row(side, item) else {
@@ -411,6 +415,9 @@ impl Run<'_> {
                 }
                 if out.outlook {
                     self.contacts_changes.row(&row, self.opts.encoding)?;
+                    if let (true, Some(full)) = (in_set, self.contacts_full.as_mut()) {
+                        full.row(&row, self.opts.encoding)?;
+                    }
                 }
             }
             Side::Tasks => {
@@ -422,6 +429,9 @@ impl Run<'_> {
                 }
                 if out.outlook {
                     self.tasks_changes.row(&row, self.opts.encoding)?;
+                    if let (true, Some(full)) = (in_set, self.tasks_full.as_mut()) {
+                        full.row(&row, self.opts.encoding)?;
+                    }
                 }
             }
         }
@@ -496,7 +506,7 @@ impl Run<'_> {
                             counts.unchanged += 1;
                             continue;
                         }
-                        if let Some(op) = self.write_item(side, &item)? {
+                        if let Some(op) = self.write_item(side, &item, true)? {
                             ops.push(op);
                             counts.written += 1;
                         }
@@ -504,7 +514,7 @@ impl Run<'_> {
                         // A closed SI goes out once more, as Completed.
                         match &prev {
                             Some(p) if p.status.as_deref() != Some("Closed") || self.recovering => {
-                                if let Some(op) = self.write_item(side, &item)? {
+                                if let Some(op) = self.write_item(side, &item, false)? {
                                     ops.push(op);
                                     counts.written += 1;
                                 }
@@ -545,7 +555,8 @@ impl Run<'_> {
             let status = item.si_status().unwrap_or("");
             let in_set = self.store.in_synced_set(key)?;
             if in_set || (kind == Kind::Si && status == "Closed") {
-                if let Some(op) = self.write_item(side, &item)? {
+                // Not into a full sheet being written: the pages may have written it.
+                if let Some(op) = self.write_item(side, &item, false)? {
                     ops.push(op);
                     counts.written += 1;
                 }
@@ -672,11 +683,27 @@ pub fn export_profile(
         layout: layout.clone(),
         opts,
         errors: Vec::new(),
+        contacts_full: None,
+        tasks_full: None,
         written: 0,
         written_paths: Vec::new(),
     };
 
     let full = profile.contacts_stamp.is_none() || profile.tasks_stamp.is_none() || recovering;
+    if opts.outputs.outlook {
+        let sheet = |side: Side| {
+            LazySheet::new(
+                layout.outlook.join(format!("{}.csv", side.name())),
+                side.sheet(),
+            )
+        };
+        if recovering || profile.contacts_stamp.is_none() {
+            run.contacts_full = Some(sheet(Side::Contacts));
+        }
+        if recovering || profile.tasks_stamp.is_none() {
+            run.tasks_full = Some(sheet(Side::Tasks));
+        }
+    }
     run.rewrite = recovering || profile.contacts_stamp.is_none();
     let contacts = run.side(Side::Contacts, profile.contacts_stamp, upto, hook)?;
     run.rewrite = recovering || profile.tasks_stamp.is_none();
@@ -702,8 +729,20 @@ pub fn export_profile(
         } else {
             FullSheet::Stale
         };
+        let teed = match side {
+            Side::Contacts => run.contacts_full.take(),
+            Side::Tasks => run.tasks_full.take(),
+        };
         if state == FullSheet::Rewritten && opts.outputs.outlook {
-            run.full_sheet(side)?;
+            // A full run wrote the set along with the changes; an empty set still gets its
+            // header-only sheet.
+            let written = match teed {
+                Some(sheet) if run.errors.is_empty() => sheet.commit()?.is_some(),
+                _ => false,
+            };
+            if !written {
+                run.full_sheet(side)?;
+            }
         }
         full_sheets.push(state);
     }

@@ -176,13 +176,33 @@ impl Item {
         self.text("status")
     }
 
-    /// The synced values as a JSON object of field name to text, in table order.
+    /// The synced values as a JSON object of field name to text, in table order. Written
+    /// directly: this runs once per exported item.
     pub fn values_json(&self) -> String {
-        let mut m = serde_json::Map::new();
-        for (f, v) in &self.values {
-            m.insert(f.name.to_string(), serde_json::Value::String(v.to_text()));
+        fn push_str(out: &mut String, s: &str) {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
         }
-        serde_json::Value::Object(m).to_string()
+        let mut out = String::with_capacity(64 + self.values.len() * 24);
+        out.push('{');
+        for (i, (f, v)) in self.values.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_str(&mut out, f.name);
+            out.push(':');
+            push_str(&mut out, &v.to_text());
+        }
+        out.push('}');
+        out
     }
 
     /// A stable 64-bit hash (FNV-1a) of the synced values and the UID: equal hashes mean
@@ -330,5 +350,30 @@ pub fn priority_from_ical(p: i64) -> &'static str {
         1..=4 => "High",
         6..=9 => "Low",
         _ => "Normal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields;
+
+    #[test]
+    fn values_json_is_valid_json_for_any_text() {
+        let notes = fields::get(Kind::User, "notes").unwrap();
+        let phone = fields::get(Kind::User, "phone").unwrap();
+        let item = Item {
+            kind: Kind::User,
+            key: None,
+            uid: None,
+            values: vec![
+                (phone, Field::Text("+1 \"555\"".into())),
+                (notes, Field::Text("a\\b\nc\u{1}é".into())),
+            ],
+            modified: None,
+        };
+        let v: serde_json::Value = serde_json::from_str(&item.values_json()).unwrap();
+        assert_eq!(v["phone"], "+1 \"555\"");
+        assert_eq!(v["notes"], "a\\b\nc\u{1}é");
     }
 }
