@@ -473,6 +473,7 @@ struct TxWriter<'c> {
     conn: &'c Connection,
     now: i64,
     source: Option<Source>,
+    /// How deep the open savepoints nest.
     savepoints: u32,
 }
 
@@ -840,17 +841,25 @@ impl Writer for TxWriter<'_> {
     }
 
     fn savepoint(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        // Named by nesting depth, so the statements are prepared once and reused (ingest
+        // opens one per file and one per item).
         self.savepoints += 1;
-        let name = format!("sp{}", self.savepoints);
-        self.conn.execute_batch(&format!("SAVEPOINT {name}"))?;
-        match f(self) {
+        let depth = self.savepoints;
+        let run = |conn: &Connection, sql: String| -> Result<()> {
+            conn.prepare_cached(&sql)?.execute([])?;
+            Ok(())
+        };
+        run(self.conn, format!("SAVEPOINT sp{depth}"))?;
+        let result = f(self);
+        self.savepoints -= 1;
+        match result {
             Ok(()) => {
-                self.conn.execute_batch(&format!("RELEASE {name}"))?;
+                run(self.conn, format!("RELEASE sp{depth}"))?;
                 Ok(())
             }
             Err(e) => {
-                self.conn
-                    .execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
+                run(self.conn, format!("ROLLBACK TO sp{depth}"))?;
+                run(self.conn, format!("RELEASE sp{depth}"))?;
                 Err(e)
             }
         }
