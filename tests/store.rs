@@ -504,3 +504,26 @@ fn sample_has_the_promised_shape() {
         assert!(sis.iter().any(|r| r.text("status") == st), "no {st} SI");
     }
 }
+
+#[test]
+fn a_record_found_in_a_transaction_is_never_written_back_stale() {
+    use smsync::store::Lookup;
+    let (_d, mut s) = sample_store();
+    let k = Key::new(Kind::Tech, 1);
+    let phone = smsync::fields::get(Kind::Tech, "phone").unwrap();
+    let notes = smsync::fields::get(Kind::Tech, "notes").unwrap();
+    s.write(&mut |w| {
+        w.find(k)?;
+        w.set(k, &[(phone, Value::Text("+1 1".into()))])?;
+        // The second change must see the first, not the record found before it.
+        w.set(k, &[(notes, Value::Text("n".into()))])?;
+        w.find(k)?;
+        w.set(Key::new(Kind::Tech, 2), &[(notes, Value::Text("other".into()))])?;
+        w.set(k, &[(notes, Value::Text("n2".into()))])?;
+        Ok(())
+    })
+    .unwrap();
+    let r = s.get(k).unwrap();
+    assert_eq!((r.text("phone"), r.text("notes")), ("+1 1", "n2"));
+    assert_eq!(s.get(Key::new(Kind::Tech, 2)).unwrap().text("notes"), "other");
+}

@@ -365,8 +365,38 @@ macro_rules! lookup_via_connection {
     };
 }
 
-lookup_via_connection!(TxWriter<'_>);
 lookup_via_connection!(SqliteStore);
+
+impl Lookup for TxWriter<'_> {
+    fn client_by_name(&self, name: &str) -> Result<Option<Key>> {
+        Lookup::client_by_name(self.conn, name)
+    }
+    fn clients_named(&self, name: &str) -> Result<Vec<(Key, bool)>> {
+        Lookup::clients_named(self.conn, name)
+    }
+    fn location_named(&self, client: Key, name: &str) -> Result<Option<Key>> {
+        Lookup::location_named(self.conn, client, name)
+    }
+    fn people_named(&self, client: Key, name: &str) -> Result<Vec<Key>> {
+        Lookup::people_named(self.conn, client, name)
+    }
+    fn si_by_uid(&self, uid: &str) -> Result<Option<Key>> {
+        Lookup::si_by_uid(self.conn, uid)
+    }
+    /// Also keeps the record for a `set` that follows at once (ingest reads, decides,
+    /// then writes the same record).
+    fn find(&self, key: Key) -> Result<Option<Record>> {
+        let r = Lookup::find(self.conn, key)?;
+        *self.last_found.borrow_mut() = r.clone();
+        Ok(r)
+    }
+    fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
+        Lookup::exported(self.conn, employee, item)
+    }
+    fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
+        Lookup::ingested(self.conn, profile, hash)
+    }
+}
 
 /// The row id behind a key (SIs are keyed by number).
 fn row_id(conn: &Connection, key: Key) -> Result<Option<i64>> {
@@ -475,13 +505,12 @@ struct TxWriter<'c> {
     source: Option<Source>,
     /// How deep the open savepoints nest.
     savepoints: u32,
+    /// The record `find` read last; `set` uses it when it changes that record next, and
+    /// every other write forgets it.
+    last_found: std::cell::RefCell<Option<Record>>,
 }
 
 impl TxWriter<'_> {
-    fn conn(&self) -> &Connection {
-        self.conn
-    }
-
     /// Journals one change of one field when changes are journaled.
     fn journal_change(
         &self,
@@ -544,13 +573,13 @@ impl TxWriter<'_> {
 
     /// Checks the rules of SPEC §1 on a complete draft; fills in derived defaults.
     /// `old` is the record being changed, `None` when adding.
-    fn validate(&self, d: &mut Draft, old: Option<&Record>) -> Result<()> {
-        let own_id = match old {
-            Some(r) => row_id(self.conn, r.key)?.unwrap_or(0),
-            None => 0,
-        };
+    fn validate(&self, d: &mut Draft, old: Option<(&Record, i64)>) -> Result<()> {
+        let own_id = old.map(|(_, id)| id).unwrap_or(0);
+        let old = old.map(|(r, _)| r);
         for f in fields::of(d.kind) {
-            if matches!(f.ty, Ty::Ref(_)) {
+            // A reference the record already had exists (foreign keys keep it so).
+            let unchanged = old.is_some_and(|r| r.get(f.name) == d.get(f.name));
+            if matches!(f.ty, Ty::Ref(_)) && !unchanged {
                 self.require_ref(d, f.name)?;
             }
         }
@@ -892,6 +921,7 @@ impl Writer for TxWriter<'_> {
     }
 
     fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key> {
+        self.last_found.borrow_mut().take();
         let mut d = Draft::defaults(kind);
         d.apply(values, true)?;
         self.validate(&mut d, None)?;
@@ -947,14 +977,23 @@ impl Writer for TxWriter<'_> {
     }
 
     fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
-        let old = load_required(self.conn, key)?;
-        let id = row_id(self.conn, key)?.expect("loaded");
+        let cached = self.last_found.borrow_mut().take().filter(|r| r.key == key);
+        let old = match cached {
+            Some(r) => r,
+            None => load_required(self.conn, key)?,
+        };
+        // Only SIs are keyed by something other than their row id.
+        let id = if key.kind == Kind::Si {
+            row_id(self.conn, key)?.expect("loaded")
+        } else {
+            key.id
+        };
         let mut d = Draft {
             kind: key.kind,
             values: old.values.clone(),
         };
         d.apply(values, false)?;
-        self.validate(&mut d, Some(&old))?;
+        self.validate(&mut d, Some((&old, id)))?;
         let changed: Vec<(usize, &str)> = Self::stored_columns(key.kind)
             .filter(|(i, f, _)| f.access != Access::Auto && d.values[*i] != old.values[*i])
             .map(|(i, _, c)| (i, c))
@@ -1008,6 +1047,7 @@ impl Writer for TxWriter<'_> {
     }
 
     fn put_exported(&mut self, employee: Key, item: Key, e: &Exported) -> Result<()> {
+        self.last_found.borrow_mut().take();
         self.conn
             .prepare_cached(
                 "INSERT INTO export_state \
@@ -1030,6 +1070,7 @@ impl Writer for TxWriter<'_> {
     }
 
     fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()> {
+        self.last_found.borrow_mut().take();
         self.conn
             .prepare_cached(
                 "DELETE FROM export_state WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
@@ -1044,6 +1085,7 @@ impl Writer for TxWriter<'_> {
         contacts: Option<i64>,
         tasks: Option<i64>,
     ) -> Result<()> {
+        self.last_found.borrow_mut().take();
         let n = self
             .conn
             .prepare_cached(
@@ -1166,6 +1208,7 @@ impl Store for SqliteStore {
             now,
             source: None,
             savepoints: 0,
+            last_found: std::cell::RefCell::new(None),
         };
         f(&mut w)?;
         tx.commit()?;
