@@ -507,7 +507,6 @@ fn sample_has_the_promised_shape() {
 
 #[test]
 fn a_record_found_in_a_transaction_is_never_written_back_stale() {
-    use smsync::store::Lookup;
     let (_d, mut s) = sample_store();
     let k = Key::new(Kind::Tech, 1);
     let phone = smsync::fields::get(Kind::Tech, "phone").unwrap();
