@@ -576,14 +576,18 @@ fn exit_with(code: i32) -> Result<()> {
     Ok(())
 }
 
+/// The human summary of an ingest, written in one piece (thousands of lines are common).
 pub fn print_ingest(r: &crate::ingest::Report) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let t = &r.tally;
     let dry = if r.dry_run {
         " (dry run: nothing changed)"
     } else {
         ""
     };
-    println!(
+    let _ = writeln!(
+        out,
         "{}: ingested {} file(s){dry}: {} applied, {} created, {} unchanged, {} skipped, \
          {} refused, {} conflicts",
         r.profile,
@@ -601,12 +605,18 @@ pub fn print_ingest(r: &crate::ingest::Report) {
             .as_ref()
             .map(|p| format!(" -> {}", p.display()))
             .unwrap_or_default();
-        println!("  {} [{}, {}]{to}", f.file.display(), f.format, f.outcome);
+        let _ = writeln!(
+            out,
+            "  {} [{}, {}]{to}",
+            f.file.display(),
+            f.format,
+            f.outcome
+        );
         if let Some(e) = &f.error {
-            println!("    error: {e}");
+            let _ = writeln!(out, "    error: {e}");
         }
         for n in &f.notes {
-            println!("    note: {n}");
+            let _ = writeln!(out, "    note: {n}");
         }
         for i in &f.items {
             if i.outcome == "skipped" && !r.dry_run {
@@ -618,9 +628,10 @@ pub fn print_ingest(r: &crate::ingest::Report) {
                 .as_ref()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
-            println!("    {} {key} {}{why}", i.source, i.outcome);
+            let _ = writeln!(out, "    {} {key} {}{why}", i.source, i.outcome);
             for c in &i.fields {
-                println!(
+                let _ = writeln!(
+                    out,
                     "      {} {:?} -> {:?}: {:?}{}",
                     c.field,
                     c.database,
@@ -636,8 +647,9 @@ pub fn print_ingest(r: &crate::ingest::Report) {
         }
     }
     if let Some(p) = &r.report_file {
-        println!("  report: {}", p.display());
+        let _ = writeln!(out, "  report: {}", p.display());
     }
+    print!("{out}");
 }
 
 fn print_fields(rows: &[FieldRow]) {

@@ -342,7 +342,11 @@ fn apply_item(
             let k = key.expect("updates have keys");
             // Apply in a savepoint: a rule the store enforces (e.g. people of another
             // client) refuses this item only.
-            let applied = w.savepoint(&mut |w| w.set(k, &assignments).map(|_| ()));
+            let mut outcome = crate::store::Outcome::Unchanged;
+            let applied = w.savepoint(&mut |w| {
+                outcome = w.set(k, &assignments)?;
+                Ok(())
+            });
             if let Err(e) = applied {
                 report.reason = Some(e.to_string());
                 report.fields = changes;
@@ -367,7 +371,11 @@ fn apply_item(
                     .map(|c| c.reason.clone());
             }
             report.fields = changes;
-            w.mark_dirty(ctx.profile.employee, k)?;
+            // A changed record goes out again anyway (its change time moved); an unchanged
+            // one is marked so the profile's copy loses its !Update.
+            if outcome == crate::store::Outcome::Unchanged {
+                w.mark_dirty(ctx.profile.employee, k)?;
+            }
         }
         Verdict::Create {
             assignments,
@@ -644,14 +652,22 @@ fn error_text(r: &FileReport) -> String {
 
 /// Moves (inbox files) or copies (files named on the command line) an input to
 /// processed/ or rejected/ of today; a rejected or partial file gets its `.error.txt`.
-fn file_away(layout: &Layout, r: &mut FileReport, in_inbox: bool) -> Result<()> {
+fn file_away(
+    layout: &Layout,
+    r: &mut FileReport,
+    in_inbox: bool,
+    made: &mut Vec<PathBuf>,
+) -> Result<()> {
     let day = Local::now().format("%Y-%m-%d").to_string();
     let dir = if r.outcome == "rejected" {
         layout.rejected.join(&day)
     } else {
         layout.processed.join(&day)
     };
-    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    if !made.contains(&dir) {
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        made.push(dir.clone());
+    }
     let name = r
         .file
         .file_name()
@@ -719,12 +735,13 @@ pub fn ingest(
         }
         if !opts.dry_run {
             let mut dirs: Vec<PathBuf> = vec![layout.inbox.clone()];
+            let mut made: Vec<PathBuf> = Vec::new();
             for r in batch
                 .iter_mut()
                 .filter(|r| !matches!(r.outcome, "retry" | "vanished"))
             {
                 let in_inbox = from_inbox || r.file.parent() == Some(layout.inbox.as_path());
-                file_away(&layout, r, in_inbox)?;
+                file_away(&layout, r, in_inbox, &mut made)?;
                 if let Some(d) = r.moved_to.as_ref().and_then(|p| p.parent())
                     && !dirs.iter().any(|x| x == d)
                 {

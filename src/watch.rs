@@ -226,14 +226,14 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
         if woke || !pending.is_empty() || now.duration_since(last_rescan) >= rescan_every {
             last_rescan = now;
             let mut ready: Vec<(String, Vec<PathBuf>)> = Vec::new();
-            let mut seen = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             for p in &watched {
                 let layout = Layout::new(drop, &p.name);
                 let files = ingest::inbox_files(&layout).unwrap_or_default();
                 let mut ready_here = Vec::new();
                 for f in files {
                     let Ok(meta) = fs::metadata(&f) else { continue };
-                    seen.push(f.clone());
+                    seen.insert(f.clone());
                     let (len, modified) = (meta.len(), meta.modified().ok());
                     let entry = pending.entry(f.clone()).or_insert(Pending {
                         len,

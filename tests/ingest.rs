@@ -754,3 +754,24 @@ fn corpus_files_are_read_without_panic() {
         assert_eq!(f.tally.applied + f.tally.created, 0);
     }
 }
+
+#[test]
+fn an_update_that_changes_nothing_still_refreshes_outlooks_copy() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+        if row[col(h, "User 1")] == "SM-T4" {
+            row[col(h, "Categories")].push_str(";!Update"); // tagged, nothing edited
+        }
+        true
+    });
+    drop_file(&drop, "c.csv", &bytes);
+    let r = run(&mut s, &drop);
+    assert_eq!(r.tally.unchanged, 1, "{:?}", r.tally);
+    let before = s.get(Key::new(Kind::Tech, 4)).unwrap().updated_at;
+    let e = export(&mut s, &drop);
+    assert_eq!(e.contacts.written, 1, "the tagged copy is rewritten without !Update");
+    assert_eq!(s.get(Key::new(Kind::Tech, 4)).unwrap().updated_at, before);
+}

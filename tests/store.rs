@@ -517,12 +517,18 @@ fn a_record_found_in_a_transaction_is_never_written_back_stale() {
         // The second change must see the first, not the record found before it.
         w.set(k, &[(notes, Value::Text("n".into()))])?;
         w.find(k)?;
-        w.set(Key::new(Kind::Tech, 2), &[(notes, Value::Text("other".into()))])?;
+        w.set(
+            Key::new(Kind::Tech, 2),
+            &[(notes, Value::Text("other".into()))],
+        )?;
         w.set(k, &[(notes, Value::Text("n2".into()))])?;
         Ok(())
     })
     .unwrap();
     let r = s.get(k).unwrap();
     assert_eq!((r.text("phone"), r.text("notes")), ("+1 1", "n2"));
-    assert_eq!(s.get(Key::new(Kind::Tech, 2)).unwrap().text("notes"), "other");
+    assert_eq!(
+        s.get(Key::new(Kind::Tech, 2)).unwrap().text("notes"),
+        "other"
+    );
 }

@@ -1,7 +1,7 @@
 """smsync benchmarks (issue #8): export, ingest and watch, each against this machine's own
 limits, measured in one run. Called by scripts/bench.sh; prints a table and writes JSON.
 
-Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick]
+Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick] [--only vdir,csv,ingest,watch]
 """
 
 import csv
@@ -19,6 +19,7 @@ from pathlib import Path
 
 SMSYNC, BASELINE, WORK, OUT = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 QUICK = "--quick" in sys.argv
+ONLY = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
 SCALE = 10 if QUICK else 1
 results = {}
 rows = []
@@ -218,8 +219,11 @@ def main():
     started = time.time()
     print(f"smsync benchmarks ({'quick, a tenth of the sizes' if QUICK else 'full sizes'}), "
           f"{os.cpu_count()} cores, work dir {WORK}")
-    for step in (bench_vdir, bench_csv_and_incremental, bench_ingest, bench_watch):
-        step()
+    steps = {"vdir": bench_vdir, "csv": bench_csv_and_incremental, "ingest": bench_ingest,
+             "watch": bench_watch}
+    for name, step in steps.items():
+        if ONLY is None or name in ONLY:
+            step()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     results.update({
         "cores": os.cpu_count(),
