@@ -70,6 +70,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what smsync reads from an input file (items, keys, categories, fields)
+    /// without applying anything.
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run continuously: ingest dropped files, export database changes.
     Watch(WatchArgs),
     /// Reset Outlook Sync Dates: the profile's next export rewrites everything.
@@ -413,6 +420,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Inspect { file, json } => inspect(&file, &cli.date_format, json),
         Command::Watch(args) => {
             let opts = crate::watch::Options {
                 profile: args.profile.clone(),
@@ -564,6 +572,75 @@ pub fn print_export(r: &crate::export::Report) {
             );
         }
     }
+}
+
+/// `smsync inspect`: the items of one input file as smsync reads them.
+fn inspect(file: &Path, date_format: &str, json: bool) -> Result<()> {
+    let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+    let format = crate::ingest::sniff(&bytes);
+    let opts = crate::ingest::Options {
+        dates: crate::codec::text::DateFormat::parse(date_format)?,
+        ..Default::default()
+    };
+    let mut notes = Vec::new();
+    let items = crate::ingest::read_items(&bytes, format, &opts, &mut notes)
+        .map_err(|e| Error::invalid(format!("{}: {e}", file.display())))?;
+    let list: Vec<serde_json::Value> = items
+        .iter()
+        .map(|inc| match &inc.item {
+            Ok(it) => {
+                let fields: serde_json::Map<String, serde_json::Value> = it
+                    .values
+                    .iter()
+                    .filter(|(f, _)| f.name != "category")
+                    .map(|(f, v)| (f.name.to_string(), v.to_text().into()))
+                    .collect();
+                json!({
+                    "source": inc.source,
+                    "kind": it.kind,
+                    "key": it.key,
+                    "uid": it.uid,
+                    "categories": it.categories(),
+                    "update": it.has_update(),
+                    "modified": it.modified.map(crate::clock::format_micros),
+                    "fields": fields,
+                })
+            }
+            Err(e) => json!({"source": inc.source, "error": e}),
+        })
+        .collect();
+    if json {
+        return print_json(&json!({
+            "file": file, "format": format, "notes": notes, "items": list
+        }));
+    }
+    println!("{} [{format}]: {} item(s)", file.display(), list.len());
+    for n in &notes {
+        println!("  note: {n}");
+    }
+    for (inc, v) in items.iter().zip(&list) {
+        match &inc.item {
+            Err(e) => println!("  {}: cannot be applied: {e}", inc.source),
+            Ok(it) => {
+                println!(
+                    "  {}: {} {} categories [{}]{}",
+                    inc.source,
+                    it.kind,
+                    it.label(),
+                    it.categories().join(", "),
+                    if it.has_update() { " (!Update)" } else { "" }
+                );
+                if let Some(fields) = v["fields"].as_object() {
+                    for (k, val) in fields {
+                        if val.as_str().is_some_and(|s| !s.is_empty()) {
+                            println!("    {k:<12} {}", val.as_str().unwrap_or_default());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Ends the process with `code` when it is not 0 (after output is flushed).

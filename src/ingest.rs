@@ -160,7 +160,7 @@ pub fn inbox_files(layout: &Layout) -> Result<Vec<PathBuf>> {
 }
 
 /// The input formats smsync recognises by content.
-fn sniff(bytes: &[u8]) -> &'static str {
+pub fn sniff(bytes: &[u8]) -> &'static str {
     if bytes.starts_with(b"!BDN") {
         return "pst";
     }
@@ -184,7 +184,7 @@ fn sniff(bytes: &[u8]) -> &'static str {
 }
 
 /// Reads a file's items, or says why the whole file cannot be read.
-fn read_items(
+pub fn read_items(
     bytes: &[u8],
     format: &'static str,
     opts: &Options,
@@ -204,11 +204,13 @@ fn read_items(
             notes.push(format!("read as Outlook {:?} CSV, {}", r.sheet, r.encoding));
             Ok(r.items)
         }
-        "pst" | "msg" => Err(format!(
-            "{} files are not read by this version of smsync; export the items from Outlook \
-             as CSV (File > Open & Export > Import/Export) and drop that file instead",
-            format.to_uppercase()
-        )),
+        "msg" => crate::codec::msg::read(bytes),
+        "pst" => Err(
+            "PST files are not read by this version of smsync; drag the items out \
+                      of Outlook as .msg files, or export them as CSV (File > Open & Export > \
+                      Import/Export), and drop those instead"
+                .into(),
+        ),
         _ => Err(
             "this is not an Outlook CSV, vCard or iCalendar file (binary content); \
                   drop CSV, .vcf or .ics files"

@@ -351,3 +351,49 @@ fn admin_changes_are_journaled_with_old_values() {
         && e["item"].as_str().unwrap().starts_with("SM-U")
         && e["reason"].as_str().unwrap_or("").contains("SM-C4")));
 }
+
+#[test]
+fn inspect_lists_what_a_file_holds_without_applying_it() {
+    let d = seeded();
+    let p = d.path();
+    ok(p, &["export", "--profile", "Dana Whitfield"]);
+    let vcf = p.join("dropbox/Dana Whitfield/contacts/SM-U1.vcf");
+    let out = ok(p, &["inspect", vcf.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["format"], "vcard");
+    assert_eq!(v["items"][0]["key"], "SM-U1");
+    assert_eq!(v["items"][0]["fields"]["first_name"], "Laura");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let out = ok(
+        p,
+        &[
+            "inspect",
+            corpus
+                .join("aspose-net__Exchange_task.msg")
+                .to_str()
+                .unwrap(),
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["format"], "msg");
+    assert_eq!(v["items"][0]["fields"]["description"], "TASK-34759");
+    let text = ok(
+        p,
+        &[
+            "inspect",
+            corpus.join("aspose-net__MapiTask.msg").to_str().unwrap(),
+        ],
+    );
+    assert!(text.contains("not a Service Master key"), "{text}");
+    // Nothing was applied.
+    let j: serde_json::Value = serde_json::from_str(&ok(p, &["journal", "--json"])).unwrap();
+    assert!(
+        j.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["source"] != "ingest")
+    );
+    let err = fails(p, &["inspect", "missing.csv"], 1);
+    assert!(err.contains("missing.csv"), "{err}");
+}

@@ -772,6 +772,9 @@ fn an_update_that_changes_nothing_still_refreshes_outlooks_copy() {
     assert_eq!(r.tally.unchanged, 1, "{:?}", r.tally);
     let before = s.get(Key::new(Kind::Tech, 4)).unwrap().updated_at;
     let e = export(&mut s, &drop);
-    assert_eq!(e.contacts.written, 1, "the tagged copy is rewritten without !Update");
+    assert_eq!(
+        e.contacts.written, 1,
+        "the tagged copy is rewritten without !Update"
+    );
     assert_eq!(s.get(Key::new(Kind::Tech, 4)).unwrap().updated_at, before);
 }

@@ -3,6 +3,7 @@
 
 pub mod ical;
 pub mod item;
+pub mod msg;
 pub mod outlook_csv;
 pub mod text;
 pub mod vcard;
