@@ -583,7 +583,7 @@ fn inspect(file: &Path, date_format: &str, json: bool) -> Result<()> {
         ..Default::default()
     };
     let mut notes = Vec::new();
-    let items = crate::ingest::read_items(&bytes, format, &opts, &mut notes)
+    let items = crate::ingest::read_items(file, &bytes, format, &opts, &mut notes)
         .map_err(|e| Error::invalid(format!("{}: {e}", file.display())))?;
     let list: Vec<serde_json::Value> = items
         .iter()

@@ -185,6 +185,7 @@ pub fn sniff(bytes: &[u8]) -> &'static str {
 
 /// Reads a file's items, or says why the whole file cannot be read.
 pub fn read_items(
+    path: &Path,
     bytes: &[u8],
     format: &'static str,
     opts: &Options,
@@ -205,12 +206,7 @@ pub fn read_items(
             Ok(r.items)
         }
         "msg" => crate::codec::msg::read(bytes),
-        "pst" => Err(
-            "PST files are not read by this version of smsync; drag the items out \
-                      of Outlook as .msg files, or export them as CSV (File > Open & Export > \
-                      Import/Export), and drop those instead"
-                .into(),
-        ),
+        "pst" => crate::codec::pst::read(path),
         _ => Err(
             "this is not an Outlook CSV, vCard or iCalendar file (binary content); \
                   drop CSV, .vcf or .ics files"
@@ -542,7 +538,7 @@ fn apply_file(
         return Ok(report);
     }
     report.format = sniff(bytes);
-    let items = match read_items(bytes, report.format, opts, &mut report.notes) {
+    let items = match read_items(&input.path, bytes, report.format, opts, &mut report.notes) {
         Ok(items) => items,
         Err(e) => {
             report.error = Some(e);

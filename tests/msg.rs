@@ -240,3 +240,46 @@ fn a_msg_task_with_update_applies_and_a_contact_edit_meets_the_conflict_rules() 
     let formats: Vec<&str> = r.files.iter().map(|f| f.format).collect();
     assert_eq!(formats, ["msg", "msg"]);
 }
+
+#[test]
+fn every_corpus_pst_is_read_without_panic_with_its_contacts() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    // What shared/corpus/MANIFEST.md says each file holds (libpff agrees; see the interop
+    // suite, which compares with it file by file).
+    for (file, contacts) in [
+        ("aspose-net__SampleContacts.pst", 6),
+        ("java-libpst__dist-list.pst", 1),
+        ("aspose-net__Outlook.pst", 1),
+        ("pstsdk__test_ansi.pst", 0),
+        ("pstsdk__test_unicode.pst", 0),
+        ("go-pst__32-bit.pst", 0),
+        ("outlook-pst-crate__Empty.pst", 0),
+    ] {
+        let items = smsync::codec::pst::read(&corpus.join(file)).unwrap();
+        assert_eq!(items.len(), contacts, "{file}: {items:?}");
+        for i in &items {
+            // Third-party contacts carry no smsync key: refused with their name.
+            let e = i.item.as_ref().unwrap_err();
+            assert!(e.contains("no key in User 1"), "{file}: {e}");
+        }
+    }
+    let items = smsync::codec::pst::read(&corpus.join("aspose-net__Outlook.pst")).unwrap();
+    assert!(items[0].item.as_ref().unwrap_err().contains("Saqib Razzaq"));
+}
+
+#[test]
+fn a_pst_in_the_inbox_is_filed_with_its_reasons() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    fs::copy(
+        corpus.join("aspose-net__SampleContacts.pst"),
+        inbox(&drop).join("contacts.pst"),
+    )
+    .unwrap();
+    let p = s.profile(DANA).unwrap();
+    let r = ingest(&mut s, &p, &drop, &[], &Options::default()).unwrap();
+    assert_eq!(r.files[0].format, "pst");
+    assert_eq!(r.files[0].outcome, "rejected");
+    assert_eq!(r.tally.refused, 6);
+}

@@ -465,6 +465,55 @@ def the_checks_fail_on_a_broken_export(env):
     raise AssertionError("a VTODO without DTSTAMP passed the check")
 
 
+@check
+def libpff_counts_the_same_pst_and_msg_items(env):
+    """For every corpus PST, libpff-python finds as many contacts and tasks as smsync
+    inspect; every .msg is one item of the class Outlook stored in it."""
+    import pypff
+
+    def klass(message):
+        for rs in message.record_sets:
+            for e in rs.entries:
+                if e.entry_type == 0x001A:
+                    try:
+                        return e.get_data_as_string() or ""
+                    except Exception:  # noqa: BLE001 - an unreadable class is no class
+                        return ""
+        return ""
+
+    corpus = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "corpus"
+    checked = 0
+    for pst in sorted(corpus.glob("*.pst")):
+        f = pypff.file()
+        f.open(str(pst))
+        counts = {"contacts": 0, "tasks": 0}
+        stack = [f.get_root_folder()]
+        while stack:
+            folder = stack.pop()
+            for i in range(folder.number_of_sub_messages):
+                k = klass(folder.get_sub_message(i))
+                if k.startswith("IPM.Contact"):
+                    counts["contacts"] += 1
+                elif k.startswith("IPM.Task"):
+                    counts["tasks"] += 1
+            for i in range(folder.number_of_sub_folders):
+                stack.append(folder.get_sub_folder(i))
+        f.close()
+        ours = json.loads(env.smsync("inspect", str(pst), "--json"))["items"]
+        mine = {"contacts": sum(1 for i in ours if "User 1" in i.get("error", "") or
+                                i.get("kind") in ("location", "user", "tech")),
+                "tasks": sum(1 for i in ours if i.get("kind") == "si" or
+                             "Billing" in i.get("error", ""))}
+        assert mine == counts, f"{pst.name}: smsync {mine}, libpff {counts}"
+        checked += 1
+    for m in sorted(corpus.glob("*.msg")):
+        ours = json.loads(env.smsync("inspect", str(m), "--json"))["items"]
+        assert len(ours) == 1, m.name
+        checked += 1
+    assert checked >= 12, checked
+    return f"{checked} files"
+
+
 def main():
     passed = failed = 0
     env = Env()

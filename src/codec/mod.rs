@@ -5,6 +5,7 @@ pub mod ical;
 pub mod item;
 pub mod msg;
 pub mod outlook_csv;
+pub mod pst;
 pub mod text;
 pub mod vcard;
 

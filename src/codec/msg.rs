@@ -39,18 +39,18 @@ impl Prop {
 #[derive(Debug, Default)]
 pub struct Message {
     pub props: HashMap<u16, Prop>,
-    /// Named property → property id in this file.
-    names: HashMap<(String, NameKey), u16>,
+    /// Named property (GUID key, number or name) → property id in this file or store.
+    pub names: HashMap<(String, NameKey), u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum NameKey {
+pub enum NameKey {
     Lid(u32),
     Name(String),
 }
 
 /// The GUID of a property set in its on-disk byte order.
-fn guid_bytes(set: PropSet) -> [u8; 16] {
+pub fn guid_bytes(set: PropSet) -> [u8; 16] {
     let s: String = set.guid().chars().filter(|c| *c != '-').collect();
     let hex: Vec<u8> = (0..16)
         .map(|i| u8::from_str_radix(&s[i * 2..i * 2 + 2], 16).expect("guid in table"))
@@ -64,11 +64,11 @@ fn guid_bytes(set: PropSet) -> [u8; 16] {
     out
 }
 
-fn guid_key(bytes: &[u8]) -> String {
+pub fn guid_key(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const PS_MAPI: [u8; 16] = [
+pub const PS_MAPI: [u8; 16] = [
     0x28, 0x03, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
 ];
 
@@ -89,7 +89,7 @@ fn utf16(bytes: &[u8]) -> String {
         .to_string()
 }
 
-fn filetime_micros(ft: u64) -> i64 {
+pub fn filetime_micros(ft: u64) -> i64 {
     // 100 ns intervals since 1601-01-01.
     (ft / 10) as i64 - 11_644_473_600_000_000
 }
@@ -238,7 +238,8 @@ pub fn read(bytes: &[u8]) -> std::result::Result<Vec<Incoming>, String> {
     }])
 }
 
-fn item(msg: &Message) -> std::result::Result<Item, String> {
+/// The contact or task a message holds, by the field table's MAPI column.
+pub fn item(msg: &Message) -> std::result::Result<Item, String> {
     let class = msg.class();
     let task = class.starts_with("IPM.Task");
     if !task && !class.starts_with("IPM.Contact") {
@@ -281,11 +282,20 @@ fn item(msg: &Message) -> std::result::Result<Item, String> {
         }
         (true, _) => Kind::Si,
         (false, None) => {
-            return Err(
-                "no key in User 1: new contacts cannot be created in Outlook; edit a \
-                        contact that smsync exported"
-                    .into(),
-            );
+            let name = msg
+                .props
+                .get(&0x3001)
+                .and_then(Prop::text)
+                .unwrap_or_default();
+            let who = if name.is_empty() {
+                "the contact".to_string()
+            } else {
+                format!("contact '{name}'")
+            };
+            return Err(format!(
+                "{who} has no key in User 1: new contacts cannot be created in Outlook; edit \
+                 a contact that smsync exported"
+            ));
         }
         (false, Some(k)) if !k.kind.is_contact() => {
             return Err(format!("User 1 holds {k}, which is not a contact's key"));
