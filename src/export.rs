@@ -165,6 +165,16 @@ impl Layout {
         ]
     }
 
+    /// One smsync at a time works on a profile's folder: a second export or ingest waits
+    /// for the first (up to a minute), then refuses naming it.
+    pub fn lock(&self, profile: &str) -> Result<fsutil::PidLock> {
+        fsutil::PidLock::acquire(
+            &self.root.join(".smsync.lock"),
+            std::time::Duration::from_secs(60),
+            &format!("profile '{profile}' in {}", self.root.display()),
+        )
+    }
+
     fn marker(&self) -> PathBuf {
         self.root.join(".export-running")
     }
@@ -641,6 +651,14 @@ pub fn export_profile(
 ) -> Result<Report> {
     let layout = Layout::new(drop, &profile.name);
     layout.create()?;
+    let _lock = layout.lock(&profile.name)?;
+    // The stamps as they are now: another export may have moved them while this one waited.
+    let current = store
+        .profiles()?
+        .into_iter()
+        .find(|p| p.employee == profile.employee)
+        .ok_or_else(|| Error::NotFound(format!("{} no longer syncs", profile.employee)))?;
+    let profile = &current;
     let marker = layout.marker();
     let recovering = marker.exists();
     if recovering {

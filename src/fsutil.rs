@@ -127,6 +127,67 @@ pub fn sync_filesystem(dir: &Path) -> Result<()> {
     }
 }
 
+/// An exclusive lock held through an `flock` on a file that names the holder's pid. The
+/// kernel releases it when the process ends, however it ends, so a lock file left by a
+/// crash is simply locked again.
+pub struct PidLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl PidLock {
+    /// Takes the lock, or returns the pid written by the process that holds it.
+    pub fn try_acquire(path: &Path) -> Result<std::result::Result<PidLock, String>> {
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a descriptor `file` owns; released when `file` drops.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc != 0 {
+                let holder = fs::read_to_string(path).unwrap_or_default();
+                return Ok(Err(holder.trim().to_string()));
+            }
+        }
+        file.set_len(0).map_err(|e| Error::io(path, e))?;
+        writeln!(file, "{}", std::process::id()).map_err(|e| Error::io(path, e))?;
+        file.sync_all().map_err(|e| Error::io(path, e))?;
+        Ok(Ok(PidLock {
+            _file: file,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    /// Takes the lock, waiting up to `wait` for another holder to finish.
+    pub fn acquire(path: &Path, wait: std::time::Duration, what: &str) -> Result<PidLock> {
+        let start = std::time::Instant::now();
+        loop {
+            match PidLock::try_acquire(path)? {
+                Ok(lock) => return Ok(lock),
+                Err(pid) if start.elapsed() >= wait => {
+                    return Err(Error::Other(format!(
+                        "{what}: another smsync (pid {pid}) has been working on it for {} s; \
+                         try again when it is done (lock file {})",
+                        wait.as_secs(),
+                        path.display()
+                    )));
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 const RESERVED: [&str; 22] = [
     "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
     "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",

@@ -698,6 +698,7 @@ pub fn ingest(
 ) -> Result<Report> {
     let layout = Layout::new(drop, &profile.name);
     layout.create()?;
+    let _lock = layout.lock(&profile.name)?;
     let from_inbox = files.is_empty();
     let paths = if from_inbox {
         inbox_files(&layout)?

@@ -6,8 +6,7 @@
 //! One instance per drop folder, held by an `flock` on `<drop>/.smsync-watch.lock`.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,50 +46,6 @@ impl Default for Options {
             db_interval: Duration::from_millis(500),
             dates: DateFormat::default(),
         }
-    }
-}
-
-/// The lock that makes one watcher per drop folder. The kernel releases an `flock` when
-/// its process dies, so a lock file left by a crash is simply locked again.
-pub struct DropLock {
-    _file: File,
-    path: PathBuf,
-}
-
-impl DropLock {
-    pub fn acquire(drop: &Path) -> Result<DropLock> {
-        fs::create_dir_all(drop).map_err(|e| Error::io(drop, e))?;
-        let path = drop.join(".smsync-watch.lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: flock on a descriptor `file` owns; it is released when `file` drops.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc != 0 {
-                let holder = fs::read_to_string(&path).unwrap_or_default();
-                return Err(Error::invalid(format!(
-                    "another smsync watch (pid {}) is running on {}; stop it first, or give \
-                     this one another --drop",
-                    holder.trim(),
-                    drop.display()
-                )));
-            }
-        }
-        file.set_len(0).map_err(|e| Error::io(&path, e))?;
-        writeln!(file, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
-        file.sync_all().map_err(|e| Error::io(&path, e))?;
-        Ok(DropLock { _file: file, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
@@ -158,7 +113,15 @@ fn export_one(store: &mut SqliteStore, name: &str, drop: &Path, opts: &Options) 
 /// Runs until `stop` is set (SIGINT/SIGTERM): then it finishes the current file and
 /// returns.
 pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Result<()> {
-    let lock = DropLock::acquire(drop)?;
+    fs::create_dir_all(drop).map_err(|e| Error::io(drop, e))?;
+    let lock =
+        crate::fsutil::PidLock::try_acquire(&drop.join(".smsync-watch.lock"))?.map_err(|pid| {
+            Error::invalid(format!(
+                "another smsync watch (pid {pid}) is running on {}; stop it first, or give \
+                 this one another --drop",
+                drop.display()
+            ))
+        })?;
     let mut store = SqliteStore::open(db)?;
     let mut watched = profiles(&store, opts)?;
     if watched.is_empty() {

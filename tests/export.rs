@@ -770,3 +770,53 @@ fn outputs_can_be_limited() {
     assert!(smsync::export::Outputs::parse("vdir,pdf").is_err());
     assert!(smsync::export::Outputs::parse("").is_err());
 }
+
+#[test]
+fn two_exports_of_one_profile_run_one_after_the_other() {
+    let (d, s) = new_store();
+    drop(s);
+    let db = d.path().join("sm.db");
+    let bin = env!("CARGO_BIN_EXE_smsync");
+    let cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(bin);
+        c.arg("--db")
+            .arg(&db)
+            .arg("--drop")
+            .arg(d.path().join("drop"))
+            .args(args);
+        c
+    };
+    assert!(
+        cmd(&["db", "seed", "--scale", "2000"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let name = SqliteStore::open(&db).unwrap().profiles().unwrap()[0]
+        .name
+        .clone();
+    let spawn = || {
+        cmd(&["export", "--profile", &name, "--json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let mut written = 0;
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        written += r["profiles"][0]["contacts"]["written"].as_u64().unwrap();
+    }
+    // The second waited for the first, found nothing new, and wrote nothing twice.
+    let s = SqliteStore::open(&db).unwrap();
+    let p = s.profile(&name).unwrap();
+    assert_eq!(written, s.sync_counts(&p).unwrap().contacts);
+    let files = tree(&d.path().join("drop"));
+    assert!(
+        !files
+            .keys()
+            .any(|k| k.to_string_lossy().contains(".smsync-tmp"))
+    );
+}
