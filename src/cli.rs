@@ -135,6 +135,10 @@ pub struct ExportArgs {
     /// Which outputs to write: a comma-separated list of vdir, outlook, outlook-vcards.
     #[arg(long, default_value = "vdir,outlook,outlook-vcards")]
     pub outputs: String,
+    /// Neutralise spreadsheet formulas in the CSV files (a leading ' before =, +, -, @):
+    /// for CSV meant for a spreadsheet, not for Outlook's import.
+    #[arg(long)]
+    pub csv_safe: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -314,6 +318,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 dates: crate::codec::text::DateFormat::parse(&cli.date_format)?,
                 full_sheet_limit: args.full_csv_limit,
                 outputs: crate::export::Outputs::parse(&args.outputs)?,
+                csv_safe: args.csv_safe,
                 ..Default::default()
             };
             let profiles = select_profiles(&store, &args.profiles)?;

@@ -36,6 +36,8 @@ pub struct Options {
     pub full_sheet_limit: u64,
     /// Which outputs to write; all by default. Leaving one out leaves its files as they are.
     pub outputs: Outputs,
+    /// Neutralise spreadsheet formulas in the CSV files (see `outlook_csv::neutralise`).
+    pub csv_safe: bool,
 }
 
 /// The output families of an export.
@@ -101,6 +103,7 @@ impl Default for Options {
             page: 1000,
             full_sheet_limit: 20_000,
             outputs: Outputs::default(),
+            csv_safe: false,
         }
     }
 }
@@ -355,7 +358,10 @@ impl Run<'_> {
 
     /// A row checked against the encoding; problems are collected, naming item and field.
     fn checked_row(&mut self, side: Side, item: &Item) -> Option<Vec<String>> {
-        let row = self.codec(side).row(item);
+        let mut row = self.codec(side).row(item);
+        if self.opts.csv_safe {
+            crate::codec::outlook_csv::neutralise(&mut row);
+        }
         let bad = self.codec(side).check(&row, self.opts.encoding);
         if bad.is_empty() {
             return Some(row);
@@ -603,9 +609,13 @@ impl Run<'_> {
         for &kind in side.kinds() {
             let codec = self.codec(side);
             let encoding = self.opts.encoding;
+            let safe = self.opts.csv_safe;
             self.store.for_each_synced(kind, &mut |r| {
                 let item = Item::from_record(&r);
-                let row = codec.row(&item);
+                let mut row = codec.row(&item);
+                if safe {
+                    crate::codec::outlook_csv::neutralise(&mut row);
+                }
                 if codec.check(&row, encoding).is_empty() {
                     rows.push(row);
                 } else {

@@ -151,7 +151,8 @@ pub fn inbox_files(layout: &Layout) -> Result<Vec<PathBuf>> {
         let e = e.map_err(|e| Error::io(&layout.inbox, e))?;
         let name = e.file_name().to_string_lossy().into_owned();
         let ft = e.file_type().map_err(|err| Error::io(e.path(), err))?;
-        if ft.is_file() && !is_temp_name(&name) {
+        // A symbolic link is listed (and filed to rejected/ as one), never followed.
+        if (ft.is_file() || ft.is_symlink()) && !is_temp_name(&name) {
             out.push(e.path());
         }
     }

@@ -778,3 +778,89 @@ fn an_update_that_changes_nothing_still_refreshes_outlooks_copy() {
     );
     assert_eq!(s.get(Key::new(Kind::Tech, 4)).unwrap().updated_at, before);
 }
+
+#[test]
+fn hostile_inbox_symlinks_are_not_followed_and_floods_are_refused() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    // A link to a file outside the inbox, holding a valid edit.
+    let outside = d.path().join("outside.csv");
+    fs::write(
+        &outside,
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 LINKED\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    fs::create_dir_all(inbox(&drop)).unwrap();
+    std::os::unix::fs::symlink(&outside, inbox(&drop).join("link.csv")).unwrap();
+    // A file that repeats one row past the item limit.
+    let mut flood = String::from("\"User 1\",\"Mobile Phone\"\r\n");
+    flood.push_str(&"\"SM-T2\",\"+1\"\r\n".repeat(smsync::codec::item::MAX_ITEMS + 1));
+    drop_file(&drop, "flood.csv", flood.as_bytes());
+    let r = run(&mut s, &drop);
+    assert_eq!(s.get(Key::new(Kind::Tech, 1)).unwrap().text("mobile"), "");
+    assert!(outside.exists(), "the link's target is untouched");
+    let link = r
+        .files
+        .iter()
+        .find(|f| f.file.ends_with("link.csv"))
+        .unwrap();
+    assert_eq!(link.outcome, "rejected");
+    assert!(link.error.as_ref().unwrap().contains("symbolic link"));
+    let f = r
+        .files
+        .iter()
+        .find(|f| f.file.ends_with("flood.csv"))
+        .unwrap();
+    assert_eq!(f.outcome, "rejected");
+    assert!(
+        f.error.as_ref().unwrap().contains("more than"),
+        "{:?}",
+        f.error
+    );
+    assert!(fs::read_dir(inbox(&drop)).unwrap().next().is_none());
+}
+
+#[test]
+fn another_writer_during_an_ingest_loses_nothing() {
+    let (d, mut s) = new_store();
+    smsync::seed::scale(&mut s, 3000, Some(10), 2, false).unwrap();
+    let drop = d.path().join("drop");
+    let p = s.profiles().unwrap().remove(0);
+    export_profile(&mut s, &p, &drop, &ExportOptions::default(), &mut || {}).unwrap();
+    let l = Layout::new(&drop, &p.name);
+    let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+        if row[col(h, "User 1")].starts_with("SM-U") {
+            row[col(h, "Mobile Phone")] = "+1 INGEST".into();
+            row[col(h, "Categories")].push_str(";!Update");
+        }
+        true
+    });
+    fs::create_dir_all(&l.inbox).unwrap();
+    fs::write(l.inbox.join("all.csv"), &bytes).unwrap();
+    let path = s.path().to_path_buf();
+    let writer = std::thread::spawn(move || {
+        let mut other = SqliteStore::open(&path).unwrap();
+        for i in 1..=40 {
+            set(
+                &mut other,
+                Key::new(Kind::Tech, i),
+                &[("notes", &format!("writer {i}"))],
+            );
+        }
+    });
+    let r = ingest(&mut s, &p, &drop, &[], &Options::default()).unwrap();
+    writer.join().unwrap();
+    assert!(r.tally.applied > 1000, "{:?}", r.tally);
+    for i in 1..=40 {
+        assert_eq!(
+            s.get(Key::new(Kind::Tech, i)).unwrap().text("notes"),
+            format!("writer {i}")
+        );
+    }
+    let applied = all(&s, Kind::User)
+        .iter()
+        .filter(|u| u.text("mobile") == "+1 INGEST")
+        .count();
+    assert_eq!(applied as u64, r.tally.applied);
+}

@@ -128,7 +128,12 @@ pub mod read {
         let mut n = 0;
         loop {
             match parser.entry() {
-                Entry::ICalendar(cal) => todos(&cal, &mut n, &mut out),
+                Entry::ICalendar(cal) => {
+                    todos(&cal, &mut n, &mut out);
+                    if n > crate::codec::item::MAX_ITEMS {
+                        return crate::codec::item::too_many_items();
+                    }
+                }
                 Entry::VCard(_) => {
                     n += 1;
                     out.push(Incoming {

@@ -290,6 +290,20 @@ pub struct Incoming {
     pub item: std::result::Result<Item, String>,
 }
 
+/// The most items one input file may hold: a file that repeats itself to exhaust memory is
+/// refused as a whole, like a file over the size limit.
+pub const MAX_ITEMS: usize = 1_000_000;
+
+/// The single refused item that stands for a file over [`MAX_ITEMS`].
+pub fn too_many_items() -> Vec<Incoming> {
+    vec![Incoming {
+        source: "file".into(),
+        item: Err(format!(
+            "the file holds more than {MAX_ITEMS} items; split it into smaller exports"
+        )),
+    }]
+}
+
 /// The category that asks smsync to apply an item's edits.
 pub const UPDATE_CATEGORY: &str = "!Update";
 

@@ -303,6 +303,18 @@ impl Codec {
     }
 }
 
+/// Neutralises spreadsheet formulas (CSV injection): a cell that begins with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading apostrophe, so a spreadsheet shows it as
+/// text instead of evaluating it. Only for files meant for spreadsheets: Outlook's import
+/// would keep the apostrophe (and phone numbers begin with `+`).
+pub fn neutralise(row: &mut [String]) {
+    for cell in row.iter_mut() {
+        if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            cell.insert(0, '\'');
+        }
+    }
+}
+
 /// Writes quoted CSV rows with CRLF ends in the chosen encoding to `W`.
 pub struct Sink<W: Write> {
     out: csv::Writer<Transcode<W>>,
@@ -518,6 +530,12 @@ pub fn read(bytes: &[u8], dates: &DateFormat) -> std::result::Result<Read, Strin
     let mut items = Vec::new();
     // Rows are numbered as a spreadsheet shows them: the header is row 1.
     for (i, rec) in records.enumerate() {
+        if i >= super::item::MAX_ITEMS {
+            return Err(format!(
+                "the file holds more than {} rows; split it into smaller exports",
+                super::item::MAX_ITEMS
+            ));
+        }
         let source = format!("row {}", i + 2);
         let row = match rec {
             Ok(r) => r,
@@ -644,6 +662,30 @@ fn row_item(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_on_request() {
+        let mut row = vec![
+            "=HYPERLINK(\"x\")".to_string(),
+            "+1 555".into(),
+            "-2".into(),
+            "@SUM(A1)".into(),
+            "plain".into(),
+            String::new(),
+        ];
+        neutralise(&mut row);
+        assert_eq!(
+            row,
+            [
+                "'=HYPERLINK(\"x\")",
+                "'+1 555",
+                "'-2",
+                "'@SUM(A1)",
+                "plain",
+                ""
+            ]
+        );
+    }
 
     #[test]
     fn headers_have_outlooks_column_counts() {

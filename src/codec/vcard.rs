@@ -268,6 +268,9 @@ pub mod read {
             match parser.entry() {
                 Entry::VCard(card) => {
                     n += 1;
+                    if n > crate::codec::item::MAX_ITEMS {
+                        return crate::codec::item::too_many_items();
+                    }
                     out.push(Incoming {
                         source: source(n),
                         item: card_item(&card),
