@@ -1,0 +1,8 @@
+//! Fuzz target: the vCard reader (after the same decoding ingest does).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let (text, _) = smsync::codec::text::decode(data);
+    let _ = smsync::codec::vcard::read::read(&text);
+});
