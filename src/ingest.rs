@@ -36,6 +36,8 @@ pub struct Options {
     pub max_size: u64,
     /// Files per transaction.
     pub batch: usize,
+    /// Called after each file is read (tests use it to change a file under an ingest).
+    pub after_read: Option<fn(&Path)>,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             dry_run: false,
             max_size: 100 * 1024 * 1024,
             batch: 500,
+            after_read: None,
         }
     }
 }
@@ -453,6 +456,9 @@ struct Input {
     retry: bool,
     /// The file disappeared before it was read.
     vanished: bool,
+    /// Size and modification time when it was read: a file that differs at filing time was
+    /// replaced meanwhile and stays in the inbox, to be read again.
+    seen: Option<(u64, Option<std::time::SystemTime>)>,
 }
 
 fn load(path: &Path, opts: &Options) -> Input {
@@ -468,6 +474,7 @@ fn load(path: &Path, opts: &Options) -> Input {
         error: None,
         retry: false,
         vanished: false,
+        seen: None,
     };
     let unreadable = |input: &mut Input, e: std::io::Error| {
         match e.kind() {
@@ -489,8 +496,9 @@ fn load(path: &Path, opts: &Options) -> Input {
                 opts.max_size
             ));
         }
-        Ok(_) => match fs::read(path) {
+        Ok(m) => match fs::read(path) {
             Ok(b) => {
+                input.seen = Some((m.len(), m.modified().ok()));
                 input.hash = Sha256::digest(&b)
                     .iter()
                     .map(|x| format!("{x:02x}"))
@@ -708,7 +716,16 @@ pub fn ingest(
     };
     let mut reports: Vec<FileReport> = Vec::new();
     for chunk in paths.chunks(opts.batch.max(1)) {
-        let inputs: Vec<Input> = chunk.iter().map(|p| load(p, opts)).collect();
+        let inputs: Vec<Input> = chunk
+            .iter()
+            .map(|p| {
+                let input = load(p, opts);
+                if let Some(hook) = opts.after_read {
+                    hook(p);
+                }
+                input
+            })
+            .collect();
         let mut batch: Vec<FileReport> = Vec::new();
         let result = store.write(&mut |w| {
             batch.clear();
@@ -736,10 +753,23 @@ pub fn ingest(
         if !opts.dry_run {
             let mut dirs: Vec<PathBuf> = vec![layout.inbox.clone()];
             let mut made: Vec<PathBuf> = Vec::new();
-            for r in batch
-                .iter_mut()
-                .filter(|r| !matches!(r.outcome, "retry" | "vanished"))
-            {
+            for (r, input) in batch.iter_mut().zip(&inputs) {
+                if matches!(r.outcome, "retry" | "vanished") {
+                    continue;
+                }
+                let now = fs::symlink_metadata(&input.path)
+                    .ok()
+                    .map(|m| (m.len(), m.modified().ok()));
+                if input.seen.is_some() && now != input.seen {
+                    // Replaced while it was read: what was applied is recorded by its
+                    // hash; the new content stays in the inbox for the next run.
+                    r.notes.push(
+                        "the file changed while it was read; it stays in the inbox and is \
+                         read again"
+                            .into(),
+                    );
+                    continue;
+                }
                 let in_inbox = from_inbox || r.file.parent() == Some(layout.inbox.as_path());
                 file_away(&layout, r, in_inbox, &mut made)?;
                 if let Some(d) = r.moved_to.as_ref().and_then(|p| p.parent())

@@ -925,3 +925,47 @@ fn a_read_only_processed_folder_keeps_the_file_in_the_inbox_and_says_why() {
         "+1 RO"
     );
 }
+
+#[test]
+fn a_file_replaced_while_it_is_read_is_read_again() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let f = drop_file(
+        &drop,
+        "edit.csv",
+        b"\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T5\",\"+1 FIRST\",\"!Update\"\r\n",
+    );
+    fn replace(p: &Path) {
+        fs::write(
+            p,
+            "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T5\",\"+1 SECOND VERSION\",\"!Update\"\r\n",
+        )
+        .unwrap();
+    }
+    let opts = Options {
+        after_read: Some(replace),
+        ..Default::default()
+    };
+    let r = run_with(&mut s, &drop, &opts);
+    assert_eq!(
+        s.get(Key::new(Kind::Tech, 5)).unwrap().text("mobile"),
+        "+1 FIRST"
+    );
+    assert!(
+        r.files[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("changed while it was read"))
+    );
+    assert!(f.exists(), "the new version stays in the inbox");
+    // As `sync` does: the export between the runs gives Outlook the first edit.
+    export(&mut s, &drop);
+    let r = run(&mut s, &drop);
+    assert_eq!(r.tally.applied, 1, "{:?}", r.files[0].items);
+    assert_eq!(
+        s.get(Key::new(Kind::Tech, 5)).unwrap().text("mobile"),
+        "+1 SECOND VERSION"
+    );
+    assert!(!f.exists());
+}
