@@ -232,6 +232,17 @@ fn a_file_is_read_only_once_complete() {
     // A file that vanishes before it is read is no error.
     fs::write(site.inbox().join("gone.csv"), "x").unwrap();
     fs::remove_file(site.inbox().join("gone.csv")).unwrap();
+    drop_file(
+        &site.inbox(),
+        "after.csv",
+        &edit_csv("SM-T9", "+1 555 0009"),
+    );
+    wait_until(
+        Duration::from_secs(3),
+        || site.show("SM-T9")["mobile"] == "+1 555 0009",
+        "a file after a vanished one applied",
+    );
+    assert!(!site.processed().iter().any(|f| f.starts_with("gone")));
     drop(w);
 }
 
