@@ -8,18 +8,19 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde::Serialize;
 
 use crate::clock;
 use crate::codec::item::Item;
-use crate::codec::outlook_csv::{Codec, Encoding, Sheet, Sink};
+use crate::codec::outlook_csv::{self, Codec, Encoding, Sheet, Sink};
 use crate::codec::text::DateFormat;
 use crate::codec::{ical, vcard};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, AtomicFile};
 use crate::model::{Key, Kind};
-use crate::store::{Cursor, Exported, Profile, Store};
+use crate::store::{Changed, Cursor, Exported, Profile, Store};
 
 /// How an export writes.
 #[derive(Debug, Clone)]
@@ -297,14 +298,15 @@ impl LazySheet {
         }
     }
 
-    fn row(&mut self, row: &[String], encoding: Encoding) -> Result<()> {
+    /// Writes a row encoded by [`outlook_csv::encode_row`].
+    fn line(&mut self, line: &[u8], encoding: Encoding) -> Result<()> {
         if self.sink.is_none() {
             let f = AtomicFile::create(&self.path)?;
             let s = Sink::new(f, self.sheet, encoding).map_err(|e| Error::io(&self.path, e))?;
             self.sink = Some(s);
         }
         let sink = self.sink.as_mut().expect("opened");
-        sink.row(row).map_err(|e| Error::io(&self.path, e))
+        sink.encoded(line).map_err(|e| Error::io(&self.path, e))
     }
 
     /// Renames the file into place; `Some(path)` when it had rows.
@@ -320,16 +322,24 @@ impl LazySheet {
     }
 }
 
+/// A run: the database half ([`Run`]: pages, export state, stamps) and the file half
+/// ([`Files`]), which runs on a second thread while the next page is read, so that the
+/// database and the file system work at the same time.
 struct Run<'a> {
     store: &'a mut dyn Store,
     employee: Key,
-    layout: Layout,
-    opts: &'a Options,
     /// Ignore the export state's hashes and write every changed item.
     rewrite: bool,
     /// List removals even where the state does not know the item (an interrupted run may
     /// have forgotten it before its list was written).
     recovering: bool,
+    files: Files<'a>,
+}
+
+/// The files of a run: item files, CSV sheets, and what went wrong on the way.
+struct Files<'a> {
+    layout: Layout,
+    opts: &'a Options,
     contacts_codec: Codec,
     tasks_codec: Codec,
     contacts_changes: LazySheet,
@@ -343,12 +353,17 @@ struct Run<'a> {
     /// Files written by this run, and the first of them (for fsync).
     written: usize,
     written_paths: Vec<PathBuf>,
+    /// The CSV line being written (reused).
+    line: Vec<u8>,
 }
 
 /// Up to this many files, a run fsyncs each one; above, it syncs the file system once.
 const FSYNC_EACH_UP_TO: usize = 16;
 
-impl Run<'_> {
+/// How one page was written: the export-state changes to commit, and the counts.
+type PageDone = Result<(Vec<StateOp>, Counts)>;
+
+impl Files<'_> {
     fn codec(&self, side: Side) -> &Codec {
         match side {
             Side::Contacts => &self.contacts_codec,
@@ -415,6 +430,11 @@ impl Run<'_> {
             return Ok(None);
         };
         let out = self.opts.outputs;
+        let encoding = self.opts.encoding;
+        if out.outlook {
+            self.line.clear();
+            outlook_csv::encode_row(&row, &mut self.line);
+        }
         match side {
             Side::Contacts => {
                 if out.vdir {
@@ -430,9 +450,9 @@ impl Run<'_> {
                     )?;
                 }
                 if out.outlook {
-                    self.contacts_changes.row(&row, self.opts.encoding)?;
+                    self.contacts_changes.line(&self.line, encoding)?;
                     if let (true, Some(full)) = (in_set, self.contacts_full.as_mut()) {
-                        full.row(&row, self.opts.encoding)?;
+                        full.line(&self.line, encoding)?;
                     }
                 }
             }
@@ -444,9 +464,9 @@ impl Run<'_> {
                     )?;
                 }
                 if out.outlook {
-                    self.tasks_changes.row(&row, self.opts.encoding)?;
+                    self.tasks_changes.line(&self.line, encoding)?;
                     if let (true, Some(full)) = (in_set, self.tasks_full.as_mut()) {
-                        full.row(&row, self.opts.encoding)?;
+                        full.line(&self.line, encoding)?;
                     }
                 }
             }
@@ -470,17 +490,8 @@ impl Run<'_> {
             fsutil::remove_if_exists(&self.layout.vcard21_file(&uid))?;
         }
         let row = Codec::removal(key.kind, &key.to_string(), &item.display_name());
-        let bad = self.removals_codec_check(&row);
-        if bad {
-            return Ok(StateOp::Delete(key));
-        }
-        self.removals.row(&row, self.opts.encoding)?;
-        Ok(StateOp::Delete(key))
-    }
-
-    fn removals_codec_check(&mut self, row: &[String]) -> bool {
         let codec = Codec::new(Sheet::Removals, self.opts.dates.clone());
-        let bad = codec.check(row, self.opts.encoding);
+        let bad = codec.check(&row, self.opts.encoding);
         for b in &bad {
             self.errors.push(format!(
                 "removal {}: column '{}' holds '{}' (U+{:04X}), which Windows-1252 cannot hold; \
@@ -488,9 +499,70 @@ impl Run<'_> {
                 row[1], b.column, b.ch, b.ch as u32
             ));
         }
-        !bad.is_empty()
+        if bad.is_empty() {
+            self.line.clear();
+            outlook_csv::encode_row(&row, &mut self.line);
+            self.removals.line(&self.line, self.opts.encoding)?;
+        }
+        Ok(StateOp::Delete(key))
     }
 
+    /// Writes one page of changes: what each record needs (written, unchanged, removed,
+    /// closed once more) follows from its synced-set flag and what the profile was given.
+    fn page(
+        &mut self,
+        side: Side,
+        kind: Kind,
+        page: &[Changed],
+        rewrite: bool,
+        recovering: bool,
+    ) -> PageDone {
+        let mut counts = Counts::default();
+        let mut ops = Vec::with_capacity(page.len());
+        for ch in page {
+            let item = Item::from_record(&ch.record);
+            let prev = ch.exported.as_ref();
+            let status = item.si_status().unwrap_or("");
+            let closed = kind == Kind::Si && status == "Closed";
+            if ch.in_set {
+                if !rewrite && prev.is_some_and(|p| p.hash == item.hash()) {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                if let Some(op) = self.write_item(side, &item, true)? {
+                    ops.push(op);
+                    counts.written += 1;
+                }
+            } else if closed {
+                // A closed SI goes out once more, as Completed.
+                match prev {
+                    Some(p) if p.status.as_deref() != Some("Closed") || recovering => {
+                        if let Some(op) = self.write_item(side, &item, false)? {
+                            ops.push(op);
+                            counts.written += 1;
+                        }
+                    }
+                    Some(_) => counts.unchanged += 1,
+                    None => {}
+                }
+            } else if prev.is_some() || recovering {
+                ops.push(self.remove_item(&item)?);
+                counts.removed += 1;
+            }
+        }
+        Ok((ops, counts))
+    }
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.written += other.written;
+        self.removed += other.removed;
+        self.unchanged += other.unchanged;
+    }
+}
+
+impl Run<'_> {
     /// Exports one side: every record changed in (since, upto], page by page.
     fn side(
         &mut self,
@@ -501,57 +573,106 @@ impl Run<'_> {
     ) -> Result<Counts> {
         let mut counts = Counts::default();
         for &kind in side.kinds() {
+            self.pages(side, kind, since, upto, hook, &mut counts)?;
+            self.dirty(side, kind, &mut counts)?;
+        }
+        Ok(counts)
+    }
+
+    /// The pages of one kind: this thread reads page n+1 and commits the export state of
+    /// page n−1 while a second thread writes the files of page n. States are committed in
+    /// page order, each after its page's files were written.
+    fn pages(
+        &mut self,
+        side: Side,
+        kind: Kind,
+        since: Option<i64>,
+        upto: i64,
+        hook: &mut dyn FnMut(),
+        counts: &mut Counts,
+    ) -> Result<()> {
+        let Run {
+            store,
+            employee,
+            rewrite,
+            recovering,
+            files,
+        } = self;
+        let (employee, rewrite, recovering) = (*employee, *rewrite, *recovering);
+        let limit = files.opts.page.max(1);
+        std::thread::scope(|scope| {
+            let (page_tx, page_rx) = mpsc::sync_channel::<Vec<Changed>>(1);
+            let (done_tx, done_rx) = mpsc::sync_channel::<PageDone>(2);
+            let writer = scope.spawn(move || {
+                for page in page_rx {
+                    let done = files.page(side, kind, &page, rewrite, recovering);
+                    let failed = done.is_err();
+                    if done_tx.send(done).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut result = Ok(());
             let mut cursor = Cursor {
                 updated_at: i64::MIN,
                 row: i64::MIN,
             };
-            loop {
-                let page =
-                    self.store
-                        .changes(kind, self.employee, since, upto, cursor, self.opts.page)?;
-                let Some(last) = page.last() else { break };
-                cursor = last.cursor;
-                let mut ops = Vec::with_capacity(page.len());
-                for ch in &page {
-                    let item = Item::from_record(&ch.record);
-                    let prev = ch.exported.clone();
-                    let status = item.si_status().unwrap_or("");
-                    let closed = kind == Kind::Si && status == "Closed";
-                    if ch.in_set {
-                        if !self.rewrite && prev.as_ref().is_some_and(|p| p.hash == item.hash()) {
-                            counts.unchanged += 1;
-                            continue;
-                        }
-                        if let Some(op) = self.write_item(side, &item, true)? {
-                            ops.push(op);
-                            counts.written += 1;
-                        }
-                    } else if closed {
-                        // A closed SI goes out once more, as Completed.
-                        match &prev {
-                            Some(p) if p.status.as_deref() != Some("Closed") || self.recovering => {
-                                if let Some(op) = self.write_item(side, &item, false)? {
-                                    ops.push(op);
-                                    counts.written += 1;
+            let mut in_flight = 0usize;
+            let mut more = true;
+            while more || in_flight > 0 {
+                if more {
+                    match store.changes(kind, employee, since, upto, cursor, limit) {
+                        Ok(page) => {
+                            more = page.len() == limit;
+                            if let Some(last) = page.last() {
+                                cursor = last.cursor;
+                                if page_tx.send(page).is_err() {
+                                    // The writer stopped on an error; it is in `done_rx`.
+                                    more = false;
+                                } else {
+                                    in_flight += 1;
                                 }
                             }
-                            Some(_) => counts.unchanged += 1,
-                            None => {}
                         }
-                    } else if prev.is_some() || self.recovering {
-                        ops.push(self.remove_item(&item)?);
-                        counts.removed += 1;
+                        Err(e) => {
+                            result = Err(e);
+                            more = false;
+                        }
                     }
                 }
-                self.commit_state(&ops)?;
-                hook();
-                if page.len() < self.opts.page {
+                // Keep one page in the writer while the next is read; wait for all at the end.
+                while in_flight > usize::from(more) {
+                    in_flight -= 1;
+                    let done = done_rx.recv().unwrap_or_else(|_| {
+                        Err(Error::Invalid("the export writer stopped".into()))
+                    });
+                    match done {
+                        Ok((ops, c)) if result.is_ok() => {
+                            counts.add(c);
+                            result = commit_state(&mut **store, employee, &ops);
+                            hook();
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            if result.is_ok() {
+                                result = Err(e);
+                            }
+                        }
+                    }
+                    if result.is_err() {
+                        more = false;
+                    }
+                }
+                if result.is_err() {
                     break;
                 }
             }
-            self.dirty(side, kind, &mut counts)?;
-        }
-        Ok(counts)
+            drop(page_tx);
+            if writer.join().is_err() {
+                return Err(Error::Invalid("the export writer panicked".into()));
+            }
+            result
+        })
     }
 
     /// Rewrites the items an ingest saw in this profile (for example to drop `!Update` from
@@ -572,69 +693,47 @@ impl Run<'_> {
             let in_set = self.store.in_synced_set(key)?;
             if in_set || (kind == Kind::Si && status == "Closed") {
                 // Not into a full sheet being written: the pages may have written it.
-                if let Some(op) = self.write_item(side, &item, false)? {
+                if let Some(op) = self.files.write_item(side, &item, false)? {
                     ops.push(op);
                     counts.written += 1;
                 }
             } else {
-                ops.push(self.remove_item(&item)?);
+                ops.push(self.files.remove_item(&item)?);
                 counts.removed += 1;
             }
         }
-        self.commit_state(&ops)
-    }
-
-    /// Records in the export state what this profile now holds (one transaction).
-    fn commit_state(&mut self, ops: &[StateOp]) -> Result<()> {
-        let employee = self.employee;
-        self.store.write(&mut |w| {
-            for op in ops {
-                match op {
-                    StateOp::Put(k, e) => w.put_exported(employee, *k, e)?,
-                    StateOp::Delete(k) => w.delete_exported(employee, *k)?,
-                }
-            }
-            Ok(())
-        })
+        commit_state(self.store, self.employee, &ops)
     }
 
     /// Rewrites `outlook/contacts.csv` or `tasks.csv`: the full current set, streamed.
     fn full_sheet(&mut self, side: Side) -> Result<()> {
-        let path = self.layout.outlook.join(format!("{}.csv", side.name()));
+        let files = &mut self.files;
+        let path = files.layout.outlook.join(format!("{}.csv", side.name()));
         let file = AtomicFile::create(&path)?;
         let mut sink =
-            Sink::new(file, side.sheet(), self.opts.encoding).map_err(|e| Error::io(&path, e))?;
-        let mut rows: Vec<Vec<String>> = Vec::new();
+            Sink::new(file, side.sheet(), files.opts.encoding).map_err(|e| Error::io(&path, e))?;
         let mut errors = Vec::new();
         for &kind in side.kinds() {
-            let codec = self.codec(side);
-            let encoding = self.opts.encoding;
-            let safe = self.opts.csv_safe;
+            let codec = files.codec(side);
+            let encoding = files.opts.encoding;
+            let safe = files.opts.csv_safe;
             self.store.for_each_synced(kind, &mut |r| {
                 let item = Item::from_record(&r);
                 let mut row = codec.row(&item);
                 if safe {
-                    crate::codec::outlook_csv::neutralise(&mut row);
+                    outlook_csv::neutralise(&mut row);
                 }
                 if codec.check(&row, encoding).is_empty() {
-                    rows.push(row);
+                    sink.row(&row).map_err(|e| Error::io(&path, e))?;
                 } else {
                     errors.push(r.key);
-                }
-                if rows.len() >= 1024 {
-                    for row in rows.drain(..) {
-                        sink.row(&row).map_err(|e| Error::io(&path, e))?;
-                    }
                 }
                 Ok(())
             })?;
         }
-        for row in rows {
-            sink.row(&row).map_err(|e| Error::io(&path, e))?;
-        }
-        if !errors.is_empty() && self.errors.is_empty() {
+        if !errors.is_empty() && files.errors.is_empty() {
             let keys: Vec<String> = errors.iter().take(10).map(Key::to_string).collect();
-            self.errors.push(format!(
+            files.errors.push(format!(
                 "{}: {} items hold characters Windows-1252 cannot hold ({}); export with \
                  --csv-encoding utf-8",
                 path.display(),
@@ -642,12 +741,31 @@ impl Run<'_> {
                 keys.join(", ")
             ));
         }
-        if self.errors.is_empty() {
+        if files.errors.is_empty() {
             let f = sink.finish().map_err(|e| Error::io(&path, e))?;
             f.commit()?;
         }
         Ok(())
     }
+}
+
+/// Records in the export state what the profile now holds (one transaction). Not synced to
+/// disk on its own: the run's marker stays until the stamps commit durably (which syncs
+/// these commits too), and a run that finds the marker rewrites everything since the stamps
+/// whatever the state says, so a state commit lost to a power failure costs only a rewrite.
+fn commit_state(store: &mut dyn Store, employee: Key, ops: &[StateOp]) -> Result<()> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    store.write_unsynced(&mut |w| {
+        for op in ops {
+            match op {
+                StateOp::Put(k, e) => w.put_exported(employee, *k, e)?,
+                StateOp::Delete(k) => w.delete_exported(employee, *k)?,
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Exports one profile into `drop`. `hook` runs after each page (tests use it to write to
@@ -694,27 +812,30 @@ pub fn export_profile(
         employee: profile.employee,
         rewrite: recovering,
         recovering,
-        contacts_codec: Codec::new(Sheet::Contacts, opts_dates.clone()),
-        tasks_codec: Codec::new(Sheet::Tasks, opts_dates),
-        contacts_changes: LazySheet::new(
-            layout.changes.join(format!("{run_id}-contacts.csv")),
-            Sheet::Contacts,
-        ),
-        tasks_changes: LazySheet::new(
-            layout.changes.join(format!("{run_id}-tasks.csv")),
-            Sheet::Tasks,
-        ),
-        removals: LazySheet::new(
-            layout.changes.join(format!("{run_id}-removals.csv")),
-            Sheet::Removals,
-        ),
-        layout: layout.clone(),
-        opts,
-        errors: Vec::new(),
-        contacts_full: None,
-        tasks_full: None,
-        written: 0,
-        written_paths: Vec::new(),
+        files: Files {
+            contacts_codec: Codec::new(Sheet::Contacts, opts_dates.clone()),
+            tasks_codec: Codec::new(Sheet::Tasks, opts_dates),
+            contacts_changes: LazySheet::new(
+                layout.changes.join(format!("{run_id}-contacts.csv")),
+                Sheet::Contacts,
+            ),
+            tasks_changes: LazySheet::new(
+                layout.changes.join(format!("{run_id}-tasks.csv")),
+                Sheet::Tasks,
+            ),
+            removals: LazySheet::new(
+                layout.changes.join(format!("{run_id}-removals.csv")),
+                Sheet::Removals,
+            ),
+            layout: layout.clone(),
+            opts,
+            errors: Vec::new(),
+            contacts_full: None,
+            tasks_full: None,
+            written: 0,
+            written_paths: Vec::new(),
+            line: Vec::with_capacity(1024),
+        },
     };
 
     let full = profile.contacts_stamp.is_none() || profile.tasks_stamp.is_none() || recovering;
@@ -726,10 +847,10 @@ pub fn export_profile(
             )
         };
         if recovering || profile.contacts_stamp.is_none() {
-            run.contacts_full = Some(sheet(Side::Contacts));
+            run.files.contacts_full = Some(sheet(Side::Contacts));
         }
         if recovering || profile.tasks_stamp.is_none() {
-            run.tasks_full = Some(sheet(Side::Tasks));
+            run.files.tasks_full = Some(sheet(Side::Tasks));
         }
     }
     run.rewrite = recovering || profile.contacts_stamp.is_none();
@@ -758,14 +879,14 @@ pub fn export_profile(
             FullSheet::Stale
         };
         let teed = match side {
-            Side::Contacts => run.contacts_full.take(),
-            Side::Tasks => run.tasks_full.take(),
+            Side::Contacts => run.files.contacts_full.take(),
+            Side::Tasks => run.files.tasks_full.take(),
         };
         if state == FullSheet::Rewritten && opts.outputs.outlook {
             // A full run wrote the set along with the changes; an empty set still gets its
             // header-only sheet.
             let written = match teed {
-                Some(sheet) if run.errors.is_empty() => sheet.commit()?.is_some(),
+                Some(sheet) if run.files.errors.is_empty() => sheet.commit()?.is_some(),
                 _ => false,
             };
             if !written {
@@ -774,14 +895,14 @@ pub fn export_profile(
         }
         full_sheets.push(state);
     }
-    if !run.errors.is_empty() {
-        let n = run.errors.len();
+    if !run.files.errors.is_empty() {
+        let n = run.files.errors.len();
         let mut msg = format!(
             "export of '{}' stopped: {n} value(s) cannot be written; nothing was lost, the \
              stamps did not move:",
             profile.name
         );
-        for e in run.errors.iter().take(20) {
+        for e in run.files.errors.iter().take(20) {
             msg.push_str("\n  ");
             msg.push_str(e);
         }
@@ -790,15 +911,15 @@ pub fn export_profile(
         }
         return Err(Error::Invalid(msg));
     }
-    run.make_durable()?;
+    run.files.make_durable()?;
     let mut change_files = Vec::new();
-    let Run {
-        store,
+    let Run { store, files, .. } = run;
+    let Files {
         contacts_changes,
         tasks_changes,
         removals,
         ..
-    } = run;
+    } = files;
     for sheet in [contacts_changes, tasks_changes, removals] {
         change_files.extend(sheet.commit()?);
     }

@@ -532,3 +532,55 @@ fn a_record_found_in_a_transaction_is_never_written_back_stale() {
         "other"
     );
 }
+
+#[test]
+fn change_pages_cover_every_record_once_when_many_share_one_change_time() {
+    use smsync::store::Cursor;
+    // A seed writes thousands of records per transaction, so one change time covers more
+    // rows than a page; later edits add rows with their own, later change times.
+    let (_d, mut s) = new_store();
+    smsync::seed::scale(&mut s, 900, None, 3, false).unwrap();
+    let users = all(&s, Kind::User);
+    for u in users.iter().step_by(50) {
+        set(&mut s, u.key, &[("mobile", "+1 555 000 1111")]);
+    }
+    let employee = s.profiles().unwrap()[0].employee;
+    let upto = s.clock().unwrap();
+    let shared = users
+        .iter()
+        .filter(|u| u.updated_at == users[1].updated_at)
+        .count();
+    for page in [1usize, 7, 50, shared, shared + 1, 10_000] {
+        let mut cursor = Cursor {
+            updated_at: i64::MIN,
+            row: i64::MIN,
+        };
+        let mut seen: Vec<(i64, Key)> = Vec::new();
+        loop {
+            let got = s
+                .changes(Kind::User, employee, None, upto, cursor, page)
+                .unwrap();
+            assert!(got.len() <= page);
+            for c in &got {
+                seen.push((c.record.updated_at, c.record.key));
+            }
+            match got.last() {
+                Some(last) if got.len() == page => cursor = last.cursor,
+                _ => break,
+            }
+        }
+        let mut expected: Vec<(i64, Key)> = all(&s, Kind::User)
+            .iter()
+            .map(|u| (u.updated_at, u.key))
+            .collect();
+        expected.sort_by_key(|&(t, k)| (t, k.id));
+        assert!(shared > 7, "the seed shares change times ({shared})");
+        assert_eq!(seen, expected, "page size {page}");
+        // A later window (since = the seed's change time) sees only the edits.
+        let since = users.iter().map(|u| u.updated_at).max();
+        let later = s
+            .changes(Kind::User, employee, since, upto, Cursor::default(), 10_000)
+            .unwrap();
+        assert_eq!(later.len(), users.iter().step_by(50).count());
+    }
+}

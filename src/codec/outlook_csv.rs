@@ -315,42 +315,64 @@ pub fn neutralise(row: &mut [String]) {
     }
 }
 
+/// Appends one row as Outlook writes it: every field quoted, quotes doubled, `,` between
+/// fields, CRLF at the end (what `csv::QuoteStyle::Always` writes; done here so that a row
+/// is encoded once and the same bytes go to every sheet that holds it).
+pub fn encode_row<S: AsRef<str>>(row: &[S], out: &mut Vec<u8>) {
+    for (i, cell) in row.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        for (j, piece) in cell.as_ref().as_bytes().split(|&b| b == b'"').enumerate() {
+            if j > 0 {
+                out.extend_from_slice(b"\"\"");
+            }
+            out.extend_from_slice(piece);
+        }
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Writes quoted CSV rows with CRLF ends in the chosen encoding to `W`.
 pub struct Sink<W: Write> {
-    out: csv::Writer<Transcode<W>>,
+    out: Transcode<W>,
+    line: Vec<u8>,
 }
 
 impl<W: Write> Sink<W> {
     /// Starts a sheet: the BOM (UTF-8) and the header.
     pub fn new(inner: W, sheet: Sheet, encoding: Encoding) -> std::io::Result<Self> {
-        let mut t = Transcode {
+        let mut out = Transcode {
             inner,
             encoding,
             pending: Vec::new(),
         };
         if encoding == Encoding::Utf8Bom {
-            t.inner.write_all(b"\xEF\xBB\xBF")?;
+            out.inner.write_all(b"\xEF\xBB\xBF")?;
         }
-        let mut out = csv::WriterBuilder::new()
-            .quote_style(csv::QuoteStyle::Always)
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(t);
-        out.write_record(sheet.header())?;
-        Ok(Sink { out })
+        let mut line = Vec::with_capacity(1024);
+        encode_row(sheet.header(), &mut line);
+        out.write_all(&line)?;
+        Ok(Sink { out, line })
     }
 
     /// Writes a row already checked with [`Codec::check`].
     pub fn row(&mut self, row: &[String]) -> std::io::Result<()> {
-        self.out.write_record(row).map_err(std::io::Error::other)
+        self.line.clear();
+        encode_row(row, &mut self.line);
+        self.out.write_all(&self.line)
     }
 
-    pub fn finish(self) -> std::io::Result<W> {
-        let mut t = self
-            .out
-            .into_inner()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        t.flush()?;
-        Ok(t.inner)
+    /// Writes a row encoded by [`encode_row`] (UTF-8; transcoded here).
+    pub fn encoded(&mut self, line: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(line)
+    }
+
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out.inner)
     }
 }
 
@@ -734,5 +756,51 @@ mod tests {
             bytes,
             b"\"Type\",\"Key\",\"Name\"\r\n\"Contact\",\"SM-U1\",\"Caf\xE9 M\xFCller\"\r\n"
         );
+    }
+
+    #[test]
+    fn encoded_rows_read_back_equal_and_match_the_csv_crates_quote_always() {
+        let cells = [
+            "",
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "\"",
+            "\"\"",
+            "two\r\nlines",
+            "tab\there",
+            "Müller",
+            "=1+2",
+            " lead",
+            "end ",
+        ];
+        // Every cell, and rows of every length up to all of them, in a rotating order.
+        for n in 1..=cells.len() {
+            for start in 0..cells.len() {
+                let row: Vec<String> = (0..n)
+                    .map(|i| cells[(start + i * 7) % cells.len()].to_string())
+                    .collect();
+                let mut ours = Vec::new();
+                encode_row(&row, &mut ours);
+                let mut theirs = csv::WriterBuilder::new()
+                    .quote_style(csv::QuoteStyle::Always)
+                    .terminator(csv::Terminator::CRLF)
+                    .from_writer(Vec::new());
+                theirs.write_record(&row).unwrap();
+                assert_eq!(ours, theirs.into_inner().unwrap(), "{row:?}");
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .from_reader(ours.as_slice());
+                let back: Vec<String> = reader
+                    .records()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .iter()
+                    .map(str::to_string)
+                    .collect();
+                assert_eq!(back, row);
+            }
+        }
     }
 }

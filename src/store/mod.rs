@@ -181,6 +181,15 @@ pub struct SyncCounts {
 pub trait Store: Lookup {
     /// Runs `f` in one write transaction: all of it commits, or none of it.
     fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()>;
+
+    /// Like [`Store::write`], but the commit need not reach the disk before it returns: it
+    /// survives a killed process, and a power loss can only lose it together with every
+    /// later commit, never leave it half done. For bookkeeping that a later durable commit
+    /// makes durable, and that a lost commit only makes redo (the export state, whose run
+    /// keeps a marker until its stamps commit durably).
+    fn write_unsynced(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        self.write(f)
+    }
     fn get(&self, key: Key) -> Result<Record>;
     /// Calls `f` for every record of a kind, in key order, without loading them all.
     fn for_each(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;

@@ -1215,6 +1215,17 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn write_unsynced(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        // In WAL mode, synchronous=NORMAL skips the WAL fsync at commit; the commit is in
+        // the WAL file in order, so the next FULL commit (or checkpoint) syncs it too.
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = self.write(f);
+        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        result?;
+        restored?;
+        Ok(())
+    }
+
     fn get(&self, key: Key) -> Result<Record> {
         load_required(&self.conn, key)
     }
@@ -1284,52 +1295,81 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Changed>> {
         // The profile's export state comes with each record (one query per page, not one
-        // per record).
+        // per record). A page is two range scans of the `updated_at` index, which holds the
+        // rowid: the rest of the cursor's change time (`updated_at = ? AND rowid > ?`), then
+        // the later change times. A row-value `(updated_at, id) > (?, ?)` would not seek
+        // past the cursor's change time, and one change time can cover a million rows (a
+        // seed, a cascade), which made a full export quadratic.
         let base = select_with_flag(kind);
         let (cols, from) = base.rsplit_once(" FROM ").expect("select");
-        let sql = format!(
+        let head = format!(
             "{cols}, s.hash, s.status, s.vals, s.updated_at FROM {from} \
-             LEFT JOIN export_state s ON s.employee_id = ?6 AND s.item_kind = ?7 \
-             AND s.item_id = t.{} \
-             WHERE t.updated_at <= ?1 AND t.updated_at > ?2 \
-             AND (t.updated_at, t.id) > (?3, ?4) ORDER BY t.updated_at, t.id LIMIT ?5",
+             LEFT JOIN export_state s ON s.employee_id = ?4 AND s.item_kind = ?5 \
+             AND s.item_id = t.{}",
             key_column(kind)
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![
-                upto,
-                since.unwrap_or(i64::MIN),
-                after.updated_at,
-                after.row,
-                limit as i64,
-                employee.id,
-                kind.name()
-            ],
-            |row| {
-                let record = read_record(kind, row)?;
-                let n = row.as_ref().column_count();
-                let exported = match row.get::<_, Option<i64>>(n - 4)? {
-                    Some(hash) => Some(Exported {
-                        hash: hash as u64,
-                        status: row.get(n - 3)?,
-                        values: row.get(n - 2)?,
-                        updated_at: row.get(n - 1)?,
-                    }),
-                    None => None,
-                };
-                Ok(Changed {
-                    cursor: Cursor {
-                        updated_at: record.updated_at,
-                        row: row.get(0)?,
-                    },
-                    in_set: row.get::<_, i64>(n - 5)? != 0,
-                    exported,
-                    record,
-                })
-            },
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let same = format!("{head} WHERE t.updated_at = ?1 AND t.id > ?2 ORDER BY t.id LIMIT ?3");
+        let later = format!(
+            "{head} WHERE t.updated_at > ?1 AND t.updated_at <= ?2 \
+             ORDER BY t.updated_at, t.id LIMIT ?3"
+        );
+        let read = |row: &Row| -> rusqlite::Result<Changed> {
+            let record = read_record(kind, row)?;
+            let n = row.as_ref().column_count();
+            let exported = match row.get::<_, Option<i64>>(n - 4)? {
+                Some(hash) => Some(Exported {
+                    hash: hash as u64,
+                    status: row.get(n - 3)?,
+                    values: row.get(n - 2)?,
+                    updated_at: row.get(n - 1)?,
+                }),
+                None => None,
+            };
+            Ok(Changed {
+                cursor: Cursor {
+                    updated_at: record.updated_at,
+                    row: row.get(0)?,
+                },
+                in_set: row.get::<_, i64>(n - 5)? != 0,
+                exported,
+                record,
+            })
+        };
+        let since = since.unwrap_or(i64::MIN);
+        let mut out: Vec<Changed> = Vec::with_capacity(limit.min(4096));
+        if after.updated_at > since && after.updated_at <= upto {
+            let mut stmt = self.conn.prepare_cached(&same)?;
+            let rows = stmt.query_map(
+                params![
+                    after.updated_at,
+                    after.row,
+                    limit as i64,
+                    employee.id,
+                    kind.name()
+                ],
+                read,
+            )?;
+            for r in rows {
+                out.push(r?);
+            }
+        }
+        if out.len() < limit {
+            let mut stmt = self.conn.prepare_cached(&later)?;
+            let rows = stmt.query_map(
+                params![
+                    since.max(after.updated_at),
+                    upto,
+                    (limit - out.len()) as i64,
+                    employee.id,
+                    kind.name()
+                ],
+                read,
+            )?;
+            for r in rows {
+                out.push(r?);
+            }
+        }
+        Ok(out)
     }
 
     fn for_each_synced(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
