@@ -250,7 +250,7 @@ pub enum AdminCommand {
     },
 }
 
-fn print_json(v: &serde_json::Value) -> Result<()> {
+fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<()> {
     // Buffered: stdout is line-buffered, and a report of 10,000 items is 100,000 lines.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, v).map_err(|e| Error::Other(e.to_string()))?;
@@ -348,7 +348,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let r = crate::ingest::ingest(&mut store, &profile, &cli.drop, &args.files, &opts)?;
             if args.json {
-                print_json(&serde_json::to_value(&r).expect("report serialises"))?;
+                print_json(&r)?;
             } else {
                 print_ingest(&r);
             }
@@ -463,7 +463,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .flat_map(|&k| fields::of(k).iter().map(FieldRow::from))
                 .collect();
             if json {
-                return print_json(&serde_json::to_value(&rows).expect("rows serialise"));
+                return print_json(&rows);
             }
             print_fields(&rows);
             Ok(())

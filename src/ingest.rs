@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{Local, NaiveDate};
@@ -221,11 +222,8 @@ pub fn read_items(
     }
 }
 
-fn mtime_micros(path: &Path) -> i64 {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+fn micros(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
 }
@@ -463,6 +461,33 @@ struct Input {
     seen: Option<(u64, Option<std::time::SystemTime>)>,
 }
 
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
+    if fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(std::io::Error::other("a symbolic link"));
+    }
+    fs::File::open(path)
+}
+
+/// Whether an open failed because the path is a symbolic link (`ELOOP` from O_NOFOLLOW).
+fn is_symlink_refusal(e: &std::io::Error, path: &Path) -> bool {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return true;
+    }
+    e.kind() != std::io::ErrorKind::NotFound
+        && fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
 fn load(path: &Path, opts: &Options) -> Input {
     let name = path
         .file_name()
@@ -487,28 +512,40 @@ fn load(path: &Path, opts: &Options) -> Input {
             "cannot be read now ({e}); it stays in the inbox and is retried"
         ));
     };
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
+    // One open and one fstat: the open refuses a symbolic link (O_NOFOLLOW) and does not
+    // wait on a FIFO (O_NONBLOCK); the metadata is the opened file's own.
+    let opened = open_no_follow(path).and_then(|f| {
+        let m = f.metadata()?;
+        Ok((f, m))
+    });
+    match opened {
+        Err(e) if is_symlink_refusal(&e, path) => {
             input.error = Some("a symbolic link; smsync reads only regular files".into());
         }
-        Ok(m) if m.len() > opts.max_size => {
+        Ok((_, m)) if !m.is_file() => {
+            input.error = Some("not a regular file; smsync reads only regular files".into());
+        }
+        Ok((_, m)) if m.len() > opts.max_size => {
             input.error = Some(format!(
                 "{} bytes, above the limit of {} bytes; split the export or raise --max-size",
                 m.len(),
                 opts.max_size
             ));
         }
-        Ok(m) => match fs::read(path) {
-            Ok(b) => {
-                input.seen = Some((m.len(), m.modified().ok()));
-                input.hash = Sha256::digest(&b)
-                    .iter()
-                    .map(|x| format!("{x:02x}"))
-                    .collect();
-                input.bytes = Some(b);
+        Ok((mut f, m)) => {
+            let mut b = Vec::with_capacity(m.len() as usize + 1);
+            match f.read_to_end(&mut b) {
+                Ok(_) => {
+                    input.seen = Some((m.len(), m.modified().ok()));
+                    input.hash = Sha256::digest(&b)
+                        .iter()
+                        .map(|x| format!("{x:02x}"))
+                        .collect();
+                    input.bytes = Some(b);
+                }
+                Err(e) => unreadable(&mut input, e),
             }
-            Err(e) => unreadable(&mut input, e),
-        },
+        }
         Err(e) => unreadable(&mut input, e),
     }
     input
@@ -568,7 +605,7 @@ fn apply_file(
     let ctx = FileCtx {
         profile,
         file: &input.name,
-        item_time: mtime_micros(&input.path),
+        item_time: input.seen.and_then(|(_, t)| t).map(micros).unwrap_or(0),
         today: Local::now().date_naive(),
     };
     let mut seen = HashSet::new();
@@ -685,8 +722,12 @@ fn file_away(
     let to = free_name(&dir, &name);
     if in_inbox {
         fs::rename(&r.file, &to).map_err(|e| Error::io(&r.file, e))?;
-    } else {
+    } else if fs::metadata(&r.file).is_ok_and(|m| m.is_file()) {
         fs::copy(&r.file, &to).map_err(|e| Error::io(&r.file, e))?;
+    } else {
+        // A FIFO or device named on the command line: nothing to copy (reading it could
+        // wait forever); the report says why it was refused.
+        return Ok(());
     }
     if matches!(r.outcome, "rejected" | "partial") {
         let err = to.with_file_name(format!(

@@ -4,6 +4,11 @@
 use clap::Parser;
 use smsync::cli::{Cli, Command};
 
+// Ingest and export allocate many small strings (a row's cells, a record's fields);
+// mimalloc halves the time glibc's allocator spent on them (measured with perf).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     // The watcher logs one line per action by default; other commands only warnings.

@@ -822,6 +822,24 @@ fn hostile_inbox_symlinks_are_not_followed_and_floods_are_refused() {
 }
 
 #[test]
+fn a_fifo_named_on_the_command_line_is_refused_without_waiting() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let fifo = d.path().join("pipe.csv");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let p = s.profile(DANA).unwrap();
+    // Reading a FIFO with no writer would block this test forever.
+    let r = ingest(&mut s, &p, &drop, std::slice::from_ref(&fifo), &Options::default()).unwrap();
+    assert_eq!(r.files.len(), 1);
+    assert_eq!(r.files[0].outcome, "rejected");
+    let err = r.files[0].error.as_deref().unwrap();
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(fifo.exists(), "a file named on the command line stays where it is");
+}
+
+#[test]
 fn another_writer_during_an_ingest_loses_nothing() {
     let (d, mut s) = new_store();
     smsync::seed::scale(&mut s, 3000, Some(10), 2, false).unwrap();
