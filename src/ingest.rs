@@ -758,73 +758,64 @@ pub fn ingest(
         files.to_vec()
     };
     let mut reports: Vec<FileReport> = Vec::new();
-    for chunk in paths.chunks(opts.batch.max(1)) {
-        let inputs: Vec<Input> = chunk
-            .iter()
-            .map(|p| {
-                let input = load(p, opts);
-                if let Some(hook) = opts.after_read {
-                    hook(p);
+    // Three stages on their own threads, a batch apart: one reads (and hashes) batch n+1,
+    // this one applies batch n in one transaction, one files batch n−1 (moves after its
+    // commit, then one fsync per folder).
+    std::thread::scope(|scope| -> Result<()> {
+        let (loaded_tx, loaded_rx) = std::sync::mpsc::sync_channel::<Vec<Input>>(1);
+        let (applied_tx, applied_rx) =
+            std::sync::mpsc::sync_channel::<(Vec<FileReport>, Vec<Input>)>(1);
+        let chunks = paths.chunks(opts.batch.max(1));
+        scope.spawn(move || {
+            for chunk in chunks {
+                let inputs: Vec<Input> = chunk
+                    .iter()
+                    .map(|p| {
+                        let input = load(p, opts);
+                        if let Some(hook) = opts.after_read {
+                            hook(p);
+                        }
+                        input
+                    })
+                    .collect();
+                if loaded_tx.send(inputs).is_err() {
+                    break;
                 }
-                input
-            })
-            .collect();
-        let mut batch: Vec<FileReport> = Vec::new();
-        let result = store.write(&mut |w| {
-            batch.clear();
-            for input in &inputs {
-                // Item problems are reported inside; an error here is the database's own
-                // (locked, full disk): the batch stops, its transaction is undone, and its
-                // files stay in the inbox. (No savepoint per file: it would add nothing to
-                // that, and under it every item's savepoint release walked the file's whole
-                // undo journal, which made a 10,000-row CSV quadratic.)
-                batch.push(apply_file(w, profile, input, opts)?);
             }
-            if opts.dry_run {
-                return Err(Error::Other(DRY_RUN.into()));
-            }
-            Ok(())
         });
-        match result {
-            Ok(()) => {}
-            Err(Error::Other(m)) if m == DRY_RUN => {}
-            Err(e) => return Err(e),
-        }
-        if !opts.dry_run {
-            let mut dirs: Vec<PathBuf> = vec![layout.inbox.clone()];
-            let mut made: Vec<PathBuf> = Vec::new();
-            for (r, input) in batch.iter_mut().zip(&inputs) {
-                if matches!(r.outcome, "retry" | "vanished") {
-                    continue;
+        let layout = &layout;
+        let filer = scope.spawn(move || -> Result<Vec<FileReport>> {
+            let mut filed = Vec::new();
+            for (mut batch, inputs) in applied_rx {
+                if !opts.dry_run {
+                    file_batch(layout, from_inbox, &mut batch, &inputs)?;
                 }
-                let now = fs::symlink_metadata(&input.path)
-                    .ok()
-                    .map(|m| (m.len(), m.modified().ok()));
-                if input.seen.is_some() && now != input.seen {
-                    // Replaced while it was read: what was applied is recorded by its
-                    // hash; the new content stays in the inbox for the next run.
-                    r.notes.push(
-                        "the file changed while it was read; it stays in the inbox and is \
-                         read again"
-                            .into(),
-                    );
-                    continue;
+                filed.extend(batch);
+            }
+            Ok(filed)
+        });
+        let mut applied = Ok(());
+        for inputs in loaded_rx {
+            match apply_batch(store, profile, opts, &inputs) {
+                Ok(batch) => {
+                    if applied_tx.send((batch, inputs)).is_err() {
+                        break; // the filer stopped on an error, returned below
+                    }
                 }
-                let in_inbox = from_inbox || r.file.parent() == Some(layout.inbox.as_path());
-                file_away(&layout, r, in_inbox, &mut made)?;
-                if let Some(d) = r.moved_to.as_ref().and_then(|p| p.parent())
-                    && !dirs.iter().any(|x| x == d)
-                {
-                    dirs.push(d.to_path_buf());
+                Err(e) => {
+                    applied = Err(e);
+                    break;
                 }
             }
-            // One fsync per folder and batch makes the moves durable.
-            for d in &dirs {
-                fsutil::sync_dir(d)?;
-            }
         }
-        reports.extend(batch);
-    }
+        std::mem::drop(applied_tx);
+        let filed = filer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Other("the filing thread panicked".into())));
+        // Files of committed batches are filed even when a later batch failed.
+        reports.extend(filed?);
+        applied
+    })?;
     let mut tally = Tally::default();
     for r in &reports {
         tally.add(&r.tally);
@@ -847,6 +838,76 @@ pub fn ingest(
         report.report_file = Some(path);
     }
     Ok(report)
+}
+
+/// Applies one batch of loaded files in one transaction; returns their reports.
+fn apply_batch(
+    store: &mut dyn Store,
+    profile: &Profile,
+    opts: &Options,
+    inputs: &[Input],
+) -> Result<Vec<FileReport>> {
+    let mut batch: Vec<FileReport> = Vec::new();
+    let result = store.write(&mut |w| {
+        batch.clear();
+        for input in inputs {
+            // Item problems are reported inside; an error here is the database's own
+            // (locked, full disk): the batch stops, its transaction is undone, and its
+            // files stay in the inbox. (No savepoint per file: it would add nothing to
+            // that, and under it every item's savepoint release walked the file's whole
+            // undo journal, which made a 10,000-row CSV quadratic.)
+            batch.push(apply_file(w, profile, input, opts)?);
+        }
+        if opts.dry_run {
+            return Err(Error::Other(DRY_RUN.into()));
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => Ok(batch),
+        Err(Error::Other(m)) if m == DRY_RUN => Ok(batch),
+        Err(e) => Err(e),
+    }
+}
+
+/// Files a committed batch: each file to processed/ or rejected/ (unless it changed while
+/// it was read), then one fsync per folder makes the moves durable.
+fn file_batch(
+    layout: &Layout,
+    from_inbox: bool,
+    batch: &mut [FileReport],
+    inputs: &[Input],
+) -> Result<()> {
+    let mut dirs: Vec<PathBuf> = vec![layout.inbox.clone()];
+    let mut made: Vec<PathBuf> = Vec::new();
+    for (r, input) in batch.iter_mut().zip(inputs) {
+        if matches!(r.outcome, "retry" | "vanished") {
+            continue;
+        }
+        let now = fs::symlink_metadata(&input.path)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()));
+        if input.seen.is_some() && now != input.seen {
+            // Replaced while it was read: what was applied is recorded by its hash; the
+            // new content stays in the inbox for the next run.
+            r.notes.push(
+                "the file changed while it was read; it stays in the inbox and is read again"
+                    .into(),
+            );
+            continue;
+        }
+        let in_inbox = from_inbox || r.file.parent() == Some(layout.inbox.as_path());
+        file_away(layout, r, in_inbox, &mut made)?;
+        if let Some(d) = r.moved_to.as_ref().and_then(|p| p.parent())
+            && !dirs.iter().any(|x| x == d)
+        {
+            dirs.push(d.to_path_buf());
+        }
+    }
+    for d in &dirs {
+        fsutil::sync_dir(d)?;
+    }
+    Ok(())
 }
 
 const DRY_RUN: &str = "dry run: rolled back";

@@ -831,12 +831,22 @@ fn a_fifo_named_on_the_command_line_is_refused_without_waiting() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let p = s.profile(DANA).unwrap();
     // Reading a FIFO with no writer would block this test forever.
-    let r = ingest(&mut s, &p, &drop, std::slice::from_ref(&fifo), &Options::default()).unwrap();
+    let r = ingest(
+        &mut s,
+        &p,
+        &drop,
+        std::slice::from_ref(&fifo),
+        &Options::default(),
+    )
+    .unwrap();
     assert_eq!(r.files.len(), 1);
     assert_eq!(r.files[0].outcome, "rejected");
     let err = r.files[0].error.as_deref().unwrap();
     assert!(err.contains("not a regular file"), "{err}");
-    assert!(fifo.exists(), "a file named on the command line stays where it is");
+    assert!(
+        fifo.exists(),
+        "a file named on the command line stays where it is"
+    );
 }
 
 #[test]
