@@ -95,6 +95,46 @@ pub fn remove_temp_files(dir: &Path) -> Result<usize> {
     Ok(n)
 }
 
+/// Renames `from` to `to` unless `to` exists: `Ok(false)` then, and nothing moved. One
+/// system call on Linux (`renameat2` with `RENAME_NOREPLACE`); elsewhere a check, then the
+/// rename.
+pub fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+        };
+        let (f, t) = (c(from)?, c(to)?);
+        // SAFETY: both are valid NUL-terminated paths that outlive the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EEXIST) => return Ok(false),
+            // A file system without RENAME_NOREPLACE: the portable way below.
+            Some(libc::EINVAL) | Some(libc::ENOSYS) => {}
+            _ => return Err(e),
+        }
+    }
+    if fs::symlink_metadata(to).is_ok() {
+        return Ok(false);
+    }
+    fs::rename(from, to).map(|()| true)
+}
+
 /// Flushes a folder's entries (new names, renames, removals) to disk.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
@@ -247,6 +287,20 @@ pub fn safe_dir_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rename_no_replace_never_overwrites() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b, c) = (d.path().join("a"), d.path().join("b"), d.path().join("c"));
+        fs::write(&a, b"a").unwrap();
+        fs::write(&b, b"b").unwrap();
+        assert!(!rename_no_replace(&a, &b).unwrap());
+        assert_eq!(fs::read(&a).unwrap(), b"a");
+        assert_eq!(fs::read(&b).unwrap(), b"b");
+        assert!(rename_no_replace(&a, &c).unwrap());
+        assert!(!a.exists());
+        assert_eq!(fs::read(&c).unwrap(), b"a");
+    }
+
     use super::*;
 
     #[test]

@@ -719,16 +719,23 @@ fn file_away(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "input".into());
-    let to = free_name(&dir, &name);
-    if in_inbox {
-        fs::rename(&r.file, &to).map_err(|e| Error::io(&r.file, e))?;
+    let to = if in_inbox {
+        // The name as it is when free (the common case: no check first), else the first
+        // free numbered name.
+        let mut to = dir.join(&name);
+        while !fsutil::rename_no_replace(&r.file, &to).map_err(|e| Error::io(&r.file, e))? {
+            to = free_name(&dir, &name);
+        }
+        to
     } else if fs::metadata(&r.file).is_ok_and(|m| m.is_file()) {
+        let to = free_name(&dir, &name);
         fs::copy(&r.file, &to).map_err(|e| Error::io(&r.file, e))?;
+        to
     } else {
         // A FIFO or device named on the command line: nothing to copy (reading it could
         // wait forever); the report says why it was refused.
         return Ok(());
-    }
+    };
     if matches!(r.outcome, "rejected" | "partial") {
         let err = to.with_file_name(format!(
             "{}.error.txt",

@@ -997,3 +997,42 @@ fn a_file_replaced_while_it_is_read_is_read_again() {
     );
     assert!(!f.exists());
 }
+
+#[test]
+fn a_file_name_met_again_is_filed_under_a_new_name_and_nothing_is_overwritten() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let bodies: Vec<String> = (0..3)
+        .map(|i| {
+            format!(
+                "\"User 1\",\"Mobile Phone\"\r\n\"SM-T{}\",\"+1 {i}\"\r\n",
+                i + 1
+            )
+        })
+        .collect();
+    for b in &bodies {
+        drop_file(&drop, "edits.csv", b.as_bytes());
+        run(&mut s, &drop);
+    }
+    let filed = rejected_or_processed(&drop);
+    let names: Vec<String> = filed
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".error.txt"))
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    for n in ["edits.csv", "edits.1.csv", "edits.2.csv"] {
+        assert!(names.iter().any(|x| x == n), "{n} in {names:?}");
+    }
+    // Each body is kept once.
+    let mut kept: Vec<String> = filed
+        .iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".error.txt"))
+        .map(|p| fs::read_to_string(p).unwrap())
+        .collect();
+    kept.sort();
+    let mut want = bodies.clone();
+    want.sort();
+    assert_eq!(kept, want);
+}
