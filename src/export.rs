@@ -757,11 +757,19 @@ fn commit_state(store: &mut dyn Store, employee: Key, ops: &[StateOp]) -> Result
     if ops.is_empty() {
         return Ok(());
     }
+    let puts: Vec<(Key, &Exported)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            StateOp::Put(k, e) => Some((*k, e)),
+            StateOp::Delete(_) => None,
+        })
+        .collect();
     store.write_unsynced(&mut |w| {
+        // Each key appears once per page, so the order of puts and deletes is free.
+        w.put_exported_many(employee, &puts)?;
         for op in ops {
-            match op {
-                StateOp::Put(k, e) => w.put_exported(employee, *k, e)?,
-                StateOp::Delete(k) => w.delete_exported(employee, *k)?,
+            if let StateOp::Delete(k) = op {
+                w.delete_exported(employee, *k)?;
             }
         }
         Ok(())

@@ -143,6 +143,13 @@ pub trait Writer: Lookup {
     ) -> Result<()>;
     /// Records what a profile was given of an item.
     fn put_exported(&mut self, employee: Key, item: Key, e: &Exported) -> Result<()>;
+    /// [`Writer::put_exported`] for many items at once (a page of an export).
+    fn put_exported_many(&mut self, employee: Key, items: &[(Key, &Exported)]) -> Result<()> {
+        for (k, e) in items {
+            self.put_exported(employee, *k, e)?;
+        }
+        Ok(())
+    }
     /// Forgets an item that left a profile's Outlook.
     fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()>;
     /// Sets or clears a profile's sync stamps.
