@@ -612,6 +612,11 @@ impl Run<'_> {
                     }
                 }
             });
+            // A run of many pages commits their export state on a connection of its own,
+            // on a third thread, while this one reads the next pages.
+            let (state_tx, state_rx) = mpsc::sync_channel::<Vec<StateOp>>(2);
+            let mut state_rx = Some(state_rx);
+            let mut stater = None;
             let mut result = Ok(());
             let mut cursor = Cursor {
                 updated_at: i64::MIN,
@@ -640,6 +645,21 @@ impl Run<'_> {
                         }
                     }
                 }
+                if more && stater.is_none() && result.is_ok() {
+                    match store.second_connection() {
+                        Ok(Some(mut second)) => {
+                            let rx = state_rx.take().expect("one state thread");
+                            stater = Some(scope.spawn(move || -> Result<()> {
+                                for ops in rx {
+                                    commit_state(&mut *second, employee, &ops)?;
+                                }
+                                Ok(())
+                            }));
+                        }
+                        Ok(None) => {}
+                        Err(e) => result = Err(e),
+                    }
+                }
                 // Keep one page in the writer while the next is read; wait for all at the end.
                 while in_flight > usize::from(more) {
                     in_flight -= 1;
@@ -649,7 +669,12 @@ impl Run<'_> {
                     match done {
                         Ok((ops, c)) if result.is_ok() => {
                             counts.add(c);
-                            result = commit_state(&mut **store, employee, &ops);
+                            result = match stater {
+                                Some(_) => state_tx.send(ops).map_err(|_| {
+                                    Error::Invalid("the export state thread stopped".into())
+                                }),
+                                None => commit_state(&mut **store, employee, &ops),
+                            };
                             hook();
                         }
                         Ok(_) => {}
@@ -668,8 +693,16 @@ impl Run<'_> {
                 }
             }
             drop(page_tx);
+            drop(state_tx);
             if writer.join().is_err() {
                 return Err(Error::Invalid("the export writer panicked".into()));
+            }
+            if let Some(h) = stater {
+                // Its own error explains a failed send above.
+                let state = h.join().unwrap_or_else(|_| {
+                    Err(Error::Invalid("the export state thread panicked".into()))
+                });
+                state?;
             }
             result
         })

@@ -100,12 +100,19 @@ pub struct Base<'a> {
     pub today: NaiveDate,
 }
 
+/// Text as compared: CRLF as LF, without surrounding white space. (Trimming first gives
+/// the same: a CRLF at either end is white space, and one inside stays inside.)
 fn norm(s: &str) -> String {
-    s.replace("\r\n", "\n").trim().to_string()
+    norm_cow(s).into_owned()
 }
 
-fn field_text(f: Option<&Field>) -> String {
-    f.map(Field::to_text).unwrap_or_default()
+fn norm_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    let t = s.trim();
+    if t.contains("\r\n") {
+        std::borrow::Cow::Owned(t.replace("\r\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(t)
+    }
 }
 
 fn def(kind: Kind, name: &str) -> &'static FieldDef {
@@ -220,11 +227,14 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
         if matches!(f.name, "key" | "category" | "uid" | "people" | "location") {
             continue;
         }
-        let inc = norm(&incoming.to_text());
-        let cur = norm(&field_text(db.get(f.name)));
-        if inc == cur {
+        // The common case, an unchanged field, without a copy.
+        let inc_text = incoming.text_cow();
+        let cur_text = db.get(f.name).map(Field::text_cow).unwrap_or_default();
+        if norm_cow(&inc_text) == norm_cow(&cur_text) {
             continue;
         }
+        let inc = norm(&inc_text);
+        let cur = norm(&cur_text);
         let was = base_text(f.name);
         if was.as_deref() == Some(inc.as_str()) {
             continue; // changed only in the database: keep it

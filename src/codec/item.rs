@@ -28,8 +28,13 @@ pub enum Field {
 impl Field {
     /// The value as plain text (names joined with "; ", lists with ",").
     pub fn to_text(&self) -> String {
-        match self {
-            Field::Text(s) => s.clone(),
+        self.text_cow().into_owned()
+    }
+
+    /// [`Field::to_text`] without a copy for plain text.
+    pub fn text_cow(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Owned(match self {
+            Field::Text(s) => return std::borrow::Cow::Borrowed(s),
             Field::Date(d) => d.format("%Y-%m-%d").to_string(),
             Field::Names(ns) => ns
                 .iter()
@@ -37,7 +42,7 @@ impl Field {
                 .collect::<Vec<_>>()
                 .join("; "),
             Field::List(l) => l.join(","),
-        }
+        })
     }
 }
 

@@ -189,6 +189,12 @@ pub trait Store: Lookup {
     /// Runs `f` in one write transaction: all of it commits, or none of it.
     fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()>;
 
+    /// Another connection to the same database, for work on a second thread; `None` where
+    /// the engine has no such thing (the caller then uses this one).
+    fn second_connection(&self) -> Result<Option<Box<dyn Store + Send>>> {
+        Ok(None)
+    }
+
     /// Like [`Store::write`], but the commit need not reach the disk before it returns: it
     /// survives a killed process, and a power loss can only lose it together with every
     /// later commit, never leave it half done. For bookkeeping that a later durable commit
