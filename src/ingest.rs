@@ -222,6 +222,73 @@ pub fn read_items(
     }
 }
 
+/// Hands every item of a file to `apply`, in order. A CSV is read on a second thread
+/// while the items already read are applied. `Err` outside: `apply`'s (the database's);
+/// inside: the reader's, which comes before any item.
+fn each_item(
+    path: &Path,
+    bytes: &[u8],
+    format: &'static str,
+    opts: &Options,
+    notes: &mut Vec<String>,
+    apply: &mut dyn FnMut(&Incoming) -> Result<()>,
+) -> Result<std::result::Result<(), String>> {
+    if format != "csv" {
+        return Ok(match read_items(path, bytes, format, opts, notes) {
+            Ok(items) => {
+                for inc in &items {
+                    apply(inc)?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        });
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Incoming>>(4);
+        let dates = &opts.dates;
+        let reader = scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(256);
+            let info = outlook_csv::read_each(bytes, dates, &mut |inc| {
+                chunk.push(inc);
+                if chunk.len() == 256 {
+                    // A closed channel means the applying side stopped on an error.
+                    let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(256)));
+                }
+            });
+            if !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+            info
+        });
+        let mut applied = Ok(());
+        for chunk in rx {
+            for inc in &chunk {
+                applied = apply(inc);
+                if applied.is_err() {
+                    break;
+                }
+            }
+            if applied.is_err() {
+                break; // dropping `rx` ends the reader
+            }
+        }
+        let info = reader
+            .join()
+            .map_err(|_| Error::Other("the CSV reader panicked".into()))?;
+        applied?;
+        Ok(info.map(|r| {
+            if !r.unknown_columns.is_empty() {
+                notes.push(format!(
+                    "columns ignored (not Outlook columns smsync maps): {}",
+                    r.unknown_columns.join(", ")
+                ));
+            }
+            notes.push(format!("read as Outlook {:?} CSV, {}", r.sheet, r.encoding));
+        }))
+    })
+}
+
 fn micros(t: std::time::SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -235,9 +302,7 @@ fn exported_values(
     key: Key,
 ) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
     Ok(w.exported(employee, key)?.and_then(|e| {
-        serde_json::from_str::<serde_json::Value>(&e.values)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&e.values).ok()
     }))
 }
 
@@ -586,17 +651,6 @@ fn apply_file(
         return Ok(report);
     }
     report.format = sniff(bytes);
-    let items = match read_items(&input.path, bytes, report.format, opts, &mut report.notes) {
-        Ok(items) => items,
-        Err(e) => {
-            report.error = Some(e);
-            return Ok(report);
-        }
-    };
-    if items.is_empty() {
-        report.error = Some("the file holds no contacts or tasks".into());
-        return Ok(report);
-    }
     w.set_source(Some(Source {
         kind: "ingest",
         profile: Some(profile.name.clone()),
@@ -610,14 +664,35 @@ fn apply_file(
     };
     let mut seen = HashSet::new();
     let mut skipped = 0;
-    for inc in &items {
-        let item = apply_item(w, &ctx, inc, &mut seen)?;
-        // Skipped items are counted, not listed: a full Outlook export holds thousands.
-        if item.outcome == "skipped" && !opts.dry_run {
-            skipped += 1;
-        } else {
-            report.items.push(item);
-        }
+    let mut count = 0usize;
+    let mut notes = Vec::new();
+    let read = each_item(
+        &input.path,
+        bytes,
+        report.format,
+        opts,
+        &mut notes,
+        &mut |inc| {
+            count += 1;
+            let item = apply_item(w, &ctx, inc, &mut seen)?;
+            // Skipped items are counted, not listed: a full Outlook export holds thousands.
+            if item.outcome == "skipped" && !opts.dry_run {
+                skipped += 1;
+            } else {
+                report.items.push(item);
+            }
+            Ok(())
+        },
+    )?;
+    report.notes.extend(notes);
+    if let Err(e) = read {
+        // Readers fail before their first item, so nothing of the file was applied.
+        report.error = Some(e);
+        return Ok(report);
+    }
+    if count == 0 {
+        report.error = Some("the file holds no contacts or tasks".into());
+        return Ok(report);
     }
     report.tally = tally_of(&report.items);
     report.tally.skipped += skipped;

@@ -512,18 +512,46 @@ fn delimiter(text: &str) -> u8 {
 /// Reads an Outlook contacts or tasks CSV (detected by its header; English 2000/2003 and
 /// 2007+, German; UTF-8 with or without BOM, UTF-16 with BOM, Windows-1252).
 pub fn read(bytes: &[u8], dates: &DateFormat) -> std::result::Result<Read, String> {
+    let mut items = Vec::new();
+    let info = read_each(bytes, dates, &mut |i| items.push(i))?;
+    Ok(Read {
+        sheet: info.sheet,
+        encoding: info.encoding,
+        unknown_columns: info.unknown_columns,
+        items,
+    })
+}
+
+/// What [`read_each`] found besides the items.
+#[derive(Debug)]
+pub struct Info {
+    pub sheet: Sheet,
+    pub encoding: &'static str,
+    pub unknown_columns: Vec<String>,
+}
+
+/// [`read`], handing each item to `each` as soon as its row is read. An error (the header,
+/// a flood of rows) comes before the first item: the rows are counted first.
+pub fn read_each(
+    bytes: &[u8],
+    dates: &DateFormat,
+    each: &mut dyn FnMut(Incoming),
+) -> std::result::Result<Info, String> {
     let (text, encoding) = super::text::decode(bytes);
-    let mut rd = csv::ReaderBuilder::new()
-        .delimiter(delimiter(&text))
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut records = rd.records();
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(format!("the header line cannot be read: {e}")),
-        None => return Err("the file is empty".into()),
+    let builder = || {
+        let mut b = csv::ReaderBuilder::new();
+        b.delimiter(delimiter(&text))
+            .has_headers(false)
+            .flexible(true);
+        b
     };
+    let mut rd = builder().from_reader(text.as_bytes());
+    let mut header = csv::StringRecord::new();
+    match rd.read_record(&mut header) {
+        Ok(true) => {}
+        Ok(false) => return Err("the file is empty".into()),
+        Err(e) => return Err(format!("the header line cannot be read: {e}")),
+    }
     let mut columns: HashMap<&'static str, usize> = HashMap::new();
     let mut unknown_columns = Vec::new();
     for (i, h) in header.iter().enumerate() {
@@ -549,39 +577,52 @@ pub fn read(bytes: &[u8], dates: &DateFormat) -> std::result::Result<Read, Strin
                 .into(),
         );
     };
-    let mut items = Vec::new();
-    // Rows are numbered as a spreadsheet shows them: the header is row 1.
-    for (i, rec) in records.enumerate() {
-        if i >= super::item::MAX_ITEMS {
+    // A file that repeats rows to blow up memory is refused before any of it is used.
+    let mut counter = builder().from_reader(text.as_bytes());
+    let mut raw = csv::ByteRecord::new();
+    let mut rows = 0usize;
+    while counter.read_byte_record(&mut raw).unwrap_or(true) {
+        rows += 1;
+        if rows > super::item::MAX_ITEMS + 1 {
             return Err(format!(
                 "the file holds more than {} rows; split it into smaller exports",
                 super::item::MAX_ITEMS
             ));
         }
-        let source = format!("row {}", i + 2);
-        let row = match rec {
-            Ok(r) => r,
+    }
+    // Rows are numbered as a spreadsheet shows them: the header is row 1.
+    let mut row = csv::StringRecord::new();
+    let mut i = 0usize;
+    loop {
+        let source = || format!("row {}", i + 2);
+        let before = rd.position().byte();
+        match rd.read_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {
+                if !row.iter().all(|c| c.trim().is_empty()) {
+                    each(Incoming {
+                        source: source(),
+                        item: row_item(sheet, &row, &columns, dates),
+                    });
+                }
+            }
             Err(e) => {
-                items.push(Incoming {
-                    source,
+                each(Incoming {
+                    source: source(),
                     item: Err(format!("the row cannot be read: {e}")),
                 });
-                continue;
+                // The reader moves past a bad row; one that did not would repeat forever.
+                if rd.position().byte() == before {
+                    break;
+                }
             }
-        };
-        if row.iter().all(|c| c.trim().is_empty()) {
-            continue;
         }
-        items.push(Incoming {
-            source,
-            item: row_item(sheet, &row, &columns, dates),
-        });
+        i += 1;
     }
-    Ok(Read {
+    Ok(Info {
         sheet,
         encoding,
         unknown_columns,
-        items,
     })
 }
 
