@@ -794,11 +794,18 @@ fn hostile_inbox_symlinks_are_not_followed_and_floods_are_refused() {
     fs::create_dir_all(inbox(&drop)).unwrap();
     std::os::unix::fs::symlink(&outside, inbox(&drop).join("link.csv")).unwrap();
     // A file that repeats one row past the item limit.
-    let mut flood = String::from("\"User 1\",\"Mobile Phone\"\r\n");
-    flood.push_str(&"\"SM-T2\",\"+1\"\r\n".repeat(smsync::codec::item::MAX_ITEMS + 1));
+    // Its rows are valid edits: none may be applied before the flood is noticed.
+    let mut flood = String::from("\"User 1\",\"Mobile Phone\",\"Categories\"\r\n");
+    flood.push_str(
+        &"\"SM-T2\",\"+1 FLOOD\",\"!Update\"\r\n".repeat(smsync::codec::item::MAX_ITEMS + 1),
+    );
     drop_file(&drop, "flood.csv", flood.as_bytes());
     let r = run(&mut s, &drop);
     assert_eq!(s.get(Key::new(Kind::Tech, 1)).unwrap().text("mobile"), "");
+    assert_ne!(
+        s.get(Key::new(Kind::Tech, 2)).unwrap().text("mobile"),
+        "+1 FLOOD"
+    );
     assert!(outside.exists(), "the link's target is untouched");
     let link = r
         .files
