@@ -1,7 +1,8 @@
 //! The file system's own rates, for `scripts/bench.sh` to compare smsync against:
 //!
 //! `fs_baseline files DIR COUNT BYTES` creates COUNT files of BYTES bytes in DIR the way
-//! smsync writes vdir files (a temp file in the same folder, then a rename) and prints
+//! smsync writes vdir files (a temp file in the same folder, then a rename; one `syncfs` at
+//! the end, as an export makes its files durable) and prints
 //! `files_per_s=…`. `fs_baseline seq FILE BYTES` writes BYTES sequentially in 64 KiB
 //! pieces, fsyncs, and prints `mb_per_s=…`.
 
@@ -26,6 +27,13 @@ fn main() {
                 fs::write(&tmp, &body).expect("write");
                 fs::rename(&tmp, dir.join(format!("f{i}.vcf"))).expect("rename");
             }
+            // Durable at the end, as an export is (one syncfs for the file system).
+            let d = fs::File::open(dir).expect("open DIR");
+            // SAFETY: a valid open descriptor.
+            assert_eq!(
+                unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&d)) },
+                0
+            );
             let secs = t.elapsed().as_secs_f64();
             println!(
                 "files={count} seconds={secs:.3} files_per_s={:.0}",

@@ -35,6 +35,9 @@ def run(db, *args, drop=None, check=True):
     """Runs smsync; returns (stdout, seconds, peak RSS in MB)."""
     cmd = [SMSYNC, "--db", str(db), "--drop", str(drop or WORK / "drop"), *args]
     # Output goes to files, not pipes: a child blocked on a full pipe would never exit.
+    # Start from a clean page cache: the write-back of an earlier step (a deleted tree, a
+    # seed) would otherwise land in this one's fsync.
+    os.sync()
     with open(WORK / "stdout", "w+") as o, open(WORK / "stderr", "w+") as e:
         t = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=o, stderr=e)
@@ -94,6 +97,7 @@ def bench_vdir():
     note("export_peak_rss_mb", round(rss, 1), "MB", "target < 100")
     base = WORK / "baseline-files"
     shutil.rmtree(base, ignore_errors=True)
+    os.sync()
     b = subprocess.run([BASELINE, "files", str(base), str(n), str(max(1, size // n))],
                        capture_output=True, text=True, check=True).stdout
     files_per_s = float(b.split("files_per_s=")[1])
@@ -118,6 +122,7 @@ def bench_csv_and_incremental():
     # three writes of the same bytes.
     seqs = []
     for _ in range(3):
+        os.sync()
         seq = subprocess.run([BASELINE, "seq", str(WORK / "seq.bin"), str(size)],
                              capture_output=True, text=True, check=True).stdout
         (WORK / "seq.bin").unlink()
