@@ -820,3 +820,37 @@ fn two_exports_of_one_profile_run_one_after_the_other() {
             .any(|k| k.to_string_lossy().contains(".smsync-tmp"))
     );
 }
+
+#[test]
+fn a_folder_that_refuses_writes_stops_the_run_and_the_next_run_recovers() {
+    let (d, mut s) = new_store();
+    smsync::seed::scale(&mut s, 300, Some(30), 5, false).unwrap();
+    let drop = d.path().join("drop");
+    let p = s.profiles().unwrap().remove(0);
+    let l = Layout::new(&drop, &p.name);
+    l.create().unwrap();
+    // Small pages, so the writer thread fails while later pages are read and earlier
+    // states are being committed on the second connection.
+    let opts = Options {
+        page: 20,
+        ..Default::default()
+    };
+    {
+        let _guard = ReadOnly::new(&l.tasks);
+        let err = export_profile(&mut s, &p, &drop, &opts, &mut || {}).unwrap_err();
+        assert!(
+            err.to_string().contains(&l.tasks.display().to_string()),
+            "the error names the folder: {err}"
+        );
+        let after = s.profile(&p.name).unwrap();
+        assert_eq!(after.contacts_stamp, None, "stamps do not move");
+        assert_eq!(after.tasks_stamp, None);
+    }
+    // Writable again: the next run recovers and writes everything.
+    let r = export_profile(&mut s, &p, &drop, &opts, &mut || {}).unwrap();
+    assert!(r.recovered);
+    let synced = s.sync_counts(&s.profile(&p.name).unwrap()).unwrap();
+    let count = |dir: &Path| fs::read_dir(dir).unwrap().count() as u64;
+    assert_eq!(count(&l.contacts), synced.contacts);
+    assert_eq!(count(&l.tasks), synced.tasks);
+}

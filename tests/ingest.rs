@@ -900,40 +900,6 @@ fn another_writer_during_an_ingest_loses_nothing() {
     assert_eq!(applied as u64, r.tally.applied);
 }
 
-/// Makes a folder unwritable, even for root (immutable attribute), until dropped.
-struct ReadOnly(PathBuf);
-
-impl ReadOnly {
-    fn new(dir: &Path) -> ReadOnly {
-        use std::os::unix::fs::PermissionsExt;
-        if unsafe { libc::geteuid() } == 0 {
-            let ok = std::process::Command::new("chattr")
-                .arg("+i")
-                .arg(dir)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(
-                ok,
-                "chattr +i failed: this test needs a file system with attributes"
-            );
-        } else {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o555)).unwrap();
-        }
-        ReadOnly(dir.to_path_buf())
-    }
-}
-
-impl Drop for ReadOnly {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-        let _ = fs::set_permissions(&self.0, fs::Permissions::from_mode(0o755));
-    }
-}
-
 #[test]
 fn a_read_only_processed_folder_keeps_the_file_in_the_inbox_and_says_why() {
     let (d, mut s) = sample_store();

@@ -584,3 +584,30 @@ fn change_pages_cover_every_record_once_when_many_share_one_change_time() {
         assert_eq!(later.len(), users.iter().step_by(50).count());
     }
 }
+
+#[test]
+fn unsynced_writes_commit_and_leave_the_connection_at_full_sync() {
+    let (_d, mut s) = sample_store();
+    let sync = |s: &SqliteStore| -> i64 {
+        s.connection()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(sync(&s), 2, "FULL");
+    let key = Key::new(Kind::Tech, 1);
+    let fields = [(
+        smsync::fields::get(Kind::Tech, "mobile").unwrap(),
+        Value::Text("+1 UNSYNCED".into()),
+    )];
+    s.write_unsynced(&mut |w| w.set(key, &fields).map(|_| ()))
+        .unwrap();
+    assert_eq!(sync(&s), 2, "back to FULL after a commit");
+    assert_eq!(s.get(key).unwrap().text("mobile"), "+1 UNSYNCED");
+    // An error inside rolls back and still restores FULL.
+    let err = s.write_unsynced(&mut |w| {
+        w.set(key, &fields)?;
+        Err(Error::invalid("stop"))
+    });
+    assert!(err.is_err());
+    assert_eq!(sync(&s), 2, "back to FULL after a rollback");
+}
