@@ -222,6 +222,21 @@ pub fn read_items(
     }
 }
 
+/// A file's items as read ahead by the loading thread, with the reader's notes.
+type Parsed = (std::result::Result<Vec<Incoming>, String>, Vec<String>);
+
+/// Reads the items of a one-item-per-file format ahead, on the loading thread (a CSV is
+/// read while it is applied, a PST from its path).
+fn read_ahead(path: &Path, bytes: &[u8], opts: &Options) -> Option<Parsed> {
+    let format = sniff(bytes);
+    if matches!(format, "csv" | "pst") {
+        return None;
+    }
+    let mut notes = Vec::new();
+    let read = read_items(path, bytes, format, opts, &mut notes);
+    Some((read, notes))
+}
+
 /// Hands every item of a file to `apply`, in order. A CSV is read on a second thread
 /// while the items already read are applied. `Err` outside: `apply`'s (the database's);
 /// inside: the reader's, which comes before any item.
@@ -229,12 +244,20 @@ fn each_item(
     path: &Path,
     bytes: &[u8],
     format: &'static str,
+    parsed: Option<Parsed>,
     opts: &Options,
     notes: &mut Vec<String>,
     apply: &mut dyn FnMut(&Incoming) -> Result<()>,
 ) -> Result<std::result::Result<(), String>> {
     if format != "csv" {
-        return Ok(match read_items(path, bytes, format, opts, notes) {
+        let read = match parsed {
+            Some((read, found)) => {
+                notes.extend(found);
+                read
+            }
+            None => read_items(path, bytes, format, opts, notes),
+        };
+        return Ok(match read {
             Ok(items) => {
                 for inc in &items {
                     apply(inc)?;
@@ -524,6 +547,8 @@ struct Input {
     /// Size and modification time when it was read: a file that differs at filing time was
     /// replaced meanwhile and stays in the inbox, to be read again.
     seen: Option<(u64, Option<std::time::SystemTime>)>,
+    /// The items, read ahead on the loading thread (not for CSV and PST).
+    parsed: Option<Parsed>,
 }
 
 #[cfg(unix)]
@@ -567,6 +592,7 @@ fn load(path: &Path, opts: &Options) -> Input {
         retry: false,
         vanished: false,
         seen: None,
+        parsed: None,
     };
     let unreadable = |input: &mut Input, e: std::io::Error| {
         match e.kind() {
@@ -606,6 +632,7 @@ fn load(path: &Path, opts: &Options) -> Input {
                         .iter()
                         .map(|x| format!("{x:02x}"))
                         .collect();
+                    input.parsed = read_ahead(path, &b, opts);
                     input.bytes = Some(b);
                 }
                 Err(e) => unreadable(&mut input, e),
@@ -620,7 +647,7 @@ fn load(path: &Path, opts: &Options) -> Input {
 fn apply_file(
     w: &mut dyn Writer,
     profile: &Profile,
-    input: &Input,
+    input: &mut Input,
     opts: &Options,
 ) -> Result<FileReport> {
     let mut report = FileReport {
@@ -666,10 +693,12 @@ fn apply_file(
     let mut skipped = 0;
     let mut count = 0usize;
     let mut notes = Vec::new();
+    let parsed = input.parsed.take();
     let read = each_item(
         &input.path,
         bytes,
         report.format,
+        parsed,
         opts,
         &mut notes,
         &mut |inc| {
@@ -877,8 +906,8 @@ pub fn ingest(
             Ok(filed)
         });
         let mut applied = Ok(());
-        for inputs in loaded_rx {
-            match apply_batch(store, profile, opts, &inputs) {
+        for mut inputs in loaded_rx {
+            match apply_batch(store, profile, opts, &mut inputs) {
                 Ok(batch) => {
                     if applied_tx.send((batch, inputs)).is_err() {
                         break; // the filer stopped on an error, returned below
@@ -927,12 +956,12 @@ fn apply_batch(
     store: &mut dyn Store,
     profile: &Profile,
     opts: &Options,
-    inputs: &[Input],
+    inputs: &mut [Input],
 ) -> Result<Vec<FileReport>> {
     let mut batch: Vec<FileReport> = Vec::new();
     let result = store.write(&mut |w| {
         batch.clear();
-        for input in inputs {
+        for input in inputs.iter_mut() {
             // Item problems are reported inside; an error here is the database's own
             // (locked, full disk): the batch stops, its transaction is undone, and its
             // files stay in the inbox. (No savepoint per file: it would add nothing to
