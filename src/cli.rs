@@ -79,6 +79,10 @@ pub enum Command {
     },
     /// Run continuously: ingest dropped files, export database changes.
     Watch(WatchArgs),
+    /// Internal: reads a PST file and exits 0 unless the reader crashes. Ingest runs it in
+    /// a child process before reading a PST itself.
+    #[command(name = "check-pst", hide = true)]
+    CheckPst { file: PathBuf },
     /// Reset Outlook Sync Dates: the profile's next export rewrites everything.
     Reset {
         /// The profile: the employee's first and last name, exactly.
@@ -344,6 +348,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 dates: crate::codec::text::DateFormat::parse(&cli.date_format)?,
                 dry_run: args.dry_run,
                 max_size: args.max_size_mb * 1024 * 1024,
+                pst_checker: std::env::current_exe().ok(),
                 ..Default::default()
             };
             let r = crate::ingest::ingest(&mut store, &profile, &cli.drop, &args.files, &opts)?;
@@ -363,6 +368,7 @@ pub fn run(cli: Cli) -> Result<()> {
             for p in &profiles {
                 let iopts = crate::ingest::Options {
                     dates: dates.clone(),
+                    pst_checker: std::env::current_exe().ok(),
                     ..Default::default()
                 };
                 let ing = crate::ingest::ingest(&mut store, p, &cli.drop, &[], &iopts)?;
@@ -428,6 +434,11 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Inspect { file, json } => inspect(&file, &cli.date_format, json),
+        Command::CheckPst { file } => {
+            // A reader error is a clean refusal; only a crash or a hang is the caller's news.
+            let _ = crate::codec::pst::read(&file);
+            Ok(())
+        }
         Command::Watch(args) => {
             let opts = crate::watch::Options {
                 profile: args.profile.clone(),
@@ -435,6 +446,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 debounce: std::time::Duration::from_millis(args.debounce_ms),
                 db_interval: std::time::Duration::from_millis(args.db_interval_ms),
                 dates: crate::codec::text::DateFormat::parse(&cli.date_format)?,
+                pst_checker: std::env::current_exe().ok(),
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -587,6 +599,7 @@ fn inspect(file: &Path, date_format: &str, json: bool) -> Result<()> {
     let format = crate::ingest::sniff(&bytes);
     let opts = crate::ingest::Options {
         dates: crate::codec::text::DateFormat::parse(date_format)?,
+        pst_checker: std::env::current_exe().ok(),
         ..Default::default()
     };
     let mut notes = Vec::new();

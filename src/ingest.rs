@@ -41,6 +41,9 @@ pub struct Options {
     pub batch: usize,
     /// Called after each file is read (tests use it to change a file under an ingest).
     pub after_read: Option<fn(&Path)>,
+    /// The smsync binary, to read PST files in a child process first (see
+    /// [`crate::codec::pst::read_isolated`]); `None` reads them in this process.
+    pub pst_checker: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             max_size: 100 * 1024 * 1024,
             batch: 500,
             after_read: None,
+            pst_checker: None,
         }
     }
 }
@@ -213,7 +217,12 @@ pub fn read_items(
             Ok(r.items)
         }
         "msg" => crate::codec::msg::read(bytes),
-        "pst" => crate::codec::pst::read(path),
+        "pst" => match &opts.pst_checker {
+            Some(exe) => {
+                crate::codec::pst::read_isolated(path, exe, crate::codec::pst::CHECK_TIMEOUT)
+            }
+            None => crate::codec::pst::read(path),
+        },
         _ => Err(
             "this is not an Outlook CSV, vCard or iCalendar file (binary content); \
                   drop CSV, .vcf or .ics files"

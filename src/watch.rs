@@ -35,6 +35,8 @@ pub struct Options {
     /// How often the database is checked for changes.
     pub db_interval: Duration,
     pub dates: DateFormat,
+    /// The smsync binary, for reading PST files in a child process (see `ingest::Options`).
+    pub pst_checker: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             debounce: Duration::from_secs(1),
             db_interval: Duration::from_millis(500),
             dates: DateFormat::default(),
+            pst_checker: None,
         }
     }
 }
@@ -229,6 +232,7 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
                     }
                     let iopts = ingest::Options {
                         dates: opts.dates.clone(),
+                        pst_checker: opts.pst_checker.clone(),
                         ..Default::default()
                     };
                     let result = store

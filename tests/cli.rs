@@ -397,3 +397,47 @@ fn inspect_lists_what_a_file_holds_without_applying_it() {
     let err = fails(p, &["inspect", "missing.csv"], 1);
     assert!(err.contains("missing.csv"), "{err}");
 }
+
+#[test]
+fn a_pst_that_crashes_the_pst_reader_is_refused_and_the_batch_goes_on() {
+    // Found by the fuzzer: its block B-tree points back at itself, and outlook-pst
+    // recurses until the stack overflows, which aborts the process that reads it.
+    let crashing =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/pst/cyclic-block-btree.pst");
+    let d = seeded();
+    let p = d.path();
+    ok(p, &["export", "--all"]);
+    let inbox = p.join("dropbox/Dana Whitfield/inbox");
+    std::fs::copy(&crashing, inbox.join("damaged.pst")).unwrap();
+    std::fs::write(
+        inbox.join("edit.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 555 7777\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let out = smsync(p, &["ingest", "--profile", "Dana Whitfield", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = r["files"].as_array().unwrap();
+    let pst = files
+        .iter()
+        .find(|f| f["file"].as_str().unwrap().ends_with("damaged.pst"))
+        .unwrap();
+    assert_eq!(pst["outcome"], "rejected");
+    let error = pst["error"].as_str().unwrap();
+    assert!(error.contains("PST reader crashed"), "{error}");
+    assert!(error.contains("scanpst"), "the fix is named: {error}");
+    assert_eq!(
+        r["tally"]["applied"], 1,
+        "the CSV in the same batch applied"
+    );
+    let moved = pst["moved_to"].as_str().unwrap();
+    assert!(moved.contains("rejected") && p.join(moved).exists());
+    // `inspect` says the same instead of crashing.
+    let err = fails(p, &["inspect", moved], 2);
+    assert!(err.contains("PST reader crashed"), "{err}");
+}

@@ -7,10 +7,18 @@
 //! folder's contents table; and `lookup_guid` indexes the GUID stream without the offset
 //! of 3 that MS-PST gives it (and panics on the last entries), so GUIDs are taken from
 //! `stream_guid` and indexed here.
+//!
+//! A third fault cannot be worked around from outside: a damaged B-tree whose page points
+//! back at itself sends outlook-pst into endless recursion, and the stack overflow aborts
+//! the process (found by the fuzzer, `fuzz/regressions/pst/`). [`read_isolated`] therefore
+//! first reads the file in a child process (`smsync check-pst FILE`) and reads it here only
+//! when the child came through; ingest uses it whenever it knows the smsync binary.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use outlook_pst::ltp::prop_context::PropertyValue;
 use outlook_pst::ltp::table_context::TableContext;
@@ -74,6 +82,58 @@ fn names(store: &Rc<dyn Store>) -> HashMap<(String, NameKey), u16> {
         out.insert((msg::guid_key(&guid), key), e.prop_id());
     }
     out
+}
+
+/// How long a child process may take to read a PST.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// [`read`], after `exe check-pst PATH` (the smsync binary) read the same file in a child
+/// process and exited normally: a crash or a hang of the PST reader costs the child, and
+/// the file is refused with the reason.
+pub fn read_isolated(
+    path: &Path,
+    exe: &Path,
+    timeout: Duration,
+) -> std::result::Result<Vec<Incoming>, String> {
+    let mut child = Command::new(exe)
+        .arg("check-pst")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "the PST reader could not be started ({}): {e}",
+                exe.display()
+            )
+        })?;
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "reading this PST took longer than {} s and was stopped: the file is \
+                     damaged or not a PST; repair it with Outlook's Inbox Repair Tool \
+                     (scanpst.exe), or export the contacts and tasks as CSV",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("the PST reader could not be watched: {e}")),
+        }
+    };
+    if !status.success() {
+        return Err(format!(
+            "the PST reader crashed on this file ({status}): its structure is damaged; repair \
+             it with Outlook's Inbox Repair Tool (scanpst.exe), or export the contacts and \
+             tasks as CSV"
+        ));
+    }
+    read(path)
 }
 
 /// Every contact and task of a PST file; items that cannot be read are reported.
