@@ -1377,37 +1377,21 @@ impl Store for SqliteStore {
         };
         let since = since.unwrap_or(i64::MIN);
         let mut out: Vec<Changed> = Vec::with_capacity(limit.min(4096));
-        if after.updated_at > since && after.updated_at <= upto {
-            let mut stmt = self.conn.prepare_cached(&same)?;
-            let rows = stmt.query_map(
-                params![
-                    after.updated_at,
-                    after.row,
-                    limit as i64,
-                    employee.id,
-                    kind.name()
-                ],
-                read,
-            )?;
+        // One range scan: `sql` with the two bounds, up to what the page still lacks.
+        let scan = |sql: &str, a: i64, b: i64, out: &mut Vec<Changed>| -> Result<()> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let left = (limit - out.len()) as i64;
+            let rows = stmt.query_map(params![a, b, left, employee.id, kind.name()], read)?;
             for r in rows {
                 out.push(r?);
             }
+            Ok(())
+        };
+        if after.updated_at > since && after.updated_at <= upto {
+            scan(&same, after.updated_at, after.row, &mut out)?;
         }
         if out.len() < limit {
-            let mut stmt = self.conn.prepare_cached(&later)?;
-            let rows = stmt.query_map(
-                params![
-                    since.max(after.updated_at),
-                    upto,
-                    (limit - out.len()) as i64,
-                    employee.id,
-                    kind.name()
-                ],
-                read,
-            )?;
-            for r in rows {
-                out.push(r?);
-            }
+            scan(&later, since.max(after.updated_at), upto, &mut out)?;
         }
         Ok(out)
     }
