@@ -206,15 +206,10 @@ pub fn read_items(
         "vcard" => Ok(vcard::read::read(&text::decode(bytes).0)),
         "icalendar" => Ok(ical::read::read(&text::decode(bytes).0)),
         "csv" => {
-            let r = outlook_csv::read(bytes, &opts.dates)?;
-            if !r.unknown_columns.is_empty() {
-                notes.push(format!(
-                    "columns ignored (not Outlook columns smsync maps): {}",
-                    r.unknown_columns.join(", ")
-                ));
-            }
-            notes.push(format!("read as Outlook {:?} CSV, {}", r.sheet, r.encoding));
-            Ok(r.items)
+            let mut items = Vec::new();
+            let info = outlook_csv::read_each(bytes, &opts.dates, &mut |i| items.push(i))?;
+            csv_notes(&info, notes);
+            Ok(items)
         }
         "msg" => crate::codec::msg::read(bytes),
         "pst" => match &opts.pst_checker {
@@ -309,16 +304,22 @@ fn each_item(
             .join()
             .map_err(|_| Error::Other("the CSV reader panicked".into()))?;
         applied?;
-        Ok(info.map(|r| {
-            if !r.unknown_columns.is_empty() {
-                notes.push(format!(
-                    "columns ignored (not Outlook columns smsync maps): {}",
-                    r.unknown_columns.join(", ")
-                ));
-            }
-            notes.push(format!("read as Outlook {:?} CSV, {}", r.sheet, r.encoding));
-        }))
+        Ok(info.map(|info| csv_notes(&info, notes)))
     })
+}
+
+/// What the CSV reader found besides the items, for the file's report.
+fn csv_notes(info: &outlook_csv::Info, notes: &mut Vec<String>) {
+    if !info.unknown_columns.is_empty() {
+        notes.push(format!(
+            "columns ignored (not Outlook columns smsync maps): {}",
+            info.unknown_columns.join(", ")
+        ));
+    }
+    notes.push(format!(
+        "read as Outlook {:?} CSV, {}",
+        info.sheet, info.encoding
+    ));
 }
 
 fn micros(t: std::time::SystemTime) -> i64 {
