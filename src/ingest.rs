@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::codec::item::{Incoming, Item};
 use crate::codec::outlook_csv;
 use crate::codec::text::{self, DateFormat};
-use crate::codec::{ical, vcard};
+use crate::codec::{guarded, ical, vcard};
 use crate::error::{Error, Result};
 use crate::export::Layout;
 use crate::fsutil;
@@ -202,21 +202,24 @@ pub fn read_items(
     opts: &Options,
     notes: &mut Vec<String>,
 ) -> std::result::Result<Vec<Incoming>, String> {
+    // Every reader runs under `guarded`: a panic rejects this file, not the batch. (The
+    // CSV reader guards each row itself, so a panic escapes it only before the first item.)
     match format {
-        "vcard" => Ok(vcard::read::read(&text::decode(bytes).0)),
-        "icalendar" => Ok(ical::read::read(&text::decode(bytes).0)),
+        "vcard" => guarded(|| vcard::read::read(&text::decode(bytes).0)),
+        "icalendar" => guarded(|| ical::read::read(&text::decode(bytes).0)),
         "csv" => {
             let mut items = Vec::new();
-            let info = outlook_csv::read_each(bytes, &opts.dates, &mut |i| items.push(i))?;
+            let info =
+                guarded(|| outlook_csv::read_each(bytes, &opts.dates, &mut |i| items.push(i)))??;
             csv_notes(&info, notes);
             Ok(items)
         }
-        "msg" => crate::codec::msg::read(bytes),
+        "msg" => guarded(|| crate::codec::msg::read(bytes))?,
         "pst" => match &opts.pst_checker {
             Some(exe) => {
                 crate::codec::pst::read_isolated(path, exe, crate::codec::pst::CHECK_TIMEOUT)
             }
-            None => crate::codec::pst::read(path),
+            None => guarded(|| crate::codec::pst::read(path))?,
         },
         _ => Err(
             "this is not an Outlook CSV, vCard or iCalendar file (binary content); \
@@ -276,17 +279,19 @@ fn each_item(
         let dates = &opts.dates;
         let reader = scope.spawn(move || {
             let mut chunk = Vec::with_capacity(256);
-            let info = outlook_csv::read_each(bytes, dates, &mut |inc| {
-                chunk.push(inc);
-                if chunk.len() == 256 {
-                    // A closed channel means the applying side stopped on an error.
-                    let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(256)));
-                }
+            let info = guarded(|| {
+                outlook_csv::read_each(bytes, dates, &mut |inc| {
+                    chunk.push(inc);
+                    if chunk.len() == 256 {
+                        // A closed channel means the applying side stopped on an error.
+                        let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(256)));
+                    }
+                })
             });
             if !chunk.is_empty() {
                 let _ = tx.send(chunk);
             }
-            info
+            info.and_then(|info| info)
         });
         let mut applied = Ok(());
         for chunk in rx {

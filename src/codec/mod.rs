@@ -77,6 +77,24 @@ pub fn spec_of(f: &FieldDef) -> Option<&'static PropSpec> {
 /// The product id smsync writes into vCard 3.0/4.0 and iCalendar files.
 pub const PRODID: &str = "-//smsync//NONSGML smsync//EN";
 
+/// Runs a reader on untrusted input and turns a panic into an error, so that a bug in a
+/// reader (ours or a parser crate's) rejects the one input instead of ending the batch.
+/// The readers are pure functions of their input, so nothing is left half-changed.
+pub fn guarded<T>(read: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        format!(
+            "the reader failed on this input (internal error: {why}); this is a bug in \
+             smsync: report it with the file; meanwhile export the items from Outlook again, \
+             or as CSV"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +118,25 @@ mod tests {
         for f in fields::all().filter(|f| f.prop.is_some()) {
             assert!(spec_of(f).is_some(), "{}.{}", f.kind, f.name);
         }
+    }
+
+    #[test]
+    fn a_reader_that_panics_gives_an_error_and_one_that_does_not_passes_through() {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {})); // keep the test's output clean
+        let by_str = guarded(|| -> u8 { panic!("boom") });
+        let by_string = guarded(|| -> u8 { panic!("{} at {}", "index out of range", 7) });
+        let by_value = guarded(|| -> u8 { std::panic::panic_any(42u32) });
+        std::panic::set_hook(hook);
+        assert!(by_str.unwrap_err().contains("internal error: boom"));
+        assert!(
+            by_string
+                .unwrap_err()
+                .contains("internal error: index out of range at 7")
+        );
+        assert!(by_value.unwrap_err().contains("internal error: no message"));
+        assert_eq!(guarded(|| 5), Ok(5));
+        let inner: std::result::Result<(), String> = Err("bad header".into());
+        assert_eq!(guarded(|| inner.clone()), Ok(inner));
     }
 }

@@ -590,23 +590,35 @@ pub fn read_each(
             ));
         }
     }
-    // Rows are numbered as a spreadsheet shows them: the header is row 1.
+    // Rows are numbered as a spreadsheet shows them: the header is row 1. Each row is
+    // read under `guarded`, so that once items flow a panic costs a row, never the file
+    // (the caller may have applied the rows before it).
     let mut row = csv::StringRecord::new();
     let mut i = 0usize;
     loop {
         let source = || format!("row {}", i + 2);
         let before = rd.position().byte();
-        match rd.read_record(&mut row) {
-            Ok(false) => break,
-            Ok(true) => {
+        match super::guarded(|| rd.read_record(&mut row)) {
+            Err(panic) => {
+                each(Incoming {
+                    source: source(),
+                    item: Err(format!(
+                        "{panic}; this row and the rows after it were not read"
+                    )),
+                });
+                break;
+            }
+            Ok(Ok(false)) => break,
+            Ok(Ok(true)) => {
                 if !row.iter().all(|c| c.trim().is_empty()) {
                     each(Incoming {
                         source: source(),
-                        item: row_item(sheet, &row, &columns, dates),
+                        item: super::guarded(|| row_item(sheet, &row, &columns, dates))
+                            .and_then(|item| item),
                     });
                 }
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 each(Incoming {
                     source: source(),
                     item: Err(format!("the row cannot be read: {e}")),
