@@ -49,3 +49,45 @@ fn no_reader_panics_on_any_known_input() {
         let _ = smsync::codec::ical::read::read(&text);
     }
 }
+
+/// The fuzzer's inputs stay under a few kilobytes, so it cannot build deep nesting; an
+/// inbox file may hold 100 MB of it. Each reader runs on a thread with a small stack: one
+/// that recursed per nesting level would overflow it (and abort the test run).
+#[test]
+fn deeply_nested_input_does_not_exhaust_the_stack() {
+    const LEVELS: usize = 50_000;
+    let mut ics = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTODO\r\nUID:SI-1\r\n");
+    ics.push_str(&"BEGIN:VALARM\r\n".repeat(LEVELS));
+    ics.push_str(&"END:VALARM\r\n".repeat(LEVELS));
+    ics.push_str("SUMMARY:deep\r\nEND:VTODO\r\nEND:VCALENDAR\r\n");
+    let mut vcf = "BEGIN:VCARD\r\nVERSION:2.1\r\n".repeat(LEVELS);
+    vcf.push_str("FN:deep\r\nUID:SM-U1\r\n");
+    vcf.push_str(&"END:VCARD\r\n".repeat(LEVELS));
+    let csv = format!(
+        "Subject,Categories\r\n\"{}\",!Update\r\n",
+        "\"\"".repeat(LEVELS)
+    );
+    let small_stack = |f: Box<dyn FnOnce() -> usize + Send>| {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .expect("the reader panicked")
+    };
+    let tasks = small_stack(Box::new(move || {
+        smsync::codec::ical::read::read(&ics).len()
+    }));
+    assert!(tasks >= 1, "the VTODO around the alarms is read");
+    let cards = small_stack(Box::new(move || {
+        smsync::codec::vcard::read::read(&vcf).len()
+    }));
+    assert!(cards >= 1);
+    let rows = small_stack(Box::new(move || {
+        let dates = smsync::codec::text::DateFormat::default();
+        smsync::codec::outlook_csv::read(csv.as_bytes(), &dates)
+            .map(|read| read.items.len())
+            .unwrap_or(0)
+    }));
+    assert_eq!(rows, 1);
+}
