@@ -215,12 +215,14 @@ pub fn read_items(
             Ok(items)
         }
         "msg" => guarded(|| crate::codec::msg::read(bytes))?,
-        "pst" => match &opts.pst_checker {
+        // The child process catches crashes that unwinding cannot (a stack overflow); the
+        // guard covers this process's own read, which follows the child's.
+        "pst" => guarded(|| match &opts.pst_checker {
             Some(exe) => {
                 crate::codec::pst::read_isolated(path, exe, crate::codec::pst::CHECK_TIMEOUT)
             }
-            None => guarded(|| crate::codec::pst::read(path))?,
-        },
+            None => crate::codec::pst::read(path),
+        })?,
         _ => Err(
             "this is not an Outlook CSV, vCard or iCalendar file (binary content); \
                   drop CSV, .vcf or .ics files"
