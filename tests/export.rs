@@ -854,3 +854,46 @@ fn a_folder_that_refuses_writes_stops_the_run_and_the_next_run_recovers() {
     assert_eq!(count(&l.contacts), synced.contacts);
     assert_eq!(count(&l.tasks), synced.tasks);
 }
+
+#[test]
+fn each_output_keeps_its_own_state() {
+    // Issue 15, defect 4: a run of some outputs never hides a change from the others.
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let only = |names: &str| Options {
+        outputs: smsync::export::Outputs::parse(names).unwrap(),
+        ..Default::default()
+    };
+    export(&mut s, &drop, DANA);
+    let l = Layout::new(&drop, DANA);
+    let tech = Key::new(Kind::Tech, 1);
+    set(&mut s, tech, &[("phone", "+1 000 333")]);
+    // After a reset, too: vdir alone, then vdir and Outlook CSV.
+    let p = s.profile(DANA).unwrap();
+    s.reset(&p).unwrap();
+    let r = export_with(&mut s, &drop, DANA, &only("vdir"));
+    assert!(r.contacts.written > 0);
+    let vcf = fs::read_to_string(l.item_file(Kind::Tech, "SM-T1")).unwrap();
+    assert!(vcf.contains("+1 000 333"));
+    let csv = || fs::read_to_string(l.outlook.join("contacts.csv")).unwrap();
+    assert!(!csv().contains("+1 000 333"), "the CSV was left out");
+    let r = export_with(&mut s, &drop, DANA, &only("vdir,outlook"));
+    assert!(csv().contains("+1 000 333"), "the CSV catches up");
+    assert_eq!(r.contacts_sheet, smsync::export::FullSheet::Rewritten);
+    let v21 = || fs::read_to_string(l.vcard21_file("SM-T1")).unwrap();
+    assert!(!v21().contains("+1 000 333"));
+    // The reset cleared the vCard 2.1 output's stamps too: its first run writes it whole.
+    let r = export(&mut s, &drop, DANA);
+    assert!(v21().contains("+1 000 333"));
+    assert!(r.full && r.contacts.written > 1);
+    // An incremental change, written to vdir only, still reaches the vCard 2.1 files later.
+    set(&mut s, tech, &[("phone", "+1 000 444")]);
+    export_with(&mut s, &drop, DANA, &only("vdir"));
+    let r = export(&mut s, &drop, DANA);
+    assert!(v21().contains("+1 000 444"));
+    assert!(csv().contains("+1 000 444"));
+    assert_eq!(r.contacts.written, 1, "only the one changed contact: {r:?}");
+    // And nothing is left to do.
+    let r = export(&mut s, &drop, DANA);
+    assert_eq!((r.contacts.written, r.tasks.written), (0, 0));
+}

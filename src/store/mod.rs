@@ -30,6 +30,21 @@ pub struct Exported {
     pub values: String,
     /// The record's change time when it went out.
     pub updated_at: i64,
+    /// The outputs (bits, see `export::OutputKind::bit`) that hold a copy of the item, of
+    /// any version.
+    pub held: u32,
+    /// The outputs whose copy is the version this state describes; an ingest that saw the
+    /// item clears it, so that every output rewrites its copy.
+    pub current: u32,
+}
+
+/// One output's sync stamps for a profile (see `export::OutputKind::bit`). An output with
+/// no stamps has not been written for the profile yet: its first run writes everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OutputStamps {
+    pub output: u32,
+    pub contacts: Option<i64>,
+    pub tasks: Option<i64>,
 }
 
 /// A record that changed, and whether it is in the synced set now.
@@ -152,10 +167,18 @@ pub trait Writer: Lookup {
     }
     /// Forgets an item that left a profile's Outlook.
     fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()>;
-    /// Sets or clears a profile's sync stamps.
+    /// Sets or clears a profile's sync stamps, and every output's with them.
     fn set_stamps(
         &mut self,
         employee: Key,
+        contacts: Option<i64>,
+        tasks: Option<i64>,
+    ) -> Result<()>;
+    /// Sets one output's stamps; the profile's own stamps become its outputs' oldest.
+    fn set_output_stamps(
+        &mut self,
+        employee: Key,
+        output: u32,
         contacts: Option<i64>,
         tasks: Option<i64>,
     ) -> Result<()>;
@@ -233,8 +256,10 @@ pub trait Store: Lookup {
     fn exported_count(&self, employee: Key, kinds: &[Kind], limit: u64) -> Result<u64>;
     /// Whether a record is in the synced set now.
     fn in_synced_set(&self, key: Key) -> Result<bool>;
-    /// Items of a kind whose copy in a profile must be rewritten.
-    fn dirty_exports(&self, employee: Key, kind: Kind) -> Result<Vec<Key>>;
+    /// Items of a kind held by one of `outputs` (bits) in a copy that is not current.
+    fn dirty_exports(&self, employee: Key, kind: Kind, outputs: u32) -> Result<Vec<Key>>;
+    /// Each output's stamps for a profile (outputs never written have none).
+    fn output_stamps(&self, employee: Key) -> Result<Vec<OutputStamps>>;
     /// Journal rows, newest first, optionally of one profile.
     fn journal_entries(
         &self,

@@ -167,6 +167,45 @@ CREATE TABLE ingested (
     PRIMARY KEY (profile, hash)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // Each output keeps its own state: `held` and `current` are bit sets of outputs (vdir 1,
+    // outlook 2, outlook-vcards 4) in place of one dirty flag, and each output has its own
+    // stamps. Existing rows were written by runs of every output.
+    r#"
+CREATE TABLE export_state_v4 (
+    employee_id INTEGER NOT NULL REFERENCES employees (id),
+    item_kind   TEXT NOT NULL CHECK (item_kind IN ('location', 'user', 'tech', 'si')),
+    item_id     INTEGER NOT NULL,
+    hash        INTEGER NOT NULL,
+    status      TEXT,
+    vals        TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    -- Outputs holding a copy of the item, of any version.
+    held        INTEGER NOT NULL CHECK (held >= 0),
+    -- Outputs whose copy is this version; an ingest that saw the item clears it.
+    current     INTEGER NOT NULL CHECK (current >= 0 AND current & ~held = 0),
+    PRIMARY KEY (employee_id, item_kind, item_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO export_state_v4
+    SELECT employee_id, item_kind, item_id, hash, status, vals, updated_at,
+           CASE item_kind WHEN 'si' THEN 3 ELSE 7 END,
+           CASE WHEN dirty = 1 THEN 0 WHEN item_kind = 'si' THEN 3 ELSE 7 END
+    FROM export_state;
+DROP TABLE export_state;
+ALTER TABLE export_state_v4 RENAME TO export_state;
+CREATE INDEX export_state_stale ON export_state (employee_id, item_kind) WHERE held <> current;
+
+CREATE TABLE output_stamps (
+    employee_id    INTEGER NOT NULL REFERENCES employees (id),
+    output         INTEGER NOT NULL CHECK (output > 0),
+    contacts_stamp INTEGER,
+    tasks_stamp    INTEGER,
+    PRIMARY KEY (employee_id, output)
+) STRICT, WITHOUT ROWID;
+INSERT INTO output_stamps
+    SELECT e.id, o.bit, e.contacts_stamp, e.tasks_stamp
+    FROM employees e, (SELECT 1 AS bit UNION ALL SELECT 2 UNION ALL SELECT 4) o
+    WHERE e.contacts_stamp IS NOT NULL OR e.tasks_stamp IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build of smsync writes.

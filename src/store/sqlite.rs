@@ -10,8 +10,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    Assignment, Changed, Cursor, Exported, JournalEntry, Lookup, Outcome, Profile, Source, Store,
-    SyncCounts, Writer, schema,
+    Assignment, Changed, Cursor, Exported, JournalEntry, Lookup, Outcome, OutputStamps, Profile,
+    Source, Store, SyncCounts, Writer, schema,
 };
 use crate::error::{Error, Result};
 use crate::fields::{self, Access, FieldDef, Ty};
@@ -311,7 +311,7 @@ impl Lookup for Connection {
     fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
         Ok(self
             .prepare_cached(
-                "SELECT hash, status, vals, updated_at FROM export_state \
+                "SELECT hash, status, vals, updated_at, held, current FROM export_state \
                  WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
             )?
             .query_row(params![employee.id, item.kind.name(), item.id], |r| {
@@ -320,6 +320,8 @@ impl Lookup for Connection {
                     status: r.get(1)?,
                     values: r.get(2)?,
                     updated_at: r.get(3)?,
+                    held: r.get(4)?,
+                    current: r.get(5)?,
                 })
             })
             .optional()?)
@@ -897,7 +899,7 @@ impl Writer for TxWriter<'_> {
     fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()> {
         self.conn
             .prepare_cached(
-                "UPDATE export_state SET dirty = 1 \
+                "UPDATE export_state SET current = 0 \
                  WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
             )?
             .execute(params![employee.id, item.kind.name(), item.id])?;
@@ -1051,11 +1053,12 @@ impl Writer for TxWriter<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO export_state \
-                 (employee_id, item_kind, item_id, hash, status, vals, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 (employee_id, item_kind, item_id, hash, status, vals, updated_at, held, current) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (employee_id, item_kind, item_id) DO UPDATE SET \
                  hash = excluded.hash, status = excluded.status, vals = excluded.vals, \
-                 updated_at = excluded.updated_at, dirty = 0",
+                 updated_at = excluded.updated_at, held = excluded.held, \
+                 current = excluded.current",
             )?
             .execute(params![
                 employee.id,
@@ -1064,7 +1067,9 @@ impl Writer for TxWriter<'_> {
                 e.hash as i64,
                 e.status,
                 e.values,
-                e.updated_at
+                e.updated_at,
+                e.held,
+                e.current
             ])?;
         Ok(())
     }
@@ -1075,17 +1080,18 @@ impl Writer for TxWriter<'_> {
         const ROWS: usize = 64;
         self.last_found.borrow_mut().take();
         for chunk in items.chunks(ROWS) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!(
                 "INSERT INTO export_state \
-                 (employee_id, item_kind, item_id, hash, status, vals, updated_at) \
-                 VALUES {values} \
+                 (employee_id, item_kind, item_id, hash, status, vals, updated_at, held, \
+                 current) VALUES {values} \
                  ON CONFLICT (employee_id, item_kind, item_id) DO UPDATE SET \
                  hash = excluded.hash, status = excluded.status, vals = excluded.vals, \
-                 updated_at = excluded.updated_at, dirty = 0"
+                 updated_at = excluded.updated_at, held = excluded.held, \
+                 current = excluded.current"
             );
             let mut stmt = self.conn.prepare_cached(&sql)?;
-            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 7);
+            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 9);
             let cols: Vec<(i64, &'static str)> = chunk
                 .iter()
                 .map(|(k, e)| (e.hash as i64, k.kind.name()))
@@ -1099,6 +1105,8 @@ impl Writer for TxWriter<'_> {
                     &e.status,
                     &e.values,
                     &e.updated_at,
+                    &e.held,
+                    &e.current,
                 ]);
             }
             stmt.execute(params.as_slice())?;
@@ -1130,6 +1138,46 @@ impl Writer for TxWriter<'_> {
                  WHERE id = ?4",
             )?
             .execute(params![contacts, tasks, self.now, employee.id])?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("{employee} does not exist")));
+        }
+        // Every output's stamps with them (a reset clears them all).
+        self.conn
+            .prepare_cached(
+                "UPDATE output_stamps SET contacts_stamp = ?1, tasks_stamp = ?2 \
+                 WHERE employee_id = ?3",
+            )?
+            .execute(params![contacts, tasks, employee.id])?;
+        Ok(())
+    }
+
+    fn set_output_stamps(
+        &mut self,
+        employee: Key,
+        output: u32,
+        contacts: Option<i64>,
+        tasks: Option<i64>,
+    ) -> Result<()> {
+        self.last_found.borrow_mut().take();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO output_stamps (employee_id, output, contacts_stamp, tasks_stamp) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (employee_id, output) DO UPDATE SET \
+                 contacts_stamp = excluded.contacts_stamp, tasks_stamp = excluded.tasks_stamp",
+            )?
+            .execute(params![employee.id, output, contacts, tasks])?;
+        // The profile's own stamps are its outputs' oldest (unset while any is unset).
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE employees SET \
+                 contacts_stamp = (SELECT CASE WHEN count(*) = count(contacts_stamp) \
+                   THEN min(contacts_stamp) END FROM output_stamps WHERE employee_id = ?1), \
+                 tasks_stamp = (SELECT CASE WHEN count(*) = count(tasks_stamp) \
+                   THEN min(tasks_stamp) END FROM output_stamps WHERE employee_id = ?1), \
+                 updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![employee.id, self.now])?;
         if n == 0 {
             return Err(Error::NotFound(format!("{employee} does not exist")));
         }
@@ -1343,7 +1391,7 @@ impl Store for SqliteStore {
         let base = select_with_flag(kind);
         let (cols, from) = base.rsplit_once(" FROM ").expect("select");
         let head = format!(
-            "{cols}, s.hash, s.status, s.vals, s.updated_at FROM {from} \
+            "{cols}, s.hash, s.status, s.vals, s.updated_at, s.held, s.current FROM {from} \
              LEFT JOIN export_state s ON s.employee_id = ?4 AND s.item_kind = ?5 \
              AND s.item_id = t.{}",
             key_column(kind)
@@ -1356,12 +1404,14 @@ impl Store for SqliteStore {
         let read = |row: &Row| -> rusqlite::Result<Changed> {
             let record = read_record(kind, row)?;
             let n = row.as_ref().column_count();
-            let exported = match row.get::<_, Option<i64>>(n - 4)? {
+            let exported = match row.get::<_, Option<i64>>(n - 6)? {
                 Some(hash) => Some(Exported {
                     hash: hash as u64,
-                    status: row.get(n - 3)?,
-                    values: row.get(n - 2)?,
-                    updated_at: row.get(n - 1)?,
+                    status: row.get(n - 5)?,
+                    values: row.get(n - 4)?,
+                    updated_at: row.get(n - 3)?,
+                    held: row.get(n - 2)?,
+                    current: row.get(n - 1)?,
                 }),
                 None => None,
             };
@@ -1370,7 +1420,7 @@ impl Store for SqliteStore {
                     updated_at: record.updated_at,
                     row: row.get(0)?,
                 },
-                in_set: row.get::<_, i64>(n - 5)? != 0,
+                in_set: row.get::<_, i64>(n - 7)? != 0,
                 exported,
                 record,
             })
@@ -1411,6 +1461,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn output_stamps(&self, employee: Key) -> Result<Vec<OutputStamps>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT output, contacts_stamp, tasks_stamp FROM output_stamps \
+             WHERE employee_id = ?1 ORDER BY output",
+        )?;
+        let rows = stmt.query_map([employee.id], |r| {
+            Ok(OutputStamps {
+                output: r.get(0)?,
+                contacts: r.get(1)?,
+                tasks: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn exported_count(&self, employee: Key, kinds: &[Kind], limit: u64) -> Result<u64> {
         let mut n = 0;
         for k in kinds {
@@ -1439,12 +1504,14 @@ impl Store for SqliteStore {
             != 0)
     }
 
-    fn dirty_exports(&self, employee: Key, kind: Kind) -> Result<Vec<Key>> {
+    fn dirty_exports(&self, employee: Key, kind: Kind, outputs: u32) -> Result<Vec<Key>> {
+        // `held <> current` is the partial index's condition: the scan stays on the few
+        // stale rows, however many the profile holds.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT item_id FROM export_state WHERE employee_id = ?1 AND dirty = 1 \
-             AND item_kind = ?2 ORDER BY item_id",
+            "SELECT item_id FROM export_state WHERE employee_id = ?1 AND held <> current \
+             AND item_kind = ?2 AND (held & ~current & ?3) <> 0 ORDER BY item_id",
         )?;
-        let rows = stmt.query_map(params![employee.id, kind.name()], |r| {
+        let rows = stmt.query_map(params![employee.id, kind.name(), outputs], |r| {
             Ok(Key::new(kind, r.get(0)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -1,0 +1,772 @@
+//! Export, database → files (SPEC §3, §5): per profile, the records changed since its
+//! stamps go out through each selected output (vdir, Outlook CSV, vCard 2.1); items that
+//! left the synced set are removed and listed. Memory stays flat: records come in pages.
+//!
+//! This module is the driver: it reads pages and export state, asks [`plan`] what each
+//! output must do with each record, has the [`output::Output`]s carry it out, and commits
+//! the state and the stamps. Each output keeps its own state and stamps, so a run of some
+//! outputs never hides a change from another.
+//!
+//! Safety: every file is written atomically; a run marks its profile folder while it runs,
+//! and a run that finds the mark of an interrupted one rewrites and re-lists everything
+//! since the stamps (which move only at the end, after a file-system sync).
+
+mod outlook;
+pub mod output;
+pub mod plan;
+mod vcards21;
+mod vdir;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use serde::Serialize;
+
+use crate::clock;
+use crate::codec::item::Item;
+use crate::codec::outlook_csv::Encoding;
+use crate::codec::text::DateFormat;
+use crate::codec::vcard;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::model::{Key, Kind};
+use crate::store::{Changed, Cursor, Exported, OutputStamps, Profile, Store};
+
+pub use output::{OutputKind, Outputs, Side};
+pub use plan::FullSheet;
+
+use output::{Output, Put, Written};
+use plan::{Action, Facts, Mode, SheetFacts, StateChange};
+
+/// How an export writes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// vCard version of the vdir (`contacts/`): 3.0 or 4.0.
+    pub vcard: vcard::Version,
+    pub encoding: Encoding,
+    pub dates: DateFormat,
+    /// Records read per page (and per state transaction).
+    pub page: usize,
+    /// Up to this many items, an incremental run that changed something rewrites the
+    /// full-set CSV; above it only full runs do (rewriting 1,000,000 rows for 100 changes
+    /// would make the run cost follow the database, not the changes).
+    pub full_sheet_limit: u64,
+    /// Which outputs to write; all by default. Leaving one out leaves its files and its
+    /// state as they are: its next run catches up.
+    pub outputs: Outputs,
+    /// Neutralise spreadsheet formulas in the CSV files (see `outlook_csv::neutralise`).
+    pub csv_safe: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            vcard: vcard::Version::V30,
+            encoding: Encoding::Utf8Bom,
+            dates: DateFormat::default(),
+            page: 1000,
+            full_sheet_limit: 20_000,
+            outputs: Outputs::default(),
+            csv_safe: false,
+        }
+    }
+}
+
+/// The folders of one profile in the drop folder (SPEC §5).
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    pub root: PathBuf,
+    pub contacts: PathBuf,
+    pub tasks: PathBuf,
+    pub outlook: PathBuf,
+    pub changes: PathBuf,
+    pub vcards21: PathBuf,
+    pub inbox: PathBuf,
+    pub processed: PathBuf,
+    pub rejected: PathBuf,
+    pub reports: PathBuf,
+}
+
+impl Layout {
+    pub fn new(drop: &Path, profile: &str) -> Layout {
+        let root = drop.join(fsutil::safe_dir_name(profile));
+        let outlook = root.join("outlook");
+        Layout {
+            contacts: root.join("contacts"),
+            tasks: root.join("tasks"),
+            changes: outlook.join("changes"),
+            outlook,
+            vcards21: root.join("outlook-vcards"),
+            inbox: root.join("inbox"),
+            processed: root.join("processed"),
+            rejected: root.join("rejected"),
+            reports: root.join("reports"),
+            root,
+        }
+    }
+
+    pub fn create(&self) -> Result<()> {
+        for d in [
+            &self.contacts,
+            &self.tasks,
+            &self.changes,
+            &self.vcards21,
+            &self.inbox,
+            &self.processed,
+            &self.rejected,
+            &self.reports,
+        ] {
+            fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        Ok(())
+    }
+
+    /// The folders an export writes into.
+    fn output_dirs(&self) -> [&PathBuf; 5] {
+        [
+            &self.contacts,
+            &self.tasks,
+            &self.outlook,
+            &self.changes,
+            &self.vcards21,
+        ]
+    }
+
+    /// One smsync at a time works on a profile's folder: a second export or ingest waits
+    /// for the first (up to a minute), then refuses naming it.
+    pub fn lock(&self, profile: &str) -> Result<fsutil::PidLock> {
+        fsutil::PidLock::acquire(
+            &self.root.join(".smsync.lock"),
+            std::time::Duration::from_secs(60),
+            &format!("profile '{profile}' in {}", self.root.display()),
+        )
+    }
+
+    fn marker(&self) -> PathBuf {
+        self.root.join(".export-running")
+    }
+
+    /// The vdir file of an item.
+    pub fn item_file(&self, kind: Kind, uid: &str) -> PathBuf {
+        let stem = fsutil::safe_stem(uid);
+        if kind == Kind::Si {
+            self.tasks.join(format!("{stem}.ics"))
+        } else {
+            self.contacts.join(format!("{stem}.vcf"))
+        }
+    }
+
+    /// The vCard 2.1 file of a contact.
+    pub fn vcard21_file(&self, uid: &str) -> PathBuf {
+        self.vcards21
+            .join(format!("{}.vcf", fsutil::safe_stem(uid)))
+    }
+}
+
+/// What one side (contacts or tasks) of a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub written: u64,
+    pub removed: u64,
+    pub unchanged: u64,
+}
+
+impl Counts {
+    fn changed(&self) -> bool {
+        self.written + self.removed > 0
+    }
+
+    fn add(&mut self, other: Counts) {
+        self.written += other.written;
+        self.removed += other.removed;
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// What an export of one profile did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub profile: String,
+    pub folder: PathBuf,
+    pub contacts: Counts,
+    pub tasks: Counts,
+    /// Whether this run wrote everything (first run, after a reset, or after an interrupted
+    /// run).
+    pub full: bool,
+    pub recovered: bool,
+    /// What became of `outlook/contacts.csv` and `outlook/tasks.csv`.
+    pub contacts_sheet: FullSheet,
+    pub tasks_sheet: FullSheet,
+    /// The files of this run's changes for Outlook, when it changed anything.
+    pub change_files: Vec<PathBuf>,
+    pub contacts_stamp: Option<String>,
+    pub tasks_stamp: Option<String>,
+}
+
+/// A page's export-state changes, committed after its files are written.
+type StateOps = Vec<(Key, StateChange)>;
+
+/// How one page was written: the state changes to commit, the counts, and the outputs
+/// (bits) that changed anything.
+type PageDone = Result<(StateOps, Counts, u32)>;
+
+/// The outputs of a run and the files they wrote; lives on the writer thread while pages
+/// are written.
+struct Files {
+    outputs: Vec<Box<dyn Output>>,
+    written: Written,
+    /// Per output (same order): how it runs the side being written.
+    modes: Vec<Mode>,
+}
+
+impl Files {
+    /// Carries out what the plan says each output does with one record; returns the
+    /// state change, and adds to the counts and the changed-output bits.
+    fn record(
+        &mut self,
+        side: Side,
+        ch: &Changed,
+        dirty: bool,
+        counts: &mut Counts,
+        changed: &mut u32,
+    ) -> Result<StateChange> {
+        let item = Item::from_record(&ch.record);
+        let closed = ch.record.key.kind == Kind::Si && item.si_status() == Some("Closed");
+        let facts = Facts {
+            in_set: ch.in_set,
+            closed,
+            hash: item.hash(),
+            prev: ch.exported.as_ref(),
+        };
+        let (mut written, mut removed, mut unchanged) = (0u32, 0u32, false);
+        for (out, &mode) in self.outputs.iter_mut().zip(&self.modes) {
+            let o = out.kind();
+            if !o.serves(side) {
+                continue;
+            }
+            let action = if dirty {
+                plan::decide_dirty(&facts, o.bit())
+            } else {
+                plan::decide(&facts, o.bit(), mode)
+            };
+            match action {
+                Action::Write { in_set } => {
+                    if out.put(&mut self.written, side, &item, in_set)? == Put::Written {
+                        written |= o.bit();
+                    }
+                }
+                Action::Remove => {
+                    out.remove(&item)?;
+                    removed |= o.bit();
+                }
+                Action::Unchanged => unchanged = true,
+                Action::Nothing => {}
+            }
+        }
+        if written != 0 {
+            counts.written += 1;
+        } else if removed != 0 {
+            counts.removed += 1;
+        } else if unchanged {
+            counts.unchanged += 1;
+        }
+        *changed |= written | removed;
+        Ok(plan::next_state(
+            facts.prev,
+            || Exported {
+                hash: facts.hash,
+                status: item.si_status().map(str::to_string),
+                values: item.values_json(),
+                updated_at: item.modified.unwrap_or(0),
+                held: 0,
+                current: 0,
+            },
+            written,
+            removed,
+        ))
+    }
+
+    /// Writes one page of changes.
+    fn page(&mut self, side: Side, page: &[Changed]) -> PageDone {
+        let mut counts = Counts::default();
+        let mut changed = 0;
+        let mut ops = Vec::with_capacity(page.len());
+        for ch in page {
+            let op = self.record(side, ch, false, &mut counts, &mut changed)?;
+            if op != StateChange::Keep {
+                ops.push((ch.record.key, op));
+            }
+        }
+        Ok((ops, counts, changed))
+    }
+
+    fn errors(&self) -> Vec<&String> {
+        self.outputs.iter().flat_map(|o| o.errors()).collect()
+    }
+}
+
+/// A run: the database half (pages, export state, stamps) and the file half ([`Files`]),
+/// which runs on a second thread while the next page is read, so that the database and the
+/// file system work at the same time.
+struct Run<'a> {
+    store: &'a mut dyn Store,
+    employee: Key,
+    /// Records read per page.
+    page: usize,
+    files: Files,
+}
+
+impl Run<'_> {
+    /// Exports one side: every record changed in (since, upto], page by page, then the
+    /// items an ingest marked stale. Returns the counts and the outputs that changed.
+    fn side(
+        &mut self,
+        side: Side,
+        since: Option<i64>,
+        upto: i64,
+        hook: &mut dyn FnMut(),
+    ) -> Result<(Counts, u32)> {
+        let mut counts = Counts::default();
+        let mut changed = 0;
+        for &kind in side.kinds() {
+            self.pages(side, kind, since, upto, hook, &mut counts, &mut changed)?;
+            self.dirty(side, kind, &mut counts, &mut changed)?;
+        }
+        Ok((counts, changed))
+    }
+
+    /// The pages of one kind: this thread reads page n+1 and commits the export state of
+    /// page n−1 while a second thread writes the files of page n. States are committed in
+    /// page order, each after its page's files were written.
+    #[allow(clippy::too_many_arguments)]
+    fn pages(
+        &mut self,
+        side: Side,
+        kind: Kind,
+        since: Option<i64>,
+        upto: i64,
+        hook: &mut dyn FnMut(),
+        counts: &mut Counts,
+        changed: &mut u32,
+    ) -> Result<()> {
+        let Run {
+            store,
+            employee,
+            page,
+            files,
+        } = self;
+        let (employee, limit) = (*employee, (*page).max(1));
+        std::thread::scope(|scope| {
+            let (page_tx, page_rx) = mpsc::sync_channel::<Vec<Changed>>(1);
+            let (done_tx, done_rx) = mpsc::sync_channel::<PageDone>(2);
+            let writer = scope.spawn(move || {
+                for page in page_rx {
+                    let done = files.page(side, &page);
+                    let failed = done.is_err();
+                    if done_tx.send(done).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            // A run of many pages commits their export state on a connection of its own,
+            // on a third thread, while this one reads the next pages.
+            let (state_tx, state_rx) = mpsc::sync_channel::<StateOps>(2);
+            let mut state_rx = Some(state_rx);
+            let mut stater = None;
+            let mut result = Ok(());
+            let mut cursor = Cursor {
+                updated_at: i64::MIN,
+                row: i64::MIN,
+            };
+            let mut in_flight = 0usize;
+            let mut more = true;
+            while more || in_flight > 0 {
+                if more {
+                    match store.changes(kind, employee, since, upto, cursor, limit) {
+                        Ok(page) => {
+                            more = page.len() == limit;
+                            if let Some(last) = page.last() {
+                                cursor = last.cursor;
+                                if page_tx.send(page).is_err() {
+                                    // The writer stopped on an error; it is in `done_rx`.
+                                    more = false;
+                                } else {
+                                    in_flight += 1;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            result = Err(e);
+                            more = false;
+                        }
+                    }
+                }
+                if more && stater.is_none() && result.is_ok() {
+                    match store.second_connection() {
+                        Ok(Some(mut second)) => {
+                            let rx = state_rx.take().expect("one state thread");
+                            stater = Some(scope.spawn(move || -> Result<()> {
+                                for ops in rx {
+                                    commit_state(&mut *second, employee, &ops)?;
+                                }
+                                Ok(())
+                            }));
+                        }
+                        Ok(None) => {}
+                        Err(e) => result = Err(e),
+                    }
+                }
+                // Keep one page in the writer while the next is read; wait for all at the end.
+                while in_flight > usize::from(more) {
+                    in_flight -= 1;
+                    let done = done_rx
+                        .recv()
+                        .unwrap_or_else(|_| Err(Error::Other("the export writer stopped".into())));
+                    match done {
+                        Ok((ops, c, ch)) if result.is_ok() => {
+                            counts.add(c);
+                            *changed |= ch;
+                            result = match stater {
+                                Some(_) => state_tx.send(ops).map_err(|_| {
+                                    Error::Other("the export state thread stopped".into())
+                                }),
+                                None => commit_state(&mut **store, employee, &ops),
+                            };
+                            hook();
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            if result.is_ok() {
+                                result = Err(e);
+                            }
+                        }
+                    }
+                    if result.is_err() {
+                        more = false;
+                    }
+                }
+                if result.is_err() {
+                    break;
+                }
+            }
+            drop(page_tx);
+            drop(state_tx);
+            if writer.join().is_err() {
+                return Err(Error::Other("the export writer panicked".into()));
+            }
+            if let Some(h) = stater {
+                // Its own error explains a failed send above.
+                let state = h.join().unwrap_or_else(|_| {
+                    Err(Error::Other("the export state thread panicked".into()))
+                });
+                state?;
+            }
+            result
+        })
+    }
+
+    /// Rewrites the items an ingest saw in this profile (for example to drop `!Update` from
+    /// the profile's copy) whose copy in a selected output is not current.
+    fn dirty(
+        &mut self,
+        side: Side,
+        kind: Kind,
+        counts: &mut Counts,
+        changed: &mut u32,
+    ) -> Result<()> {
+        let mask = self
+            .files
+            .outputs
+            .iter()
+            .map(|o| o.kind())
+            .filter(|o| o.serves(side))
+            .fold(0, |m, o| m | o.bit());
+        let keys = self.store.dirty_exports(self.employee, kind, mask)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut ops = Vec::new();
+        for key in keys {
+            let Some(record) = self.store.find(key)? else {
+                ops.push((key, StateChange::Delete));
+                continue;
+            };
+            let ch = Changed {
+                in_set: self.store.in_synced_set(key)?,
+                exported: self.store.exported(self.employee, key)?,
+                cursor: Cursor::default(),
+                record,
+            };
+            let op = self.files.record(side, &ch, true, counts, changed)?;
+            if op != StateChange::Keep {
+                ops.push((key, op));
+            }
+        }
+        commit_state(self.store, self.employee, &ops)
+    }
+}
+
+/// Records in the export state what the profile now holds (one transaction). Not synced to
+/// disk on its own: the run's marker stays until the stamps commit durably (which syncs
+/// these commits too), and a run that finds the marker rewrites everything since the stamps
+/// whatever the state says, so a state commit lost to a power failure costs only a rewrite.
+fn commit_state(store: &mut dyn Store, employee: Key, ops: &StateOps) -> Result<()> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let puts: Vec<(Key, &Exported)> = ops
+        .iter()
+        .filter_map(|(k, op)| match op {
+            StateChange::Put(e) => Some((*k, e)),
+            _ => None,
+        })
+        .collect();
+    store.write_unsynced(&mut |w| {
+        // Each key appears once per page, so the order of puts and deletes is free.
+        w.put_exported_many(employee, &puts)?;
+        for (k, op) in ops {
+            if let StateChange::Delete = op {
+                w.delete_exported(employee, *k)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The stamps of one output as the run found them.
+fn stamps_of(all: &[OutputStamps], o: OutputKind) -> (Option<i64>, Option<i64>) {
+    all.iter()
+        .find(|s| s.output == o.bit())
+        .map_or((None, None), |s| (s.contacts, s.tasks))
+}
+
+/// The outputs of a run, in their fixed order.
+fn outputs(layout: &Layout, opts: &Options, run_id: &str) -> Vec<Box<dyn Output>> {
+    opts.outputs
+        .iter()
+        .map(|o| -> Box<dyn Output> {
+            match o {
+                OutputKind::Vdir => Box::new(vdir::Vdir {
+                    layout: layout.clone(),
+                    vcard: opts.vcard,
+                }),
+                OutputKind::Outlook => Box::new(outlook::OutlookCsv::new(
+                    layout.clone(),
+                    run_id,
+                    opts.encoding,
+                    opts.dates.clone(),
+                    opts.csv_safe,
+                )),
+                OutputKind::OutlookVcards => Box::new(vcards21::Vcards21 {
+                    layout: layout.clone(),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Takes the profile's folder for the run: a marker while it runs; a run that finds the
+/// marker of an interrupted one recovers (returns `true`).
+fn begin(layout: &Layout) -> Result<bool> {
+    let marker = layout.marker();
+    let recovering = marker.exists();
+    if recovering {
+        // Temp files are left only by an interrupted run, which also leaves the marker;
+        // scanning the folders only then keeps a no-change run independent of their size.
+        for d in layout.output_dirs() {
+            fsutil::remove_temp_files(d)?;
+        }
+    } else {
+        fs::write(
+            &marker,
+            b"an export of this profile is running or was interrupted\n",
+        )
+        .map_err(|e| Error::io(&marker, e))?;
+        fsutil::sync_dir(&layout.root)?;
+    }
+    Ok(recovering)
+}
+
+/// The error of a run whose outputs met values they cannot write.
+fn stopped(profile: &str, errors: &[&String]) -> Error {
+    let n = errors.len();
+    let mut msg = format!(
+        "export of '{profile}' stopped: {n} value(s) cannot be written; nothing was lost, the \
+         stamps did not move:"
+    );
+    for e in errors.iter().take(20) {
+        msg.push_str("\n  ");
+        msg.push_str(e);
+    }
+    if n > 20 {
+        msg.push_str(&format!("\n  … and {} more", n - 20));
+    }
+    Error::Invalid(msg)
+}
+
+/// Exports one profile into `drop`. `hook` runs after each page (tests use it to write to
+/// the database while an export runs).
+pub fn export_profile(
+    store: &mut dyn Store,
+    profile: &Profile,
+    drop: &Path,
+    opts: &Options,
+    hook: &mut dyn FnMut(),
+) -> Result<Report> {
+    let layout = Layout::new(drop, &profile.name);
+    layout.create()?;
+    let _lock = layout.lock(&profile.name)?;
+    // The stamps as they are now: another export may have moved them while this one waited.
+    let current = store
+        .profiles()?
+        .into_iter()
+        .find(|p| p.employee == profile.employee)
+        .ok_or_else(|| Error::NotFound(format!("{} no longer syncs", profile.employee)))?;
+    let profile = &current;
+    let stamps = store.output_stamps(profile.employee)?;
+    let recovering = begin(&layout)?;
+    let upto = store.clock()?;
+    let run_id = clock::format_micros(upto).replace([':', '-'], "");
+    let selected: Vec<OutputKind> = opts.outputs.iter().collect();
+    // A side is read from the oldest stamp of the outputs that serve it.
+    let since = |side: Side| -> Option<i64> {
+        let mut since = Some(i64::MAX);
+        for o in selected.iter().filter(|o| o.serves(side)) {
+            let (c, t) = stamps_of(&stamps, *o);
+            let s = if side == Side::Contacts { c } else { t };
+            since = since.zip(s).map(|(a, b)| a.min(b));
+        }
+        since
+    };
+    let mode = |o: OutputKind, side: Side| {
+        let (c, t) = stamps_of(&stamps, o);
+        let stamp = if side == Side::Contacts { c } else { t };
+        Mode {
+            rewrite: recovering || stamp.is_none(),
+            recovering,
+        }
+    };
+    let mut run = Run {
+        store,
+        employee: profile.employee,
+        page: opts.page,
+        files: Files {
+            outputs: outputs(&layout, opts, &run_id),
+            written: Written::default(),
+            modes: Vec::new(),
+        },
+    };
+
+    let mut sides = Vec::new();
+    let mut full = recovering;
+    for side in [Side::Contacts, Side::Tasks] {
+        let modes: Vec<Mode> = selected.iter().map(|&o| mode(o, side)).collect();
+        for (out, m) in run.files.outputs.iter_mut().zip(&modes) {
+            out.begin_side(side, m.rewrite);
+            full |= m.rewrite && out.kind().serves(side);
+        }
+        run.files.modes = modes;
+        let since = since(side);
+        let (counts, changed) = run.side(side, since, upto, hook)?;
+        sides.push((side, counts, changed));
+    }
+
+    // The full-set sheets: rewritten, current or stale, as the plan says.
+    let mut sheets = [FullSheet::Current, FullSheet::Current];
+    for (i, &(side, counts, changed)) in sides.iter().enumerate() {
+        for (o, out) in selected.iter().zip(run.files.outputs.iter_mut()) {
+            let Some(exists) = out.full_set_file(side) else {
+                continue;
+            };
+            let (c, t) = stamps_of(&stamps, *o);
+            let facts = SheetFacts {
+                side_full: if side == Side::Contacts { c } else { t }.is_none(),
+                recovering,
+                exists,
+                changed: counts.changed() && changed & o.bit() != 0,
+            };
+            let state = match plan::full_sheet(facts) {
+                Some(s) => s,
+                None => plan::by_size(
+                    run.store.exported_count(
+                        profile.employee,
+                        side.kinds(),
+                        opts.full_sheet_limit + 1,
+                    )?,
+                    opts.full_sheet_limit,
+                ),
+            };
+            if state == FullSheet::Rewritten {
+                let store = &*run.store;
+                out.write_full_set(side, &mut |f| {
+                    for &kind in side.kinds() {
+                        store.for_each_synced(kind, f)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            sheets[i] = state;
+        }
+    }
+    let errors = run.files.errors();
+    if !errors.is_empty() {
+        return Err(stopped(&profile.name, &errors));
+    }
+    run.files.written.make_durable(&layout.root)?;
+    let Run { store, files, .. } = run;
+    let mut change_files = Vec::new();
+    for out in files.outputs {
+        change_files.extend(out.commit()?);
+    }
+    for d in layout.output_dirs() {
+        fsutil::sync_dir(d)?;
+    }
+    // Each selected output's stamps move; the others keep theirs.
+    let (contacts, tasks) = (sides[0].1, sides[1].1);
+    let mut moves = Vec::new();
+    for &o in &selected {
+        let (c, t) = stamps_of(&stamps, o);
+        let next = (
+            plan::next_stamp(c, upto, contacts.changed()),
+            plan::next_stamp(t, upto, tasks.changed()),
+        );
+        if next != (c, t) {
+            moves.push((o.bit(), next));
+        }
+    }
+    if !moves.is_empty() {
+        let employee = profile.employee;
+        store.write(&mut |w| {
+            for &(bit, (c, t)) in &moves {
+                w.set_output_stamps(employee, bit, c, t)?;
+            }
+            Ok(())
+        })?;
+    }
+    fsutil::remove_if_exists(&layout.marker())?;
+    let after = store.output_stamps(profile.employee)?;
+    let oldest = |side: Side| {
+        let mut s = Some(i64::MAX);
+        for o in selected.iter().filter(|o| o.serves(side)) {
+            let (c, t) = stamps_of(&after, *o);
+            s = s
+                .zip(if side == Side::Contacts { c } else { t })
+                .map(|(a, b)| a.min(b));
+        }
+        s
+    };
+    Ok(Report {
+        profile: profile.name.clone(),
+        folder: layout.root.clone(),
+        contacts,
+        tasks,
+        full,
+        recovered: recovering,
+        contacts_sheet: sheets[0],
+        tasks_sheet: sheets[1],
+        change_files,
+        contacts_stamp: oldest(Side::Contacts).map(clock::format_micros),
+        tasks_stamp: oldest(Side::Tasks).map(clock::format_micros),
+    })
+}

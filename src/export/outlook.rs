@@ -1,0 +1,220 @@
+//! The Outlook CSV output (`outlook/`): per run, the changed contacts and tasks and the
+//! items to delete in Outlook (`changes/<run>-*.csv`), and the full-set sheets
+//! `contacts.csv` and `tasks.csv` for the Import wizard. A row is encoded once for both the
+//! change file and a full sheet written along with it.
+
+use std::path::PathBuf;
+
+use super::Layout;
+use super::output::{LazySheet, Output, OutputKind, Put, SetSource, Side, Written};
+use crate::codec::item::Item;
+use crate::codec::outlook_csv::{self, Codec, Encoding, Sheet, Sink};
+use crate::codec::text::DateFormat;
+use crate::error::{Error, Result};
+use crate::fsutil::AtomicFile;
+use crate::model::Key;
+
+pub struct OutlookCsv {
+    layout: Layout,
+    encoding: Encoding,
+    csv_safe: bool,
+    contacts_codec: Codec,
+    tasks_codec: Codec,
+    removal_codec: Codec,
+    contacts_changes: LazySheet,
+    tasks_changes: LazySheet,
+    removals: LazySheet,
+    /// In a run that writes a side whole, its full-set sheet is written along with the
+    /// changes (the same rows) instead of by a second pass over the database.
+    contacts_full: Option<LazySheet>,
+    tasks_full: Option<LazySheet>,
+    errors: Vec<String>,
+    /// The CSV line being written (reused).
+    line: Vec<u8>,
+}
+
+impl OutlookCsv {
+    pub fn new(
+        layout: Layout,
+        run_id: &str,
+        encoding: Encoding,
+        dates: DateFormat,
+        csv_safe: bool,
+    ) -> Self {
+        let change = |what: &str, sheet| {
+            LazySheet::new(layout.changes.join(format!("{run_id}-{what}.csv")), sheet)
+        };
+        OutlookCsv {
+            contacts_changes: change("contacts", Sheet::Contacts),
+            tasks_changes: change("tasks", Sheet::Tasks),
+            removals: change("removals", Sheet::Removals),
+            contacts_codec: Codec::new(Sheet::Contacts, dates.clone()),
+            tasks_codec: Codec::new(Sheet::Tasks, dates.clone()),
+            removal_codec: Codec::new(Sheet::Removals, dates),
+            contacts_full: None,
+            tasks_full: None,
+            layout,
+            encoding,
+            csv_safe,
+            errors: Vec::new(),
+            line: Vec::with_capacity(1024),
+        }
+    }
+
+    fn codec(&self, side: Side) -> &Codec {
+        match side {
+            Side::Contacts => &self.contacts_codec,
+            Side::Tasks => &self.tasks_codec,
+        }
+    }
+
+    fn sheet_path(&self, side: Side) -> PathBuf {
+        self.layout.outlook.join(format!("{}.csv", side.name()))
+    }
+
+    /// A row checked against the encoding; problems are collected, naming item and field.
+    fn checked_row(&mut self, side: Side, item: &Item) -> Option<Vec<String>> {
+        let mut row = self.codec(side).row(item);
+        if self.csv_safe {
+            outlook_csv::neutralise(&mut row);
+        }
+        let bad = self.codec(side).check(&row, self.encoding);
+        if bad.is_empty() {
+            return Some(row);
+        }
+        for b in bad {
+            self.errors.push(format!(
+                "{} {}: column '{}' holds '{}' (U+{:04X}), which Windows-1252 cannot hold; \
+                 export with --csv-encoding utf-8 or change the value",
+                side.name(),
+                item.key.map(|k| k.to_string()).unwrap_or_default(),
+                b.column,
+                b.ch,
+                b.ch as u32
+            ));
+        }
+        None
+    }
+
+    /// Streams the full set of a side into its sheet.
+    fn stream_full_set(&mut self, side: Side, set: &mut SetSource) -> Result<()> {
+        let path = self.sheet_path(side);
+        let file = AtomicFile::create(&path)?;
+        let mut sink =
+            Sink::new(file, side.sheet(), self.encoding).map_err(|e| Error::io(&path, e))?;
+        let mut refused: Vec<Key> = Vec::new();
+        let (codec, encoding, safe) = (self.codec(side), self.encoding, self.csv_safe);
+        set(&mut |r| {
+            let item = Item::from_record(&r);
+            let mut row = codec.row(&item);
+            if safe {
+                outlook_csv::neutralise(&mut row);
+            }
+            if codec.check(&row, encoding).is_empty() {
+                sink.row(&row).map_err(|e| Error::io(&path, e))?;
+            } else {
+                refused.push(r.key);
+            }
+            Ok(())
+        })?;
+        if !refused.is_empty() && self.errors.is_empty() {
+            let keys: Vec<String> = refused.iter().take(10).map(Key::to_string).collect();
+            self.errors.push(format!(
+                "{}: {} items hold characters Windows-1252 cannot hold ({}); export with \
+                 --csv-encoding utf-8",
+                path.display(),
+                refused.len(),
+                keys.join(", ")
+            ));
+        }
+        if self.errors.is_empty() {
+            let f = sink.finish().map_err(|e| Error::io(&path, e))?;
+            f.commit()?;
+        }
+        Ok(())
+    }
+}
+
+impl Output for OutlookCsv {
+    fn kind(&self) -> OutputKind {
+        OutputKind::Outlook
+    }
+
+    fn begin_side(&mut self, side: Side, full: bool) {
+        let sheet = full.then(|| LazySheet::new(self.sheet_path(side), side.sheet()));
+        match side {
+            Side::Contacts => self.contacts_full = sheet,
+            Side::Tasks => self.tasks_full = sheet,
+        }
+    }
+
+    fn put(&mut self, _w: &mut Written, side: Side, item: &Item, in_set: bool) -> Result<Put> {
+        let Some(row) = self.checked_row(side, item) else {
+            return Ok(Put::Refused);
+        };
+        self.line.clear();
+        outlook_csv::encode_row(&row, &mut self.line);
+        let (changes, full) = match side {
+            Side::Contacts => (&mut self.contacts_changes, &mut self.contacts_full),
+            Side::Tasks => (&mut self.tasks_changes, &mut self.tasks_full),
+        };
+        changes.line(&self.line, self.encoding)?;
+        if let (true, Some(full)) = (in_set, full.as_mut()) {
+            full.line(&self.line, self.encoding)?;
+        }
+        Ok(Put::Written)
+    }
+
+    fn remove(&mut self, item: &Item) -> Result<()> {
+        let key = item.key.expect("exported items have keys");
+        let row = Codec::removal(key.kind, &key.to_string(), &item.display_name());
+        let bad = self.removal_codec.check(&row, self.encoding);
+        for b in &bad {
+            self.errors.push(format!(
+                "removal {}: column '{}' holds '{}' (U+{:04X}), which Windows-1252 cannot hold; \
+                 export with --csv-encoding utf-8",
+                row[1], b.column, b.ch, b.ch as u32
+            ));
+        }
+        if bad.is_empty() {
+            self.line.clear();
+            outlook_csv::encode_row(&row, &mut self.line);
+            self.removals.line(&self.line, self.encoding)?;
+        }
+        Ok(())
+    }
+
+    fn full_set_file(&self, side: Side) -> Option<bool> {
+        Some(self.sheet_path(side).exists())
+    }
+
+    fn write_full_set(&mut self, side: Side, set: &mut SetSource) -> Result<()> {
+        let teed = match side {
+            Side::Contacts => self.contacts_full.take(),
+            Side::Tasks => self.tasks_full.take(),
+        };
+        // A run that wrote the side whole wrote the set along with the changes; an empty
+        // set still gets its header-only sheet.
+        let written = match teed {
+            Some(sheet) if self.errors.is_empty() => sheet.commit()?.is_some(),
+            _ => false,
+        };
+        if !written {
+            self.stream_full_set(side, set)?;
+        }
+        Ok(())
+    }
+
+    fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    fn commit(self: Box<Self>) -> Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        let this = *self;
+        for sheet in [this.contacts_changes, this.tasks_changes, this.removals] {
+            files.extend(sheet.commit()?);
+        }
+        Ok(files)
+    }
+}

@@ -1,0 +1,392 @@
+//! The export plan: pure decisions, no I/O. For one record and one output, what the output
+//! must do ([`decide`], [`decide_dirty`]); what the export state becomes afterwards
+//! ([`next_state`]); whether an output's full-set sheet is rewritten ([`full_sheet`]); where
+//! a side's stamp goes ([`next_stamp`]). The run (`export::mod`) gathers the facts, asks
+//! here, and has the outputs carry the actions out.
+//!
+//! Each output keeps its own state inside one export-state row: `held` is the set of outputs
+//! that hold a copy of the item (of any version), `current` the set whose copy is the version
+//! the row describes (hash, status, values). A run of some outputs moves only their bits, so
+//! it never hides a change from an output it left out.
+
+use crate::store::Exported;
+
+/// What one output does with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Write the item; `in_set`: it belongs to the synced set (and so to a full-set sheet
+    /// being written), else it is a closed SI going out once more as Completed.
+    Write { in_set: bool },
+    /// The output already holds this version.
+    Unchanged,
+    /// The item left the synced set: delete the output's copy and list it for deletion.
+    Remove,
+    /// Nothing to do: the output never had the item and it is not in the set.
+    Nothing,
+}
+
+/// What is known of one record when it is decided.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// In the synced set now.
+    pub in_set: bool,
+    /// An SI whose status is Closed.
+    pub closed: bool,
+    /// The hash of the item as it would be written now.
+    pub hash: u64,
+    /// What the profile was last given of it.
+    pub prev: Option<&'a Exported>,
+}
+
+/// How an output runs this side: `rewrite` ignores the state's hashes (first run, reset,
+/// recovery); `recovering` also removes what the state does not know (an interrupted run may
+/// have forgotten an item before its removal list was written).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mode {
+    pub rewrite: bool,
+    pub recovering: bool,
+}
+
+fn holds(prev: Option<&Exported>, bit: u32) -> bool {
+    prev.is_some_and(|p| p.held & bit != 0)
+}
+
+fn is_current(prev: Option<&Exported>, bit: u32) -> bool {
+    prev.is_some_and(|p| p.current & bit != 0)
+}
+
+/// What output `bit` does with a record read from the change pages.
+pub fn decide(f: &Facts, bit: u32, mode: Mode) -> Action {
+    let current = is_current(f.prev, bit);
+    if f.in_set {
+        if !mode.rewrite && current && f.prev.is_some_and(|p| p.hash == f.hash) {
+            Action::Unchanged
+        } else {
+            Action::Write { in_set: true }
+        }
+    } else if f.closed {
+        // A closed SI goes out once more, as Completed, to an output that had it.
+        let sent_closed = current
+            && f.prev
+                .is_some_and(|p| p.status.as_deref() == Some("Closed"));
+        if !holds(f.prev, bit) {
+            Action::Nothing
+        } else if !sent_closed || mode.recovering {
+            Action::Write { in_set: false }
+        } else {
+            Action::Unchanged
+        }
+    } else if holds(f.prev, bit) || mode.recovering {
+        Action::Remove
+    } else {
+        Action::Nothing
+    }
+}
+
+/// What output `bit` does with an item whose copy an ingest marked stale (the change pages
+/// need not hold it): rewrite it where the output's copy is not current, remove it where it
+/// left the set. A record that no longer exists is [`Action::Nothing`] (its state is dropped).
+pub fn decide_dirty(f: &Facts, bit: u32) -> Action {
+    if f.in_set || f.closed {
+        if is_current(f.prev, bit) {
+            Action::Unchanged
+        } else {
+            // Not into a full sheet being written: the pages may have written it.
+            Action::Write { in_set: false }
+        }
+    } else if holds(f.prev, bit) {
+        Action::Remove
+    } else {
+        Action::Nothing
+    }
+}
+
+/// The state change after the outputs acted on one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    /// Record this state.
+    Put(Exported),
+    /// No output holds the item any more: forget it.
+    Delete,
+    /// Leave the state as it is.
+    Keep,
+}
+
+/// The export state after an item was written to the outputs `written` (`now` is the item's
+/// state as written) or removed from the outputs `removed`.
+pub fn next_state(
+    prev: Option<&Exported>,
+    now: impl FnOnce() -> Exported,
+    written: u32,
+    removed: u32,
+) -> StateChange {
+    if written != 0 {
+        let mut e = now();
+        let (held, current) = match prev {
+            // The same version: the outputs that were current stay so.
+            Some(p) if p.hash == e.hash && p.status == e.status => (p.held, p.current),
+            Some(p) => (p.held, 0),
+            None => (0, 0),
+        };
+        e.held = held | written;
+        e.current = (current | written) & !removed;
+        StateChange::Put(e)
+    } else if removed != 0 {
+        let Some(p) = prev else {
+            return StateChange::Keep;
+        };
+        let held = p.held & !removed;
+        if held == 0 {
+            StateChange::Delete
+        } else {
+            StateChange::Put(Exported {
+                held,
+                current: p.current & !removed,
+                ..p.clone()
+            })
+        }
+    } else {
+        StateChange::Keep
+    }
+}
+
+/// What becomes of a full-set sheet after a run (`outlook/contacts.csv`, `tasks.csv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FullSheet {
+    /// Rewritten with the full current set.
+    Rewritten,
+    /// Nothing changed; it is current.
+    Current,
+    /// The set is larger than `full_sheet_limit`: only full runs rewrite it, the run's
+    /// change files carry this run's changes.
+    Stale,
+}
+
+/// The facts of one side that decide its full-set sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SheetFacts {
+    /// The output's stamp for this side is unset (first run or reset).
+    pub side_full: bool,
+    pub recovering: bool,
+    /// The sheet is on disk.
+    pub exists: bool,
+    /// The run wrote or removed something of this side for this output.
+    pub changed: bool,
+}
+
+/// Whether a full-set sheet is rewritten. `None` means "by size": rewrite it only if the
+/// profile holds at most `full_sheet_limit` items of the side ([`by_size`]), which the run
+/// then counts; counting is skipped whenever the answer does not depend on it.
+pub fn full_sheet(f: SheetFacts) -> Option<FullSheet> {
+    if f.side_full || f.recovering || !f.exists {
+        Some(FullSheet::Rewritten)
+    } else if !f.changed {
+        Some(FullSheet::Current)
+    } else {
+        None
+    }
+}
+
+/// [`full_sheet`]'s answer when it depends on the size of the set.
+pub fn by_size(held: u64, limit: u64) -> FullSheet {
+    if held <= limit {
+        FullSheet::Rewritten
+    } else {
+        FullSheet::Stale
+    }
+}
+
+/// An output's stamp for one side after a run that read every change up to `upto`: it
+/// moves only when the run changed something on that side (a run that changed nothing
+/// writes nothing to the database).
+pub fn next_stamp(old: Option<i64>, upto: i64, side_changed: bool) -> Option<i64> {
+    if side_changed { Some(upto) } else { old }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VDIR: u32 = 1;
+    const CSV: u32 = 2;
+
+    fn state(hash: u64, status: Option<&str>, held: u32, current: u32) -> Exported {
+        Exported {
+            hash,
+            status: status.map(str::to_string),
+            values: format!("v{hash}"),
+            updated_at: 1,
+            held,
+            current,
+        }
+    }
+
+    const RUN: Mode = Mode {
+        rewrite: false,
+        recovering: false,
+    };
+    const REWRITE: Mode = Mode {
+        rewrite: true,
+        recovering: false,
+    };
+    const RECOVER: Mode = Mode {
+        rewrite: true,
+        recovering: true,
+    };
+
+    #[test]
+    fn decide_covers_every_case() {
+        let cur = state(7, None, VDIR | CSV, VDIR | CSV);
+        let stale_csv = state(7, None, VDIR | CSV, VDIR);
+        let closed_sent = state(9, Some("Closed"), VDIR | CSV, VDIR | CSV);
+        let open_sent = state(8, Some("In Progress"), VDIR | CSV, VDIR | CSV);
+        let only_vdir = state(7, None, VDIR, VDIR);
+        let w = Action::Write { in_set: true };
+        let closed_w = Action::Write { in_set: false };
+        // (in_set, closed, hash, prev, output, mode) → action
+        type Row<'a> = (bool, bool, u64, Option<&'a Exported>, u32, Mode, Action);
+        let table: &[Row] = &[
+            // In the set.
+            (true, false, 7, None, VDIR, RUN, w),
+            (true, false, 7, Some(&cur), VDIR, RUN, Action::Unchanged),
+            (true, false, 8, Some(&cur), VDIR, RUN, w),
+            (true, false, 7, Some(&cur), VDIR, REWRITE, w),
+            (true, false, 7, Some(&stale_csv), CSV, RUN, w),
+            (
+                true,
+                false,
+                7,
+                Some(&stale_csv),
+                VDIR,
+                RUN,
+                Action::Unchanged,
+            ),
+            (true, false, 7, Some(&only_vdir), CSV, RUN, w),
+            // A closed SI: once more to each output that had it.
+            (false, true, 9, Some(&open_sent), VDIR, RUN, closed_w),
+            (
+                false,
+                true,
+                9,
+                Some(&closed_sent),
+                VDIR,
+                RUN,
+                Action::Unchanged,
+            ),
+            (false, true, 9, Some(&closed_sent), VDIR, RECOVER, closed_w),
+            (false, true, 9, None, VDIR, RUN, Action::Nothing),
+            (false, true, 9, None, VDIR, RECOVER, Action::Nothing),
+            (false, true, 9, Some(&only_vdir), CSV, RUN, Action::Nothing),
+            // Left the set.
+            (false, false, 7, Some(&cur), CSV, RUN, Action::Remove),
+            (false, false, 7, Some(&only_vdir), CSV, RUN, Action::Nothing),
+            (false, false, 7, None, VDIR, RUN, Action::Nothing),
+            (false, false, 7, None, VDIR, RECOVER, Action::Remove),
+        ];
+        for (i, &(in_set, closed, hash, prev, bit, mode, want)) in table.iter().enumerate() {
+            let f = Facts {
+                in_set,
+                closed,
+                hash,
+                prev,
+            };
+            assert_eq!(decide(&f, bit, mode), want, "row {i}: {f:?} output {bit}");
+        }
+    }
+
+    #[test]
+    fn a_stale_copy_is_rewritten_by_the_dirty_pass_and_a_current_one_is_not() {
+        let marked = state(7, None, VDIR | CSV, 0);
+        let half = state(7, None, VDIR | CSV, VDIR);
+        let facts = |prev, in_set| Facts {
+            in_set,
+            closed: false,
+            hash: 7,
+            prev,
+        };
+        let w = Action::Write { in_set: false };
+        assert_eq!(decide_dirty(&facts(Some(&marked), true), VDIR), w);
+        assert_eq!(decide_dirty(&facts(Some(&marked), true), CSV), w);
+        assert_eq!(
+            decide_dirty(&facts(Some(&half), true), VDIR),
+            Action::Unchanged
+        );
+        assert_eq!(decide_dirty(&facts(Some(&half), true), CSV), w);
+        assert_eq!(
+            decide_dirty(&facts(Some(&marked), false), CSV),
+            Action::Remove
+        );
+        assert_eq!(decide_dirty(&facts(None, false), CSV), Action::Nothing);
+    }
+
+    #[test]
+    fn the_state_keeps_each_outputs_bits() {
+        let now = || state(8, None, 0, 0);
+        // New item to two outputs.
+        assert_eq!(
+            next_state(None, now, VDIR | CSV, 0),
+            StateChange::Put(state(8, None, VDIR | CSV, VDIR | CSV))
+        );
+        // A new version written to vdir only: the CSV copy becomes stale, still held.
+        let prev = state(7, None, VDIR | CSV, VDIR | CSV);
+        assert_eq!(
+            next_state(Some(&prev), now, VDIR, 0),
+            StateChange::Put(state(8, None, VDIR | CSV, VDIR))
+        );
+        // The same version written to the stale output: both current again.
+        let half = state(8, None, VDIR | CSV, VDIR);
+        assert_eq!(
+            next_state(Some(&half), now, CSV, 0),
+            StateChange::Put(state(8, None, VDIR | CSV, VDIR | CSV))
+        );
+        // Removed from one output: the other still holds it.
+        assert_eq!(
+            next_state(Some(&prev), now, 0, CSV),
+            StateChange::Put(state(7, None, VDIR, VDIR))
+        );
+        // Removed from the last output: forgotten.
+        assert_eq!(
+            next_state(Some(&prev), now, 0, VDIR | CSV),
+            StateChange::Delete
+        );
+        assert_eq!(next_state(None, now, 0, VDIR), StateChange::Keep);
+        assert_eq!(next_state(Some(&prev), now, 0, 0), StateChange::Keep);
+    }
+
+    #[test]
+    fn full_sheet_is_rewritten_when_full_missing_or_small_enough() {
+        let f = |side_full, recovering, exists, changed| SheetFacts {
+            side_full,
+            recovering,
+            exists,
+            changed,
+        };
+        assert_eq!(
+            full_sheet(f(true, false, true, false)),
+            Some(FullSheet::Rewritten)
+        );
+        assert_eq!(
+            full_sheet(f(false, true, true, false)),
+            Some(FullSheet::Rewritten)
+        );
+        assert_eq!(
+            full_sheet(f(false, false, false, false)),
+            Some(FullSheet::Rewritten)
+        );
+        assert_eq!(
+            full_sheet(f(false, false, true, false)),
+            Some(FullSheet::Current)
+        );
+        assert_eq!(full_sheet(f(false, false, true, true)), None);
+        assert_eq!(by_size(20_000, 20_000), FullSheet::Rewritten);
+        assert_eq!(by_size(20_001, 20_000), FullSheet::Stale);
+    }
+
+    #[test]
+    fn stamps_move_only_when_the_side_changed() {
+        assert_eq!(next_stamp(Some(5), 9, true), Some(9));
+        assert_eq!(next_stamp(Some(5), 9, false), Some(5));
+        assert_eq!(next_stamp(None, 9, false), None);
+    }
+}
