@@ -897,3 +897,42 @@ fn each_output_keeps_its_own_state() {
     let r = export(&mut s, &drop, DANA);
     assert_eq!((r.contacts.written, r.tasks.written), (0, 0));
 }
+
+#[test]
+fn a_schema_3_database_migrates_to_per_output_state() {
+    use smsync::store::{Lookup, SqliteStore, Store, schema::MIGRATIONS};
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("v3.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        for m in &MIGRATIONS[..3] {
+            c.execute_batch(m).unwrap();
+        }
+        c.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO users (id, kind, first_name, last_name, updated_at)
+                 VALUES (1, 'agent', 'Dana', 'Whitfield', 1);
+             INSERT INTO employees (id, user_id, contacts_stamp, tasks_stamp, updated_at)
+                 VALUES (1, 1, 100, 200, 1);
+             INSERT INTO export_state VALUES (1, 'user', 1, 5, NULL, '{}', 1, 0);
+             INSERT INTO export_state VALUES (1, 'si', 7, 6, 'In Progress', '{}', 1, 1);",
+        )
+        .unwrap();
+    }
+    let (s, before, after) = SqliteStore::create(&db).unwrap();
+    assert_eq!((before, after), (3, MIGRATIONS.len() as i64));
+    let e = Key::new(Kind::Employee, 1);
+    let user = s.exported(e, Key::new(Kind::User, 1)).unwrap().unwrap();
+    assert_eq!((user.held, user.current), (7, 7), "every output held it");
+    let si = s.exported(e, Key::new(Kind::Si, 7)).unwrap().unwrap();
+    assert_eq!((si.held, si.current), (3, 0), "dirty: no output's copy is current");
+    let stamps = s.output_stamps(e).unwrap();
+    assert_eq!(stamps.len(), 3);
+    assert!(
+        stamps
+            .iter()
+            .all(|o| (o.contacts, o.tasks) == (Some(100), Some(200)))
+    );
+    let p = s.profile("Dana Whitfield").unwrap();
+    assert_eq!((p.contacts_stamp, p.tasks_stamp), (Some(100), Some(200)));
+}
