@@ -6,8 +6,8 @@ use crate::codec::item::{Field, Item, Named, split_categories};
 use crate::fields;
 use crate::model::{Key, Kind};
 
-use super::props;
-use super::{MapiId, NameMap, PropValue, PropertyBag, lookup, message_class};
+use super::props::{self, PropDef};
+use super::{Filetime, MapiId, NameMap, PropType, PropValue, PropertyBag, lookup, message_class};
 
 /// PidLidTaskStatus (MS-OXOTASK).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,10 +225,398 @@ pub fn item_from_properties(
     })
 }
 
+/// The MAPI properties of an item, as a writer stores them: the message class, the key
+/// (User 1 or Billing Information), every value with a MAPI property in the field table,
+/// the last change, and what Outlook derives from them (display name, file-as, e-mail
+/// display names and address types; task completion). A task's location and people share
+/// PidLidContacts (location first, as the CSV writer joins them; a name is listed once). The
+/// UID is not carried.
+/// [`item_from_properties`] reads the item back.
+pub fn properties_of(item: &Item) -> Vec<(MapiId, PropValue)> {
+    use PropValue::{Bool, Double, Int, Text, Texts, Time};
+    let task = item.kind == Kind::Si;
+    let mut out: Vec<(MapiId, PropValue)> = vec![(
+        props::PID_TAG_MESSAGE_CLASS.id(),
+        Text(if task { "IPM.Task" } else { "IPM.Contact" }.into()),
+    )];
+    let put = |out: &mut Vec<(MapiId, PropValue)>, def: PropDef, v: PropValue| {
+        out.push((def.id(), v));
+    };
+    if let (Some(key), Some(m)) = (item.key, fields::get(item.kind, "key").and_then(|f| f.mapi)) {
+        out.push((m.id, Text(key.to_string())));
+    }
+    if !task {
+        let name = item.display_name();
+        if !name.is_empty() {
+            put(&mut out, props::PID_TAG_DISPLAY_NAME, Text(name.clone()));
+        }
+        let file_as = match (item.text("last_name"), item.text("first_name")) {
+            (Some(l), Some(f)) if !l.is_empty() && !f.is_empty() => format!("{l}, {f}"),
+            _ => name,
+        };
+        if !file_as.is_empty() {
+            put(&mut out, props::PID_LID_FILE_UNDER, Text(file_as));
+        }
+    }
+    // Where PidLidContacts goes in `out`, once a task's location or people have names.
+    let mut contacts: Option<usize> = None;
+    for (f, v) in &item.values {
+        let Some(m) = f.mapi else { continue };
+        if f.name == "key" {
+            continue;
+        }
+        let multi = props::def_of(m.id).is_some_and(|d| d.ty == PropType::MvUnicode);
+        let value = match (f.name, v) {
+            ("status", Field::Text(s)) => {
+                let status = TaskStatus::from_si_status(s);
+                let done = status == TaskStatus::Complete;
+                out.push((m.id, Int(status.value().into())));
+                put(&mut out, props::PID_LID_TASK_COMPLETE, Bool(done));
+                let percent = if done { 1.0 } else { 0.0 };
+                put(&mut out, props::PID_LID_PERCENT_COMPLETE, Double(percent));
+                continue;
+            }
+            ("priority", Field::Text(p)) => Int(Importance::from_priority(p).value().into()),
+            (_, Field::Names(ns)) => {
+                let i = *contacts.get_or_insert_with(|| {
+                    out.push((m.id, Texts(Vec::new())));
+                    out.len() - 1
+                });
+                if let (_, Texts(all)) = &mut out[i] {
+                    for n in ns {
+                        if !all.contains(&n.name) {
+                            all.push(n.name.clone());
+                        }
+                    }
+                }
+                continue;
+            }
+            (_, Field::List(l)) => Texts(l.clone()),
+            (_, Field::Date(d)) => match Filetime::from_date(*d) {
+                Some(t) => Time(t),
+                None => continue,
+            },
+            (_, Field::Text(s)) if multi => Texts(vec![s.clone()]),
+            (_, Field::Text(s)) => Text(s.clone()),
+        };
+        out.push((m.id, value));
+        if !task && (f.name == "email" || f.name == "email2") {
+            let Text(addr) = &out[out.len() - 1].1 else {
+                continue;
+            };
+            if addr.is_empty() {
+                continue;
+            }
+            let addr = addr.clone();
+            let (display, kind, original) = if f.name == "email" {
+                (
+                    props::PID_LID_EMAIL1_DISPLAY_NAME,
+                    props::PID_LID_EMAIL1_ADDRESS_TYPE,
+                    props::PID_LID_EMAIL1_ORIGINAL_DISPLAY_NAME,
+                )
+            } else {
+                (
+                    props::PID_LID_EMAIL2_DISPLAY_NAME,
+                    props::PID_LID_EMAIL2_ADDRESS_TYPE,
+                    props::PID_LID_EMAIL2_ORIGINAL_DISPLAY_NAME,
+                )
+            };
+            // As Outlook shows it and the CSV writer writes it: "Name (address)".
+            let shown = format!("{} ({addr})", item.display_name());
+            put(&mut out, display, Text(shown));
+            put(&mut out, kind, Text("SMTP".into()));
+            put(&mut out, original, Text(addr));
+        }
+    }
+    if let Some(t) = item.modified.and_then(Filetime::from_micros) {
+        put(&mut out, props::PID_TAG_LAST_MODIFICATION_TIME, Time(t));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapi::PropSet;
+    use crate::fields::FieldDef;
+    use crate::mapi::{PropSet, bag_of};
+    use chrono::NaiveDate;
+
+    fn def(kind: Kind, name: &str) -> &'static FieldDef {
+        fields::get(kind, name).unwrap()
+    }
+
+    fn text(kind: Kind, name: &str, v: &str) -> (&'static FieldDef, Field) {
+        (def(kind, name), Field::Text(v.into()))
+    }
+
+    /// A client user with every field that has a MAPI property, in table order.
+    fn contact() -> Item {
+        let k = Kind::User;
+        let mut values = Vec::new();
+        for f in fields::of(k).iter().filter(|f| f.mapi.is_some()) {
+            let v = match f.name {
+                "key" => continue,
+                "client" => "Müller & Söhne GmbH",
+                "first_name" => "Jürgen",
+                "last_name" => "Øster-Łukasz",
+                "job_title" => "Leiter Einkauf",
+                "department" => "Einkauf — Zentrale",
+                "phone" => "+49 30 1234-0",
+                "mobile" => "+49 170 555 0101",
+                "home_phone" => "",
+                "fax" => "+49 30 1234-99",
+                "email" => "juergen@müller.example",
+                "email2" => "j.oster@example.com",
+                "street" => "Straße des 17. Juni 1",
+                "city" => "Berlin",
+                "region" => "BE",
+                "postal_code" => "10623",
+                "country" => "Deutschland",
+                "notes" => "Erster Absatz\r\nZweiter Absatz: 日本語 ✓",
+                "category" => {
+                    values.push((
+                        f,
+                        Field::List(vec!["Müller & Söhne GmbH".into(), "!Update".into()]),
+                    ));
+                    continue;
+                }
+                other => panic!("a contact field {other} the test does not fill"),
+            };
+            values.push((f, Field::Text(v.into())));
+        }
+        Item {
+            kind: k,
+            key: Some(Key::new(k, 42)),
+            uid: None,
+            values,
+            modified: Some(1_773_500_966_123_456),
+        }
+    }
+
+    /// A task as the readers give one: the task's contacts in both location and people.
+    fn task() -> Item {
+        let k = Kind::Si;
+        let date = |y, m, d| Field::Date(NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        let contacts = Field::Names(
+            ["Zentrale Köln", "Jürgen Øster-Łukasz"]
+                .into_iter()
+                .map(|n| Named {
+                    key: None,
+                    name: n.into(),
+                })
+                .collect(),
+        );
+        Item {
+            kind: k,
+            key: Some(Key::new(k, 1001)),
+            uid: None,
+            values: vec![
+                text(k, "client", "Müller & Söhne GmbH"),
+                (
+                    def(k, "category"),
+                    Field::List(vec!["Müller & Söhne GmbH".into()]),
+                ),
+                (def(k, "location"), contacts.clone()),
+                text(k, "description", "Drucker im 2. OG tauschen — dringend"),
+                text(k, "notes", "Toner leer; Fach 3 klemmt.\nRückruf: 日本"),
+                text(k, "status", "Completion Requested"),
+                text(k, "priority", "High"),
+                (def(k, "start"), date(2026, 3, 14)),
+                (def(k, "due"), date(2026, 12, 31)),
+                (def(k, "completed"), date(1999, 1, 1)),
+                (def(k, "people"), contacts),
+            ],
+            modified: Some(-86_400_000_000),
+        }
+    }
+
+    fn round_trip(item: &Item) -> Item {
+        let mut names = NameMap::new();
+        let bag = bag_of(properties_of(item), &mut names);
+        item_from_properties(&bag, &names).unwrap()
+    }
+
+    fn find(props: &[(MapiId, PropValue)], def: PropDef) -> Option<&PropValue> {
+        props.iter().find(|(id, _)| *id == def.id()).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn a_contact_comes_back_the_same() {
+        let c = contact();
+        assert_eq!(round_trip(&c), c);
+    }
+
+    #[test]
+    fn a_task_comes_back_the_same() {
+        let t = task();
+        assert_eq!(round_trip(&t), t);
+    }
+
+    #[test]
+    fn every_status_and_priority_comes_back() {
+        for status in [
+            "New",
+            "In Progress",
+            "Completion Requested",
+            "Closed",
+            "On Hold",
+        ] {
+            for priority in ["Low", "Normal", "High"] {
+                let mut t = task();
+                for (f, v) in &mut t.values {
+                    match f.name {
+                        "status" => *v = Field::Text(status.into()),
+                        "priority" => *v = Field::Text(priority.into()),
+                        _ => {}
+                    }
+                }
+                assert_eq!(round_trip(&t), t, "{status} {priority}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_contact_carries_what_outlook_shows() {
+        let p = properties_of(&contact());
+        let text = |d| find(&p, d).and_then(PropValue::text);
+        assert_eq!(
+            find(&p, props::PID_TAG_MESSAGE_CLASS),
+            Some(&PropValue::Text("IPM.Contact".into()))
+        );
+        assert_eq!(
+            text(props::PID_LID_CONTACT_USER_FIELD1).as_deref(),
+            Some("SM-U42")
+        );
+        assert_eq!(
+            text(props::PID_TAG_DISPLAY_NAME).as_deref(),
+            Some("Jürgen Øster-Łukasz")
+        );
+        assert_eq!(
+            text(props::PID_LID_FILE_UNDER).as_deref(),
+            Some("Øster-Łukasz, Jürgen")
+        );
+        assert_eq!(
+            text(props::PID_LID_EMAIL1_DISPLAY_NAME).as_deref(),
+            Some("Jürgen Øster-Łukasz (juergen@müller.example)")
+        );
+        assert_eq!(
+            text(props::PID_LID_EMAIL1_ADDRESS_TYPE).as_deref(),
+            Some("SMTP")
+        );
+        assert_eq!(
+            text(props::PID_LID_EMAIL1_ORIGINAL_DISPLAY_NAME).as_deref(),
+            Some("juergen@müller.example")
+        );
+        assert_eq!(
+            text(props::PID_LID_EMAIL2_ADDRESS_TYPE).as_deref(),
+            Some("SMTP")
+        );
+        assert_eq!(
+            find(&p, props::PID_NAME_KEYWORDS),
+            Some(&PropValue::Texts(vec![
+                "Müller & Söhne GmbH".into(),
+                "!Update".into()
+            ]))
+        );
+        assert_eq!(
+            find(&p, props::PID_TAG_LAST_MODIFICATION_TIME),
+            Some(&PropValue::Time(Filetime(134_179_745_661_234_560)))
+        );
+        // Every property is one this module defines, with the type it defines.
+        for (id, v) in &p {
+            let d = props::def_of(*id).unwrap_or_else(|| panic!("{id:?} undefined"));
+            assert_eq!(v.prop_type(), d.ty, "{}", d.mapi);
+        }
+        // No e-mail, no e-mail display name.
+        let mut c = contact();
+        c.values.retain(|(f, _)| f.name != "email2");
+        let p = properties_of(&c);
+        assert!(find(&p, props::PID_LID_EMAIL2_ADDRESS_TYPE).is_none());
+        assert!(find(&p, props::PID_LID_EMAIL1_ADDRESS_TYPE).is_some());
+    }
+
+    #[test]
+    fn a_task_carries_status_completion_dates_and_its_key_in_billing() {
+        let p = properties_of(&task());
+        assert_eq!(
+            find(&p, props::PID_TAG_MESSAGE_CLASS),
+            Some(&PropValue::Text("IPM.Task".into()))
+        );
+        assert_eq!(
+            find(&p, props::PID_LID_BILLING),
+            Some(&PropValue::Text("SI-1001".into()))
+        );
+        assert_eq!(
+            find(&p, props::PID_LID_TASK_STATUS),
+            Some(&PropValue::Int(3))
+        );
+        assert_eq!(
+            find(&p, props::PID_LID_TASK_COMPLETE),
+            Some(&PropValue::Bool(false))
+        );
+        assert_eq!(
+            find(&p, props::PID_TAG_IMPORTANCE),
+            Some(&PropValue::Int(2))
+        );
+        assert_eq!(
+            find(&p, props::PID_LID_TASK_START_DATE),
+            Some(&PropValue::Time(Filetime(134_179_200_000_000_000)))
+        );
+        assert_eq!(
+            find(&p, props::PID_LID_COMPANIES),
+            Some(&PropValue::Texts(vec!["Müller & Söhne GmbH".into()]))
+        );
+        // Location and people share one PidLidContacts, location first.
+        assert_eq!(
+            p.iter()
+                .filter(|(id, _)| *id == props::PID_LID_CONTACTS.id())
+                .count(),
+            1
+        );
+        let mut t = task();
+        for (f, v) in &mut t.values {
+            match f.name {
+                "location" => {
+                    *v = Field::Names(vec![Named {
+                        key: Some(Key::new(Kind::Location, 3)),
+                        name: "Zentrale Köln".into(),
+                    }])
+                }
+                "people" => {
+                    *v = Field::Names(vec![Named {
+                        key: Some(Key::new(Kind::User, 42)),
+                        name: "Jürgen Øster-Łukasz".into(),
+                    }])
+                }
+                "status" => *v = Field::Text("Closed".into()),
+                _ => {}
+            }
+        }
+        let p = properties_of(&t);
+        assert_eq!(
+            find(&p, props::PID_LID_CONTACTS),
+            Some(&PropValue::Texts(vec![
+                "Zentrale Köln".into(),
+                "Jürgen Øster-Łukasz".into()
+            ]))
+        );
+        assert_eq!(
+            find(&p, props::PID_LID_TASK_STATUS),
+            Some(&PropValue::Int(2))
+        );
+        assert_eq!(
+            find(&p, props::PID_LID_TASK_COMPLETE),
+            Some(&PropValue::Bool(true))
+        );
+        assert_eq!(
+            find(&p, props::PID_LID_PERCENT_COMPLETE),
+            Some(&PropValue::Double(1.0))
+        );
+        for (id, v) in &p {
+            let d = props::def_of(*id).unwrap_or_else(|| panic!("{id:?} undefined"));
+            assert_eq!(v.prop_type(), d.ty, "{}", d.mapi);
+        }
+    }
 
     #[test]
     fn task_statuses_are_outlooks_numbers() {

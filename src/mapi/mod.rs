@@ -11,7 +11,7 @@
 //! - [`PropValue`], [`PropertyBag`]: property values as found;
 //! - [`props`]: the properties smsync reads or writes, with their types;
 //! - [`Filetime`]: PtypTime and its conversions;
-//! - [`item_from_properties`]: MAPI properties → neutral items.
+//! - [`item_from_properties`] and [`properties_of`]: MAPI properties ⇄ neutral items.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,7 +20,7 @@ mod item;
 pub mod props;
 mod time;
 
-pub use item::{Importance, TaskStatus, item_from_properties};
+pub use item::{Importance, TaskStatus, item_from_properties, properties_of};
 pub use time::Filetime;
 
 /// A property type (MS-OXCDATA §2.11.1), the low 16 bits of a property tag.
@@ -400,6 +400,16 @@ pub fn message_class(props: &PropertyBag) -> String {
         .get(&props::PID_TAG_MESSAGE_CLASS.tag_id())
         .and_then(PropValue::text)
         .unwrap_or_default()
+}
+
+/// A list of properties (as [`properties_of`] gives them) under IDs of a container: named
+/// properties get IDs from `names`, assigned when new. Properties beyond the named-ID
+/// range are left out.
+pub fn bag_of(props: Vec<(MapiId, PropValue)>, names: &mut NameMap) -> PropertyBag {
+    props
+        .into_iter()
+        .filter_map(|(id, v)| Some((names.assign(id)?, v)))
+        .collect()
 }
 
 #[cfg(test)]
