@@ -7,7 +7,7 @@
 //! `NAME[;PARAM=V,...][[i]][#n]` — `[i]` is the i-th `;`-separated component of a structured
 //! value (N, ADR, ORG), `#n` the n-th occurrence of that property, counting from 1.
 
-use std::fmt;
+use crate::mapi::{Mapi, MapiId, PropSet, lid, tag};
 
 use serde::Serialize;
 
@@ -67,63 +67,6 @@ impl Access {
             Access::Fixed { required: true } => "required, fixed",
             Access::Fixed { required: false } => "optional, fixed",
             Access::Auto => "automatic",
-        }
-    }
-}
-
-/// A MAPI property set (MS-OXPROPS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PropSet {
-    Address,
-    Common,
-    Task,
-    PublicStrings,
-}
-
-impl PropSet {
-    pub fn name(self) -> &'static str {
-        match self {
-            PropSet::Address => "PSETID_Address",
-            PropSet::Common => "PSETID_Common",
-            PropSet::Task => "PSETID_Task",
-            PropSet::PublicStrings => "PS_PUBLIC_STRINGS",
-        }
-    }
-
-    /// The property set's GUID in its registry form.
-    pub fn guid(self) -> &'static str {
-        match self {
-            PropSet::Address => "00062004-0000-0000-C000-000000000046",
-            PropSet::Common => "00062008-0000-0000-C000-000000000046",
-            PropSet::Task => "00062003-0000-0000-C000-000000000046",
-            PropSet::PublicStrings => "00020329-0000-0000-C000-000000000046",
-        }
-    }
-}
-
-/// How a MAPI property is identified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MapiId {
-    /// A tagged property with a fixed id.
-    Tag(u16),
-    /// A named property with a numeric id (LID) in a property set.
-    Lid(PropSet, u16),
-    /// A named property with a string name in a property set.
-    Name(PropSet, &'static str),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mapi {
-    pub name: &'static str,
-    pub id: MapiId,
-}
-
-impl fmt::Display for Mapi {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.id {
-            MapiId::Tag(t) => write!(f, "{} (0x{t:04X})", self.name),
-            MapiId::Lid(set, id) => write!(f, "{} ({} 0x{id:04X})", self.name, set.name()),
-            MapiId::Name(set, n) => write!(f, "{} ({} \"{n}\")", self.name, set.name()),
         }
     }
 }
@@ -199,20 +142,6 @@ impl FieldDef {
         self.csv = Some(csv);
         self.mapi = Some(mapi);
         self
-    }
-}
-
-const fn tag(name: &'static str, id: u16) -> Mapi {
-    Mapi {
-        name,
-        id: MapiId::Tag(id),
-    }
-}
-
-const fn lid(name: &'static str, set: PropSet, id: u16) -> Mapi {
-    Mapi {
-        name,
-        id: MapiId::Lid(set, id),
     }
 }
 

@@ -165,13 +165,13 @@ fn corpus_msg_files_are_read_without_panic() {
     )
     .unwrap();
     assert_eq!(m.class(), "IPM.Task");
-    let kw = m.get(smsync::fields::MapiId::Name(
-        smsync::fields::PropSet::PublicStrings,
+    let kw = m.get(smsync::mapi::MapiId::Name(
+        smsync::mapi::PropSet::PublicStrings,
         "Keywords",
     ));
     assert_eq!(
         kw,
-        Some(&smsync::codec::msg::Prop::Texts(vec![
+        Some(&smsync::mapi::PropValue::Texts(vec![
             "category1".into(),
             "category2".into(),
             "category3".into()

@@ -1,6 +1,6 @@
 //! Outlook data files (.pst, Unicode and ANSI) through the `outlook-pst` crate: every folder
 //! is walked and its IPM.Contact* and IPM.Task* items become neutral items through the same
-//! MAPI mapping as .msg files.
+//! MAPI mapping as .msg files ([`crate::mapi`]).
 //!
 //! Two faults of outlook-pst 1.2.0 are worked around: `open_message` fails on some items
 //! ("Missing Sub-Node Tree on message"), so such an item is read from its row of the
@@ -14,7 +14,6 @@
 //! first reads the file in a child process (`smsync check-pst FILE`) and reads it here only
 //! when the child came through; ingest uses it whenever it knows the smsync binary.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::rc::Rc;
@@ -28,48 +27,46 @@ use outlook_pst::messaging::store::Store;
 use outlook_pst::ndb::node_id::NodeId;
 
 use super::item::Incoming;
-use super::msg::{self, Message, NameKey, Prop};
-use crate::fields::PropSet;
+use crate::mapi::{self, Filetime, Guid, NameKey, NameMap, PropSet, PropValue, PropertyBag};
 
-fn prop(v: &PropertyValue) -> Option<Prop> {
+fn prop(v: &PropertyValue) -> Option<PropValue> {
     Some(match v {
-        PropertyValue::Integer16(n) => Prop::Int(*n as i64),
-        PropertyValue::Integer32(n) => Prop::Int(*n as i64),
-        PropertyValue::Integer64(n) => Prop::Int(*n),
-        PropertyValue::Boolean(b) => Prop::Bool(*b),
-        PropertyValue::Time(t) => Prop::Time(msg::filetime_micros(*t as u64)),
-        PropertyValue::String8(s) => Prop::Text(s.to_string()),
-        PropertyValue::Unicode(s) => Prop::Text(s.to_string()),
-        PropertyValue::MultipleString8(v) => Prop::Texts(v.iter().map(|s| s.to_string()).collect()),
-        PropertyValue::MultipleUnicode(v) => Prop::Texts(v.iter().map(|s| s.to_string()).collect()),
-        PropertyValue::Binary(b) => Prop::Binary(b.buffer().to_vec()),
+        PropertyValue::Integer16(n) => PropValue::Int(*n as i64),
+        PropertyValue::Integer32(n) => PropValue::Int(*n as i64),
+        PropertyValue::Integer64(n) => PropValue::Int(*n),
+        PropertyValue::Boolean(b) => PropValue::Bool(*b),
+        PropertyValue::Time(t) => PropValue::Time(Filetime(*t as u64)),
+        PropertyValue::String8(s) => PropValue::Text(s.to_string()),
+        PropertyValue::Unicode(s) => PropValue::Text(s.to_string()),
+        PropertyValue::MultipleString8(v) => {
+            PropValue::Texts(v.iter().map(|s| s.to_string()).collect())
+        }
+        PropertyValue::MultipleUnicode(v) => {
+            PropValue::Texts(v.iter().map(|s| s.to_string()).collect())
+        }
+        PropertyValue::Binary(b) => PropValue::Binary(b.buffer().to_vec()),
         _ => return None,
     })
 }
 
-/// The store's named-property map as (GUID, number or name) → property id.
-fn names(store: &Rc<dyn Store>) -> HashMap<(String, NameKey), u16> {
-    let mut out = HashMap::new();
+/// The store's named-property map.
+fn names(store: &Rc<dyn Store>) -> NameMap {
+    let mut out = NameMap::new();
     let Ok(map) = store.named_property_map() else {
         return out;
     };
     let props = map.properties();
     let guids = props.stream_guid().unwrap_or_default();
     for e in props.stream_entry().unwrap_or_default() {
-        let guid: Vec<u8> = match e.guid() {
+        let guid = match e.guid() {
             NamedPropertyGuid::None => continue,
-            NamedPropertyGuid::Mapi => msg::PS_MAPI.to_vec(),
-            NamedPropertyGuid::PublicStrings => msg::guid_bytes(PropSet::PublicStrings).to_vec(),
+            NamedPropertyGuid::Mapi => PropSet::Mapi.guid(),
+            NamedPropertyGuid::PublicStrings => PropSet::PublicStrings.guid(),
             NamedPropertyGuid::GuidIndex(n) => {
                 let Some(g) = (n as usize).checked_sub(3).and_then(|i| guids.get(i)) else {
                     continue;
                 };
-                let mut b = Vec::with_capacity(16);
-                b.extend(g.data1().to_le_bytes());
-                b.extend(g.data2().to_le_bytes());
-                b.extend(g.data3().to_le_bytes());
-                b.extend(g.data4());
-                b
+                Guid::from_fields(g.data1(), g.data2(), g.data3(), *g.data4())
             }
         };
         let key = match e.id() {
@@ -79,7 +76,7 @@ fn names(store: &Rc<dyn Store>) -> HashMap<(String, NameKey), u16> {
                 Err(_) => continue,
             },
         };
-        out.insert((msg::guid_key(&guid), key), e.prop_id());
+        out.insert(guid, key, e.prop_id());
     }
     out
 }
@@ -188,7 +185,7 @@ fn read_contents(
     store: &Rc<dyn Store>,
     table: &dyn TableContext,
     folder: &str,
-    names: &HashMap<(String, NameKey), u16>,
+    names: &NameMap,
     out: &mut Vec<Incoming>,
 ) {
     let context = table.context();
@@ -200,7 +197,7 @@ fn read_contents(
         );
         // The row's own columns: enough for the message class, and the fallback when the
         // message itself cannot be opened.
-        let mut row_props: HashMap<u16, Prop> = HashMap::new();
+        let mut row_props = PropertyBag::new();
         if let Ok(cols) = row.columns(context) {
             for (col, value) in context.columns().iter().zip(cols) {
                 if let Some(v) = value
@@ -213,13 +210,10 @@ fn read_contents(
                 }
             }
         }
-        let class = row_props
-            .get(&0x001A)
-            .and_then(|p| match p {
-                Prop::Text(s) => Some(s.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let class = match row_props.get(&mapi::props::PID_TAG_MESSAGE_CLASS.tag_id()) {
+            Some(PropValue::Text(s)) => s.clone(),
+            _ => String::new(),
+        };
         if !(class.is_empty() || class.starts_with("IPM.Contact") || class.starts_with("IPM.Task"))
         {
             continue; // mail, appointments, distribution lists: not for smsync
@@ -229,7 +223,7 @@ fn read_contents(
             .properties()
             .make_entry_id(node)
             .and_then(|id| store.open_message(&id, None));
-        let (props, open_error) = match opened {
+        let (props, open_error): (PropertyBag, _) = match opened {
             Ok(m) => (
                 m.properties()
                     .iter()
@@ -239,11 +233,7 @@ fn read_contents(
             ),
             Err(e) => (row_props, Some(e)),
         };
-        let message = Message {
-            props,
-            names: names.clone(),
-        };
-        let class = message.class();
+        let class = mapi::message_class(&props);
         if class.is_empty()
             && let Some(e) = open_error
         {
@@ -259,7 +249,7 @@ fn read_contents(
         }
         out.push(Incoming {
             source,
-            item: msg::item(&message),
+            item: mapi::item_from_properties(&props, names),
         });
     }
 }
