@@ -131,16 +131,20 @@ def bench_csv_and_incremental():
     note("baseline_seq_mb_per_s", round(seq_mb, 1), "MB/s",
          "sequential write + fsync, median of " + ", ".join(f"{x:.0f}" for x in seqs))
     note("export_csv_ratio", round((mb / secs) / seq_mb, 2), "x", "target >= 0.5")
-    _, secs, _ = run(db, "export", "--profile", profile, "--json", drop=drop)
+    # The later runs write the same output as the first: each output keeps its own stamps,
+    # so a run of every output here would be the first run of vdir and vCard 2.1.
+    outlook = ("--outputs", "outlook")
+    _, secs, _ = run(db, "export", "--profile", profile, *outlook, "--json", drop=drop)
     note("nochange_export_ms", round(secs * 1000, 1), "ms", f"over {contacts} contacts; target < 50")
     edit_users(db, 100, "9")
-    _, secs, _ = run(db, "export", "--profile", profile, "--json", drop=drop)
+    _, secs, _ = run(db, "export", "--profile", profile, *outlook, "--json", drop=drop)
     big = secs
     # The same 100 changes among a tenth of the records.
     small_db, small_profile = fresh_db("incr", contacts // 10)
     run(small_db, "export", "--profile", small_profile, "--outputs", "outlook", drop=drop)
     edit_users(small_db, 100, "8")
-    _, small, _ = run(small_db, "export", "--profile", small_profile, "--json", drop=drop)
+    _, small, _ = run(small_db, "export", "--profile", small_profile, *outlook, "--json",
+                      drop=drop)
     label = f"{contacts // 10 // 1000}k" if contacts // 10 >= 1000 else str(contacts // 10)
     note("incremental_100_of_100k_ms", round(small * 1000, 1), "ms", f"100 of {label}; target < 100")
     note("incremental_100_of_1m_ms", round(big * 1000, 1), "ms",
