@@ -11,6 +11,7 @@ pub mod export;
 pub mod fields;
 pub mod fsutil;
 pub mod ingest;
+pub mod kind;
 pub mod model;
 pub mod rules;
 pub mod seed;
