@@ -120,7 +120,7 @@ pub fn run(dir: &Path) -> Result<()> {
     let opts = export::Options::default();
     for p in &profiles {
         let r = export::export_profile(&mut store, p, &drop, &opts, &mut || {})?;
-        crate::cli::print_export(&r);
+        crate::summary::print_export(&r);
     }
     let dana = store.profile(&profiles[0].name)?;
     let layout = export::Layout::new(&drop, &dana.name);
@@ -146,7 +146,7 @@ pub fn run(dir: &Path) -> Result<()> {
     store.set(closing, &[(status, Value::Text("Closed".into()))])?;
     println!("  {client} inactive (its client users too); {closing} closed");
     let r = export::export_profile(&mut store, &dana, &drop, &opts, &mut || {})?;
-    crate::cli::print_export(&r);
+    crate::summary::print_export(&r);
 
     step(
         6,
@@ -194,7 +194,7 @@ pub fn run(dir: &Path) -> Result<()> {
         ..Default::default()
     };
     let ir = crate::ingest::ingest(&mut store, &dana, &drop, &[], &iopts)?;
-    crate::cli::print_ingest(&ir);
+    crate::summary::print_ingest(&ir);
 
     step(
         8,
@@ -202,7 +202,7 @@ pub fn run(dir: &Path) -> Result<()> {
     );
     let dana = store.profile(&dana.name)?;
     let r = export::export_profile(&mut store, &dana, &drop, &opts, &mut || {})?;
-    crate::cli::print_export(&r);
+    crate::summary::print_export(&r);
     let vcf = std::fs::read_to_string(layout.contacts.join("SM-U1.vcf")).unwrap_or_default();
     for line in vcf
         .lines()

@@ -16,4 +16,5 @@ pub mod model;
 pub mod rules;
 pub mod seed;
 pub mod store;
+pub mod summary;
 pub mod watch;
