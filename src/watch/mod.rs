@@ -152,21 +152,26 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
                 sched.observe(now(), Input::Profiles(names(&watched)));
             }
             Action::Export { profile } => {
-                // What this export will see; a change committed meanwhile is newer.
-                let seen = store.max_change().ok();
-                let input = match export_one(&mut store, &profile, drop, opts) {
-                    Ok(()) => Input::Exported { profile, seen },
-                    Err(e) => {
-                        warn!(profile = %profile, error = %e, "export failed; retrying");
-                        Input::ExportFailed { profile, seen }
-                    }
-                };
+                let input = export_due(&mut store, profile, drop, opts);
                 sched.observe(now(), input);
             }
         }
     }
     info!("watch stopped");
     Ok(())
+}
+
+/// Exports one profile the schedule asked for, and says how it went.
+fn export_due(store: &mut SqliteStore, profile: String, drop: &Path, opts: &Options) -> Input {
+    // What this export will see; a change committed meanwhile is newer.
+    let seen = store.max_change().ok();
+    match export_one(store, &profile, drop, opts) {
+        Ok(()) => Input::Exported { profile, seen },
+        Err(e) => {
+            warn!(profile = %profile, error = %e, "export failed; retrying");
+            Input::ExportFailed { profile, seen }
+        }
+    }
 }
 
 fn names(profiles: &[Profile]) -> Vec<String> {
