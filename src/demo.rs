@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::export;
 use crate::model::{Key, Kind, Value};
 use crate::seed;
-use crate::store::{Lookup, SqliteStore, Store};
+use crate::store::{Lookup, Profile, SqliteStore, Store};
 
 /// Marks a folder as made by the demo, so that a re-run may clear it.
 const MARKER: &str = ".smsync-demo";
@@ -44,11 +44,11 @@ fn prepare(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir.join(MARKER), e))
 }
 
-/// Reads an exported Outlook CSV, lets `edit` change rows (by column name), and returns
-/// the bytes as Outlook would write them: what a user's re-export looks like.
 /// A row edit: gets the column index by name and the row's cells.
 type RowEdit<'a> = dyn FnMut(&dyn Fn(&str) -> usize, &mut Vec<String>) + 'a;
 
+/// Reads an exported Outlook CSV, lets `edit` change rows (by column name), and returns
+/// the bytes as Outlook would write them: what a user's re-export looks like.
 fn outlook_edit(path: &Path, edit: &mut RowEdit) -> Result<Vec<u8>> {
     let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut rd = csv::Reader::from_reader(bytes.as_slice());
@@ -82,13 +82,56 @@ fn step(n: u32, what: &str) {
     println!("\n== {n}. {what}");
 }
 
+/// Builds the sample company in `dir` and walks through the main job, step by step.
 pub fn run(dir: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     prepare(dir)?;
     let db = dir.join("servicemaster.db");
+    let drop = dir.join("dropbox");
+    let mut store = create_and_seed(&db)?;
+    let profiles = show_profiles(&store)?;
+    let opts = export::Options::default();
+    let dana = export_all(&mut store, &profiles, &drop, &opts)?;
+    let layout = export::Layout::new(&drop, &dana.name);
+    change_records(&mut store, &dana, &drop, &opts)?;
+    edit_in_outlook(&layout)?;
 
+    step(
+        7,
+        "ingest the inbox: rules, timestamps, journal; files move to processed/",
+    );
+    let dates = crate::codec::text::DateFormat::default();
+    let iopts = crate::ingest::Options {
+        dates,
+        ..Default::default()
+    };
+    let ir = crate::ingest::ingest(&mut store, &dana, &drop, &[], &iopts)?;
+    crate::summary::print_ingest(&ir);
+
+    export_again(&mut store, &dana, &layout, &drop, &opts)?;
+
+    step(9, "a profile name must match an employee exactly");
+    match store.profile("dana whitfield") {
+        Err(e) => println!("  'dana whitfield': {e}"),
+        Ok(p) => println!("  unexpectedly matched {}", p.employee),
+    }
+
+    println!(
+        "\ndone in {:.2} s; the database is {}, the drop folder {}\n\
+         (try: smsync --db {} --drop {} status)",
+        started.elapsed().as_secs_f64(),
+        db.display(),
+        drop.display(),
+        db.display(),
+        drop.display()
+    );
+    Ok(())
+}
+
+/// Steps 1 and 2: the database, and the sample company in it.
+fn create_and_seed(db: &Path) -> Result<SqliteStore> {
     step(1, "create the Service Master database");
-    let (mut store, _, version) = SqliteStore::create(&db)?;
+    let (mut store, _, version) = SqliteStore::create(db)?;
     println!("{} at schema version {version}", db.display());
 
     step(2, "seed the sample company");
@@ -101,7 +144,11 @@ pub fn run(dir: &Path) -> Result<()> {
         println!("  {}  {}", r.key, admin::label(&r));
         Ok(())
     })?;
+    Ok(store)
+}
 
+/// Step 3: the profiles and what each would sync.
+fn show_profiles(store: &SqliteStore) -> Result<Vec<Profile>> {
     step(3, "profiles and what each would sync");
     let profiles = store.profiles()?;
     for p in &profiles {
@@ -111,19 +158,27 @@ pub fn run(dir: &Path) -> Result<()> {
             p.name, c.contacts, c.tasks
         );
     }
+    Ok(profiles)
+}
 
+/// Step 4: the first export of every profile, and one of its task files. Returns the
+/// first profile (Dana's) as it stands after its export.
+fn export_all(
+    store: &mut SqliteStore,
+    profiles: &[Profile],
+    drop: &Path,
+    opts: &export::Options,
+) -> Result<Profile> {
     step(
         4,
         "export every profile: vdir vCards and VTODOs, Outlook CSV, vCard 2.1",
     );
-    let drop = dir.join("dropbox");
-    let opts = export::Options::default();
-    for p in &profiles {
-        let r = export::export_profile(&mut store, p, &drop, &opts, &mut || {})?;
-        crate::cli::print_export(&r);
+    for p in profiles {
+        let r = export::export_profile(store, p, drop, opts, &mut || {})?;
+        crate::summary::print_export(&r);
     }
     let dana = store.profile(&profiles[0].name)?;
-    let layout = export::Layout::new(&drop, &dana.name);
+    let layout = export::Layout::new(drop, &dana.name);
     let sample = layout.tasks.join("SI-1005.ics");
     if let Ok(text) = std::fs::read_to_string(&sample) {
         println!("\n  {}:", sample.display());
@@ -131,7 +186,16 @@ pub fn run(dir: &Path) -> Result<()> {
             println!("    {line}");
         }
     }
+    Ok(dana)
+}
 
+/// Step 5: changes in Service Master, then an incremental export.
+fn change_records(
+    store: &mut SqliteStore,
+    dana: &Profile,
+    drop: &Path,
+    opts: &export::Options,
+) -> Result<()> {
     step(
         5,
         "deactivate a client and close an SI, then export again (incremental)",
@@ -145,9 +209,13 @@ pub fn run(dir: &Path) -> Result<()> {
     let closing = Key::new(Kind::Si, 1005);
     store.set(closing, &[(status, Value::Text("Closed".into()))])?;
     println!("  {client} inactive (its client users too); {closing} closed");
-    let r = export::export_profile(&mut store, &dana, &drop, &opts, &mut || {})?;
-    crate::cli::print_export(&r);
+    let r = export::export_profile(store, dana, drop, opts, &mut || {})?;
+    crate::summary::print_export(&r);
+    Ok(())
+}
 
+/// Step 6: what a user does in Outlook, dropped in the inbox as Outlook's CSV export.
+fn edit_in_outlook(layout: &export::Layout) -> Result<()> {
     step(
         6,
         "in Outlook: edit a contact (+ !Update), complete a task, add a task; export CSV",
@@ -182,27 +250,24 @@ pub fn run(dir: &Path) -> Result<()> {
                    \"Normal\",\"Not Started\"\r\n";
     tasks.extend_from_slice(new_row.as_bytes());
     println!("  new task 'Rack the new NAS' for Northwind Traders at Tacoma Depot");
-    write_demo_file(&inbox.join("Outlook tasks.csv"), &tasks)?;
+    write_demo_file(&inbox.join("Outlook tasks.csv"), &tasks)
+}
 
-    step(
-        7,
-        "ingest the inbox: rules, timestamps, journal; files move to processed/",
-    );
-    let dates = crate::codec::text::DateFormat::default();
-    let iopts = crate::ingest::Options {
-        dates,
-        ..Default::default()
-    };
-    let ir = crate::ingest::ingest(&mut store, &dana, &drop, &[], &iopts)?;
-    crate::cli::print_ingest(&ir);
-
+/// Step 8: the export after the ingest, and the edited contact's vCard lines.
+fn export_again(
+    store: &mut SqliteStore,
+    dana: &Profile,
+    layout: &export::Layout,
+    drop: &Path,
+    opts: &export::Options,
+) -> Result<()> {
     step(
         8,
         "export again: the edits go back to Outlook without !Update",
     );
     let dana = store.profile(&dana.name)?;
-    let r = export::export_profile(&mut store, &dana, &drop, &opts, &mut || {})?;
-    crate::cli::print_export(&r);
+    let r = export::export_profile(store, &dana, drop, opts, &mut || {})?;
+    crate::summary::print_export(&r);
     let vcf = std::fs::read_to_string(layout.contacts.join("SM-U1.vcf")).unwrap_or_default();
     for line in vcf
         .lines()
@@ -210,21 +275,5 @@ pub fn run(dir: &Path) -> Result<()> {
     {
         println!("    SM-U1.vcf: {line}");
     }
-
-    step(9, "a profile name must match an employee exactly");
-    match store.profile("dana whitfield") {
-        Err(e) => println!("  'dana whitfield': {e}"),
-        Ok(p) => println!("  unexpectedly matched {}", p.employee),
-    }
-
-    println!(
-        "\ndone in {:.2} s; the database is {}, the drop folder {}\n\
-         (try: smsync --db {} --drop {} status)",
-        started.elapsed().as_secs_f64(),
-        db.display(),
-        drop.display(),
-        db.display(),
-        drop.display()
-    );
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::mapi::{Mapi, MapiId, PropSet, lid, tag};
 
 use serde::Serialize;
 
-use crate::model::Kind;
+use crate::kind::Kind;
 
 /// The type of a field's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,312 @@
+//! The command line: argument definitions (clap derive) and a short dispatch of each
+//! command to its handler. Each command group has a file of its own below; the work lives
+//! in the library modules, the human summaries of export and ingest in [`crate::summary`].
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::store::{SqliteStore, Store};
+
+mod admin;
+mod db;
+mod export;
+mod fields;
+mod ingest;
+mod print;
+mod watch;
+
+pub use crate::summary::{print_export, print_ingest};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "smsync",
+    version,
+    about = "Offline file bridge between the Service Master database and Outlook",
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error (unknown field, bad value, \
+                  unknown key or profile), 3 some items refused."
+)]
+pub struct Cli {
+    /// The Service Master database (SQLite file).
+    #[arg(
+        long,
+        global = true,
+        env = "SMSYNC_DB",
+        default_value = "servicemaster.db"
+    )]
+    pub db: PathBuf,
+    /// The drop folder that holds one folder per profile.
+    #[arg(long, global = true, env = "SMSYNC_DROP", default_value = "dropbox")]
+    pub drop: PathBuf,
+    /// Outlook's short-date format for CSV dates: M/D/YYYY (en-US), DD.MM.YYYY, …
+    #[arg(
+        long,
+        global = true,
+        env = "SMSYNC_DATE_FORMAT",
+        default_value = "M/D/YYYY"
+    )]
+    pub date_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, migrate or fill the database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Add, change, show and list Service Master records.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Write what changed since a profile's stamps to its drop folder.
+    Export(ExportArgs),
+    /// Apply the files in a profile's inbox (or the files named) to the database.
+    Ingest(IngestArgs),
+    /// Ingest, then export: one sync of one profile or all.
+    Sync(SyncArgs),
+    /// Show the journal: every change and every refused or conflicting edit.
+    Journal {
+        #[arg(long)]
+        profile: Option<String>,
+        /// How many rows, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what smsync reads from an input file (items, keys, categories, fields)
+    /// without applying anything.
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run continuously: ingest dropped files, export database changes.
+    Watch(WatchArgs),
+    /// Internal: reads a PST file and exits 0 unless the reader crashes. Ingest runs it in
+    /// a child process before reading a PST itself.
+    #[command(name = "check-pst", hide = true)]
+    CheckPst { file: PathBuf },
+    /// Reset Outlook Sync Dates: the profile's next export rewrites everything.
+    Reset {
+        /// The profile: the employee's first and last name, exactly.
+        #[arg(long)]
+        profile: String,
+    },
+    /// Print the field mapping (the "Outlook Field Mapping").
+    Fields {
+        /// Only this kind (client, location, user, tech, si, employee).
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Profiles, their stamps, and what they would sync.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the sample company in DIR and run the main job end to end.
+    Demo {
+        /// Where to build it; it is created, and must be empty or a previous demo.
+        #[arg(default_value = "smsync-demo")]
+        dir: PathBuf,
+    },
+}
+
+/// Which profiles a command works on.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Profiles {
+    /// One profile: the employee's first and last name, exactly.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Every employee's profile.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub profiles: Profiles,
+    /// vCard version of the vdir contacts: 3.0 or 4.0 (Outlook's files are always 2.1).
+    #[arg(long, default_value = "3.0", value_parser = ["3.0", "4.0"])]
+    pub vcard_version: String,
+    /// Encoding of the Outlook CSV files: utf-8 (with a BOM) or windows-1252.
+    #[arg(long, default_value = "utf-8", value_parser = ["utf-8", "windows-1252"])]
+    pub csv_encoding: String,
+    /// Up to this many items, a run that changed something rewrites outlook/contacts.csv
+    /// and tasks.csv in full; above it only a full run (first run, after reset) does.
+    #[arg(long, default_value_t = 20_000)]
+    pub full_csv_limit: u64,
+    /// Which outputs to write: a comma-separated list of vdir, outlook, outlook-vcards.
+    #[arg(long, default_value = "vdir,outlook,outlook-vcards")]
+    pub outputs: String,
+    /// Neutralise spreadsheet formulas in the CSV files (a leading ' before =, +, -, @):
+    /// for CSV meant for a spreadsheet, not for Outlook's import.
+    #[arg(long)]
+    pub csv_safe: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The profile: the employee's first and last name, exactly.
+    #[arg(long)]
+    pub profile: String,
+    /// Files to ingest instead of the inbox (they are copied to processed/ or rejected/,
+    /// not moved).
+    pub files: Vec<PathBuf>,
+    /// Print the exact plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse files larger than this many MB.
+    #[arg(long, default_value_t = 100)]
+    pub max_size_mb: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only this profile (default: every employee's).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Every employee's profile (the default).
+    #[arg(long, conflicts_with = "profile")]
+    pub all: bool,
+    /// Poll the inboxes every SECONDS instead of file-system events (network shares).
+    #[arg(long, value_name = "SECONDS")]
+    pub poll: Option<f64>,
+    /// A dropped file is read once its size and time are unchanged this long.
+    #[arg(long, default_value_t = 1000)]
+    pub debounce_ms: u64,
+    /// How often the database is checked for changes.
+    #[arg(long, default_value_t = 500)]
+    pub db_interval_ms: u64,
+    /// Log one JSON object per line instead of text.
+    #[arg(long)]
+    pub json_logs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub profiles: Profiles,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the database, or migrate it to this version's schema.
+    Init,
+    /// Fill an empty database with sample or synthetic data.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// A small, realistic company: 5 clients, their locations and users, 4 agents
+    /// (2 of them employees who sync), 10 tech entries and 20 SIs.
+    #[arg(long, conflicts_with = "scale", required_unless_present = "scale")]
+    pub sample: bool,
+    /// N synthetic contacts in the sample's shape, plus N/10 SIs; deterministic per seed.
+    #[arg(long, value_name = "N")]
+    pub scale: Option<u64>,
+    /// The seed of --scale.
+    #[arg(long, default_value_t = 1, requires = "scale")]
+    pub seed: u64,
+    /// The number of SIs of --scale (default N/10).
+    #[arg(long, requires = "scale")]
+    pub sis: Option<u64>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add a record: admin add KIND field=value...
+    Add {
+        /// client, location, user, tech, si or employee
+        kind: String,
+        /// field=value pairs; `smsync fields --kind KIND` lists the fields
+        values: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a record: admin set KEY field=value...
+    Set {
+        key: String,
+        values: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one record.
+    Show {
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the records of a kind.
+    List {
+        kind: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Opens the database every command works on (the one place that does).
+pub fn open(db: &Path) -> Result<SqliteStore> {
+    SqliteStore::open(db)
+}
+
+/// Runs a parsed command line; the error carries the exit code.
+pub fn run(cli: Cli) -> Result<()> {
+    let Cli {
+        db,
+        drop,
+        date_format,
+        command,
+    } = cli;
+    let dates = date_format.as_str();
+    match command {
+        Command::Db(DbCommand::Init) => db::init(&db),
+        Command::Db(DbCommand::Seed(args)) => db::seed(&db, &args),
+        Command::Admin(cmd) => admin::run(&db, cmd),
+        Command::Export(args) => export::export(&db, &drop, dates, &args),
+        Command::Ingest(args) => ingest::ingest(&db, &drop, dates, &args),
+        Command::Sync(args) => export::sync(&db, &drop, dates, &args),
+        Command::Journal {
+            profile,
+            limit,
+            json,
+        } => ingest::journal(&db, profile.as_deref(), limit, json),
+        Command::Inspect { file, json } => ingest::inspect(&file, dates, json),
+        Command::CheckPst { file } => ingest::check_pst(&file),
+        Command::Watch(args) => watch::watch(&db, &drop, dates, &args),
+        Command::Reset { profile } => export::reset(&db, &profile),
+        Command::Fields { kind, json } => fields::fields(kind.as_deref(), json),
+        Command::Status { json } => export::status(&db, &drop, json),
+        Command::Demo { dir } => crate::demo::run(&dir),
+    }
+}
+
+/// The profiles named by `--profile` or `--all`.
+pub fn select_profiles(store: &dyn Store, sel: &Profiles) -> Result<Vec<crate::store::Profile>> {
+    match &sel.profile {
+        Some(name) => Ok(vec![store.profile(name)?]),
+        None => {
+            let all = store.profiles()?;
+            if all.is_empty() {
+                return Err(Error::invalid(
+                    "no employees sync yet: add one with `smsync admin add employee user=SM-U<id>`",
+                ));
+            }
+            Ok(all)
+        }
+    }
+}

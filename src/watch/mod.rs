@@ -1,0 +1,295 @@
+//! `smsync watch`: the daemon most sites run. It ingests files dropped in profile inboxes
+//! once they are complete (size and modification time stable for the debounce period),
+//! exports after every ingest and every database change (seen through the indexed
+//! `max(updated_at)`, without scanning), and survives its usual faults: an inbox deleted
+//! and recreated, a file that cannot be read yet, a database locked by another writer.
+//! One instance per drop folder, held by an `flock` on `<drop>/.smsync-watch.lock`.
+//!
+//! This module does the I/O (the lock, the notify or polling watcher, listing the inboxes,
+//! calling ingest and export, sleeping); when to do what is decided by the pure state
+//! machine in [`schedule`].
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+use tracing::{info, warn};
+
+use crate::codec::text::DateFormat;
+use crate::error::{Error, Result};
+use crate::export::{self, Layout};
+use crate::ingest;
+use crate::store::{Profile, SqliteStore, Store};
+
+pub mod schedule;
+
+use schedule::{Action, Input, Schedule, Time};
+
+/// How the watcher behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only this profile; every employee's profile when `None`.
+    pub profile: Option<String>,
+    /// Poll the inboxes every this often instead of using file-system events (network
+    /// shares, where events do not arrive).
+    pub poll: Option<Duration>,
+    /// How long a file's size and modification time must stay the same before it is read.
+    pub debounce: Duration,
+    /// How often the database is checked for changes.
+    pub db_interval: Duration,
+    pub dates: DateFormat,
+    /// The smsync binary, for reading PST files in a child process (see `ingest::Options`).
+    pub pst_checker: Option<std::path::PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            profile: None,
+            poll: None,
+            debounce: Duration::from_secs(1),
+            db_interval: Duration::from_millis(500),
+            dates: DateFormat::default(),
+            pst_checker: None,
+        }
+    }
+}
+
+fn profiles(store: &SqliteStore, opts: &Options) -> Result<Vec<Profile>> {
+    match &opts.profile {
+        Some(name) => Ok(vec![store.profile(name)?]),
+        None => store.profiles(),
+    }
+}
+
+fn export_one(store: &mut SqliteStore, name: &str, drop: &Path, opts: &Options) -> Result<()> {
+    let p = store.profile(name)?;
+    let eopts = export::Options {
+        dates: opts.dates.clone(),
+        ..Default::default()
+    };
+    let r = export::export_profile(store, &p, drop, &eopts, &mut || {})?;
+    if r.contacts.written + r.contacts.removed + r.tasks.written + r.tasks.removed > 0 {
+        info!(
+            profile = %r.profile,
+            contacts_written = r.contacts.written,
+            contacts_removed = r.contacts.removed,
+            tasks_written = r.tasks.written,
+            tasks_removed = r.tasks.removed,
+            "export"
+        );
+    }
+    Ok(())
+}
+
+/// Runs until `stop` is set (SIGINT/SIGTERM): then it finishes the current file and
+/// returns.
+pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Result<()> {
+    fs::create_dir_all(drop).map_err(|e| Error::io(drop, e))?;
+    let lock =
+        crate::fsutil::PidLock::try_acquire(&drop.join(".smsync-watch.lock"))?.map_err(|pid| {
+            Error::invalid(format!(
+                "another smsync watch (pid {pid}) is running on {}; stop it first, or give \
+                 this one another --drop",
+                drop.display()
+            ))
+        })?;
+    let mut store = SqliteStore::open(db)?;
+    let mut watched = profiles(&store, opts)?;
+    if watched.is_empty() {
+        return Err(Error::invalid(
+            "no employees sync yet: add one with `smsync admin add employee user=SM-U<id>`",
+        ));
+    }
+    info!(lock = %lock.path().display(), profiles = watched.len(), "watch started");
+
+    // File-system events only wake the loop early; the loop itself rescans, so a missed
+    // or coalesced event costs latency, never a file.
+    let (tx, rx) = mpsc::channel::<()>();
+    let mut watcher = inbox_watcher(opts, tx)?;
+    let mut inbox_watched: HashMap<PathBuf, bool> = HashMap::new();
+    let config = schedule::Config::new(opts.debounce, opts.db_interval, opts.poll);
+    let mut sched = Schedule::new(config, names(&watched), store.max_change()?);
+    let start = Instant::now();
+    let now = || -> Time { start.elapsed() };
+
+    loop {
+        match sched.next(now()) {
+            Action::Sleep { until } => {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                // Wait for an event or the next tick; then drain the events.
+                let woke = rx.recv_timeout(until.saturating_sub(now())).is_ok();
+                while rx.try_recv().is_ok() {}
+                rewatch(watcher.as_mut(), &watched, drop, &mut inbox_watched);
+                sched.observe(now(), Input::Tick { event: woke });
+            }
+            Action::Scan => scan(&mut sched, &watched, drop, now()),
+            Action::Ingest { profile, files } => {
+                if stop.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let input = ingest_files(&mut store, &profile, &files, drop, opts);
+                sched.observe(now(), input);
+            }
+            Action::CheckDb => match store.max_change() {
+                Ok(max_change) => sched.observe(now(), Input::DbChange { max_change }),
+                Err(e) => {
+                    warn!(error = %e, "cannot read the database; retrying");
+                    sched.observe(now(), Input::DbFailed);
+                }
+            },
+            Action::RefreshProfiles => {
+                if let Ok(ps) = profiles(&store, opts) {
+                    watched = ps;
+                }
+                sched.observe(now(), Input::Profiles(names(&watched)));
+            }
+            Action::Export { profile } => {
+                let input = export_due(&mut store, profile, drop, opts);
+                sched.observe(now(), input);
+            }
+        }
+    }
+    info!("watch stopped");
+    Ok(())
+}
+
+/// Exports one profile the schedule asked for, and says how it went.
+fn export_due(store: &mut SqliteStore, profile: String, drop: &Path, opts: &Options) -> Input {
+    // What this export will see; a change committed meanwhile is newer.
+    let seen = store.max_change().ok();
+    match export_one(store, &profile, drop, opts) {
+        Ok(()) => Input::Exported { profile, seen },
+        Err(e) => {
+            warn!(profile = %profile, error = %e, "export failed; retrying");
+            Input::ExportFailed { profile, seen }
+        }
+    }
+}
+
+fn names(profiles: &[Profile]) -> Vec<String> {
+    profiles.iter().map(|p| p.name.clone()).collect()
+}
+
+/// The watcher of the inboxes: polling every `opts.poll`, or file-system events. Each
+/// event sends `()` on `tx`.
+fn inbox_watcher(opts: &Options, tx: mpsc::Sender<()>) -> Result<Box<dyn Watcher>> {
+    let handler = move |_: notify::Result<notify::Event>| {
+        let _ = tx.send(());
+    };
+    Ok(match opts.poll {
+        Some(every) => Box::new(
+            notify::PollWatcher::new(handler, notify::Config::default().with_poll_interval(every))
+                .map_err(|e| Error::Other(format!("cannot poll the inboxes: {e}")))?,
+        ),
+        None => Box::new(
+            notify::recommended_watcher(handler)
+                .map_err(|e| Error::Other(format!("cannot watch the inboxes: {e}")))?,
+        ),
+    })
+}
+
+/// (Re)watches every inbox; an inbox deleted and recreated is watched again.
+fn rewatch(
+    watcher: &mut dyn Watcher,
+    watched: &[Profile],
+    drop: &Path,
+    inbox_watched: &mut HashMap<PathBuf, bool>,
+) {
+    for p in watched {
+        let inbox = Layout::new(drop, &p.name).inbox;
+        let exists = inbox.is_dir();
+        let was = inbox_watched.get(&inbox).copied().unwrap_or(false);
+        if exists && !was {
+            match watcher.watch(&inbox, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    inbox_watched.insert(inbox.clone(), true);
+                }
+                Err(e) => warn!(inbox = %inbox.display(), error = %e, "cannot watch inbox"),
+            }
+        } else if !exists && was {
+            let _ = watcher.unwatch(&inbox);
+            inbox_watched.insert(inbox.clone(), false);
+            warn!(inbox = %inbox.display(), "inbox is gone; waiting for it to come back");
+        }
+    }
+}
+
+/// Lists every watched inbox into the schedule, all files as seen at `now`.
+fn scan(sched: &mut Schedule, watched: &[Profile], drop: &Path, now: Time) {
+    for p in watched {
+        let layout = Layout::new(drop, &p.name);
+        for file in ingest::inbox_files(&layout).unwrap_or_default() {
+            let Ok(meta) = fs::metadata(&file) else {
+                continue;
+            };
+            let input = Input::FileSeen {
+                profile: p.name.clone(),
+                file,
+                len: meta.len(),
+                modified: meta.modified().ok(),
+            };
+            sched.observe(now, input);
+        }
+    }
+    sched.observe(now, Input::ScanDone);
+}
+
+/// Ingests `files` of one profile, logs the outcome of each, and says how it went.
+fn ingest_files(
+    store: &mut SqliteStore,
+    name: &str,
+    files: &[PathBuf],
+    drop: &Path,
+    opts: &Options,
+) -> Input {
+    let iopts = ingest::Options {
+        dates: opts.dates.clone(),
+        pst_checker: opts.pst_checker.clone(),
+        ..Default::default()
+    };
+    let result = store
+        .profile(name)
+        .and_then(|p| ingest::ingest(store, &p, drop, files, &iopts));
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(profile = %name, error = %e, "ingest failed; retrying");
+            return Input::IngestFailed {
+                profile: name.to_string(),
+            };
+        }
+    };
+    let mut retry = Vec::new();
+    for f in &r.files {
+        let t = &f.tally;
+        match f.outcome {
+            "retry" => {
+                warn!(profile = %name, file = %f.file.display(),
+                      error = f.error.as_deref().unwrap_or(""),
+                      "file cannot be read; retrying later");
+                retry.push(f.file.clone());
+            }
+            "vanished" => {}
+            _ => info!(
+                profile = %name,
+                file = %f.file.display(),
+                outcome = f.outcome,
+                applied = t.applied + t.created,
+                refused = t.refused,
+                "ingest"
+            ),
+        }
+    }
+    Input::IngestSucceeded {
+        profile: name.to_string(),
+        retry,
+    }
+}
