@@ -475,7 +475,7 @@ impl Files<'_> {
             key,
             Exported {
                 hash: item.hash(),
-                status: item.si_status().map(str::to_string),
+                status: item.si_status().map(|s| s.to_string()),
                 values: item.values_json(),
                 updated_at: item.modified.unwrap_or(0),
             },
@@ -522,7 +522,7 @@ impl Files<'_> {
         for ch in page {
             let item = Item::from_record(&ch.record);
             let prev = ch.exported.as_ref();
-            let status = item.si_status().unwrap_or("");
+            let status = item.si_status().map_or("", crate::model::SiStatus::as_str);
             let closed = kind == Kind::Si && status == "Closed";
             if ch.in_set {
                 if !rewrite && prev.is_some_and(|p| p.hash == item.hash()) {
@@ -722,7 +722,7 @@ impl Run<'_> {
                 continue;
             };
             let item = Item::from_record(&record);
-            let status = item.si_status().unwrap_or("");
+            let status = item.si_status().map_or("", crate::model::SiStatus::as_str);
             let in_set = self.store.in_synced_set(key)?;
             if in_set || (kind == Kind::Si && status == "Closed") {
                 // Not into a full sheet being written: the pages may have written it.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::codec::item::{COMPLETION_REQUESTED, Field, Item, UPDATE_CATEGORY};
 use crate::error::Result;
 use crate::fields::{self, FieldDef, Ty};
-use crate::model::{Key, Kind, Record, Value};
+use crate::model::{Key, Kind, Record, SiStatus, Value};
 use crate::store::Assignment;
 
 /// What became of one field of an incoming item.
@@ -249,7 +249,7 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
         };
         if f.name == "status" {
             status_rule(key, &cur, &inc, update, &mut change);
-            if change.decision.applies() && inc == "Closed" {
+            if change.decision.applies() && inc.parse().ok() == Some(SiStatus::Closed) {
                 let when = item.date("completed").unwrap_or(base.today);
                 assignments.push((def(Kind::Si, "completed"), Value::Date(when)));
             }
@@ -333,7 +333,9 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
         if update {
             changes.extend(unknown);
         }
-        if record.text("status") == "Closed" && changes.iter().any(|c| c.decision.applies()) {
+        if record.si_status() == Some(SiStatus::Closed)
+            && changes.iter().any(|c| c.decision.applies())
+        {
             return Ok(Verdict::Refused(format!(
                 "{key} is closed in Service Master; edits to a closed SI are not applied"
             )));
@@ -367,10 +369,10 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
 /// Status (SPEC §4): Completed closes an SI only from Completion Requested, without
 /// `!Update`; In Progress ⇄ Completion Requested needs `!Update`.
 fn status_rule(key: Key, db: &str, incoming: &str, update: bool, c: &mut FieldChange) {
-    let open = |s: &str| s == "In Progress" || s == "Completion Requested";
-    match (incoming, db) {
-        ("Closed", "Completion Requested") => {}
-        ("Closed", _) => {
+    use SiStatus::{Closed, CompletionRequested};
+    match (incoming.parse().ok(), db.parse().ok()) {
+        (Some(Closed), Some(CompletionRequested)) => {}
+        (Some(Closed), _) => {
             c.decision = Decision::Refused;
             c.reason = format!(
                 "{key} is {db}: only an SI in Completion Requested (Outlook: Waiting on someone \
@@ -378,21 +380,21 @@ fn status_rule(key: Key, db: &str, incoming: &str, update: bool, c: &mut FieldCh
                  Service Master"
             );
         }
-        (_, "Closed") => {
+        (_, Some(Closed)) => {
             c.decision = Decision::Refused;
             c.reason = format!("{key} is closed in Service Master; reopen it there");
         }
-        (i, d) if open(i) && open(d) => {
+        (Some(i), Some(d)) if i.is_open() && d.is_open() => {
             if !update {
                 c.decision = Decision::NeedsUpdateCategory;
                 c.reason = format!("a status change needs the {UPDATE_CATEGORY} category");
             }
         }
-        (i, _) => {
+        _ => {
             c.decision = Decision::Refused;
             c.reason = format!(
-                "Outlook status for '{i}' cannot be set from Outlook; use In Progress, Waiting \
-                 on someone else or Completed"
+                "Outlook status for '{incoming}' cannot be set from Outlook; use In Progress, \
+                 Waiting on someone else or Completed"
             );
         }
     }
@@ -458,19 +460,19 @@ pub fn plan_new_task<R: Resolve + ?Sized>(item: &Item, r: &R) -> Result<Verdict>
         ));
     }
     let status = match item.si_status() {
-        Some("Closed") => {
+        Some(SiStatus::Closed) => {
             return Ok(Verdict::Refused(
                 "a new task cannot be created already completed; create it open".into(),
             ));
         }
-        Some("Completion Requested") => "Completion Requested",
-        _ => "In Progress",
+        Some(SiStatus::CompletionRequested) => SiStatus::CompletionRequested,
+        _ => SiStatus::InProgress,
     };
     let si = |n: &str| def(Kind::Si, n);
     let mut assignments: Vec<Assignment> = vec![
         (si("client"), Value::Ref(client)),
         (si("description"), Value::Text(description)),
-        (si("status"), Value::Text(status.into())),
+        (si("status"), Value::Text(status.as_str().into())),
     ];
     for name in ["notes", "priority", "start", "due"] {
         if let Some(v) = item.get(name) {
