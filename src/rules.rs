@@ -2,6 +2,8 @@
 //! names: what to apply, what to keep, what to refuse, and why. Storage is reached only
 //! through the [`Resolve`] look-ups the caller hands in; nothing here writes.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -35,6 +37,19 @@ impl Decision {
     pub fn applies(self) -> bool {
         matches!(self, Decision::Applied | Decision::ConflictOutlookWon)
     }
+
+    /// The name the report and the journal give it (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Applied => "applied",
+            Decision::ConflictOutlookWon => "conflict-outlook-won",
+            Decision::ConflictDatabaseKept => "conflict-database-kept",
+            Decision::NotUpdatable => "not-updatable",
+            Decision::NeedsUpdateCategory => "needs-update-category",
+            Decision::Refused => "refused",
+            Decision::Ignored => "ignored",
+        }
+    }
 }
 
 /// One field's decision, with both values for the report and the journal.
@@ -64,6 +79,64 @@ pub enum Verdict {
         assignments: Vec<Assignment>,
         changes: Vec<FieldChange>,
     },
+}
+
+/// The first look at an incoming item, before its record is read: the checks that need
+/// only the item, its key and the keys met earlier in the same file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Not for smsync, decided without a look-up: a contact without `!Update` (the common
+    /// case of a full Outlook export).
+    Skip(String),
+    /// Refused as a whole before the rules proper: reported, not journaled.
+    Refuse(String),
+    /// The item names this record: read it, then [`check_record`] and [`plan_update`].
+    Existing(Key),
+    /// A task without a key: [`plan_new_task`].
+    New,
+}
+
+/// The keys met so far in one input file.
+pub type SeenKeys = HashSet<Key>;
+
+/// Admits an item whose key (its own, or the one its UID was found under) is `key`;
+/// remembers the key in `seen`. A key repeated in one file is refused: only the first
+/// item that names a record is applied.
+pub fn admit(item: &Item, key: Option<Key>, seen: &mut SeenKeys) -> Admission {
+    if item.kind != Kind::Si && !item.has_update() {
+        if let Some(k) = key {
+            seen.insert(k);
+        }
+        return Admission::Skip(format!("no {UPDATE_CATEGORY} category"));
+    }
+    match key {
+        Some(k) if !seen.insert(k) => Admission::Refuse(format!(
+            "{k} appears more than once in this file; only its first item is applied"
+        )),
+        Some(k) => Admission::Existing(k),
+        None => Admission::New,
+    }
+}
+
+/// The record `key` names, as the store `found` it, checked against the item: `Err` with
+/// the reason when it does not exist or is of another kind than the item.
+pub fn check_record<'a>(
+    item: &Item,
+    key: Key,
+    found: Option<&'a Record>,
+) -> std::result::Result<&'a Record, String> {
+    let Some(record) = found else {
+        return Err(format!(
+            "{key} does not exist in Service Master; new contacts cannot be created in Outlook"
+        ));
+    };
+    if key.kind != item.kind {
+        return Err(format!(
+            "{key} is a {} key on a {} item",
+            key.kind, item.kind
+        ));
+    }
+    Ok(record)
 }
 
 /// Look-ups the rules need to turn names into records.

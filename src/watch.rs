@@ -244,7 +244,7 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
                             for f in &r.files {
                                 let t = &f.tally;
                                 match f.outcome {
-                                    "retry" => {
+                                    ingest::FileOutcome::Retry => {
                                         warn!(profile = %name, file = %f.file.display(),
                                               error = f.error.as_deref().unwrap_or(""),
                                               "file cannot be read; retrying later");
@@ -253,11 +253,11 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
                                                 Some(Instant::now() + Duration::from_secs(2));
                                         }
                                     }
-                                    "vanished" => {}
+                                    ingest::FileOutcome::Vanished => {}
                                     _ => info!(
                                         profile = %name,
                                         file = %f.file.display(),
-                                        outcome = f.outcome,
+                                        outcome = f.outcome.as_str(),
                                         applied = t.applied + t.created,
                                         refused = t.refused,
                                         "ingest"
