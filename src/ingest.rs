@@ -991,7 +991,7 @@ pub fn ingest(
         let (applied_tx, applied_rx) =
             std::sync::mpsc::sync_channel::<(Vec<FileReport>, Vec<Input>)>(1);
         let chunks = paths.chunks(opts.batch.max(1));
-        scope.spawn(move || {
+        let loader = scope.spawn(move || {
             for chunk in chunks {
                 let inputs: Vec<Input> = chunk
                     .iter()
@@ -1034,12 +1034,16 @@ pub fn ingest(
             }
         }
         std::mem::drop(applied_tx);
+        // The loop dropped the receiver, which ends a loader still sending. One that
+        // stopped early (a panic) ended the loop as if there were no more files: a failure.
+        let loaded = loader.join();
         let filed = filer
             .join()
             .unwrap_or_else(|_| Err(Error::Other("the filing thread panicked".into())));
         // Files of committed batches are filed even when a later batch failed.
         reports.extend(filed?);
-        applied
+        applied?;
+        loaded.map_err(|_| Error::Other("the reading thread panicked".into()))
     })?;
     let mut tally = Tally::default();
     for r in &reports {
@@ -1073,8 +1077,10 @@ fn apply_batch(
     inputs: &mut [Input],
 ) -> Result<Vec<FileReport>> {
     let mut batch: Vec<FileReport> = Vec::new();
+    let mut end = BatchEnd::Commit;
     let result = store.write(&mut |w| {
         batch.clear();
+        end = BatchEnd::Commit;
         for input in inputs.iter_mut() {
             // Item problems are reported inside; an error here is the database's own
             // (locked, full disk): the batch stops, its transaction is undone, and its
@@ -1084,15 +1090,24 @@ fn apply_batch(
             batch.push(apply_file(w, profile, input, opts)?);
         }
         if opts.dry_run {
-            return Err(Error::Other(DRY_RUN.into()));
+            // The store undoes a transaction whose closure fails; `end` tells this error
+            // from the database's own.
+            end = BatchEnd::RollBack;
+            return Err(Error::Other("dry run: rolled back".into()));
         }
         Ok(())
     });
-    match result {
-        Ok(()) => Ok(batch),
-        Err(Error::Other(m)) if m == DRY_RUN => Ok(batch),
-        Err(e) => Err(e),
+    match (result, end) {
+        (Ok(()), _) | (Err(_), BatchEnd::RollBack) => Ok(batch),
+        (Err(e), BatchEnd::Commit) => Err(e),
     }
+}
+
+/// How a batch's transaction is meant to end: committed, or undone on purpose (a dry run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchEnd {
+    Commit,
+    RollBack,
 }
 
 /// Files a committed batch: each file to processed/ or rejected/ (unless it changed while
@@ -1134,5 +1149,3 @@ fn file_batch(
     }
     Ok(())
 }
-
-const DRY_RUN: &str = "dry run: rolled back";

@@ -727,6 +727,28 @@ fn dry_run_changes_nothing() {
 }
 
 #[test]
+fn a_reading_thread_that_panics_is_a_failure_not_a_usage_error() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let f = drop_file(&drop, "c.csv", b"First Name,User 1\r\nAda,SM-U1\r\n");
+    fn boom(_: &Path) {
+        panic!("the loader stops");
+    }
+    let opts = Options {
+        after_read: Some(boom),
+        ..Default::default()
+    };
+    let p = s.profile(DANA).unwrap();
+    let err = ingest(&mut s, &p, &drop, &[], &opts).unwrap_err();
+    assert!(
+        matches!(&err, smsync::error::Error::Other(m) if m.contains("reading thread")),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), smsync::error::exit::FAILURE);
+    assert!(f.exists(), "the file stays in the inbox");
+}
+
+#[test]
 fn corpus_files_are_read_without_panic() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
     let (d, mut s) = sample_store();
