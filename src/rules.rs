@@ -570,3 +570,6 @@ pub fn plan_new_task<R: Resolve + ?Sized>(item: &Item, r: &R) -> Result<Verdict>
         changes,
     })
 }
+
+#[cfg(test)]
+mod tests;
