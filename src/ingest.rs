@@ -1149,3 +1149,70 @@ fn file_batch(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names in `--json`, the text output, the journal and the `ingested` table.
+    #[test]
+    fn outcome_and_format_names_are_the_serialized_ones() {
+        use FileOutcome as F;
+        use ItemOutcome as I;
+        let items = [
+            (I::Applied, "applied"),
+            (I::Created, "created"),
+            (I::Unchanged, "unchanged"),
+            (I::Skipped, "skipped"),
+            (I::Refused, "refused"),
+        ];
+        for (o, name) in items {
+            assert_eq!((o.as_str(), o.to_string()), (name, name.to_string()));
+            assert_eq!(serde_json::to_value(o).unwrap(), name);
+        }
+        let files = [
+            (F::Processed, "processed"),
+            (F::Partial, "partial"),
+            (F::Rejected, "rejected"),
+            (F::Duplicate, "duplicate"),
+            (F::Retry, "retry"),
+            (F::Vanished, "vanished"),
+        ];
+        for (o, name) in files {
+            assert_eq!((o.as_str(), o.to_string()), (name, name.to_string()));
+            assert_eq!(serde_json::to_value(o).unwrap(), name);
+        }
+        let formats = [
+            (Format::Csv, "csv"),
+            (Format::VCard, "vcard"),
+            (Format::ICalendar, "icalendar"),
+            (Format::Pst, "pst"),
+            (Format::Msg, "msg"),
+            (Format::Binary, "binary"),
+            (Format::Unknown, "unknown"),
+        ];
+        for (f, name) in formats {
+            assert_eq!((f.as_str(), f.to_string()), (name, name.to_string()));
+            assert_eq!(serde_json::to_value(f).unwrap(), name);
+        }
+    }
+
+    #[test]
+    fn sniff_tells_the_formats_apart() {
+        let cases: [(&[u8], Format); 7] = [
+            (b"!BDN....", Format::Pst),
+            (
+                &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0],
+                Format::Msg,
+            ),
+            (b"\xEF\xBB\xBF begin:vcard\r\n", Format::VCard),
+            (b"BEGIN:VCALENDAR\r\n", Format::ICalendar),
+            (b"abc\0def", Format::Binary),
+            (b"\xFF\xFEa\0b\0", Format::Csv),
+            (b"\"Subject\",\"Status\"\r\n", Format::Csv),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(sniff(bytes), want, "{bytes:?}");
+        }
+    }
+}

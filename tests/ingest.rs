@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use smsync::export::{Layout, Options as ExportOptions, export_profile};
-use smsync::ingest::{FileOutcome, Options, Report, ingest};
+use smsync::ingest::{FileOutcome, ItemOutcome, Options, Report, ingest};
 use smsync::model::{Key, Kind};
 use smsync::store::{SqliteStore, Store};
 
@@ -433,37 +433,37 @@ fn new_task_rules() {
         .unwrap()
         .unwrap();
     set(&mut s, client, &[("active", "false")]);
-    let cases: Vec<(&str, &str, &str)> = vec![
-        ("personal.ics", "SUMMARY:Buy milk\r\n", "skipped"),
+    let cases: Vec<(&str, &str, ItemOutcome)> = vec![
+        ("personal.ics", "SUMMARY:Buy milk\r\n", ItemOutcome::Skipped),
         (
             "nocat.ics",
             "SUMMARY:Fix\r\nCATEGORIES:!Update\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "unknown.ics",
             "SUMMARY:Fix\r\nCATEGORIES:Nope Corp,!Update\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "inactive.ics",
             "SUMMARY:Fix\r\nCATEGORIES:Blue Harbor Dental\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "nodesc.ics",
             "CATEGORIES:Acme Industrial Supply\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "two.ics",
             "SUMMARY:Fix\r\nCATEGORIES:Acme Industrial Supply,Northwind Traders\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "main.ics",
             "SUMMARY:Check UPS\r\nCATEGORIES:Acme Industrial Supply\r\n",
-            "created",
+            ItemOutcome::Created,
         ),
     ];
     for (i, (name, body, _)) in cases.iter().enumerate() {
@@ -476,18 +476,19 @@ fn new_task_rules() {
             .iter()
             .find(|f| f.file.ends_with(name))
             .unwrap_or_else(|| panic!("{name} not reported"));
+        // Skipped items are counted, not listed.
         let got = f
             .items
             .first()
-            .map(|i| i.outcome.as_str())
-            .unwrap_or(if f.tally.skipped == 1 {
-                "skipped"
+            .map(|i| i.outcome)
+            .or(if f.tally.skipped == 1 {
+                Some(ItemOutcome::Skipped)
             } else {
-                "nothing"
+                None
             });
         assert_eq!(
             got,
-            *want,
+            Some(*want),
             "{name}: {:?}",
             f.items.first().map(|i| &i.reason)
         );
