@@ -207,7 +207,13 @@ fn change_records(
     store.set(client, &[(active, Value::Bool(false))])?;
     let status = crate::fields::get(Kind::Si, "status").expect("field");
     let closing = Key::new(Kind::Si, 1005);
-    store.set(closing, &[(status, Value::Text("Closed".into()))])?;
+    store.set(
+        closing,
+        &[(
+            status,
+            Value::Text(crate::model::SiStatus::Closed.as_str().into()),
+        )],
+    )?;
     println!("  {client} inactive (its client users too); {closing} closed");
     let r = export::export_profile(store, dana, drop, opts, &mut || {})?;
     crate::summary::print_export(&r);

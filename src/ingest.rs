@@ -9,7 +9,6 @@
 //! in the inbox, and the content hash makes a second ingest of the same bytes change
 //! nothing.
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -26,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::export::Layout;
 use crate::fsutil;
 use crate::model::{Key, Kind};
-use crate::rules::{self, Base, Decision, FieldChange, Verdict};
+use crate::rules::{self, Admission, Base, Decision, FieldChange, SeenKeys, Verdict};
 use crate::store::{JournalEntry, Profile, Source, Store, Writer};
 
 /// How ingest reads and what it may do.
@@ -87,13 +86,129 @@ impl Tally {
 }
 
 /// What happened to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemOutcome {
+    /// At least one field applied.
+    Applied,
+    /// A new SI.
+    Created,
+    /// `!Update` with values that already matched.
+    Unchanged,
+    /// Not for smsync (no `!Update`, a personal task).
+    Skipped,
+    /// Refused, or with a refused field.
+    Refused,
+}
+
+impl ItemOutcome {
+    /// The name the report, the journal and the text output use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemOutcome::Applied => "applied",
+            ItemOutcome::Created => "created",
+            ItemOutcome::Unchanged => "unchanged",
+            ItemOutcome::Skipped => "skipped",
+            ItemOutcome::Refused => "refused",
+        }
+    }
+}
+
+impl std::fmt::Display for ItemOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileOutcome {
+    /// Every item applied, unchanged or skipped.
+    Processed,
+    /// Some items refused, the others applied.
+    Partial,
+    /// Unreadable as a whole, or every item refused.
+    Rejected,
+    /// The same content was ingested before.
+    Duplicate,
+    /// Cannot be read now (permissions, a lock): left in the inbox.
+    Retry,
+    /// Gone before it was read.
+    Vanished,
+}
+
+impl FileOutcome {
+    /// The name the report, the `ingested` table and the text output use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileOutcome::Processed => "processed",
+            FileOutcome::Partial => "partial",
+            FileOutcome::Rejected => "rejected",
+            FileOutcome::Duplicate => "duplicate",
+            FileOutcome::Retry => "retry",
+            FileOutcome::Vanished => "vanished",
+        }
+    }
+
+    /// Whether the run ends with exit code 3 because of this file.
+    pub fn is_bad(self) -> bool {
+        matches!(
+            self,
+            FileOutcome::Rejected | FileOutcome::Partial | FileOutcome::Retry
+        )
+    }
+}
+
+impl std::fmt::Display for FileOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An input format, as recognised by content ([`sniff`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    VCard,
+    ICalendar,
+    Pst,
+    Msg,
+    /// Binary content that is none of the above: rejected.
+    Binary,
+    /// Not read (the file could not be opened).
+    Unknown,
+}
+
+impl Format {
+    /// The name the report and `inspect` show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::VCard => "vcard",
+            Format::ICalendar => "icalendar",
+            Format::Pst => "pst",
+            Format::Msg => "msg",
+            Format::Binary => "binary",
+            Format::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to one item.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemReport {
     /// Where in the file: "line 7", "card 2", "VTODO 1".
     pub source: String,
     pub key: Option<String>,
-    /// applied, created, unchanged, skipped, refused
-    pub outcome: &'static str,
+    pub outcome: ItemOutcome,
     pub reason: Option<String>,
     pub fields: Vec<FieldChange>,
 }
@@ -102,10 +217,8 @@ pub struct ItemReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
     pub file: PathBuf,
-    pub format: &'static str,
-    /// processed, partial, rejected, duplicate; retry (cannot be read now: left in the
-    /// inbox), vanished (gone before it was read)
-    pub outcome: &'static str,
+    pub format: Format,
+    pub outcome: FileOutcome,
     pub moved_to: Option<PathBuf>,
     pub error: Option<String>,
     pub notes: Vec<String>,
@@ -126,11 +239,7 @@ pub struct Report {
 impl Report {
     /// 0 all applied, 3 some items refused or files rejected.
     pub fn exit_code(&self) -> i32 {
-        let bad = self.tally.refused > 0
-            || self
-                .files
-                .iter()
-                .any(|f| matches!(f.outcome, "rejected" | "partial" | "retry"));
+        let bad = self.tally.refused > 0 || self.files.iter().any(|f| f.outcome.is_bad());
         if bad {
             crate::error::exit::PARTIAL
         } else {
@@ -171,26 +280,26 @@ pub fn inbox_files(layout: &Layout) -> Result<Vec<PathBuf>> {
 }
 
 /// The input formats smsync recognises by content.
-pub fn sniff(bytes: &[u8]) -> &'static str {
+pub fn sniff(bytes: &[u8]) -> Format {
     if bytes.starts_with(b"!BDN") {
-        return "pst";
+        return Format::Pst;
     }
     if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
-        return "msg";
+        return Format::Msg;
     }
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_ascii_uppercase();
     let head = head.trim_start_matches('\u{feff}').trim_start();
     if head.starts_with("BEGIN:VCARD") {
-        "vcard"
+        Format::VCard
     } else if head.starts_with("BEGIN:VCALENDAR") {
-        "icalendar"
+        Format::ICalendar
     } else if bytes.contains(&0)
         && !bytes.starts_with(b"\xFF\xFE")
         && !bytes.starts_with(b"\xFE\xFF")
     {
-        "binary"
+        Format::Binary
     } else {
-        "csv"
+        Format::Csv
     }
 }
 
@@ -198,32 +307,32 @@ pub fn sniff(bytes: &[u8]) -> &'static str {
 pub fn read_items(
     path: &Path,
     bytes: &[u8],
-    format: &'static str,
+    format: Format,
     opts: &Options,
     notes: &mut Vec<String>,
 ) -> std::result::Result<Vec<Incoming>, String> {
     // Every reader runs under `guarded`: a panic rejects this file, not the batch. (The
     // CSV reader guards each row itself, so a panic escapes it only before the first item.)
     match format {
-        "vcard" => guarded(|| vcard::read::read(&text::decode(bytes).0)),
-        "icalendar" => guarded(|| ical::read::read(&text::decode(bytes).0)),
-        "csv" => {
+        Format::VCard => guarded(|| vcard::read::read(&text::decode(bytes).0)),
+        Format::ICalendar => guarded(|| ical::read::read(&text::decode(bytes).0)),
+        Format::Csv => {
             let mut items = Vec::new();
             let info =
                 guarded(|| outlook_csv::read_each(bytes, &opts.dates, &mut |i| items.push(i)))??;
             csv_notes(&info, notes);
             Ok(items)
         }
-        "msg" => guarded(|| crate::codec::msg::read(bytes))?,
+        Format::Msg => guarded(|| crate::codec::msg::read(bytes))?,
         // The child process catches crashes that unwinding cannot (a stack overflow); the
         // guard covers this process's own read, which follows the child's.
-        "pst" => guarded(|| match &opts.pst_checker {
+        Format::Pst => guarded(|| match &opts.pst_checker {
             Some(exe) => {
                 crate::codec::pst::read_isolated(path, exe, crate::codec::pst::CHECK_TIMEOUT)
             }
             None => crate::codec::pst::read(path),
         })?,
-        _ => Err(
+        Format::Binary | Format::Unknown => Err(
             "this is not an Outlook CSV, vCard or iCalendar file (binary content); \
                   drop CSV, .vcf or .ics files"
                 .into(),
@@ -238,7 +347,7 @@ type Parsed = (std::result::Result<Vec<Incoming>, String>, Vec<String>);
 /// read while it is applied, a PST from its path).
 fn read_ahead(path: &Path, bytes: &[u8], opts: &Options) -> Option<Parsed> {
     let format = sniff(bytes);
-    if matches!(format, "csv" | "pst") {
+    if matches!(format, Format::Csv | Format::Pst) {
         return None;
     }
     let mut notes = Vec::new();
@@ -252,13 +361,13 @@ fn read_ahead(path: &Path, bytes: &[u8], opts: &Options) -> Option<Parsed> {
 fn each_item(
     path: &Path,
     bytes: &[u8],
-    format: &'static str,
+    format: Format,
     parsed: Option<Parsed>,
     opts: &Options,
     notes: &mut Vec<String>,
     apply: &mut dyn FnMut(&Incoming) -> Result<()>,
 ) -> Result<std::result::Result<(), String>> {
-    if format != "csv" {
+    if format != Format::Csv {
         let read = match parsed {
             Some((read, found)) => {
                 notes.extend(found);
@@ -353,17 +462,20 @@ struct FileCtx<'a> {
     today: NaiveDate,
 }
 
-/// Applies one item inside the file's transaction; returns its report.
+/// Applies one item inside the file's transaction; returns its report. The rules decide
+/// ([`rules::admit`], [`rules::check_record`], [`rules::plan_update`],
+/// [`rules::plan_new_task`]); this gathers what they need (the record, its export state)
+/// and applies and journals what they decide.
 fn apply_item(
     w: &mut dyn Writer,
     ctx: &FileCtx,
     inc: &Incoming,
-    seen: &mut HashSet<Key>,
+    seen: &mut SeenKeys,
 ) -> Result<ItemReport> {
     let mut report = ItemReport {
         source: inc.source.clone(),
         key: None,
-        outcome: "refused",
+        outcome: ItemOutcome::Refused,
         reason: None,
         fields: Vec::new(),
     };
@@ -381,51 +493,39 @@ fn apply_item(
         _ => None,
     };
     report.key = key.map(|k| k.to_string());
-    // The common case of a full Outlook export: a contact without !Update needs no look-up.
-    if item.kind != Kind::Si && !item.has_update() {
-        if let Some(k) = key {
-            seen.insert(k);
+    let verdict = match rules::admit(item, key, seen) {
+        Admission::Skip(why) => {
+            report.outcome = ItemOutcome::Skipped;
+            report.reason = Some(why);
+            return Ok(report);
         }
-        report.outcome = "skipped";
-        report.reason = Some(format!(
-            "no {} category",
-            crate::codec::item::UPDATE_CATEGORY
-        ));
-        return Ok(report);
-    }
-    let verdict = match key {
-        Some(k) => {
-            if !seen.insert(k) {
-                report.reason = Some(format!(
-                    "{k} appears more than once in this file; only its first item is applied"
-                ));
-                return Ok(report);
-            }
-            let Some(record) = w.find(k)? else {
-                report.reason = Some(format!(
-                    "{k} does not exist in Service Master; new contacts cannot be created in \
-                     Outlook"
-                ));
-                return Ok(report);
+        Admission::Refuse(why) => {
+            report.reason = Some(why);
+            return Ok(report);
+        }
+        Admission::Existing(k) => {
+            let found = w.find(k)?;
+            let record = match rules::check_record(item, k, found.as_ref()) {
+                Ok(record) => record,
+                Err(why) => {
+                    report.reason = Some(why);
+                    return Ok(report);
+                }
             };
-            if k.kind != item.kind {
-                report.reason = Some(format!("{k} is a {} key on a {} item", k.kind, item.kind));
-                return Ok(report);
-            }
             let exported = exported_values(w, ctx.profile.employee, k)?;
             let base = Base {
-                record: &record,
+                record,
                 exported: exported.as_ref(),
                 item_time: item.modified.unwrap_or(ctx.item_time),
                 today: ctx.today,
             };
             rules::plan_update(item, &base, &*w)?
         }
-        None => rules::plan_new_task(item, &*w)?,
+        Admission::New => rules::plan_new_task(item, &*w)?,
     };
     match verdict {
         Verdict::Skipped(why) => {
-            report.outcome = "skipped";
+            report.outcome = ItemOutcome::Skipped;
             report.reason = Some(why);
             if let Some(k) = key
                 && item.has_update()
@@ -437,7 +537,7 @@ fn apply_item(
             report.reason = Some(why.clone());
             w.journal(&JournalEntry {
                 item: report.key.clone().or(Some(inc.source.clone())),
-                outcome: "refused".into(),
+                outcome: ItemOutcome::Refused.as_str().into(),
                 reason: Some(why),
                 ..Default::default()
             })?;
@@ -464,19 +564,15 @@ fn apply_item(
                     journal_decision(w, k, c)?;
                 }
             }
-            report.outcome = if changes.iter().any(|c| c.decision == Decision::Refused) {
-                "refused"
+            let refused = changes.iter().find(|c| c.decision == Decision::Refused);
+            report.outcome = if refused.is_some() {
+                ItemOutcome::Refused
             } else if assignments.is_empty() {
-                "unchanged"
+                ItemOutcome::Unchanged
             } else {
-                "applied"
+                ItemOutcome::Applied
             };
-            if report.outcome == "refused" {
-                report.reason = changes
-                    .iter()
-                    .find(|c| c.decision == Decision::Refused)
-                    .map(|c| c.reason.clone());
-            }
+            report.reason = refused.map(|c| c.reason.clone());
             report.fields = changes;
             // A changed record goes out again anyway (its change time moved); an unchanged
             // one is marked so the profile's copy loses its !Update.
@@ -496,7 +592,7 @@ fn apply_item(
             match r {
                 Ok(()) => {
                     let k = created.expect("added");
-                    report.outcome = "created";
+                    report.outcome = ItemOutcome::Created;
                     report.key = Some(k.to_string());
                     for c in &changes {
                         journal_decision(w, k, c)?;
@@ -511,16 +607,12 @@ fn apply_item(
 }
 
 fn journal_decision(w: &mut dyn Writer, key: Key, c: &FieldChange) -> Result<()> {
-    let outcome = serde_json::to_value(c.decision)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
     w.journal(&JournalEntry {
         item: Some(key.to_string()),
         field: Some(c.field.to_string()),
         old_value: Some(c.database.clone()),
         new_value: Some(c.incoming.clone()),
-        outcome,
+        outcome: c.decision.as_str().into(),
         reason: (!c.reason.is_empty()).then(|| c.reason.clone()),
         ..Default::default()
     })
@@ -530,11 +622,11 @@ fn tally_of(items: &[ItemReport]) -> Tally {
     let mut t = Tally::default();
     for i in items {
         match i.outcome {
-            "applied" => t.applied += 1,
-            "created" => t.created += 1,
-            "unchanged" => t.unchanged += 1,
-            "skipped" => t.skipped += 1,
-            _ => t.refused += 1,
+            ItemOutcome::Applied => t.applied += 1,
+            ItemOutcome::Created => t.created += 1,
+            ItemOutcome::Unchanged => t.unchanged += 1,
+            ItemOutcome::Skipped => t.skipped += 1,
+            ItemOutcome::Refused => t.refused += 1,
         }
         t.conflicts += i
             .fields
@@ -669,8 +761,8 @@ fn apply_file(
 ) -> Result<FileReport> {
     let mut report = FileReport {
         file: input.path.clone(),
-        format: "unknown",
-        outcome: "rejected",
+        format: Format::Unknown,
+        outcome: FileOutcome::Rejected,
         moved_to: None,
         error: input.error.clone(),
         notes: Vec::new(),
@@ -679,14 +771,14 @@ fn apply_file(
     };
     let Some(bytes) = &input.bytes else {
         if input.retry {
-            report.outcome = "retry";
+            report.outcome = FileOutcome::Retry;
         } else if input.vanished {
-            report.outcome = "vanished";
+            report.outcome = FileOutcome::Vanished;
         }
         return Ok(report);
     };
     if let Some((file, at)) = w.ingested(&profile.name, &input.hash)? {
-        report.outcome = "duplicate";
+        report.outcome = FileOutcome::Duplicate;
         report.format = sniff(bytes);
         report.notes.push(format!(
             "the same content was ingested on {} (as {file}); nothing changed",
@@ -706,7 +798,7 @@ fn apply_file(
         item_time: input.seen.and_then(|(_, t)| t).map(micros).unwrap_or(0),
         today: Local::now().date_naive(),
     };
-    let mut seen = HashSet::new();
+    let mut seen = SeenKeys::new();
     let mut skipped = 0;
     let mut count = 0usize;
     let mut notes = Vec::new();
@@ -722,7 +814,7 @@ fn apply_file(
             count += 1;
             let item = apply_item(w, &ctx, inc, &mut seen)?;
             // Skipped items are counted, not listed: a full Outlook export holds thousands.
-            if item.outcome == "skipped" && !opts.dry_run {
+            if item.outcome == ItemOutcome::Skipped && !opts.dry_run {
                 skipped += 1;
             } else {
                 report.items.push(item);
@@ -746,17 +838,22 @@ fn apply_file(
         + report
             .items
             .iter()
-            .filter(|i| i.outcome != "refused")
+            .filter(|i| i.outcome != ItemOutcome::Refused)
             .count();
     report.outcome = match (ok, report.tally.refused) {
-        (_, 0) => "processed",
-        (0, _) => "rejected",
-        _ => "partial",
+        (_, 0) => FileOutcome::Processed,
+        (0, _) => FileOutcome::Rejected,
+        _ => FileOutcome::Partial,
     };
-    if report.outcome == "rejected" {
+    if report.outcome == FileOutcome::Rejected {
         report.error = Some("every item was refused".into());
     }
-    w.record_ingested(&profile.name, &input.hash, ctx.file, report.outcome)?;
+    w.record_ingested(
+        &profile.name,
+        &input.hash,
+        ctx.file,
+        report.outcome.as_str(),
+    )?;
     Ok(report)
 }
 
@@ -797,7 +894,7 @@ fn error_text(r: &FileReport) -> String {
         ));
     }
     for i in &r.items {
-        if i.outcome == "refused" {
+        if i.outcome == ItemOutcome::Refused {
             s.push_str(&format!(
                 "{} {}: refused: {}
 ",
@@ -826,7 +923,7 @@ fn file_away(
     made: &mut Vec<PathBuf>,
 ) -> Result<()> {
     let day = Local::now().format("%Y-%m-%d").to_string();
-    let dir = if r.outcome == "rejected" {
+    let dir = if r.outcome == FileOutcome::Rejected {
         layout.rejected.join(&day)
     } else {
         layout.processed.join(&day)
@@ -857,7 +954,7 @@ fn file_away(
         // wait forever); the report says why it was refused.
         return Ok(());
     };
-    if matches!(r.outcome, "rejected" | "partial") {
+    if matches!(r.outcome, FileOutcome::Rejected | FileOutcome::Partial) {
         let err = to.with_file_name(format!(
             "{}.error.txt",
             to.file_name().unwrap_or_default().to_string_lossy()
@@ -894,7 +991,7 @@ pub fn ingest(
         let (applied_tx, applied_rx) =
             std::sync::mpsc::sync_channel::<(Vec<FileReport>, Vec<Input>)>(1);
         let chunks = paths.chunks(opts.batch.max(1));
-        scope.spawn(move || {
+        let loader = scope.spawn(move || {
             for chunk in chunks {
                 let inputs: Vec<Input> = chunk
                     .iter()
@@ -937,12 +1034,16 @@ pub fn ingest(
             }
         }
         std::mem::drop(applied_tx);
+        // The loop dropped the receiver, which ends a loader still sending. One that
+        // stopped early (a panic) ended the loop as if there were no more files: a failure.
+        let loaded = loader.join();
         let filed = filer
             .join()
             .unwrap_or_else(|_| Err(Error::Other("the filing thread panicked".into())));
         // Files of committed batches are filed even when a later batch failed.
         reports.extend(filed?);
-        applied
+        applied?;
+        loaded.map_err(|_| Error::Other("the reading thread panicked".into()))
     })?;
     let mut tally = Tally::default();
     for r in &reports {
@@ -976,8 +1077,10 @@ fn apply_batch(
     inputs: &mut [Input],
 ) -> Result<Vec<FileReport>> {
     let mut batch: Vec<FileReport> = Vec::new();
+    let mut end = BatchEnd::Commit;
     let result = store.write(&mut |w| {
         batch.clear();
+        end = BatchEnd::Commit;
         for input in inputs.iter_mut() {
             // Item problems are reported inside; an error here is the database's own
             // (locked, full disk): the batch stops, its transaction is undone, and its
@@ -987,15 +1090,24 @@ fn apply_batch(
             batch.push(apply_file(w, profile, input, opts)?);
         }
         if opts.dry_run {
-            return Err(Error::Other(DRY_RUN.into()));
+            // The store undoes a transaction whose closure fails; `end` tells this error
+            // from the database's own.
+            end = BatchEnd::RollBack;
+            return Err(Error::Other("dry run: rolled back".into()));
         }
         Ok(())
     });
-    match result {
-        Ok(()) => Ok(batch),
-        Err(Error::Other(m)) if m == DRY_RUN => Ok(batch),
-        Err(e) => Err(e),
+    match (result, end) {
+        (Ok(()), _) | (Err(_), BatchEnd::RollBack) => Ok(batch),
+        (Err(e), BatchEnd::Commit) => Err(e),
     }
+}
+
+/// How a batch's transaction is meant to end: committed, or undone on purpose (a dry run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchEnd {
+    Commit,
+    RollBack,
 }
 
 /// Files a committed batch: each file to processed/ or rejected/ (unless it changed while
@@ -1009,7 +1121,7 @@ fn file_batch(
     let mut dirs: Vec<PathBuf> = vec![layout.inbox.clone()];
     let mut made: Vec<PathBuf> = Vec::new();
     for (r, input) in batch.iter_mut().zip(inputs) {
-        if matches!(r.outcome, "retry" | "vanished") {
+        if matches!(r.outcome, FileOutcome::Retry | FileOutcome::Vanished) {
             continue;
         }
         let now = fs::symlink_metadata(&input.path)
@@ -1038,4 +1150,69 @@ fn file_batch(
     Ok(())
 }
 
-const DRY_RUN: &str = "dry run: rolled back";
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names in `--json`, the text output, the journal and the `ingested` table.
+    #[test]
+    fn outcome_and_format_names_are_the_serialized_ones() {
+        use FileOutcome as F;
+        use ItemOutcome as I;
+        let items = [
+            (I::Applied, "applied"),
+            (I::Created, "created"),
+            (I::Unchanged, "unchanged"),
+            (I::Skipped, "skipped"),
+            (I::Refused, "refused"),
+        ];
+        for (o, name) in items {
+            assert_eq!((o.as_str(), o.to_string()), (name, name.to_string()));
+            assert_eq!(serde_json::to_value(o).unwrap(), name);
+        }
+        let files = [
+            (F::Processed, "processed"),
+            (F::Partial, "partial"),
+            (F::Rejected, "rejected"),
+            (F::Duplicate, "duplicate"),
+            (F::Retry, "retry"),
+            (F::Vanished, "vanished"),
+        ];
+        for (o, name) in files {
+            assert_eq!((o.as_str(), o.to_string()), (name, name.to_string()));
+            assert_eq!(serde_json::to_value(o).unwrap(), name);
+        }
+        let formats = [
+            (Format::Csv, "csv"),
+            (Format::VCard, "vcard"),
+            (Format::ICalendar, "icalendar"),
+            (Format::Pst, "pst"),
+            (Format::Msg, "msg"),
+            (Format::Binary, "binary"),
+            (Format::Unknown, "unknown"),
+        ];
+        for (f, name) in formats {
+            assert_eq!((f.as_str(), f.to_string()), (name, name.to_string()));
+            assert_eq!(serde_json::to_value(f).unwrap(), name);
+        }
+    }
+
+    #[test]
+    fn sniff_tells_the_formats_apart() {
+        let cases: [(&[u8], Format); 7] = [
+            (b"!BDN....", Format::Pst),
+            (
+                &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0],
+                Format::Msg,
+            ),
+            (b"\xEF\xBB\xBF begin:vcard\r\n", Format::VCard),
+            (b"BEGIN:VCALENDAR\r\n", Format::ICalendar),
+            (b"abc\0def", Format::Binary),
+            (b"\xFF\xFEa\0b\0", Format::Csv),
+            (b"\"Subject\",\"Status\"\r\n", Format::Csv),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(sniff(bytes), want, "{bytes:?}");
+        }
+    }
+}

@@ -225,3 +225,112 @@ mod tests {
         }
     }
 }
+
+/// The status of an SI, exactly as the database stores it (the schema's CHECK list and
+/// [`crate::fields::SI_STATUSES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum SiStatus {
+    #[serde(rename = "New")]
+    New,
+    #[serde(rename = "In Progress")]
+    InProgress,
+    #[serde(rename = "Completion Requested")]
+    CompletionRequested,
+    #[serde(rename = "On Hold")]
+    OnHold,
+    #[serde(rename = "Closed")]
+    Closed,
+    #[serde(rename = "Cancelled")]
+    Cancelled,
+}
+
+impl SiStatus {
+    pub const ALL: [SiStatus; 6] = [
+        SiStatus::New,
+        SiStatus::InProgress,
+        SiStatus::CompletionRequested,
+        SiStatus::OnHold,
+        SiStatus::Closed,
+        SiStatus::Cancelled,
+    ];
+
+    /// The text the database stores.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SiStatus::New => "New",
+            SiStatus::InProgress => "In Progress",
+            SiStatus::CompletionRequested => "Completion Requested",
+            SiStatus::OnHold => "On Hold",
+            SiStatus::Closed => "Closed",
+            SiStatus::Cancelled => "Cancelled",
+        }
+    }
+
+    /// In Progress or Completion Requested: the statuses that sync to Outlook.
+    pub fn is_open(self) -> bool {
+        matches!(self, SiStatus::InProgress | SiStatus::CompletionRequested)
+    }
+}
+
+impl fmt::Display for SiStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses the exact database text (case and spaces as stored).
+impl FromStr for SiStatus {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<SiStatus> {
+        SiStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "'{s}' is not an SI status; one of: {}",
+                    fields::SI_STATUSES.join(", ")
+                ))
+            })
+    }
+}
+
+impl Record {
+    /// The status of an SI record (`None` for other kinds).
+    pub fn si_status(&self) -> Option<SiStatus> {
+        if self.key.kind != Kind::Si {
+            return None;
+        }
+        self.text("status").parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod si_status_tests {
+    use super::*;
+
+    #[test]
+    fn si_statuses_are_the_field_table_choices_in_order() {
+        let names: Vec<&str> = SiStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, fields::SI_STATUSES);
+    }
+
+    #[test]
+    fn si_status_text_round_trips_and_is_exact() {
+        for s in SiStatus::ALL {
+            assert_eq!(s.as_str().parse::<SiStatus>().unwrap(), s);
+            assert_eq!(s.to_string(), s.as_str());
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for bad in [
+            "",
+            "closed",
+            "In progress",
+            " Closed",
+            "Completed",
+            "Waiting",
+        ] {
+            assert!(bad.parse::<SiStatus>().is_err(), "{bad} parsed");
+        }
+    }
+}

@@ -2,13 +2,15 @@
 //! names: what to apply, what to keep, what to refuse, and why. Storage is reached only
 //! through the [`Resolve`] look-ups the caller hands in; nothing here writes.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::codec::item::{COMPLETION_REQUESTED, Field, Item, UPDATE_CATEGORY};
 use crate::error::Result;
 use crate::fields::{self, FieldDef, Ty};
-use crate::model::{Key, Kind, Record, Value};
+use crate::model::{Key, Kind, Record, SiStatus, Value};
 use crate::store::Assignment;
 
 /// What became of one field of an incoming item.
@@ -34,6 +36,19 @@ pub enum Decision {
 impl Decision {
     pub fn applies(self) -> bool {
         matches!(self, Decision::Applied | Decision::ConflictOutlookWon)
+    }
+
+    /// The name the report and the journal give it (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Applied => "applied",
+            Decision::ConflictOutlookWon => "conflict-outlook-won",
+            Decision::ConflictDatabaseKept => "conflict-database-kept",
+            Decision::NotUpdatable => "not-updatable",
+            Decision::NeedsUpdateCategory => "needs-update-category",
+            Decision::Refused => "refused",
+            Decision::Ignored => "ignored",
+        }
     }
 }
 
@@ -64,6 +79,64 @@ pub enum Verdict {
         assignments: Vec<Assignment>,
         changes: Vec<FieldChange>,
     },
+}
+
+/// The first look at an incoming item, before its record is read: the checks that need
+/// only the item, its key and the keys met earlier in the same file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Not for smsync, decided without a look-up: a contact without `!Update` (the common
+    /// case of a full Outlook export).
+    Skip(String),
+    /// Refused as a whole before the rules proper: reported, not journaled.
+    Refuse(String),
+    /// The item names this record: read it, then [`check_record`] and [`plan_update`].
+    Existing(Key),
+    /// A task without a key: [`plan_new_task`].
+    New,
+}
+
+/// The keys met so far in one input file.
+pub type SeenKeys = HashSet<Key>;
+
+/// Admits an item whose key (its own, or the one its UID was found under) is `key`;
+/// remembers the key in `seen`. A key repeated in one file is refused: only the first
+/// item that names a record is applied.
+pub fn admit(item: &Item, key: Option<Key>, seen: &mut SeenKeys) -> Admission {
+    if item.kind != Kind::Si && !item.has_update() {
+        if let Some(k) = key {
+            seen.insert(k);
+        }
+        return Admission::Skip(format!("no {UPDATE_CATEGORY} category"));
+    }
+    match key {
+        Some(k) if !seen.insert(k) => Admission::Refuse(format!(
+            "{k} appears more than once in this file; only its first item is applied"
+        )),
+        Some(k) => Admission::Existing(k),
+        None => Admission::New,
+    }
+}
+
+/// The record `key` names, as the store `found` it, checked against the item: `Err` with
+/// the reason when it does not exist or is of another kind than the item.
+pub fn check_record<'a>(
+    item: &Item,
+    key: Key,
+    found: Option<&'a Record>,
+) -> std::result::Result<&'a Record, String> {
+    let Some(record) = found else {
+        return Err(format!(
+            "{key} does not exist in Service Master; new contacts cannot be created in Outlook"
+        ));
+    };
+    if key.kind != item.kind {
+        return Err(format!(
+            "{key} is a {} key on a {} item",
+            key.kind, item.kind
+        ));
+    }
+    Ok(record)
 }
 
 /// Look-ups the rules need to turn names into records.
@@ -249,7 +322,7 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
         };
         if f.name == "status" {
             status_rule(key, &cur, &inc, update, &mut change);
-            if change.decision.applies() && inc == "Closed" {
+            if change.decision.applies() && inc.parse().ok() == Some(SiStatus::Closed) {
                 let when = item.date("completed").unwrap_or(base.today);
                 assignments.push((def(Kind::Si, "completed"), Value::Date(when)));
             }
@@ -333,7 +406,9 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
         if update {
             changes.extend(unknown);
         }
-        if record.text("status") == "Closed" && changes.iter().any(|c| c.decision.applies()) {
+        if record.si_status() == Some(SiStatus::Closed)
+            && changes.iter().any(|c| c.decision.applies())
+        {
             return Ok(Verdict::Refused(format!(
                 "{key} is closed in Service Master; edits to a closed SI are not applied"
             )));
@@ -367,10 +442,10 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
 /// Status (SPEC §4): Completed closes an SI only from Completion Requested, without
 /// `!Update`; In Progress ⇄ Completion Requested needs `!Update`.
 fn status_rule(key: Key, db: &str, incoming: &str, update: bool, c: &mut FieldChange) {
-    let open = |s: &str| s == "In Progress" || s == "Completion Requested";
-    match (incoming, db) {
-        ("Closed", "Completion Requested") => {}
-        ("Closed", _) => {
+    use SiStatus::{Closed, CompletionRequested};
+    match (incoming.parse().ok(), db.parse().ok()) {
+        (Some(Closed), Some(CompletionRequested)) => {}
+        (Some(Closed), _) => {
             c.decision = Decision::Refused;
             c.reason = format!(
                 "{key} is {db}: only an SI in Completion Requested (Outlook: Waiting on someone \
@@ -378,21 +453,21 @@ fn status_rule(key: Key, db: &str, incoming: &str, update: bool, c: &mut FieldCh
                  Service Master"
             );
         }
-        (_, "Closed") => {
+        (_, Some(Closed)) => {
             c.decision = Decision::Refused;
             c.reason = format!("{key} is closed in Service Master; reopen it there");
         }
-        (i, d) if open(i) && open(d) => {
+        (Some(i), Some(d)) if i.is_open() && d.is_open() => {
             if !update {
                 c.decision = Decision::NeedsUpdateCategory;
                 c.reason = format!("a status change needs the {UPDATE_CATEGORY} category");
             }
         }
-        (i, _) => {
+        _ => {
             c.decision = Decision::Refused;
             c.reason = format!(
-                "Outlook status for '{i}' cannot be set from Outlook; use In Progress, Waiting \
-                 on someone else or Completed"
+                "Outlook status for '{incoming}' cannot be set from Outlook; use In Progress, \
+                 Waiting on someone else or Completed"
             );
         }
     }
@@ -458,19 +533,19 @@ pub fn plan_new_task<R: Resolve + ?Sized>(item: &Item, r: &R) -> Result<Verdict>
         ));
     }
     let status = match item.si_status() {
-        Some("Closed") => {
+        Some(SiStatus::Closed) => {
             return Ok(Verdict::Refused(
                 "a new task cannot be created already completed; create it open".into(),
             ));
         }
-        Some("Completion Requested") => "Completion Requested",
-        _ => "In Progress",
+        Some(SiStatus::CompletionRequested) => SiStatus::CompletionRequested,
+        _ => SiStatus::InProgress,
     };
     let si = |n: &str| def(Kind::Si, n);
     let mut assignments: Vec<Assignment> = vec![
         (si("client"), Value::Ref(client)),
         (si("description"), Value::Text(description)),
-        (si("status"), Value::Text(status.into())),
+        (si("status"), Value::Text(status.as_str().into())),
     ];
     for name in ["notes", "priority", "start", "due"] {
         if let Some(v) = item.get(name) {
@@ -495,3 +570,6 @@ pub fn plan_new_task<R: Resolve + ?Sized>(item: &Item, r: &R) -> Result<Verdict>
         changes,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::admin::assign;
 use crate::error::{Error, Result};
-use crate::model::{Key, Kind};
+use crate::model::{Key, Kind, SiStatus};
 use crate::store::{Store, Writer};
 
 /// How many records of each kind a seed added.
@@ -522,14 +522,14 @@ fn build_sample(w: &mut dyn Writer, s: &mut Seeded) -> Result<()> {
     for (i, text) in SI_TEXTS.iter().enumerate() {
         let c = i % SAMPLE.len();
         let status = match i % 10 {
-            0..=3 => "In Progress",
-            4..=6 => "Completion Requested",
-            _ => "Closed",
+            0..=3 => SiStatus::InProgress,
+            4..=6 => SiStatus::CompletionRequested,
+            _ => SiStatus::Closed,
         };
         let priority = ["Normal", "High", "Low", "Normal"][i % 4];
         let start = format!("2026-11-{:02}", 2 + i);
         let due = format!("2026-12-{:02}", 1 + i);
-        let completed = if status == "Closed" {
+        let completed = if status == SiStatus::Closed {
             format!("2026-11-{:02}", 20 + i % 5)
         } else {
             String::new()
@@ -548,7 +548,7 @@ fn build_sample(w: &mut dyn Writer, s: &mut Seeded) -> Result<()> {
                 ("client", &client_keys[c].to_string()),
                 ("description", text),
                 ("notes", &format!("Reported by {reporter}.")),
-                ("status", status),
+                ("status", status.as_str()),
                 ("priority", priority),
                 ("start", &start),
                 ("due", &due),
@@ -865,9 +865,9 @@ pub fn scale(
     run("SIs", shape.sis, &mut s, &mut |w, s, i| {
         let c = i as usize % nc;
         let status = match rng.below(10) {
-            0..=4 => "In Progress",
-            5..=7 => "Completion Requested",
-            _ => "Closed",
+            0..=4 => SiStatus::InProgress,
+            5..=7 => SiStatus::CompletionRequested,
+            _ => SiStatus::Closed,
         };
         let day = 1 + rng.below(28);
         let mut people = agents[rng.below(agents.len())].to_string();
@@ -884,13 +884,17 @@ pub fn scale(
             &[
                 ("client", &clients[c].to_string()),
                 ("description", &format!("{} #{}", rng.pick(SI_TEXTS), i + 1)),
-                ("status", status),
+                ("status", status.as_str()),
                 ("priority", ["Low", "Normal", "High"][rng.below(3)]),
                 ("start", &format!("2026-11-{day:02}")),
                 ("due", &format!("2026-12-{day:02}")),
                 (
                     "completed",
-                    if status == "Closed" { "2026-11-28" } else { "" },
+                    if status == SiStatus::Closed {
+                        "2026-11-28"
+                    } else {
+                        ""
+                    },
                 ),
                 ("people", &people),
             ],

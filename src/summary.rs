@@ -76,7 +76,7 @@ pub fn print_ingest(r: &crate::ingest::Report) {
             let _ = writeln!(out, "    note: {n}");
         }
         for i in &f.items {
-            if i.outcome == "skipped" && !r.dry_run {
+            if i.outcome == crate::ingest::ItemOutcome::Skipped && !r.dry_run {
                 continue;
             }
             let key = i.key.clone().unwrap_or_default();

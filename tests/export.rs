@@ -925,7 +925,11 @@ fn a_schema_3_database_migrates_to_per_output_state() {
     let user = s.exported(e, Key::new(Kind::User, 1)).unwrap().unwrap();
     assert_eq!((user.held, user.current), (7, 7), "every output held it");
     let si = s.exported(e, Key::new(Kind::Si, 7)).unwrap().unwrap();
-    assert_eq!((si.held, si.current), (3, 0), "dirty: no output's copy is current");
+    assert_eq!(
+        (si.held, si.current),
+        (3, 0),
+        "dirty: no output's copy is current"
+    );
     let stamps = s.output_stamps(e).unwrap();
     assert_eq!(stamps.len(), 3);
     assert!(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use smsync::export::{Layout, Options as ExportOptions, export_profile};
-use smsync::ingest::{Options, Report, ingest};
+use smsync::ingest::{FileOutcome, ItemOutcome, Options, Report, ingest};
 use smsync::model::{Key, Kind};
 use smsync::store::{SqliteStore, Store};
 
@@ -102,7 +102,7 @@ fn csv_round_trip_applies_the_edit_and_drops_update() {
     let r = run(&mut s, &drop);
     assert_eq!(r.exit_code(), 0, "{r:#?}");
     assert_eq!(r.tally.applied, 1);
-    assert_eq!(r.files[0].outcome, "processed");
+    assert_eq!(r.files[0].outcome, FileOutcome::Processed);
     let u = s.get(Key::new(Kind::User, 2)).unwrap();
     assert_eq!(u.text("mobile"), "+1 312 555 7777");
     assert_eq!(u.text("job_title"), "Warehouse Manager");
@@ -309,7 +309,7 @@ fn completed_closes_only_from_completion_requested() {
     assert!(s.get(cr).unwrap().get("completed").as_date().is_some());
     assert_eq!(s.get(ip).unwrap().text("status"), "In Progress");
     assert_eq!(r.exit_code(), 3, "a refused item makes exit code 3");
-    assert_eq!(r.files[0].outcome, "partial");
+    assert_eq!(r.files[0].outcome, FileOutcome::Partial);
     let ipr = r.files[0]
         .items
         .iter()
@@ -433,37 +433,37 @@ fn new_task_rules() {
         .unwrap()
         .unwrap();
     set(&mut s, client, &[("active", "false")]);
-    let cases: Vec<(&str, &str, &str)> = vec![
-        ("personal.ics", "SUMMARY:Buy milk\r\n", "skipped"),
+    let cases: Vec<(&str, &str, ItemOutcome)> = vec![
+        ("personal.ics", "SUMMARY:Buy milk\r\n", ItemOutcome::Skipped),
         (
             "nocat.ics",
             "SUMMARY:Fix\r\nCATEGORIES:!Update\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "unknown.ics",
             "SUMMARY:Fix\r\nCATEGORIES:Nope Corp,!Update\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "inactive.ics",
             "SUMMARY:Fix\r\nCATEGORIES:Blue Harbor Dental\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "nodesc.ics",
             "CATEGORIES:Acme Industrial Supply\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "two.ics",
             "SUMMARY:Fix\r\nCATEGORIES:Acme Industrial Supply,Northwind Traders\r\n",
-            "refused",
+            ItemOutcome::Refused,
         ),
         (
             "main.ics",
             "SUMMARY:Check UPS\r\nCATEGORIES:Acme Industrial Supply\r\n",
-            "created",
+            ItemOutcome::Created,
         ),
     ];
     for (i, (name, body, _)) in cases.iter().enumerate() {
@@ -476,18 +476,19 @@ fn new_task_rules() {
             .iter()
             .find(|f| f.file.ends_with(name))
             .unwrap_or_else(|| panic!("{name} not reported"));
+        // Skipped items are counted, not listed.
         let got = f
             .items
             .first()
             .map(|i| i.outcome)
-            .unwrap_or(if f.tally.skipped == 1 {
-                "skipped"
+            .or(if f.tally.skipped == 1 {
+                Some(ItemOutcome::Skipped)
             } else {
-                "nothing"
+                None
             });
         assert_eq!(
             got,
-            *want,
+            Some(*want),
             "{name}: {:?}",
             f.items.first().map(|i| &i.reason)
         );
@@ -532,7 +533,7 @@ fn the_same_file_twice_changes_nothing_the_second_time() {
     let before = count(&s);
     drop_file(&drop, "a-again.csv", &bytes);
     let r = run(&mut s, &drop);
-    assert_eq!(r.files[0].outcome, "duplicate");
+    assert_eq!(r.files[0].outcome, FileOutcome::Duplicate);
     assert_eq!(
         s.get(Key::new(Kind::Tech, 2)).unwrap().text("notes"),
         "later"
@@ -599,12 +600,12 @@ fn bad_input_never_panics_and_every_file_is_filed_with_a_reason() {
     ] {
         assert_eq!(
             outcome(name).0,
-            "rejected",
+            FileOutcome::Rejected,
             "{name}: {:#?}",
             outcome(name).1
         );
     }
-    assert_eq!(outcome("unknown-cols.csv").0, "processed");
+    assert_eq!(outcome("unknown-cols.csv").0, FileOutcome::Processed);
     assert!(
         outcome("unknown-cols.csv")
             .1
@@ -613,7 +614,7 @@ fn bad_input_never_panics_and_every_file_is_filed_with_a_reason() {
             .any(|n| n.contains("Shoe Size"))
     );
     let (o, f) = outcome("dup-and-wrong-kind.csv");
-    assert_eq!(o, "partial");
+    assert_eq!(o, FileOutcome::Partial);
     let reasons: Vec<String> = f.items.iter().filter_map(|i| i.reason.clone()).collect();
     assert!(
         reasons.iter().any(|r| r.contains("more than once")),
@@ -661,7 +662,7 @@ fn oversized_files_are_refused_with_the_limit() {
         ..Default::default()
     };
     let r = run_with(&mut s, &drop, &opts);
-    assert_eq!(r.files[0].outcome, "rejected");
+    assert_eq!(r.files[0].outcome, FileOutcome::Rejected);
     assert!(
         r.files[0]
             .error
@@ -727,6 +728,28 @@ fn dry_run_changes_nothing() {
 }
 
 #[test]
+fn a_reading_thread_that_panics_is_a_failure_not_a_usage_error() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let f = drop_file(&drop, "c.csv", b"First Name,User 1\r\nAda,SM-U1\r\n");
+    fn boom(_: &Path) {
+        panic!("the loader stops");
+    }
+    let opts = Options {
+        after_read: Some(boom),
+        ..Default::default()
+    };
+    let p = s.profile(DANA).unwrap();
+    let err = ingest(&mut s, &p, &drop, &[], &opts).unwrap_err();
+    assert!(
+        matches!(&err, smsync::error::Error::Other(m) if m.contains("reading thread")),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), smsync::error::exit::FAILURE);
+    assert!(f.exists(), "the file stays in the inbox");
+}
+
+#[test]
 fn corpus_files_are_read_without_panic() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
     let (d, mut s) = sample_store();
@@ -750,7 +773,10 @@ fn corpus_files_are_read_without_panic() {
     for f in &r.files {
         // Outlook's vCards carry no UID (no key): refused, never applied; the VTODOs have no
         // client category: skipped as personal tasks.
-        assert!(matches!(f.outcome, "rejected" | "processed"), "{f:#?}");
+        assert!(
+            matches!(f.outcome, FileOutcome::Rejected | FileOutcome::Processed),
+            "{f:#?}"
+        );
         assert_eq!(f.tally.applied + f.tally.created, 0);
     }
 }
@@ -812,14 +838,14 @@ fn hostile_inbox_symlinks_are_not_followed_and_floods_are_refused() {
         .iter()
         .find(|f| f.file.ends_with("link.csv"))
         .unwrap();
-    assert_eq!(link.outcome, "rejected");
+    assert_eq!(link.outcome, FileOutcome::Rejected);
     assert!(link.error.as_ref().unwrap().contains("symbolic link"));
     let f = r
         .files
         .iter()
         .find(|f| f.file.ends_with("flood.csv"))
         .unwrap();
-    assert_eq!(f.outcome, "rejected");
+    assert_eq!(f.outcome, FileOutcome::Rejected);
     assert!(
         f.error.as_ref().unwrap().contains("more than"),
         "{:?}",
@@ -847,7 +873,7 @@ fn a_fifo_named_on_the_command_line_is_refused_without_waiting() {
     )
     .unwrap();
     assert_eq!(r.files.len(), 1);
-    assert_eq!(r.files[0].outcome, "rejected");
+    assert_eq!(r.files[0].outcome, FileOutcome::Rejected);
     let err = r.files[0].error.as_deref().unwrap();
     assert!(err.contains("not a regular file"), "{err}");
     assert!(
@@ -919,7 +945,7 @@ fn a_read_only_processed_folder_keeps_the_file_in_the_inbox_and_says_why() {
     std::mem::drop(guard);
     // Once the folder is writable, the next run files it without applying it twice.
     let r = run(&mut s, &drop);
-    assert_eq!(r.files[0].outcome, "duplicate");
+    assert_eq!(r.files[0].outcome, FileOutcome::Duplicate);
     assert!(!f.exists());
     assert_eq!(
         s.get(Key::new(Kind::Tech, 3)).unwrap().text("mobile"),

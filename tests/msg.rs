@@ -237,7 +237,7 @@ fn a_msg_task_with_update_applies_and_a_contact_edit_meets_the_conflict_rules() 
         "the database's newer change kept"
     );
     assert_eq!(r.tally.conflicts, 1);
-    let formats: Vec<&str> = r.files.iter().map(|f| f.format).collect();
+    let formats: Vec<&str> = r.files.iter().map(|f| f.format.as_str()).collect();
     assert_eq!(formats, ["msg", "msg"]);
 }
 
@@ -279,7 +279,7 @@ fn a_pst_in_the_inbox_is_filed_with_its_reasons() {
     .unwrap();
     let p = s.profile(DANA).unwrap();
     let r = ingest(&mut s, &p, &drop, &[], &Options::default()).unwrap();
-    assert_eq!(r.files[0].format, "pst");
-    assert_eq!(r.files[0].outcome, "rejected");
+    assert_eq!(r.files[0].format.as_str(), "pst");
+    assert_eq!(r.files[0].outcome.as_str(), "rejected");
     assert_eq!(r.tally.refused, 6);
 }

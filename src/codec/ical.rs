@@ -8,6 +8,8 @@
 
 use chrono::DateTime;
 
+use crate::model::SiStatus;
+
 use super::item::{COMPLETION_REQUESTED, Field, Item, ical_priority, ical_status};
 use super::text::{escape, push_folded};
 use super::{PRODID, spec_of};
@@ -31,8 +33,8 @@ pub fn write(item: &Item) -> String {
         line(format!("DTSTAMP:{t}"));
         line(format!("LAST-MODIFIED:{t}"));
     }
-    let status = item.si_status().unwrap_or("In Progress");
-    let closed = status == "Closed";
+    let status = item.si_status().unwrap_or(SiStatus::InProgress);
+    let closed = status == SiStatus::Closed;
     let due = item.date("due");
     for (f, v) in &item.values {
         let Some(spec) = spec_of(f) else { continue };
@@ -40,7 +42,7 @@ pub fn write(item: &Item) -> String {
             ("UID", _) => {}
             ("CATEGORIES", Field::List(cats)) => {
                 let mut cats: Vec<String> = cats.iter().map(|c| escape(c)).collect();
-                if status == COMPLETION_REQUESTED {
+                if status == SiStatus::CompletionRequested {
                     cats.push(COMPLETION_REQUESTED.into());
                 }
                 line(format!("CATEGORIES:{}", cats.join(",")));
@@ -97,7 +99,7 @@ pub mod read {
         COMPLETION_REQUESTED, Field, Incoming, Item, Named, priority_from_ical, split_categories,
     };
     use crate::fields;
-    use crate::model::{Key, Kind};
+    use crate::model::{Key, Kind, SiStatus};
 
     /// Every VTODO of an iCalendar file; a file cut off inside a calendar has its last
     /// item refused.
@@ -239,15 +241,15 @@ pub mod read {
             })
             .as_deref()
         {
-            Some("COMPLETED") => "Closed",
-            Some("CANCELLED") => "Cancelled",
+            Some("COMPLETED") => SiStatus::Closed,
+            Some("CANCELLED") => SiStatus::Cancelled,
             _ if categories
                 .iter()
                 .any(|c| c.eq_ignore_ascii_case(COMPLETION_REQUESTED)) =>
             {
-                "Completion Requested"
+                SiStatus::CompletionRequested
             }
-            _ => "In Progress",
+            _ => SiStatus::InProgress,
         };
         let modified = get("LAST-MODIFIED")
             .or_else(|| get("DTSTAMP"))

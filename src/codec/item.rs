@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 use crate::fields::{self, FieldDef, Ty};
-use crate::model::{Key, Kind, Record, Value};
+use crate::model::{Key, Kind, Record, SiStatus, Value};
 
 /// A referenced record by name, with its key when it is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,9 +176,9 @@ impl Item {
         self.text("first_name").is_some() || self.text("last_name").is_some()
     }
 
-    /// The SI status of a task item.
-    pub fn si_status(&self) -> Option<&str> {
-        self.text("status")
+    /// The SI status of a task item (`None` without one, or with a text that is none).
+    pub fn si_status(&self) -> Option<SiStatus> {
+        self.text("status").and_then(|s| s.parse().ok())
     }
 
     /// The synced values as a JSON object of field name to text, in table order. Written
@@ -243,38 +243,26 @@ impl Item {
 
 /// The SI status that smsync adds as a category, so that Completion Requested survives
 /// clients that only know the standard VTODO statuses.
-pub const COMPLETION_REQUESTED: &str = "Completion Requested";
+pub const COMPLETION_REQUESTED: &str = SiStatus::CompletionRequested.as_str();
 
 /// Outlook's task status for an SI status (SPEC §6).
-pub fn outlook_status(si: &str) -> &'static str {
+pub fn outlook_status(si: SiStatus) -> &'static str {
     match si {
-        "In Progress" => "In Progress",
-        "Completion Requested" => "Waiting on someone else",
-        "Closed" => "Completed",
-        "New" => "Not Started",
-        _ => "Deferred",
+        SiStatus::InProgress => "In Progress",
+        SiStatus::CompletionRequested => "Waiting on someone else",
+        SiStatus::Closed => "Completed",
+        SiStatus::New => "Not Started",
+        SiStatus::OnHold | SiStatus::Cancelled => "Deferred",
     }
 }
 
 /// The iCalendar VTODO STATUS for an SI status.
-pub fn ical_status(si: &str) -> &'static str {
+pub fn ical_status(si: SiStatus) -> &'static str {
     match si {
-        "In Progress" | "Completion Requested" => "IN-PROCESS",
-        "Closed" => "COMPLETED",
-        "Cancelled" => "CANCELLED",
-        _ => "NEEDS-ACTION",
-    }
-}
-
-/// PidLidTaskStatus for an SI status: 0 not started, 1 in progress, 2 complete, 3 waiting,
-/// 4 deferred.
-pub fn mapi_status(si: &str) -> i32 {
-    match si {
-        "In Progress" => 1,
-        "Closed" => 2,
-        "Completion Requested" => 3,
-        "New" => 0,
-        _ => 4,
+        SiStatus::InProgress | SiStatus::CompletionRequested => "IN-PROCESS",
+        SiStatus::Closed => "COMPLETED",
+        SiStatus::Cancelled => "CANCELLED",
+        SiStatus::New | SiStatus::OnHold => "NEEDS-ACTION",
     }
 }
 
@@ -340,15 +328,15 @@ impl Item {
 }
 
 /// The SI status an Outlook task status stands for (SPEC §6), in English or German.
-pub fn si_status_from_outlook(s: &str) -> Option<&'static str> {
+pub fn si_status_from_outlook(s: &str) -> Option<SiStatus> {
     match s.trim().to_lowercase().as_str() {
-        "in progress" | "in bearbeitung" => Some("In Progress"),
+        "in progress" | "in bearbeitung" => Some(SiStatus::InProgress),
         "waiting on someone else" | "waiting" | "wartet auf jemand anderen" | "wartet" => {
-            Some("Completion Requested")
+            Some(SiStatus::CompletionRequested)
         }
-        "completed" | "complete" | "erledigt" | "abgeschlossen" => Some("Closed"),
-        "not started" | "nicht begonnen" => Some("New"),
-        "deferred" | "zurückgestellt" => Some("On Hold"),
+        "completed" | "complete" | "erledigt" | "abgeschlossen" => Some(SiStatus::Closed),
+        "not started" | "nicht begonnen" => Some(SiStatus::New),
+        "deferred" | "zurückgestellt" => Some(SiStatus::OnHold),
         _ => None,
     }
 }

@@ -11,7 +11,7 @@ use super::item::{
     split_categories,
 };
 use super::text::DateFormat;
-use crate::model::{Key, Kind};
+use crate::model::{Key, Kind, SiStatus};
 
 /// The contacts header Outlook 2007 and later write, in order.
 pub const CONTACTS_HEADER: [&str; 92] = [
@@ -220,7 +220,9 @@ impl Codec {
             let Some(col) = f.csv else { continue };
             let text = match (f.name, v) {
                 (_, Field::Date(d)) => self.dates.format(Some(*d)),
-                ("status", Field::Text(s)) => outlook_status(s).to_string(),
+                ("status", Field::Text(s)) => {
+                    s.parse().map_or("Deferred", outlook_status).to_string()
+                }
                 (_, Field::List(l)) => l.join(";"),
                 (_, v) => v.to_text(),
             };
@@ -249,7 +251,7 @@ impl Codec {
                 }
             }
             Sheet::Tasks => {
-                let closed = item.si_status() == Some("Closed");
+                let closed = item.si_status() == Some(SiStatus::Closed);
                 for col in ["Start Date", "Due Date", "Reminder Date", "Date Completed"] {
                     let i = self.column[col];
                     if row[i].is_empty() || (col == "Date Completed" && !closed) {

@@ -30,7 +30,7 @@ use crate::codec::text::DateFormat;
 use crate::codec::vcard;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::model::{Key, Kind};
+use crate::model::{Key, Kind, SiStatus};
 use crate::store::{Changed, Cursor, Exported, OutputStamps, Profile, Store};
 
 pub use output::{OutputKind, Outputs, Side};
@@ -232,7 +232,7 @@ impl Files {
         changed: &mut u32,
     ) -> Result<StateChange> {
         let item = Item::from_record(&ch.record);
-        let closed = ch.record.key.kind == Kind::Si && item.si_status() == Some("Closed");
+        let closed = ch.record.key.kind == Kind::Si && item.si_status() == Some(SiStatus::Closed);
         let facts = Facts {
             in_set: ch.in_set,
             closed,
@@ -276,7 +276,7 @@ impl Files {
             facts.prev,
             || Exported {
                 hash: facts.hash,
-                status: item.si_status().map(str::to_string),
+                status: item.si_status().map(|s| s.as_str().to_string()),
                 values: item.values_json(),
                 updated_at: item.modified.unwrap_or(0),
                 held: 0,

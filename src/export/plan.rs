@@ -9,6 +9,7 @@
 //! the row describes (hash, status, values). A run of some outputs moves only their bits, so
 //! it never hides a change from an output it left out.
 
+use crate::model::SiStatus;
 use crate::store::Exported;
 
 /// What one output does with one record.
@@ -68,7 +69,7 @@ pub fn decide(f: &Facts, bit: u32, mode: Mode) -> Action {
         // A closed SI goes out once more, as Completed, to an output that had it.
         let sent_closed = current
             && f.prev
-                .is_some_and(|p| p.status.as_deref() == Some("Closed"));
+                .is_some_and(|p| p.status.as_deref() == Some(SiStatus::Closed.as_str()));
         if !holds(f.prev, bit) {
             Action::Nothing
         } else if !sent_closed || mode.recovering {

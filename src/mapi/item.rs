@@ -4,6 +4,7 @@
 
 use crate::codec::item::{Field, Item, Named, split_categories};
 use crate::fields;
+use crate::model::SiStatus;
 use crate::model::{Key, Kind};
 
 use super::props::{self, PropDef};
@@ -37,25 +38,25 @@ impl TaskStatus {
     }
 
     /// The SI status it stands for (SPEC §6).
-    pub fn si_status(self) -> &'static str {
+    pub fn si_status(self) -> SiStatus {
         match self {
-            TaskStatus::InProgress => "In Progress",
-            TaskStatus::Complete => "Closed",
-            TaskStatus::WaitingOnOther => "Completion Requested",
-            TaskStatus::Deferred => "On Hold",
-            TaskStatus::NotStarted => "New",
+            TaskStatus::InProgress => SiStatus::InProgress,
+            TaskStatus::Complete => SiStatus::Closed,
+            TaskStatus::WaitingOnOther => SiStatus::CompletionRequested,
+            TaskStatus::Deferred => SiStatus::OnHold,
+            TaskStatus::NotStarted => SiStatus::New,
         }
     }
 
     /// The Outlook status of an SI status: Closed is complete, Completion Requested is
     /// waiting on someone else; On Hold and Cancelled are deferred.
-    pub fn from_si_status(si: &str) -> TaskStatus {
+    pub fn from_si_status(si: SiStatus) -> TaskStatus {
         match si {
-            "In Progress" => TaskStatus::InProgress,
-            "Closed" => TaskStatus::Complete,
-            "Completion Requested" => TaskStatus::WaitingOnOther,
-            "New" => TaskStatus::NotStarted,
-            _ => TaskStatus::Deferred,
+            SiStatus::InProgress => TaskStatus::InProgress,
+            SiStatus::Closed => TaskStatus::Complete,
+            SiStatus::CompletionRequested => TaskStatus::WaitingOnOther,
+            SiStatus::New => TaskStatus::NotStarted,
+            SiStatus::OnHold | SiStatus::Cancelled => TaskStatus::Deferred,
         }
     }
 }
@@ -184,9 +185,9 @@ pub fn item_from_properties(
                 Some(PropValue::Text(s)) => split_categories(s),
                 _ => Vec::new(),
             })),
-            ("status", Some(PropValue::Int(n))) => {
-                Some(Field::Text(TaskStatus::from_value(*n).si_status().into()))
-            }
+            ("status", Some(PropValue::Int(n))) => Some(Field::Text(
+                TaskStatus::from_value(*n).si_status().as_str().into(),
+            )),
             ("priority", Some(PropValue::Int(n))) => {
                 Some(Field::Text(Importance::from_value(*n).priority().into()))
             }
@@ -268,7 +269,9 @@ pub fn properties_of(item: &Item) -> Vec<(MapiId, PropValue)> {
         let multi = props::def_of(m.id).is_some_and(|d| d.ty == PropType::MvUnicode);
         let value = match (f.name, v) {
             ("status", Field::Text(s)) => {
-                let status = TaskStatus::from_si_status(s);
+                let status = s
+                    .parse()
+                    .map_or(TaskStatus::Deferred, TaskStatus::from_si_status);
                 let done = status == TaskStatus::Complete;
                 out.push((m.id, Int(status.value().into())));
                 put(&mut out, props::PID_LID_TASK_COMPLETE, Bool(done));
@@ -628,13 +631,14 @@ mod tests {
             ("On Hold", 4),
             ("Cancelled", 4),
         ] {
+            let si: SiStatus = si.parse().unwrap();
             assert_eq!(TaskStatus::from_si_status(si).value(), n, "{si}");
         }
         assert_eq!(
             TaskStatus::from_value(3).si_status(),
-            "Completion Requested"
+            SiStatus::CompletionRequested
         );
-        assert_eq!(TaskStatus::from_value(99).si_status(), "New");
+        assert_eq!(TaskStatus::from_value(99).si_status(), SiStatus::New);
         assert_eq!(Importance::from_value(7).priority(), "Normal");
     }
 

@@ -271,17 +271,17 @@ fn ingest_files(
     for f in &r.files {
         let t = &f.tally;
         match f.outcome {
-            "retry" => {
+            ingest::FileOutcome::Retry => {
                 warn!(profile = %name, file = %f.file.display(),
                       error = f.error.as_deref().unwrap_or(""),
                       "file cannot be read; retrying later");
                 retry.push(f.file.clone());
             }
-            "vanished" => {}
+            ingest::FileOutcome::Vanished => {}
             _ => info!(
                 profile = %name,
                 file = %f.file.display(),
-                outcome = f.outcome,
+                outcome = f.outcome.as_str(),
                 applied = t.applied + t.created,
                 refused = t.refused,
                 "ingest"
