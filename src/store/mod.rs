@@ -1,11 +1,13 @@
 //! The storage layer: the only way the rest of smsync reads or changes Service Master data.
-//! [`Store`] is engine-neutral; [`sqlite::SqliteStore`] is the embedded engine. A server
-//! engine (PostgreSQL) implements the same traits without touching the sync code.
+//! [`Store`], [`Writer`] and [`Lookup`] are engine-neutral, and so are the Service Master
+//! rules ([`domain`]); [`sqlite::SqliteStore`] is the embedded engine. A server engine
+//! (PostgreSQL) implements the same traits and [`domain::RuleReads`], reuses the rules, and
+//! touches no sync code.
 //!
 //! Writes happen in [`Store::write`], one transaction with one change time for every record
 //! it touches, cascades included; change times are strictly increasing across commits.
 
-pub mod schema;
+pub mod domain;
 pub mod sqlite;
 
 use serde::Serialize;
@@ -189,8 +191,10 @@ pub trait Store: Lookup {
     /// Runs `f` in one write transaction: all of it commits, or none of it.
     fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()>;
 
-    /// Another connection to the same database, for work on a second thread; `None` where
-    /// the engine has no such thing (the caller then uses this one).
+    /// Another connection to the same database, for work on a second thread.
+    ///
+    /// Optional: an engine need not implement it. The default returns `None`, and the
+    /// caller then does that work on this connection.
     fn second_connection(&self) -> Result<Option<Box<dyn Store + Send>>> {
         Ok(None)
     }
@@ -200,6 +204,9 @@ pub trait Store: Lookup {
     /// later commit, never leave it half done. For bookkeeping that a later durable commit
     /// makes durable, and that a lost commit only makes redo (the export state, whose run
     /// keeps a marker until its stamps commit durably).
+    ///
+    /// Optional: an engine need not implement it. The default is [`Store::write`], a
+    /// durable commit, which is always correct, only slower.
     fn write_unsynced(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
         self.write(f)
     }
