@@ -2,13 +2,14 @@
 //! [`Store`], [`Writer`] and [`Lookup`] are engine-neutral, and so are the Service Master
 //! rules ([`domain`]); [`sqlite::SqliteStore`] is the embedded engine. A server engine
 //! (PostgreSQL) implements the same traits and [`domain::RuleReads`], reuses the rules, and
-//! touches no sync code.
+//! touches no sync code. [`open`] picks the engine from a database path or URL.
 //!
 //! Writes happen in [`Store::write`], one transaction with one change time for every record
 //! it touches, cascades included; change times are strictly increasing across commits.
 
 pub mod domain;
 pub mod sqlite;
+mod url;
 
 use serde::Serialize;
 
@@ -17,6 +18,7 @@ use crate::fields::FieldDef;
 use crate::model::{Key, Kind, Record, Value};
 
 pub use sqlite::SqliteStore;
+pub use url::Target;
 
 /// One assignment of a value to a field, as `admin add` and `admin set` pass them.
 pub type Assignment = (&'static FieldDef, Value);
@@ -319,5 +321,31 @@ pub trait Store: Lookup {
     fn reset(&mut self, profile: &Profile) -> Result<()> {
         let employee = profile.employee;
         self.write(&mut |w| w.set_stamps(employee, None, None))
+    }
+}
+
+/// Opens the database that `url_or_path` names, with the engine it names: a plain path or
+/// `sqlite:PATH` is an SQLite file (which must exist with a current schema); a
+/// `postgres://` or `postgresql://` URL is refused for now, with the URL shown without its
+/// password.
+pub fn open(url_or_path: impl AsRef<std::ffi::OsStr>) -> Result<Box<dyn Store>> {
+    match Target::parse(url_or_path)? {
+        Target::Sqlite(path) => Ok(Box::new(SqliteStore::open(&path)?)),
+        Target::Postgres { redacted } => Err(Error::invalid(format!(
+            "the PostgreSQL engine is not built yet, so {redacted} cannot be opened; \
+             use an SQLite database (a file path or sqlite:PATH)"
+        ))),
+    }
+}
+
+/// [`open`] for callers that need the SQLite engine itself (its path, its raw
+/// connection): any other engine is an error that says which one was named.
+pub fn open_sqlite(url_or_path: impl AsRef<std::ffi::OsStr>) -> Result<SqliteStore> {
+    match Target::parse(url_or_path)? {
+        Target::Sqlite(path) => SqliteStore::open(&path),
+        Target::Postgres { redacted } => Err(Error::invalid(format!(
+            "{redacted} is a PostgreSQL database; this needs an SQLite database \
+             (a file path or sqlite:PATH)"
+        ))),
     }
 }
