@@ -384,3 +384,200 @@ pub fn cascades(old: &Record, d: &Draft) -> Vec<Cascade> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    //! The rules with no database at all: an in-memory [`RuleReads`], as a second engine
+    //! would answer them.
+    use super::*;
+
+    #[derive(Default)]
+    struct Facts {
+        existing: Vec<Key>,
+        mains: Vec<(Key, Key)>,
+        location_clients: Vec<(Key, Key)>,
+        users: Vec<(Key, &'static str, Option<Key>)>,
+        next_si: i64,
+    }
+
+    impl RuleReads for Facts {
+        fn exists(&self, key: Key) -> Result<bool> {
+            Ok(self.existing.contains(&key))
+        }
+        fn client_named_exactly(&self, _: &str) -> Result<Option<Key>> {
+            Ok(None)
+        }
+        fn location_named_exactly(&self, _: Key, _: &str) -> Result<Option<Key>> {
+            Ok(None)
+        }
+        fn main_location(&self, client: Key) -> Result<Option<Key>> {
+            Ok(self.mains.iter().find(|(c, _)| *c == client).map(|p| p.1))
+        }
+        fn location_client(&self, location: Key) -> Result<Option<Key>> {
+            let found = self.location_clients.iter().find(|(l, _)| *l == location);
+            Ok(found.map(|p| p.1))
+        }
+        fn user_kind(&self, user: Key) -> Result<Option<(String, Option<Key>)>> {
+            let found = self.users.iter().find(|(u, _, _)| *u == user);
+            Ok(found.map(|(_, k, c)| (k.to_string(), *c)))
+        }
+        fn employee_of(&self, _: Key) -> Result<Option<Key>> {
+            Ok(None)
+        }
+        fn next_si_number(&self) -> Result<i64> {
+            Ok(self.next_si)
+        }
+    }
+
+    fn draft(kind: Kind, values: &[(&str, Value)]) -> Draft {
+        let assignments: Vec<Assignment> = values
+            .iter()
+            .map(|(n, v)| (fields::get(kind, n).expect("field"), v.clone()))
+            .collect();
+        let mut d = Draft::defaults(kind);
+        d.apply(&assignments, true).expect("apply");
+        d
+    }
+
+    fn record(key: Key, d: &Draft) -> Record {
+        Record {
+            key,
+            updated_at: 1,
+            values: d.values.clone(),
+            labels: Vec::new(),
+        }
+    }
+
+    fn c1() -> Key {
+        Key::new(Kind::Client, 1)
+    }
+    fn c2() -> Key {
+        Key::new(Kind::Client, 2)
+    }
+    fn l1() -> Key {
+        Key::new(Kind::Location, 1)
+    }
+    fn l2() -> Key {
+        Key::new(Kind::Location, 2)
+    }
+
+    #[test]
+    fn client_changes_cascade_to_its_users_locations_and_sis() {
+        let name = |s: &str| ("name", Value::Text(s.into()));
+        let old = record(c1(), &draft(Kind::Client, &[name("Acme")]));
+        let off = draft(
+            Kind::Client,
+            &[name("Acme"), ("active", Value::Bool(false))],
+        );
+        assert_eq!(
+            cascades(&old, &off),
+            vec![
+                Cascade::DeactivateClientUsers {
+                    client: c1(),
+                    reason: "client SM-C1 made inactive".into()
+                },
+                Cascade::Touch(Related::LocationsOfClient(c1())),
+            ]
+        );
+        let old_off = record(c1(), &off);
+        assert_eq!(
+            cascades(&old_off, &draft(Kind::Client, &[name("Acme")])),
+            vec![
+                Cascade::Touch(Related::UsersOfClient(c1())),
+                Cascade::Touch(Related::LocationsOfClient(c1())),
+            ],
+            "reactivation touches users but does not reactivate them"
+        );
+        assert_eq!(
+            cascades(&old, &draft(Kind::Client, &[name("Acme Corp")])),
+            vec![
+                Cascade::Touch(Related::UsersOfClient(c1())),
+                Cascade::Touch(Related::LocationsOfClient(c1())),
+                Cascade::Touch(Related::SisOfClient(c1())),
+            ]
+        );
+        assert_eq!(cascades(&old, &draft(Kind::Client, &[name("Acme")])), []);
+    }
+
+    #[test]
+    fn a_clients_first_location_is_main_and_a_new_main_demotes_the_old() {
+        let mut facts = Facts {
+            existing: vec![c1()],
+            ..Default::default()
+        };
+        let loc = |name: &str, main: bool| {
+            draft(
+                Kind::Location,
+                &[
+                    ("client", Value::Ref(c1())),
+                    ("name", Value::Text(name.into())),
+                    ("main", Value::Bool(main)),
+                ],
+            )
+        };
+        let mut first = loc("HQ", false);
+        validate(&facts, &mut first, None).unwrap();
+        assert!(first.flag("main"), "the first location is Main");
+        assert_eq!(takes_main(&first, None), Some(c1()));
+
+        facts.mains.push((c1(), l1()));
+        let mut second = loc("Depot", false);
+        validate(&facts, &mut second, None).unwrap();
+        assert!(!second.flag("main"));
+        assert_eq!(takes_main(&second, None), None);
+
+        // Unsetting Main is refused; setting it on another location demotes the old one.
+        let hq = record(l1(), &first);
+        let e = validate(&facts, &mut loc("HQ", false), Some(&hq)).unwrap_err();
+        assert!(e.to_string().contains("make another location Main"), "{e}");
+        let depot = record(l2(), &second);
+        assert_eq!(takes_main(&loc("Depot", true), Some(&depot)), Some(c1()));
+        assert_eq!(takes_main(&first, Some(&hq)), None, "already Main");
+    }
+
+    #[test]
+    fn an_si_gets_its_clients_main_location_and_only_its_own_people() {
+        let agent = Key::new(Kind::User, 1);
+        let own = Key::new(Kind::User, 2);
+        let foreign = Key::new(Kind::User, 3);
+        let facts = Facts {
+            existing: vec![c1(), c2(), l1(), l2()],
+            mains: vec![(c1(), l1()), (c2(), l2())],
+            location_clients: vec![(l1(), c1()), (l2(), c2())],
+            users: vec![
+                (agent, "agent", None),
+                (own, "client", Some(c1())),
+                (foreign, "client", Some(c2())),
+            ],
+            next_si: 1042,
+        };
+        let si = |extra: &[(&str, Value)]| {
+            let mut v = vec![
+                ("client", Value::Ref(c1())),
+                ("description", Value::Text("Fix it".into())),
+            ];
+            v.extend_from_slice(extra);
+            draft(Kind::Si, &v)
+        };
+        let mut d = si(&[("people", Value::Refs(vec![agent, own]))]);
+        validate(&facts, &mut d, None).unwrap();
+        assert_eq!(d.get("location"), &Value::Ref(l1()));
+        assert_eq!(d.get("number"), &Value::Int(1042));
+
+        let e = validate(&facts, &mut si(&[("location", Value::Ref(l2()))]), None).unwrap_err();
+        assert!(
+            e.to_string().contains("does not belong to client SM-C1"),
+            "{e}"
+        );
+        let e = validate(
+            &facts,
+            &mut si(&[("people", Value::Refs(vec![foreign]))]),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("client user of another client"),
+            "{e}"
+        );
+    }
+}

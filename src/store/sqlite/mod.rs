@@ -1,6 +1,6 @@
 //! The embedded SQLite engine of the storage layer: the [`SqliteStore`] type, its
 //! connection settings, and its [`Store`] and [`Lookup`] implementations, which hand the
-//! work to [`codec`] (rows ⇄ records), [`queries`] (reads), [`writer`] (the write
+//! work to `codec` (rows ⇄ records), `queries` (reads), `writer` (the write
 //! transaction) and [`schema`] (migrations). The Service Master rules it enforces are
 //! [`crate::store::domain`]'s. Also the conversion of SQLite errors into [`Error::Db`].
 

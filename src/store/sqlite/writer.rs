@@ -201,7 +201,7 @@ impl TxWriter<'_> {
 }
 
 /// The rules' questions, answered on the transaction's connection. Plain reads: unlike
-/// [`Lookup::find`] on a [`TxWriter`], they keep nothing for a later `set`.
+/// [`Lookup::find`] on a `TxWriter`, they keep nothing for a later `set`.
 impl RuleReads for Connection {
     fn exists(&self, key: Key) -> Result<bool> {
         Ok(row_id(self, key)?.is_some())
