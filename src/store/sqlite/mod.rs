@@ -209,3 +209,17 @@ macro_rules! lookup_via_connection {
 }
 
 lookup_via_connection!(SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_errors_read_as_database_errors_and_exit_1() {
+        let conn = Connection::open_in_memory().unwrap();
+        let e: Error = conn.execute("DELETE FROM nowhere", []).unwrap_err().into();
+        assert!(matches!(e, Error::Db(_)), "{e:?}");
+        assert_eq!(e.to_string(), "database: no such table: nowhere");
+        assert_eq!(e.exit_code(), crate::error::exit::FAILURE);
+    }
+}
