@@ -22,8 +22,10 @@ pub enum Error {
     /// A key, profile or record that does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A failure of the database engine, with the engine's message. Each engine converts
+    /// its own errors into this (the SQLite engine: `impl From<rusqlite::Error>`).
     #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -900,7 +900,7 @@ fn each_output_keeps_its_own_state() {
 
 #[test]
 fn a_schema_3_database_migrates_to_per_output_state() {
-    use smsync::store::{Lookup, SqliteStore, Store, schema::MIGRATIONS};
+    use smsync::store::{Lookup, SqliteStore, Store, sqlite::schema::MIGRATIONS};
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("v3.db");
     {

@@ -1,14 +1,45 @@
-//! The Service Master rules of the storage layer, on a real SQLite file: one Main location
-//! per client, the cascades, `updated_at` on every change path, stable keys, profiles.
+//! The storage contract: the Service Master rules every engine must keep (one Main location
+//! per client, the cascades, `updated_at` on every change path, stable keys, profiles,
+//! change pages), written against `&mut dyn Store` and run once per engine by `contract!`.
+//! Tests that need SQLite internals are in `sqlite_only` at the end.
 
 mod common;
 
 use common::*;
 use smsync::error::Error;
 use smsync::model::{Key, Kind, Value};
-use smsync::store::{Outcome, SqliteStore, Store};
+use smsync::store::{Outcome, Store};
 
-fn mains(store: &SqliteStore, client: Key) -> Vec<Key> {
+/// Instantiates every contract test once per engine: a module per engine, named after it,
+/// with one `#[test]` per contract function. A new engine adds one line here.
+macro_rules! contract {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite { $( #[test] fn $test() { super::$test(&super::common::SQLITE) } )* }
+    };
+}
+
+contract!(
+    first_location_is_main_and_main_moves_but_never_vanishes,
+    a_clients_first_location_is_main_even_when_added_as_not_main,
+    exactly_one_main_survives_a_sequence_of_edits,
+    deactivating_a_client_deactivates_its_users_and_touches_its_contacts,
+    synced_counts_follow_the_client_active_flag,
+    updated_at_moves_on_every_change_path,
+    an_edit_that_changes_nothing_touches_nothing,
+    change_times_strictly_increase_across_transactions,
+    keys_are_stable_across_edits_and_reopening,
+    si_rules_default_main_location_and_validate_people,
+    profiles_must_match_one_employee_exactly,
+    reset_clears_stamps_so_everything_is_pending,
+    scale_seed_is_deterministic_per_seed,
+    seeding_refuses_a_database_that_holds_data,
+    sample_has_the_promised_shape,
+    a_record_found_in_a_transaction_is_never_written_back_stale,
+    change_pages_cover_every_record_once_when_many_share_one_change_time,
+    unsynced_writes_commit_and_an_error_rolls_them_back,
+);
+
+fn mains(store: &dyn Store, client: Key) -> Vec<Key> {
     all(store, Kind::Location)
         .into_iter()
         .filter(|l| l.get("client") == &Value::Ref(client) && l.get("main") == &Value::Bool(true))
@@ -16,31 +47,31 @@ fn mains(store: &SqliteStore, client: Key) -> Vec<Key> {
         .collect()
 }
 
-fn stamp(store: &SqliteStore, key: Key) -> i64 {
+fn stamp(store: &dyn Store, key: Key) -> i64 {
     store.get(key).unwrap().updated_at
 }
 
-#[test]
-fn first_location_is_main_and_main_moves_but_never_vanishes() {
-    let (_d, mut s) = new_store();
-    let (c, locs, _) = client_with(&mut s, "Acme", 3, 0);
+fn first_location_is_main_and_main_moves_but_never_vanishes(e: &Engine) {
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    let (c, locs, _) = client_with(s, "Acme", 3, 0);
     assert_eq!(
-        mains(&s, c),
+        mains(s, c),
         vec![locs[0]],
         "the first location becomes Main"
     );
 
-    set(&mut s, locs[2], &[("main", "true")]);
-    assert_eq!(mains(&s, c), vec![locs[2]], "Main moves to the new one");
+    set(s, locs[2], &[("main", "true")]);
+    assert_eq!(mains(s, c), vec![locs[2]], "Main moves to the new one");
 
-    let err = try_set(&mut s, locs[2], &[("main", "false")]).unwrap_err();
+    let err = try_set(s, locs[2], &[("main", "false")]).unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     assert!(err.to_string().contains("another location Main"), "{err}");
-    assert_eq!(mains(&s, c), vec![locs[2]]);
+    assert_eq!(mains(s, c), vec![locs[2]]);
 
     // Adding a location that claims Main takes it over.
     let l4 = add(
-        &mut s,
+        s,
         Kind::Location,
         &[
             ("client", &c.to_string()),
@@ -48,23 +79,17 @@ fn first_location_is_main_and_main_moves_but_never_vanishes() {
             ("main", "true"),
         ],
     );
-    assert_eq!(mains(&s, c), vec![l4]);
-
-    // The database itself refuses a second Main, whatever writes to it.
-    let raw = s.connection().execute(
-        "UPDATE locations SET is_main = 1 WHERE id = ?1",
-        [locs[0].id],
-    );
-    assert!(raw.is_err(), "a second Main slipped past the unique index");
+    assert_eq!(mains(s, c), vec![l4]);
+    // That the database itself refuses a second Main: `sqlite_only`.
 }
 
-#[test]
-fn a_clients_first_location_is_main_even_when_added_as_not_main() {
-    let (_d, mut s) = new_store();
-    let c = add(&mut s, Kind::Client, &[("name", "Solo")]);
+fn a_clients_first_location_is_main_even_when_added_as_not_main(e: &Engine) {
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    let c = add(s, Kind::Client, &[("name", "Solo")]);
     // The very first location may say main=false; it becomes Main anyway (there is no other).
     let l = add(
-        &mut s,
+        s,
         Kind::Location,
         &[
             ("client", &c.to_string()),
@@ -72,19 +97,19 @@ fn a_clients_first_location_is_main_even_when_added_as_not_main() {
             ("main", "false"),
         ],
     );
-    assert_eq!(mains(&s, c), vec![l]);
+    assert_eq!(mains(s, c), vec![l]);
     // Each client's Main is its own.
-    let (c2, l2, _) = client_with(&mut s, "Other", 2, 0);
-    assert_eq!(mains(&s, c2), vec![l2[0]]);
-    assert_eq!(mains(&s, c), vec![l]);
+    let (c2, l2, _) = client_with(s, "Other", 2, 0);
+    assert_eq!(mains(s, c2), vec![l2[0]]);
+    assert_eq!(mains(s, c), vec![l]);
 }
 
-#[test]
-fn exactly_one_main_survives_a_sequence_of_edits() {
-    let (_d, mut s) = new_store();
+fn exactly_one_main_survives_a_sequence_of_edits(e: &Engine) {
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
     let mut clients = Vec::new();
     for i in 0..4 {
-        clients.push(client_with(&mut s, &format!("C{i}"), 1 + i, 0));
+        clients.push(client_with(s, &format!("C{i}"), 1 + i, 0));
     }
     // A deterministic walk over main=true/false, deactivation and new locations.
     let mut x: u64 = 7;
@@ -96,18 +121,18 @@ fn exactly_one_main_survives_a_sequence_of_edits() {
         let l = locs[(x >> 40) as usize % locs.len()];
         match (x >> 50) % 4 {
             0 => {
-                set(&mut s, l, &[("main", "true")]);
+                set(s, l, &[("main", "true")]);
             }
             1 => {
-                let _ = try_set(&mut s, l, &[("main", "false")]);
+                let _ = try_set(s, l, &[("main", "false")]);
             }
             2 => {
                 let v = if step % 2 == 0 { "false" } else { "true" };
-                set(&mut s, l, &[("active", v)]);
+                set(s, l, &[("active", v)]);
             }
             _ => {
                 let k = add(
-                    &mut s,
+                    s,
                     Kind::Location,
                     &[
                         ("client", &c.to_string()),
@@ -118,18 +143,18 @@ fn exactly_one_main_survives_a_sequence_of_edits() {
             }
         }
         for (c, _, _) in &clients {
-            assert_eq!(mains(&s, *c).len(), 1, "client {c} after step {step}");
+            assert_eq!(mains(s, *c).len(), 1, "client {c} after step {step}");
         }
     }
 }
 
-#[test]
-fn deactivating_a_client_deactivates_its_users_and_touches_its_contacts() {
-    let (_d, mut s) = new_store();
-    let (c, locs, users) = client_with(&mut s, "Acme", 2, 3);
-    let (other, other_locs, other_users) = client_with(&mut s, "Bystander", 1, 1);
+fn deactivating_a_client_deactivates_its_users_and_touches_its_contacts(e: &Engine) {
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    let (c, locs, users) = client_with(s, "Acme", 2, 3);
+    let (other, other_locs, other_users) = client_with(s, "Bystander", 1, 1);
     let agent = add(
-        &mut s,
+        s,
         Kind::User,
         &[
             ("kind", "agent"),
@@ -137,14 +162,14 @@ fn deactivating_a_client_deactivates_its_users_and_touches_its_contacts() {
             ("last_name", "W"),
         ],
     );
-    let before: Vec<i64> = locs.iter().chain(&users).map(|k| stamp(&s, *k)).collect();
+    let before: Vec<i64> = locs.iter().chain(&users).map(|k| stamp(s, *k)).collect();
     let untouched: Vec<i64> = [other, other_locs[0], other_users[0], agent]
         .iter()
-        .map(|k| stamp(&s, *k))
+        .map(|k| stamp(s, *k))
         .collect();
 
-    set(&mut s, c, &[("active", "false")]);
-    let now = stamp(&s, c);
+    set(s, c, &[("active", "false")]);
+    let now = stamp(s, c);
     for (k, b) in locs.iter().chain(&users).zip(&before) {
         let r = s.get(*k).unwrap();
         assert!(r.updated_at > *b, "{k} not touched");
@@ -159,7 +184,7 @@ fn deactivating_a_client_deactivates_its_users_and_touches_its_contacts() {
     }
     let after: Vec<i64> = [other, other_locs[0], other_users[0], agent]
         .iter()
-        .map(|k| stamp(&s, *k))
+        .map(|k| stamp(s, *k))
         .collect();
     assert_eq!(
         untouched, after,
@@ -167,37 +192,37 @@ fn deactivating_a_client_deactivates_its_users_and_touches_its_contacts() {
     );
 
     // Reactivation touches them all again, but users stay inactive until reactivated.
-    let mid: Vec<i64> = locs.iter().chain(&users).map(|k| stamp(&s, *k)).collect();
-    set(&mut s, c, &[("active", "true")]);
+    let mid: Vec<i64> = locs.iter().chain(&users).map(|k| stamp(s, *k)).collect();
+    set(s, c, &[("active", "true")]);
     for (k, b) in locs.iter().chain(&users).zip(&mid) {
-        assert!(stamp(&s, *k) > *b, "{k} not touched by reactivation");
+        assert!(stamp(s, *k) > *b, "{k} not touched by reactivation");
     }
     for u in &users {
         assert_eq!(s.get(*u).unwrap().get("active"), &Value::Bool(false), "{u}");
     }
-    set(&mut s, users[0], &[("active", "true")]);
+    set(s, users[0], &[("active", "true")]);
     assert_eq!(s.get(users[0]).unwrap().get("active"), &Value::Bool(true));
 }
 
-#[test]
-fn synced_counts_follow_the_client_active_flag() {
-    let (_d, mut s) = sample_store();
+fn synced_counts_follow_the_client_active_flag(e: &Engine) {
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
     let p = s.profiles().unwrap().remove(0);
     let before = s.sync_counts(&p).unwrap();
-    let client = all(&s, Kind::Client)[0].key;
-    let locs = all(&s, Kind::Location)
+    let client = all(s, Kind::Client)[0].key;
+    let locs = all(s, Kind::Location)
         .iter()
         .filter(|l| l.get("client") == &Value::Ref(client))
         .count() as u64;
-    let users = all(&s, Kind::User)
+    let users = all(s, Kind::User)
         .iter()
         .filter(|u| u.get("client") == &Value::Ref(client))
         .count() as u64;
     assert!(locs > 0 && users > 0);
-    set(&mut s, client, &[("active", "false")]);
+    set(s, client, &[("active", "false")]);
     let off = s.sync_counts(&p).unwrap();
     assert_eq!(off.contacts, before.contacts - locs - users);
-    set(&mut s, client, &[("active", "true")]);
+    set(s, client, &[("active", "true")]);
     let back = s.sync_counts(&p).unwrap();
     assert_eq!(
         back.contacts,
@@ -206,9 +231,9 @@ fn synced_counts_follow_the_client_active_flag() {
     );
 }
 
-#[test]
-fn updated_at_moves_on_every_change_path() {
-    let (_d, mut s) = sample_store();
+fn updated_at_moves_on_every_change_path(e: &Engine) {
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
     // Direct edits of every kind.
     let cases: Vec<(Key, Vec<(&str, &str)>)> = vec![
         (
@@ -225,16 +250,16 @@ fn updated_at_moves_on_every_change_path() {
         (Key::new(Kind::Si, 1002), vec![("people", "")]),
     ];
     for (key, pairs) in cases {
-        let before = stamp(&s, key);
-        assert_eq!(set(&mut s, key, &pairs), Outcome::Changed, "{key}");
-        assert!(stamp(&s, key) > before, "{key} {pairs:?}");
+        let before = stamp(s, key);
+        assert_eq!(set(s, key, &pairs), Outcome::Changed, "{key}");
+        assert!(stamp(s, key) > before, "{key} {pairs:?}");
     }
 
     // A client rename changes the category of its contacts and tasks: all are touched.
     let si = s.get(Key::new(Kind::Si, 1006)).unwrap();
     let client = si.get("client").as_ref_key().unwrap();
     let before = si.updated_at;
-    set(&mut s, client, &[("name", "Renamed Client")]);
+    set(s, client, &[("name", "Renamed Client")]);
     let si = s.get(Key::new(Kind::Si, 1006)).unwrap();
     assert!(si.updated_at > before);
     assert_eq!(si.text("category"), "Renamed Client");
@@ -242,57 +267,57 @@ fn updated_at_moves_on_every_change_path() {
     // A location rename touches the SIs at that location.
     let loc = si.get("location").as_ref_key().unwrap();
     let before = si.updated_at;
-    set(&mut s, loc, &[("name", "Renamed Site")]);
-    assert!(stamp(&s, si.key) > before);
+    set(s, loc, &[("name", "Renamed Site")]);
+    assert!(stamp(s, si.key) > before);
 
     // A person rename touches their SIs and, for an agent, their employee record.
     let p = s.profiles().unwrap().remove(0);
     let agent = p.user;
-    let agent_si = all(&s, Kind::Si)
+    let agent_si = all(s, Kind::Si)
         .into_iter()
         .find(|r| matches!(r.get("people"), Value::Refs(v) if v.contains(&agent)))
         .expect("an SI with the agent");
-    let (b_si, b_emp) = (agent_si.updated_at, stamp(&s, p.employee));
-    set(&mut s, agent, &[("last_name", "Whitfield-Ng")]);
-    assert!(stamp(&s, agent_si.key) > b_si);
-    assert!(stamp(&s, p.employee) > b_emp);
+    let (b_si, b_emp) = (agent_si.updated_at, stamp(s, p.employee));
+    set(s, agent, &[("last_name", "Whitfield-Ng")]);
+    assert!(stamp(s, agent_si.key) > b_si);
+    assert!(stamp(s, p.employee) > b_emp);
     assert_eq!(s.profiles().unwrap()[0].name, "Dana Whitfield-Ng");
 
     // Moving Main touches the old Main too.
-    let (c, locs, _) = client_with(&mut s, "Mover", 2, 0);
-    let old_main = stamp(&s, locs[0]);
-    set(&mut s, locs[1], &[("main", "true")]);
-    assert!(stamp(&s, locs[0]) > old_main);
+    let (c, locs, _) = client_with(s, "Mover", 2, 0);
+    let old_main = stamp(s, locs[0]);
+    set(s, locs[1], &[("main", "true")]);
+    assert!(stamp(s, locs[0]) > old_main);
     let _ = c;
 
     // Sync stamps and reset touch the employee record.
-    let before = stamp(&s, p.employee);
+    let before = stamp(s, p.employee);
     s.write(&mut |w| w.set_stamps(p.employee, Some(5), Some(6)))
         .unwrap();
-    assert!(stamp(&s, p.employee) > before);
-    let before = stamp(&s, p.employee);
+    assert!(stamp(s, p.employee) > before);
+    let before = stamp(s, p.employee);
     s.reset(&p).unwrap();
-    assert!(stamp(&s, p.employee) > before);
+    assert!(stamp(s, p.employee) > before);
 }
 
-#[test]
-fn an_edit_that_changes_nothing_touches_nothing() {
-    let (_d, mut s) = sample_store();
+fn an_edit_that_changes_nothing_touches_nothing(e: &Engine) {
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
     let k = Key::new(Kind::User, 2);
     let r = s.get(k).unwrap();
     let before = r.updated_at;
     let title = r.text("job_title").to_string();
-    assert_eq!(set(&mut s, k, &[("job_title", &title)]), Outcome::Unchanged);
-    assert_eq!(stamp(&s, k), before);
+    assert_eq!(set(s, k, &[("job_title", &title)]), Outcome::Unchanged);
+    assert_eq!(stamp(s, k), before);
 }
 
-#[test]
-fn change_times_strictly_increase_across_transactions() {
-    let (_d, mut s) = new_store();
+fn change_times_strictly_increase_across_transactions(e: &Engine) {
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
     let mut last = 0;
     for i in 0..50 {
-        let k = add(&mut s, Kind::Client, &[("name", &format!("C{i}"))]);
-        let t = stamp(&s, k);
+        let k = add(s, Kind::Client, &[("name", &format!("C{i}"))]);
+        let t = stamp(s, k);
         assert!(
             t > last,
             "transaction {i} did not move the clock: {t} <= {last}"
@@ -301,45 +326,39 @@ fn change_times_strictly_increase_across_transactions() {
     }
 }
 
-#[test]
-fn keys_are_stable_across_edits_and_reopening() {
+fn keys_are_stable_across_edits_and_reopening(e: &Engine) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sm.db");
-    let (mut s, _, _) = SqliteStore::create(&path).unwrap();
-    smsync::seed::sample(&mut s).unwrap();
-    let snapshot = |s: &SqliteStore| -> Vec<(String, String)> {
+    let mut store = (e.create)(dir.path());
+    let s = store.as_mut();
+    smsync::seed::sample(s).unwrap();
+    let snapshot = |s: &dyn Store| -> Vec<(String, String)> {
         Kind::ALL
             .iter()
             .flat_map(|&k| all(s, k))
             .map(|r| (r.key.to_string(), smsync::admin::label(&r)))
             .collect()
     };
-    let first = snapshot(&s);
+    let first = snapshot(s);
     assert!(first.iter().any(|(k, _)| k == "SI-1001"));
     assert!(first.iter().any(|(k, _)| k == "SM-L1"));
     let loc = Key::new(Kind::Location, 3);
-    set(&mut s, loc, &[("phone", "+1 000")]);
-    set(
-        &mut s,
-        Key::new(Kind::Si, 1003),
-        &[("description", "Edited")],
-    );
+    set(s, loc, &[("phone", "+1 000")]);
+    set(s, Key::new(Kind::Si, 1003), &[("description", "Edited")]);
     assert_eq!(s.get(loc).unwrap().key, loc);
     assert_eq!(s.get(loc).unwrap().text("key"), "SM-L3");
-    drop(s);
-    let s = SqliteStore::open(&path).unwrap();
-    let again = snapshot(&s);
+    drop(store);
+    let again = snapshot((e.reopen)(dir.path()).as_ref());
     let keys = |v: &[(String, String)]| v.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
     assert_eq!(keys(&first), keys(&again));
 }
 
-#[test]
-fn si_rules_default_main_location_and_validate_people() {
-    let (_d, mut s) = new_store();
-    let (c, locs, users) = client_with(&mut s, "Acme", 2, 1);
-    let (c2, locs2, users2) = client_with(&mut s, "Other", 1, 1);
+fn si_rules_default_main_location_and_validate_people(e: &Engine) {
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    let (c, locs, users) = client_with(s, "Acme", 2, 1);
+    let (c2, locs2, users2) = client_with(s, "Other", 1, 1);
     let si = add(
-        &mut s,
+        s,
         Kind::Si,
         &[("client", &c.to_string()), ("description", "Fix it")],
     );
@@ -353,7 +372,7 @@ fn si_rules_default_main_location_and_validate_people() {
     assert_eq!(si, Key::new(Kind::Si, 1), "first SI number");
 
     let e = try_add(
-        &mut s,
+        s,
         Kind::Si,
         &[
             ("client", &c.to_string()),
@@ -364,25 +383,25 @@ fn si_rules_default_main_location_and_validate_people() {
     .unwrap_err();
     assert!(e.to_string().contains("does not belong"), "{e}");
 
-    let e = try_set(&mut s, si, &[("people", &users2[0].to_string())]).unwrap_err();
+    let e = try_set(s, si, &[("people", &users2[0].to_string())]).unwrap_err();
     assert!(e.to_string().contains("another client"), "{e}");
-    set(&mut s, si, &[("people", &users[0].to_string())]);
+    set(s, si, &[("people", &users[0].to_string())]);
 
-    let e = try_add(&mut s, Kind::Si, &[("client", &c2.to_string())]).unwrap_err();
+    let e = try_add(s, Kind::Si, &[("client", &c2.to_string())]).unwrap_err();
     assert!(e.to_string().contains("description is required"), "{e}");
 
-    set(&mut s, si, &[("status", "Closed")]);
+    set(s, si, &[("status", "Closed")]);
     assert!(s.get(si).unwrap().get("completed").as_date().is_some());
-    set(&mut s, si, &[("status", "In Progress")]);
+    set(s, si, &[("status", "In Progress")]);
     assert!(
         s.get(si).unwrap().get("completed").is_null(),
         "reopening clears completion"
     );
 }
 
-#[test]
-fn profiles_must_match_one_employee_exactly() {
-    let (_d, mut s) = sample_store();
+fn profiles_must_match_one_employee_exactly(e: &Engine) {
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
     assert_eq!(s.profile("Dana Whitfield").unwrap().name, "Dana Whitfield");
 
     let e = s.profile("Nobody Here").unwrap_err();
@@ -397,7 +416,7 @@ fn profiles_must_match_one_employee_exactly() {
 
     // A second employee with the same name makes the name ambiguous.
     let twin = add(
-        &mut s,
+        s,
         Kind::User,
         &[
             ("kind", "agent"),
@@ -405,7 +424,7 @@ fn profiles_must_match_one_employee_exactly() {
             ("last_name", "Whitfield"),
         ],
     );
-    add(&mut s, Kind::Employee, &[("user", &twin.to_string())]);
+    add(s, Kind::Employee, &[("user", &twin.to_string())]);
     let e = s.profile("Dana Whitfield").unwrap_err();
     assert!(matches!(e, Error::Invalid(_)));
     let msg = e.to_string();
@@ -415,22 +434,17 @@ fn profiles_must_match_one_employee_exactly() {
     );
 
     // A non-employee namesake does not count; a client user cannot be an employee.
-    let client_user = all(&s, Kind::User)
+    let client_user = all(s, Kind::User)
         .into_iter()
         .find(|u| u.text("kind") == "client")
         .unwrap();
-    let e = try_add(
-        &mut s,
-        Kind::Employee,
-        &[("user", &client_user.key.to_string())],
-    )
-    .unwrap_err();
+    let e = try_add(s, Kind::Employee, &[("user", &client_user.key.to_string())]).unwrap_err();
     assert!(e.to_string().contains("only service agents"), "{e}");
 }
 
-#[test]
-fn reset_clears_stamps_so_everything_is_pending() {
-    let (_d, mut s) = sample_store();
+fn reset_clears_stamps_so_everything_is_pending(e: &Engine) {
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
     let p = s.profile("Marco Rossi").unwrap();
     let stamp = s.get(p.employee).unwrap().updated_at;
     s.write(&mut |w| w.set_stamps(p.employee, Some(stamp), Some(stamp)))
@@ -446,16 +460,16 @@ fn reset_clears_stamps_so_everything_is_pending() {
     assert_eq!(c.tasks_pending, c.tasks);
 }
 
-#[test]
-fn scale_seed_is_deterministic_per_seed() {
+fn scale_seed_is_deterministic_per_seed(e: &Engine) {
     let dump = |seed: u64| -> Vec<serde_json::Value> {
-        let (_d, mut s) = new_store();
-        let n = smsync::seed::scale(&mut s, 600, None, seed, false).unwrap();
+        let (_d, mut store) = e.new_store();
+        let s = store.as_mut();
+        let n = smsync::seed::scale(s, 600, None, seed, false).unwrap();
         assert_eq!(n.contacts(), 600);
         assert_eq!(n.sis, 60);
         Kind::ALL
             .iter()
-            .flat_map(|&k| all(&s, k))
+            .flat_map(|&k| all(s, k))
             .map(|r| {
                 let mut j = r.to_json();
                 j.as_object_mut().unwrap().remove("updated_at");
@@ -468,46 +482,46 @@ fn scale_seed_is_deterministic_per_seed() {
     assert_ne!(a, dump(8));
 }
 
-#[test]
-fn seeding_refuses_a_database_that_holds_data() {
-    let (_d, mut s) = sample_store();
-    let e = smsync::seed::sample(&mut s).unwrap_err();
+fn seeding_refuses_a_database_that_holds_data(e: &Engine) {
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
+    let e = smsync::seed::sample(s).unwrap_err();
     assert!(e.to_string().contains("only an empty database"), "{e}");
-    let e = smsync::seed::scale(&mut s, 10, None, 1, false).unwrap_err();
+    let e = smsync::seed::scale(s, 10, None, 1, false).unwrap_err();
     assert!(e.to_string().contains("only an empty database"), "{e}");
 }
 
-#[test]
-fn sample_has_the_promised_shape() {
-    let (_d, s) = sample_store();
-    let clients = all(&s, Kind::Client);
+fn sample_has_the_promised_shape(e: &Engine) {
+    let (_d, store) = e.sample_store();
+    let s = store.as_ref();
+    let clients = all(s, Kind::Client);
     assert_eq!(clients.len(), 5);
     assert!(clients.iter().any(|c| c.text("name") == "Café Müller GmbH"));
     for c in &clients {
-        let n = all(&s, Kind::Location)
+        let n = all(s, Kind::Location)
             .iter()
             .filter(|l| l.get("client") == &Value::Ref(c.key))
             .count();
         assert!((2..=4).contains(&n), "{} has {n} locations", c.key);
-        assert_eq!(mains(&s, c.key).len(), 1);
+        assert_eq!(mains(s, c.key).len(), 1);
     }
-    let users = all(&s, Kind::User);
+    let users = all(s, Kind::User);
     assert_eq!(
         users.iter().filter(|u| u.text("kind") == "agent").count(),
         4
     );
     assert_eq!(s.profiles().unwrap().len(), 2);
-    assert_eq!(all(&s, Kind::Tech).len(), 10);
-    let sis = all(&s, Kind::Si);
+    assert_eq!(all(s, Kind::Tech).len(), 10);
+    let sis = all(s, Kind::Si);
     assert_eq!(sis.len(), 20);
     for st in ["In Progress", "Completion Requested", "Closed"] {
         assert!(sis.iter().any(|r| r.text("status") == st), "no {st} SI");
     }
 }
 
-#[test]
-fn a_record_found_in_a_transaction_is_never_written_back_stale() {
-    let (_d, mut s) = sample_store();
+fn a_record_found_in_a_transaction_is_never_written_back_stale(e: &Engine) {
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
     let k = Key::new(Kind::Tech, 1);
     let phone = smsync::fields::get(Kind::Tech, "phone").unwrap();
     let notes = smsync::fields::get(Kind::Tech, "notes").unwrap();
@@ -533,16 +547,16 @@ fn a_record_found_in_a_transaction_is_never_written_back_stale() {
     );
 }
 
-#[test]
-fn change_pages_cover_every_record_once_when_many_share_one_change_time() {
+fn change_pages_cover_every_record_once_when_many_share_one_change_time(e: &Engine) {
     use smsync::store::Cursor;
     // A seed writes thousands of records per transaction, so one change time covers more
     // rows than a page; later edits add rows with their own, later change times.
-    let (_d, mut s) = new_store();
-    smsync::seed::scale(&mut s, 900, None, 3, false).unwrap();
-    let users = all(&s, Kind::User);
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    smsync::seed::scale(s, 900, None, 3, false).unwrap();
+    let users = all(s, Kind::User);
     for u in users.iter().step_by(50) {
-        set(&mut s, u.key, &[("mobile", "+1 555 000 1111")]);
+        set(s, u.key, &[("mobile", "+1 555 000 1111")]);
     }
     let employee = s.profiles().unwrap()[0].employee;
     let upto = s.clock().unwrap();
@@ -569,7 +583,7 @@ fn change_pages_cover_every_record_once_when_many_share_one_change_time() {
                 _ => break,
             }
         }
-        let mut expected: Vec<(i64, Key)> = all(&s, Kind::User)
+        let mut expected: Vec<(i64, Key)> = all(s, Kind::User)
             .iter()
             .map(|u| (u.updated_at, u.key))
             .collect();
@@ -585,29 +599,72 @@ fn change_pages_cover_every_record_once_when_many_share_one_change_time() {
     }
 }
 
-#[test]
-fn unsynced_writes_commit_and_leave_the_connection_at_full_sync() {
-    let (_d, mut s) = sample_store();
-    let sync = |s: &SqliteStore| -> i64 {
-        s.connection()
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap()
-    };
-    assert_eq!(sync(&s), 2, "FULL");
+fn unsynced_writes_commit_and_an_error_rolls_them_back(e: &Engine) {
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
     let key = Key::new(Kind::Tech, 1);
-    let fields = [(
-        smsync::fields::get(Kind::Tech, "mobile").unwrap(),
-        Value::Text("+1 UNSYNCED".into()),
-    )];
+    let mobile = smsync::fields::get(Kind::Tech, "mobile").unwrap();
+    let fields = [(mobile, Value::Text("+1 UNSYNCED".into()))];
     s.write_unsynced(&mut |w| w.set(key, &fields).map(|_| ()))
         .unwrap();
-    assert_eq!(sync(&s), 2, "back to FULL after a commit");
     assert_eq!(s.get(key).unwrap().text("mobile"), "+1 UNSYNCED");
-    // An error inside rolls back and still restores FULL.
+    let other = [(mobile, Value::Text("+1 ROLLED BACK".into()))];
     let err = s.write_unsynced(&mut |w| {
-        w.set(key, &fields)?;
+        w.set(key, &other)?;
         Err(Error::invalid("stop"))
     });
     assert!(err.is_err());
-    assert_eq!(sync(&s), 2, "back to FULL after a rollback");
+    assert_eq!(
+        s.get(key).unwrap().text("mobile"),
+        "+1 UNSYNCED",
+        "rolled back"
+    );
+}
+
+/// What only the SQLite engine has: its schema's own guards and its connection settings.
+mod sqlite_only {
+    use super::common::*;
+    use smsync::error::Error;
+    use smsync::model::{Key, Kind, Value};
+    use smsync::store::{SqliteStore, Store};
+
+    #[test]
+    fn the_unique_index_refuses_a_second_main_whatever_writes() {
+        let (_d, mut s) = new_store();
+        let (c, locs, _) = client_with(&mut s, "Acme", 3, 0);
+        set(&mut s, locs[2], &[("main", "true")]);
+        assert_eq!(super::mains(&s, c), vec![locs[2]]);
+        // The database itself refuses a second Main, whatever writes to it.
+        let raw = s.connection().execute(
+            "UPDATE locations SET is_main = 1 WHERE id = ?1",
+            [locs[0].id],
+        );
+        assert!(raw.is_err(), "a second Main slipped past the unique index");
+    }
+
+    #[test]
+    fn unsynced_writes_leave_the_connection_at_full_sync() {
+        let (_d, mut s) = sample_store();
+        let sync = |s: &SqliteStore| -> i64 {
+            s.connection()
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(sync(&s), 2, "FULL");
+        let key = Key::new(Kind::Tech, 1);
+        let fields = [(
+            smsync::fields::get(Kind::Tech, "mobile").unwrap(),
+            Value::Text("+1 UNSYNCED".into()),
+        )];
+        s.write_unsynced(&mut |w| w.set(key, &fields).map(|_| ()))
+            .unwrap();
+        assert_eq!(sync(&s), 2, "back to FULL after a commit");
+        // An error inside rolls back and still restores FULL.
+        let err = s.write_unsynced(&mut |w| {
+            w.set(key, &fields)?;
+            Err(Error::invalid("stop"))
+        });
+        assert!(err.is_err());
+        assert_eq!(sync(&s), 2, "back to FULL after a rollback");
+    }
 }

@@ -13,7 +13,7 @@ use crate::store::SqliteStore;
 
 /// `smsync db init`: creates the database or migrates it to this version's schema.
 pub(super) fn init(db: &Path) -> Result<()> {
-    let (_, before, after) = SqliteStore::create(db)?;
+    let (_, before, after) = SqliteStore::create(&crate::store::sqlite_path(db)?)?;
     if before == after {
         println!("{}: schema version {after}, up to date", db.display());
     } else {

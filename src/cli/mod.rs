@@ -261,7 +261,7 @@ pub enum AdminCommand {
 
 /// Opens the database every command works on (the one place that does).
 pub fn open(db: &Path) -> Result<SqliteStore> {
-    SqliteStore::open(db)
+    crate::store::open_sqlite(db)
 }
 
 /// Runs a parsed command line; the error carries the exit code.

@@ -1,12 +1,15 @@
 //! The storage layer: the only way the rest of smsync reads or changes Service Master data.
-//! [`Store`] is engine-neutral; [`sqlite::SqliteStore`] is the embedded engine. A server
-//! engine (PostgreSQL) implements the same traits without touching the sync code.
+//! [`Store`], [`Writer`] and [`Lookup`] are engine-neutral, and so are the Service Master
+//! rules ([`domain`]); [`sqlite::SqliteStore`] is the embedded engine. A server engine
+//! (PostgreSQL) implements the same traits and [`domain::RuleReads`], reuses the rules, and
+//! touches no sync code. [`open`] picks the engine from a database path or URL.
 //!
 //! Writes happen in [`Store::write`], one transaction with one change time for every record
 //! it touches, cascades included; change times are strictly increasing across commits.
 
-pub mod schema;
+pub mod domain;
 pub mod sqlite;
+mod url;
 
 use serde::Serialize;
 
@@ -15,6 +18,7 @@ use crate::fields::FieldDef;
 use crate::model::{Key, Kind, Record, Value};
 
 pub use sqlite::SqliteStore;
+pub use url::Target;
 
 /// One assignment of a value to a field, as `admin add` and `admin set` pass them.
 pub type Assignment = (&'static FieldDef, Value);
@@ -212,8 +216,10 @@ pub trait Store: Lookup {
     /// Runs `f` in one write transaction: all of it commits, or none of it.
     fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()>;
 
-    /// Another connection to the same database, for work on a second thread; `None` where
-    /// the engine has no such thing (the caller then uses this one).
+    /// Another connection to the same database, for work on a second thread.
+    ///
+    /// Optional: an engine need not implement it. The default returns `None`, and the
+    /// caller then does that work on this connection.
     fn second_connection(&self) -> Result<Option<Box<dyn Store + Send>>> {
         Ok(None)
     }
@@ -223,6 +229,9 @@ pub trait Store: Lookup {
     /// later commit, never leave it half done. For bookkeeping that a later durable commit
     /// makes durable, and that a lost commit only makes redo (the export state, whose run
     /// keeps a marker until its stamps commit durably).
+    ///
+    /// Optional: an engine need not implement it. The default is [`Store::write`], a
+    /// durable commit, which is always correct, only slower.
     fn write_unsynced(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
         self.write(f)
     }
@@ -337,5 +346,36 @@ pub trait Store: Lookup {
     fn reset(&mut self, profile: &Profile) -> Result<()> {
         let employee = profile.employee;
         self.write(&mut |w| w.set_stamps(employee, None, None))
+    }
+}
+
+/// Opens the database that `url_or_path` names, with the engine it names: a plain path or
+/// `sqlite:PATH` is an SQLite file (which must exist with a current schema); a
+/// `postgres://` or `postgresql://` URL is refused for now, with the URL shown without its
+/// password.
+pub fn open(url_or_path: impl AsRef<std::ffi::OsStr>) -> Result<Box<dyn Store>> {
+    match Target::parse(url_or_path)? {
+        Target::Sqlite(path) => Ok(Box::new(SqliteStore::open(&path)?)),
+        Target::Postgres { redacted } => Err(Error::invalid(format!(
+            "the PostgreSQL engine is not built yet, so {redacted} cannot be opened; \
+             use an SQLite database (a file path or sqlite:PATH)"
+        ))),
+    }
+}
+
+/// [`open`] for callers that need the SQLite engine itself (its path, its raw
+/// connection): any other engine is an error that says which one was named.
+pub fn open_sqlite(url_or_path: impl AsRef<std::ffi::OsStr>) -> Result<SqliteStore> {
+    SqliteStore::open(&sqlite_path(url_or_path)?)
+}
+
+/// The SQLite file a database argument names (for `db init`, which creates it).
+pub fn sqlite_path(url_or_path: impl AsRef<std::ffi::OsStr>) -> Result<std::path::PathBuf> {
+    match Target::parse(url_or_path)? {
+        Target::Sqlite(path) => Ok(path),
+        Target::Postgres { redacted } => Err(Error::invalid(format!(
+            "{redacted} is a PostgreSQL database; this needs an SQLite database \
+             (a file path or sqlite:PATH)"
+        ))),
     }
 }

@@ -99,7 +99,7 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
                 drop.display()
             ))
         })?;
-    let mut store = SqliteStore::open(db)?;
+    let mut store = crate::store::open_sqlite(db)?;
     let mut watched = profiles(&store, opts)?;
     if watched.is_empty() {
         return Err(Error::invalid(

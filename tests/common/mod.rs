@@ -1,11 +1,49 @@
-//! Helpers shared by the integration tests: a real SQLite database in a temp dir, and
-//! record edits written as `field=value` pairs the way `smsync admin` takes them.
+//! Helpers shared by the integration tests: the storage engines the contract tests run on,
+//! a real SQLite database in a temp dir, and record edits written as `field=value` pairs
+//! the way `smsync admin` takes them (on any engine, through `&mut dyn Store`).
 #![allow(dead_code)]
+
+use std::path::Path;
 
 use smsync::admin::parse_assignments;
 use smsync::model::{Key, Kind, Record};
 use smsync::store::{Outcome, SqliteStore, Store};
 use tempfile::TempDir;
+
+/// A storage engine the contract tests (tests/store.rs) run on.
+pub struct Engine {
+    pub name: &'static str,
+    /// A new, empty database whose files (if any) live in `dir`.
+    pub create: fn(&Path) -> Box<dyn Store>,
+    /// The database that `create` made for `dir`, opened again.
+    pub reopen: fn(&Path) -> Box<dyn Store>,
+}
+
+impl Engine {
+    /// A new, empty database of this engine.
+    pub fn new_store(&self) -> (TempDir, Box<dyn Store>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = (self.create)(dir.path());
+        (dir, store)
+    }
+
+    /// A database of this engine holding the sample company.
+    pub fn sample_store(&self) -> (TempDir, Box<dyn Store>) {
+        let (dir, mut store) = self.new_store();
+        smsync::seed::sample(store.as_mut()).expect("sample");
+        (dir, store)
+    }
+}
+
+/// The embedded engine: one SQLite file in the directory.
+pub const SQLITE: Engine = Engine {
+    name: "sqlite",
+    create: |dir| {
+        let (store, _, _) = SqliteStore::create(&dir.join("sm.db")).expect("create db");
+        Box::new(store)
+    },
+    reopen: |dir| Box::new(SqliteStore::open(&dir.join("sm.db")).expect("open db")),
+};
 
 pub fn new_store() -> (TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -23,12 +61,12 @@ fn args(pairs: &[(&str, &str)]) -> Vec<String> {
     pairs.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
-pub fn add(store: &mut SqliteStore, kind: Kind, pairs: &[(&str, &str)]) -> Key {
+pub fn add(store: &mut dyn Store, kind: Kind, pairs: &[(&str, &str)]) -> Key {
     try_add(store, kind, pairs).unwrap_or_else(|e| panic!("add {kind} {pairs:?}: {e}"))
 }
 
 pub fn try_add(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     kind: Kind,
     pairs: &[(&str, &str)],
 ) -> smsync::error::Result<Key> {
@@ -36,12 +74,12 @@ pub fn try_add(
     store.add(kind, &a)
 }
 
-pub fn set(store: &mut SqliteStore, key: Key, pairs: &[(&str, &str)]) -> Outcome {
+pub fn set(store: &mut dyn Store, key: Key, pairs: &[(&str, &str)]) -> Outcome {
     try_set(store, key, pairs).unwrap_or_else(|e| panic!("set {key} {pairs:?}: {e}"))
 }
 
 pub fn try_set(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     key: Key,
     pairs: &[(&str, &str)],
 ) -> smsync::error::Result<Outcome> {
@@ -49,7 +87,7 @@ pub fn try_set(
     store.set(key, &a)
 }
 
-pub fn all(store: &SqliteStore, kind: Kind) -> Vec<Record> {
+pub fn all(store: &dyn Store, kind: Kind) -> Vec<Record> {
     let mut v = Vec::new();
     store
         .for_each(kind, &mut |r| {
@@ -62,7 +100,7 @@ pub fn all(store: &SqliteStore, kind: Kind) -> Vec<Record> {
 
 /// A client with `n` locations (the first one added is Main) and `users` client users.
 pub fn client_with(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     name: &str,
     n: usize,
     users: usize,

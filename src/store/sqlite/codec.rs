@@ -1,0 +1,242 @@
+//! The row codec of the SQLite engine: tables and columns of each kind, the generic
+//! `SELECT` of a kind built from the field table (derived fields and reference labels
+//! included), and the conversion between SQL rows and values and [`Record`]s.
+
+use std::sync::OnceLock;
+
+use chrono::NaiveDate;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use crate::error::{Error, Result};
+use crate::fields::{self, FieldDef, Ty};
+use crate::model::{Key, Kind, Record, Value};
+
+/// The category of service agents' contacts.
+pub const AGENTS_CATEGORY: &str = "Service Agents";
+/// The category of tech database contacts.
+pub const TECH_CATEGORY: &str = "Tech Database";
+
+pub(super) fn table(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Client => "clients",
+        Kind::Location => "locations",
+        Kind::User => "users",
+        Kind::Tech => "tech",
+        Kind::Si => "sis",
+        Kind::Employee => "employees",
+    }
+}
+
+/// The column whose value is the number in the record's key.
+pub(super) fn key_column(kind: Kind) -> &'static str {
+    if kind == Kind::Si { "number" } else { "id" }
+}
+
+/// SQL for a field that is derived from other records rather than stored.
+fn derived_sql(f: &FieldDef) -> String {
+    match (f.kind, f.name) {
+        (_, "key") => "NULL".into(),
+        (Kind::Location | Kind::Si, "category") => {
+            "(SELECT c.name FROM clients c WHERE c.id = t.client_id)".into()
+        }
+        (Kind::User, "category") => format!(
+            "CASE WHEN t.kind = 'agent' THEN '{AGENTS_CATEGORY}' \
+             ELSE (SELECT c.name FROM clients c WHERE c.id = t.client_id) END"
+        ),
+        (Kind::Tech, "category") => format!("'{TECH_CATEGORY}'"),
+        (Kind::Si, "people") => "(SELECT group_concat(p.user_id, ',') FROM \
+             (SELECT user_id FROM si_people WHERE si_id = t.id ORDER BY user_id) p)"
+            .into(),
+        (Kind::Employee, "profile") => {
+            "(SELECT u.first_name || ' ' || u.last_name FROM users u WHERE u.id = t.user_id)".into()
+        }
+        (k, n) => unreachable!("no derivation for {k}.{n}"),
+    }
+}
+
+/// SQL for the display name of a record of `kind` whose id is the SQL expression `id`.
+fn label_sql(kind: Kind, id: &str) -> String {
+    match kind {
+        Kind::Client => format!("(SELECT x.name FROM clients x WHERE x.id = {id})"),
+        Kind::Location => format!("(SELECT x.name FROM locations x WHERE x.id = {id})"),
+        Kind::User => {
+            format!("(SELECT x.first_name || ' ' || x.last_name FROM users x WHERE x.id = {id})")
+        }
+        k => unreachable!("no label for {k}"),
+    }
+}
+
+/// The display names of the records a field refers to; `None` for other fields.
+fn ref_label_sql(f: &FieldDef) -> Option<String> {
+    match f.ty {
+        Ty::Ref(k) => Some(label_sql(
+            k,
+            &format!("t.{}", f.column.expect("stored ref")),
+        )),
+        Ty::Refs(Kind::User) => Some(format!(
+            "(SELECT group_concat(n, char({LABEL_SEP})) FROM (SELECT {} AS n FROM si_people p \
+             WHERE p.si_id = t.id ORDER BY p.user_id))",
+            label_sql(Kind::User, "p.user_id")
+        )),
+        _ => None,
+    }
+}
+
+/// Separates the names of several references in one label column (ASCII unit separator).
+const LABEL_SEP: u32 = 31;
+
+/// `SELECT t.id, <key number>, t.updated_at, <fields...>, <ref labels...> FROM <table> t`.
+pub(super) fn select_sql(kind: Kind) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        Kind::ALL
+            .iter()
+            .map(|&k| {
+                let mut cols: Vec<String> = fields::of(k)
+                    .iter()
+                    .map(|f| match f.column {
+                        Some(c) => format!("t.{c}"),
+                        None => derived_sql(f),
+                    })
+                    .collect();
+                cols.extend(fields::of(k).iter().filter_map(ref_label_sql));
+                format!(
+                    "SELECT t.id, t.{}, t.updated_at, {} FROM {} t",
+                    key_column(k),
+                    cols.join(", "),
+                    table(k)
+                )
+            })
+            .collect()
+    });
+    &all[Kind::ALL.iter().position(|&k| k == kind).expect("kind")]
+}
+
+fn conversion_error(col: usize, msg: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        Box::<dyn std::error::Error + Send + Sync>::from(msg),
+    )
+}
+
+fn read_value(f: &FieldDef, row: &Row, col: usize) -> rusqlite::Result<Value> {
+    Ok(match f.ty {
+        Ty::Text | Ty::Choice(_) => match row.get::<_, Option<String>>(col)? {
+            Some(s) => Value::Text(s),
+            None => Value::Null,
+        },
+        Ty::Bool => Value::Bool(row.get::<_, i64>(col)? != 0),
+        Ty::Int | Ty::Stamp => match row.get::<_, Option<i64>>(col)? {
+            Some(i) => Value::Int(i),
+            None => Value::Null,
+        },
+        Ty::Date => match row.get::<_, Option<String>>(col)? {
+            Some(s) => Value::Date(
+                NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                    .map_err(|e| conversion_error(col, format!("{}: {s}: {e}", f.name)))?,
+            ),
+            None => Value::Null,
+        },
+        Ty::Ref(k) => match row.get::<_, Option<i64>>(col)? {
+            Some(id) => Value::Ref(Key::new(k, id)),
+            None => Value::Null,
+        },
+        Ty::Refs(k) => {
+            let s: Option<String> = row.get(col)?;
+            let mut keys = Vec::new();
+            for part in s
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter(|p| !p.is_empty())
+            {
+                let id = part
+                    .parse::<i64>()
+                    .map_err(|e| conversion_error(col, format!("{}: {part}: {e}", f.name)))?;
+                keys.push(Key::new(k, id));
+            }
+            Value::Refs(keys)
+        }
+    })
+}
+
+pub(super) fn read_record(kind: Kind, row: &Row) -> rusqlite::Result<Record> {
+    let key = Key::new(kind, row.get(1)?);
+    let updated_at = row.get(2)?;
+    let defs = fields::of(kind);
+    let mut values = Vec::with_capacity(defs.len());
+    for (i, f) in defs.iter().enumerate() {
+        values.push(if f.name == "key" {
+            Value::Text(key.to_string())
+        } else {
+            read_value(f, row, 3 + i)?
+        });
+    }
+    let mut labels = Vec::new();
+    let mut col = 3 + defs.len();
+    for (i, f) in defs.iter().enumerate() {
+        if ref_label_sql(f).is_some() {
+            let names: Option<String> = row.get(col)?;
+            col += 1;
+            let names = names
+                .map(|s| {
+                    s.split(char::from_u32(LABEL_SEP).expect("separator"))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            labels.push((i, names));
+        }
+    }
+    Ok(Record {
+        key,
+        updated_at,
+        values,
+        labels,
+    })
+}
+
+pub(super) fn sql_value(v: &Value) -> SqlValue {
+    match v {
+        Value::Null | Value::Refs(_) => SqlValue::Null,
+        Value::Text(s) => SqlValue::Text(s.clone()),
+        Value::Bool(b) => SqlValue::Integer(*b as i64),
+        Value::Int(i) => SqlValue::Integer(*i),
+        Value::Date(d) => SqlValue::Text(d.format("%Y-%m-%d").to_string()),
+        Value::Ref(k) => SqlValue::Integer(k.id),
+    }
+}
+
+/// Reads one record by key; `None` when it does not exist.
+pub(super) fn load(conn: &Connection, key: Key) -> Result<Option<Record>> {
+    let sql = format!(
+        "{} WHERE t.{} = ?1",
+        select_sql(key.kind),
+        key_column(key.kind)
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(stmt
+        .query_row([key.id], |r| read_record(key.kind, r))
+        .optional()?)
+}
+
+pub(super) fn load_required(conn: &Connection, key: Key) -> Result<Record> {
+    load(conn, key)?.ok_or_else(|| Error::NotFound(format!("{key} does not exist")))
+}
+
+/// The row id behind a key (SIs are keyed by number).
+pub(super) fn row_id(conn: &Connection, key: Key) -> Result<Option<i64>> {
+    if key.kind != Kind::Si {
+        let sql = format!("SELECT id FROM {} WHERE id = ?1", table(key.kind));
+        return Ok(conn
+            .prepare_cached(&sql)?
+            .query_row([key.id], |r| r.get(0))
+            .optional()?);
+    }
+    Ok(conn
+        .prepare_cached("SELECT id FROM sis WHERE number = ?1")?
+        .query_row([key.id], |r| r.get(0))
+        .optional()?)
+}

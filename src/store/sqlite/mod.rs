@@ -1,0 +1,232 @@
+//! The embedded SQLite engine of the storage layer: the [`SqliteStore`] type, its
+//! connection settings, and its [`Store`] and [`Lookup`] implementations, which hand the
+//! work to `codec` (rows ⇄ records), `queries` (reads), `writer` (the write
+//! transaction) and [`schema`] (migrations). The Service Master rules it enforces are
+//! [`crate::store::domain`]'s. Also the conversion of SQLite errors into [`Error::Db`].
+
+mod codec;
+mod queries;
+pub mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use codec::{AGENTS_CATEGORY, TECH_CATEGORY};
+
+use super::{
+    Changed, Cursor, Exported, JournalEntry, Lookup, OutputStamps, Profile, Store, SyncCounts,
+    Writer,
+};
+use crate::error::{Error, Result};
+use crate::model::{Key, Kind, Record};
+
+/// SQLite errors become [`Error::Db`] with SQLite's message, so the public error type
+/// names no engine.
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Db(e.to_string())
+    }
+}
+
+/// The Service Master database in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    // WAL lets exports read while another process writes. synchronous=FULL makes every
+    // commit durable before smsync moves an input file to processed/, so an edit can never
+    // be lost between the two.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoints (one per input file and item) keep their undo pages here; in a temp file
+    // every first change of a page inside a savepoint cost a write system call.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+impl SqliteStore {
+    fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Opens an existing database whose schema is current.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::NotFound(format!(
+                "no database at {}; create it with `smsync db init` (or pass --db)",
+                path.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        schema::check(&conn)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Creates the database, or migrates an existing one. Returns the schema versions
+    /// before and after.
+    pub fn create(path: &Path) -> Result<(Self, i64, i64)> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        let (before, after) = schema::migrate(&mut conn)?;
+        Ok((
+            SqliteStore {
+                conn,
+                path: path.to_path_buf(),
+            },
+            before,
+            after,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The raw connection, for tests and the checks of `db` commands.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Store for SqliteStore {
+    fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        writer::write(&mut self.conn, f)
+    }
+
+    fn write_unsynced(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        writer::write_unsynced(&mut self.conn, f)
+    }
+
+    fn get(&self, key: Key) -> Result<Record> {
+        codec::load_required(&self.conn, key)
+    }
+
+    fn for_each(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        queries::for_each(&self.conn, kind, f)
+    }
+
+    fn count(&self, kind: Kind) -> Result<u64> {
+        queries::count(&self.conn, kind)
+    }
+
+    fn profiles(&self) -> Result<Vec<Profile>> {
+        queries::profiles(&self.conn)
+    }
+
+    fn sync_counts(&self, profile: &Profile) -> Result<SyncCounts> {
+        queries::sync_counts(&self.conn, profile)
+    }
+
+    fn clock(&self) -> Result<i64> {
+        queries::clock(&self.conn)
+    }
+
+    fn max_change(&self) -> Result<i64> {
+        queries::max_change(&self.conn)
+    }
+
+    fn changes(
+        &self,
+        kind: Kind,
+        employee: Key,
+        since: Option<i64>,
+        upto: i64,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Changed>> {
+        queries::changes(&self.conn, kind, employee, since, upto, after, limit)
+    }
+
+    fn for_each_synced(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        queries::for_each_synced(&self.conn, kind, f)
+    }
+
+    fn exported_count(&self, employee: Key, kinds: &[Kind], limit: u64) -> Result<u64> {
+        queries::exported_count(&self.conn, employee, kinds, limit)
+    }
+
+    fn in_synced_set(&self, key: Key) -> Result<bool> {
+        queries::in_synced_set(&self.conn, key)
+    }
+
+    fn dirty_exports(&self, employee: Key, kind: Kind, outputs: u32) -> Result<Vec<Key>> {
+        queries::dirty_exports(&self.conn, employee, kind, outputs)
+    }
+
+    fn output_stamps(&self, employee: Key) -> Result<Vec<OutputStamps>> {
+        queries::output_stamps(&self.conn, employee)
+    }
+
+    fn journal_entries(
+        &self,
+        profile: Option<&str>,
+        limit: usize,
+        f: &mut dyn FnMut(JournalEntry) -> Result<()>,
+    ) -> Result<()> {
+        queries::journal_entries(&self.conn, profile, limit, f)
+    }
+}
+
+/// Implements [`Lookup`] by handing every call to the connection.
+macro_rules! lookup_via_connection {
+    ($t:ty) => {
+        impl Lookup for $t {
+            fn client_by_name(&self, name: &str) -> Result<Option<Key>> {
+                Lookup::client_by_name(self.conn(), name)
+            }
+            fn clients_named(&self, name: &str) -> Result<Vec<(Key, bool)>> {
+                Lookup::clients_named(self.conn(), name)
+            }
+            fn location_named(&self, client: Key, name: &str) -> Result<Option<Key>> {
+                Lookup::location_named(self.conn(), client, name)
+            }
+            fn people_named(&self, client: Key, name: &str) -> Result<Vec<Key>> {
+                Lookup::people_named(self.conn(), client, name)
+            }
+            fn si_by_uid(&self, uid: &str) -> Result<Option<Key>> {
+                Lookup::si_by_uid(self.conn(), uid)
+            }
+            fn find(&self, key: Key) -> Result<Option<Record>> {
+                Lookup::find(self.conn(), key)
+            }
+            fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
+                Lookup::exported(self.conn(), employee, item)
+            }
+            fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
+                Lookup::ingested(self.conn(), profile, hash)
+            }
+        }
+    };
+}
+
+lookup_via_connection!(SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_errors_read_as_database_errors_and_exit_1() {
+        let conn = Connection::open_in_memory().unwrap();
+        let e: Error = conn.execute("DELETE FROM nowhere", []).unwrap_err().into();
+        assert!(matches!(e, Error::Db(_)), "{e:?}");
+        assert_eq!(e.to_string(), "database: no such table: nowhere");
+        assert_eq!(e.exit_code(), crate::error::exit::FAILURE);
+    }
+}

@@ -1,0 +1,393 @@
+//! The read queries of the SQLite engine: the synced-set predicates, the [`Lookup`]
+//! queries (on a connection or inside a write transaction), change pages, the synced set,
+//! counts, profiles, the clock and the journal.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::codec::{key_column, load, read_record, select_sql, table};
+use crate::error::Result;
+use crate::model::{Key, Kind, Record};
+use crate::store::{
+    Changed, Cursor, Exported, JournalEntry, Lookup, OutputStamps, Profile, SyncCounts,
+};
+
+/// SQL predicates (over alias `t`) of the records that go to Outlook (SPEC §1, §3).
+fn synced_predicate(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Location => {
+            "t.active = 1 AND EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id AND c.active = 1)"
+        }
+        Kind::User => {
+            "t.active = 1 AND (t.kind = 'agent' OR EXISTS (SELECT 1 FROM clients c \
+             WHERE c.id = t.client_id AND c.active = 1))"
+        }
+        Kind::Tech => "1",
+        Kind::Si => "t.status IN ('In Progress', 'Completion Requested')",
+        Kind::Client | Kind::Employee => "0",
+    }
+}
+
+/// The select of [`select_sql`] with the synced-set flag as its last column.
+fn select_with_flag(kind: Kind) -> String {
+    let base = select_sql(kind);
+    // The table's own FROM is the last one: the column list holds the subqueries.
+    let (cols, from) = base.rsplit_once(" FROM ").expect("select");
+    format!("{cols}, ({}) FROM {from}", synced_predicate(kind))
+}
+
+impl Lookup for Connection {
+    fn client_by_name(&self, name: &str) -> Result<Option<Key>> {
+        Ok(self
+            .prepare_cached("SELECT id FROM clients WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?
+            .map(|id| Key::new(Kind::Client, id)))
+    }
+
+    fn clients_named(&self, name: &str) -> Result<Vec<(Key, bool)>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT id, active FROM clients WHERE lower(name) = lower(?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map([name.trim()], |r| {
+            Ok((Key::new(Kind::Client, r.get(0)?), r.get::<_, i64>(1)? != 0))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn location_named(&self, client: Key, name: &str) -> Result<Option<Key>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT id FROM locations WHERE client_id = ?1 AND lower(name) = lower(?2) \
+                 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![client.id, name.trim()], |r| r.get(0))
+            .optional()?
+            .map(|id| Key::new(Kind::Location, id)))
+    }
+
+    fn people_named(&self, client: Key, name: &str) -> Result<Vec<Key>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT id FROM users WHERE lower(first_name || ' ' || last_name) = lower(?2) \
+             AND (kind = 'agent' OR client_id = ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![client.id, name.trim()], |r| {
+            Ok(Key::new(Kind::User, r.get(0)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn si_by_uid(&self, uid: &str) -> Result<Option<Key>> {
+        Ok(self
+            .prepare_cached("SELECT number FROM sis WHERE uid = ?1")?
+            .query_row([uid], |r| r.get(0))
+            .optional()?
+            .map(|n| Key::new(Kind::Si, n)))
+    }
+
+    fn find(&self, key: Key) -> Result<Option<Record>> {
+        load(self, key)
+    }
+
+    fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT hash, status, vals, updated_at, held, current FROM export_state \
+                 WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
+            )?
+            .query_row(params![employee.id, item.kind.name(), item.id], |r| {
+                Ok(Exported {
+                    hash: r.get::<_, i64>(0)? as u64,
+                    status: r.get(1)?,
+                    values: r.get(2)?,
+                    updated_at: r.get(3)?,
+                    held: r.get(4)?,
+                    current: r.get(5)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
+        Ok(self
+            .prepare_cached("SELECT file, at FROM ingested WHERE profile = ?1 AND hash = ?2")?
+            .query_row(params![profile, hash], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+}
+
+pub(super) fn for_each(
+    conn: &Connection,
+    kind: Kind,
+    f: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<()> {
+    let sql = format!("{} ORDER BY t.{}", select_sql(kind), key_column(kind));
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        f(read_record(kind, row)?)?;
+    }
+    Ok(())
+}
+
+pub(super) fn count(conn: &Connection, kind: Kind) -> Result<u64> {
+    let sql = format!("SELECT count(*) FROM {}", table(kind));
+    Ok(conn.query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+pub(super) fn profiles(conn: &Connection) -> Result<Vec<Profile>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.id, e.user_id, u.first_name || ' ' || u.last_name, e.contacts_stamp, \
+         e.tasks_stamp FROM employees e JOIN users u ON u.id = e.user_id ORDER BY e.id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Profile {
+            employee: Key::new(Kind::Employee, r.get(0)?),
+            user: Key::new(Kind::User, r.get(1)?),
+            name: r.get(2)?,
+            contacts_stamp: r.get(3)?,
+            tasks_stamp: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn clock(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT value FROM meta WHERE key = 'clock'", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+pub(super) fn max_change(conn: &Connection) -> Result<i64> {
+    let mut max = 0;
+    for k in [
+        Kind::Client,
+        Kind::Location,
+        Kind::User,
+        Kind::Tech,
+        Kind::Si,
+    ] {
+        let sql = format!("SELECT coalesce(max(updated_at), 0) FROM {}", table(k));
+        max = max.max(conn.query_row(&sql, [], |r| r.get::<_, i64>(0))?);
+    }
+    Ok(max)
+}
+
+pub(super) fn changes(
+    conn: &Connection,
+    kind: Kind,
+    employee: Key,
+    since: Option<i64>,
+    upto: i64,
+    after: Cursor,
+    limit: usize,
+) -> Result<Vec<Changed>> {
+    // The profile's export state comes with each record (one query per page, not one
+    // per record). A page is two range scans of the `updated_at` index, which holds the
+    // rowid: the rest of the cursor's change time (`updated_at = ? AND rowid > ?`), then
+    // the later change times. A row-value `(updated_at, id) > (?, ?)` would not seek
+    // past the cursor's change time, and one change time can cover a million rows (a
+    // seed, a cascade), which made a full export quadratic.
+    let base = select_with_flag(kind);
+    let (cols, from) = base.rsplit_once(" FROM ").expect("select");
+    let head = format!(
+        "{cols}, s.hash, s.status, s.vals, s.updated_at, s.held, s.current FROM {from} \
+         LEFT JOIN export_state s ON s.employee_id = ?4 AND s.item_kind = ?5 \
+         AND s.item_id = t.{}",
+        key_column(kind)
+    );
+    let same = format!("{head} WHERE t.updated_at = ?1 AND t.id > ?2 ORDER BY t.id LIMIT ?3");
+    let later = format!(
+        "{head} WHERE t.updated_at > ?1 AND t.updated_at <= ?2 \
+         ORDER BY t.updated_at, t.id LIMIT ?3"
+    );
+    let read = |row: &Row| -> rusqlite::Result<Changed> {
+        let record = read_record(kind, row)?;
+        let n = row.as_ref().column_count();
+        let exported = match row.get::<_, Option<i64>>(n - 6)? {
+            Some(hash) => Some(Exported {
+                hash: hash as u64,
+                status: row.get(n - 5)?,
+                values: row.get(n - 4)?,
+                updated_at: row.get(n - 3)?,
+                held: row.get(n - 2)?,
+                current: row.get(n - 1)?,
+            }),
+            None => None,
+        };
+        Ok(Changed {
+            cursor: Cursor {
+                updated_at: record.updated_at,
+                row: row.get(0)?,
+            },
+            in_set: row.get::<_, i64>(n - 7)? != 0,
+            exported,
+            record,
+        })
+    };
+    let since = since.unwrap_or(i64::MIN);
+    let mut out: Vec<Changed> = Vec::with_capacity(limit.min(4096));
+    // One range scan: `sql` with the two bounds, up to what the page still lacks.
+    let scan = |sql: &str, a: i64, b: i64, out: &mut Vec<Changed>| -> Result<()> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let left = (limit - out.len()) as i64;
+        let rows = stmt.query_map(params![a, b, left, employee.id, kind.name()], read)?;
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(())
+    };
+    if after.updated_at > since && after.updated_at <= upto {
+        scan(&same, after.updated_at, after.row, &mut out)?;
+    }
+    if out.len() < limit {
+        scan(&later, since.max(after.updated_at), upto, &mut out)?;
+    }
+    Ok(out)
+}
+
+pub(super) fn for_each_synced(
+    conn: &Connection,
+    kind: Kind,
+    f: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<()> {
+    let sql = format!(
+        "{} WHERE {} ORDER BY t.{}",
+        select_sql(kind),
+        synced_predicate(kind),
+        key_column(kind)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        f(read_record(kind, row)?)?;
+    }
+    Ok(())
+}
+
+pub(super) fn exported_count(
+    conn: &Connection,
+    employee: Key,
+    kinds: &[Kind],
+    limit: u64,
+) -> Result<u64> {
+    let mut n = 0;
+    for k in kinds {
+        n += conn.query_row(
+            "SELECT count(*) FROM (SELECT 1 FROM export_state \
+             WHERE employee_id = ?1 AND item_kind = ?2 LIMIT ?3)",
+            params![employee.id, k.name(), limit as i64],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+    }
+    Ok(n)
+}
+
+pub(super) fn in_synced_set(conn: &Connection, key: Key) -> Result<bool> {
+    let sql = format!(
+        "SELECT {} FROM {} t WHERE t.{} = ?1",
+        synced_predicate(key.kind),
+        table(key.kind),
+        key_column(key.kind)
+    );
+    Ok(conn
+        .query_row(&sql, [key.id], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0)
+        != 0)
+}
+
+pub(super) fn dirty_exports(
+    conn: &Connection,
+    employee: Key,
+    kind: Kind,
+    outputs: u32,
+) -> Result<Vec<Key>> {
+    // `held <> current` is the partial index's condition: the scan stays on the few stale
+    // rows, however many the profile holds.
+    let mut stmt = conn.prepare_cached(
+        "SELECT item_id FROM export_state WHERE employee_id = ?1 AND held <> current \
+         AND item_kind = ?2 AND (held & ~current & ?3) <> 0 ORDER BY item_id",
+    )?;
+    let rows = stmt.query_map(params![employee.id, kind.name(), outputs], |r| {
+        Ok(Key::new(kind, r.get(0)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn journal_entries(
+    conn: &Connection,
+    profile: Option<&str>,
+    limit: usize,
+    f: &mut dyn FnMut(JournalEntry) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, source, profile, file, item, field, old_value, new_value, outcome, \
+         reason FROM journal WHERE ?1 IS NULL OR profile = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![profile, limit as i64])?;
+    while let Some(r) = rows.next()? {
+        f(JournalEntry {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            source: r.get(2)?,
+            profile: r.get(3)?,
+            file: r.get(4)?,
+            item: r.get(5)?,
+            field: r.get(6)?,
+            old_value: r.get(7)?,
+            new_value: r.get(8)?,
+            outcome: r.get(9)?,
+            reason: r.get(10)?,
+        })?;
+    }
+    Ok(())
+}
+
+pub(super) fn sync_counts(conn: &Connection, p: &Profile) -> Result<SyncCounts> {
+    let count = |kinds: &[Kind], stamp: Option<i64>| -> Result<(u64, u64)> {
+        let (mut synced, mut pending) = (0u64, 0u64);
+        for &k in kinds {
+            let pred = synced_predicate(k);
+            let sql = format!("SELECT count(*) FROM {} t WHERE {pred}", table(k));
+            let n: i64 = conn.query_row(&sql, [], |r| r.get(0))?;
+            synced += n as u64;
+            pending += match stamp {
+                None => n as u64,
+                Some(s) => {
+                    let sql = format!(
+                        "SELECT count(*) FROM {} t WHERE t.updated_at > ?1",
+                        table(k)
+                    );
+                    conn.query_row(&sql, [s], |r| r.get::<_, i64>(0))? as u64
+                }
+            };
+        }
+        Ok((synced, pending))
+    };
+    let (contacts, contacts_pending) =
+        count(&[Kind::Location, Kind::User, Kind::Tech], p.contacts_stamp)?;
+    let (tasks, tasks_pending) = count(&[Kind::Si], p.tasks_stamp)?;
+    Ok(SyncCounts {
+        contacts,
+        contacts_pending,
+        tasks,
+        tasks_pending,
+    })
+}
+
+pub(super) fn output_stamps(conn: &Connection, employee: Key) -> Result<Vec<OutputStamps>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT output, contacts_stamp, tasks_stamp FROM output_stamps \
+         WHERE employee_id = ?1 ORDER BY output",
+    )?;
+    let rows = stmt.query_map([employee.id], |r| {
+        Ok(OutputStamps {
+            output: r.get(0)?,
+            contacts: r.get(1)?,
+            tasks: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

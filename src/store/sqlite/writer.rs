@@ -1,0 +1,644 @@
+//! The write transaction of the SQLite engine: `BEGIN IMMEDIATE` with one change time
+//! from the clock row, [`TxWriter`] (inserts, updates, savepoints, export state, sync
+//! stamps, the journal), the answers to the rules' questions ([`RuleReads`]) and the row
+//! I/O of the decisions [`domain`] makes (Main demotion, cascades).
+
+use std::cell::RefCell;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::codec::{load_required, row_id, sql_value, table};
+use crate::error::{Error, Result};
+use crate::fields::{self, Access, FieldDef};
+use crate::model::{Key, Kind, Record, Value};
+use crate::store::domain::{self, Cascade, Draft, Related, RuleReads};
+use crate::store::{Assignment, Exported, JournalEntry, Lookup, Outcome, Source, Writer};
+
+/// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or none of it.
+pub(super) fn write(
+    conn: &mut Connection,
+    f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // One change time per transaction, strictly after every earlier commit's, so that
+    // a sync stamp taken from committed data never hides a later commit.
+    let now: i64 = tx.query_row(
+        "UPDATE meta SET value = max(value + 1, ?1) WHERE key = 'clock' RETURNING value",
+        [crate::clock::now_micros()],
+        |r| r.get(0),
+    )?;
+    let mut w = TxWriter {
+        conn: &tx,
+        now,
+        source: None,
+        savepoints: 0,
+        last_found: RefCell::new(None),
+    };
+    f(&mut w)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`write`] with a commit that need not reach the disk before it returns.
+pub(super) fn write_unsynced(
+    conn: &mut Connection,
+    f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>,
+) -> Result<()> {
+    // In WAL mode, synchronous=NORMAL skips the WAL fsync at commit; the commit is in
+    // the WAL file in order, so the next FULL commit (or checkpoint) syncs it too.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let result = write(conn, f);
+    let restored = conn.pragma_update(None, "synchronous", "FULL");
+    result?;
+    restored?;
+    Ok(())
+}
+
+pub(super) struct TxWriter<'c> {
+    conn: &'c Connection,
+    now: i64,
+    source: Option<Source>,
+    /// How deep the open savepoints nest.
+    savepoints: u32,
+    /// The record `find` read last; `set` uses it when it changes that record next, and
+    /// every other write forgets it.
+    last_found: RefCell<Option<Record>>,
+}
+
+impl TxWriter<'_> {
+    /// Journals one change of one field when changes are journaled.
+    fn journal_change(
+        &self,
+        item: Key,
+        field: &str,
+        old: &Value,
+        new: &Value,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let Some(src) = &self.source else {
+            return Ok(());
+        };
+        let text = |v: &Value| {
+            if v.is_null() {
+                None
+            } else {
+                Some(v.to_string())
+            }
+        };
+        insert_journal(
+            self.conn,
+            self.now,
+            src,
+            &JournalEntry {
+                item: Some(item.to_string()),
+                field: Some(field.to_string()),
+                old_value: text(old),
+                new_value: text(new),
+                outcome: "changed".into(),
+                reason: reason.map(str::to_string),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Applies one cascade that [`domain::cascades`] decided.
+    fn apply(&self, c: &Cascade) -> Result<()> {
+        match c {
+            Cascade::DeactivateClientUsers { client, reason } => {
+                if let Some(src) = &self.source {
+                    self.conn
+                        .prepare_cached(
+                            "INSERT INTO journal (at, source, profile, file, item, field, \
+                             old_value, new_value, outcome, reason) \
+                             SELECT ?1, ?2, ?3, ?4, 'SM-U' || id, 'active', 'true', 'false', \
+                             'changed', ?5 FROM users WHERE client_id = ?6 AND active = 1",
+                        )?
+                        .execute(params![
+                            self.now,
+                            src.kind,
+                            src.profile,
+                            src.file,
+                            reason,
+                            client.id
+                        ])?;
+                }
+                self.touch(
+                    "UPDATE users SET updated_at = ?1, active = 0 WHERE client_id = ?2",
+                    client.id,
+                )
+            }
+            Cascade::Touch(related) => {
+                let (sql, key) = match related {
+                    Related::UsersOfClient(k) => {
+                        ("UPDATE users SET updated_at = ?1 WHERE client_id = ?2", k)
+                    }
+                    Related::LocationsOfClient(k) => (
+                        "UPDATE locations SET updated_at = ?1 WHERE client_id = ?2",
+                        k,
+                    ),
+                    Related::SisOfClient(k) => {
+                        ("UPDATE sis SET updated_at = ?1 WHERE client_id = ?2", k)
+                    }
+                    Related::SisAtLocation(k) => {
+                        ("UPDATE sis SET updated_at = ?1 WHERE location_id = ?2", k)
+                    }
+                    Related::SisWithPerson(k) => (
+                        "UPDATE sis SET updated_at = ?1 WHERE id IN \
+                         (SELECT si_id FROM si_people WHERE user_id = ?2)",
+                        k,
+                    ),
+                    Related::EmployeeOfUser(k) => {
+                        ("UPDATE employees SET updated_at = ?1 WHERE user_id = ?2", k)
+                    }
+                };
+                self.touch(sql, key.id)
+            }
+        }
+    }
+
+    fn clear_other_main(&self, client: i64, except: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE locations SET is_main = 0, updated_at = ?1 \
+                 WHERE client_id = ?2 AND is_main = 1 AND id <> ?3",
+            )?
+            .execute(params![self.now, client, except])?;
+        Ok(())
+    }
+
+    fn write_people(&self, si_id: i64, d: &Draft) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM si_people WHERE si_id = ?1")?
+            .execute([si_id])?;
+        if let Value::Refs(people) = d.get("people") {
+            let mut ins = self.conn.prepare_cached(
+                "INSERT OR IGNORE INTO si_people (si_id, user_id) VALUES (?1, ?2)",
+            )?;
+            for p in people {
+                ins.execute([si_id, p.id])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn touch(&self, sql: &str, id: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(sql)?
+            .execute(params![self.now, id])?;
+        Ok(())
+    }
+
+    fn stored_columns(
+        kind: Kind,
+    ) -> impl Iterator<Item = (usize, &'static FieldDef, &'static str)> {
+        fields::of(kind)
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name != "updated_at")
+            .filter_map(|(i, f)| f.column.map(|c| (i, f, c)))
+    }
+}
+
+/// The rules' questions, answered on the transaction's connection. Plain reads: unlike
+/// [`Lookup::find`] on a `TxWriter`, they keep nothing for a later `set`.
+impl RuleReads for Connection {
+    fn exists(&self, key: Key) -> Result<bool> {
+        Ok(row_id(self, key)?.is_some())
+    }
+
+    fn client_named_exactly(&self, name: &str) -> Result<Option<Key>> {
+        Lookup::client_by_name(self, name)
+    }
+
+    fn location_named_exactly(&self, client: Key, name: &str) -> Result<Option<Key>> {
+        Ok(int(
+            self,
+            "SELECT id FROM locations WHERE client_id = ?1 AND name = ?2",
+            params![client.id, name],
+        )?
+        .map(|id| Key::new(Kind::Location, id)))
+    }
+
+    fn main_location(&self, client: Key) -> Result<Option<Key>> {
+        Ok(int(
+            self,
+            "SELECT id FROM locations WHERE client_id = ?1 AND is_main = 1",
+            [client.id],
+        )?
+        .map(|id| Key::new(Kind::Location, id)))
+    }
+
+    fn location_client(&self, location: Key) -> Result<Option<Key>> {
+        Ok(int(
+            self,
+            "SELECT client_id FROM locations WHERE id = ?1",
+            [location.id],
+        )?
+        .map(|id| Key::new(Kind::Client, id)))
+    }
+
+    fn user_kind(&self, user: Key) -> Result<Option<(String, Option<Key>)>> {
+        Ok(self
+            .prepare_cached("SELECT kind, client_id FROM users WHERE id = ?1")?
+            .query_row([user.id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, Option<i64>>(1)?
+                        .map(|id| Key::new(Kind::Client, id)),
+                ))
+            })
+            .optional()?)
+    }
+
+    fn employee_of(&self, user: Key) -> Result<Option<Key>> {
+        Ok(int(
+            self,
+            "SELECT id FROM employees WHERE user_id = ?1",
+            [user.id],
+        )?
+        .map(|id| Key::new(Kind::Employee, id)))
+    }
+
+    fn next_si_number(&self) -> Result<i64> {
+        Ok(int(self, "SELECT coalesce(max(number), 0) + 1 FROM sis", [])?.unwrap_or(1))
+    }
+}
+
+/// The one integer a query returns, if it returns a row and the value is not NULL.
+fn int(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(p, |r| r.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten())
+}
+
+impl Writer for TxWriter<'_> {
+    fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn set_source(&mut self, source: Option<Source>) {
+        self.source = source;
+    }
+
+    fn journal(&mut self, entry: &JournalEntry) -> Result<()> {
+        let src = self.source.clone().unwrap_or(Source {
+            kind: "unknown",
+            ..Default::default()
+        });
+        insert_journal(self.conn, self.now, &src, entry)
+    }
+
+    fn savepoint(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        // Named by nesting depth, so the statements are prepared once and reused (ingest
+        // opens one per file and one per item).
+        self.savepoints += 1;
+        let depth = self.savepoints;
+        let run = |conn: &Connection, sql: String| -> Result<()> {
+            conn.prepare_cached(&sql)?.execute([])?;
+            Ok(())
+        };
+        run(self.conn, format!("SAVEPOINT sp{depth}"))?;
+        let result = f(self);
+        self.savepoints -= 1;
+        match result {
+            Ok(()) => {
+                run(self.conn, format!("RELEASE sp{depth}"))?;
+                Ok(())
+            }
+            Err(e) => {
+                run(self.conn, format!("ROLLBACK TO sp{depth}"))?;
+                run(self.conn, format!("RELEASE sp{depth}"))?;
+                Err(e)
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE export_state SET current = 0 \
+                 WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
+            )?
+            .execute(params![employee.id, item.kind.name(), item.id])?;
+        Ok(())
+    }
+
+    fn record_ingested(
+        &mut self,
+        profile: &str,
+        hash: &str,
+        file: &str,
+        outcome: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO ingested (profile, hash, file, at, outcome) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![profile, hash, file, self.now, outcome])?;
+        Ok(())
+    }
+
+    fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key> {
+        self.last_found.borrow_mut().take();
+        let mut d = Draft::defaults(kind);
+        d.apply(values, true)?;
+        domain::validate(self.conn, &mut d, None)?;
+        let cols: Vec<(usize, &str)> = Self::stored_columns(kind)
+            .filter(|(_, f, _)| f.access != Access::Auto || f.name == "uid")
+            .map(|(i, _, c)| (i, c))
+            .collect();
+        let names: Vec<&str> = cols.iter().map(|(_, c)| *c).collect();
+        let marks: Vec<String> = (1..=cols.len() + 1).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}, updated_at) VALUES ({})",
+            table(kind),
+            names.join(", "),
+            marks.join(", ")
+        );
+        let mut args: Vec<SqlValue> = cols.iter().map(|(i, _)| sql_value(&d.values[*i])).collect();
+        args.push(SqlValue::Integer(self.now));
+        if let Some(client) = domain::takes_main(&d, None) {
+            self.clear_other_main(client.id, 0)?;
+        }
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(args))?;
+        let id = self.conn.last_insert_rowid();
+        let key = if kind == Kind::Si {
+            self.write_people(id, &d)?;
+            Key::new(kind, d.get("number").as_int().expect("number"))
+        } else {
+            Key::new(kind, id)
+        };
+        if let Some(src) = &self.source {
+            insert_journal(
+                self.conn,
+                self.now,
+                src,
+                &JournalEntry {
+                    item: Some(key.to_string()),
+                    new_value: Some(d.summary()),
+                    outcome: "added".into(),
+                    ..Default::default()
+                },
+            )?;
+        }
+        Ok(key)
+    }
+
+    fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
+        let cached = self.last_found.borrow_mut().take().filter(|r| r.key == key);
+        let old = match cached {
+            Some(r) => r,
+            None => load_required(self.conn, key)?,
+        };
+        // Only SIs are keyed by something other than their row id.
+        let id = if key.kind == Kind::Si {
+            row_id(self.conn, key)?.expect("loaded")
+        } else {
+            key.id
+        };
+        let mut d = Draft::of(&old);
+        d.apply(values, false)?;
+        domain::validate(self.conn, &mut d, Some(&old))?;
+        let changed: Vec<(usize, &str)> = Self::stored_columns(key.kind)
+            .filter(|(i, f, _)| f.access != Access::Auto && d.values[*i] != old.values[*i])
+            .map(|(i, _, c)| (i, c))
+            .collect();
+        let people_changed = key.kind == Kind::Si && d.get("people") != old.get("people");
+        if changed.is_empty() && !people_changed {
+            return Ok(Outcome::Unchanged);
+        }
+        if let Some(client) = domain::takes_main(&d, Some(&old)) {
+            self.clear_other_main(client.id, id)?;
+        }
+        let mut sets: Vec<String> = changed
+            .iter()
+            .enumerate()
+            .map(|(n, (_, c))| format!("{c} = ?{}", n + 1))
+            .collect();
+        sets.push(format!("updated_at = ?{}", changed.len() + 1));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE id = ?{}",
+            table(key.kind),
+            sets.join(", "),
+            changed.len() + 2
+        );
+        let mut args: Vec<SqlValue> = changed
+            .iter()
+            .map(|(i, _)| sql_value(&d.values[*i]))
+            .collect();
+        args.push(SqlValue::Integer(self.now));
+        args.push(SqlValue::Integer(id));
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(args))?;
+        if people_changed {
+            self.write_people(id, &d)?;
+            self.journal_change(key, "people", old.get("people"), d.get("people"), None)?;
+        }
+        for (i, _) in &changed {
+            let f = &fields::of(key.kind)[*i];
+            self.journal_change(key, f.name, &old.values[*i], &d.values[*i], None)?;
+        }
+        for c in domain::cascades(&old, &d) {
+            self.apply(&c)?;
+        }
+        Ok(Outcome::Changed)
+    }
+
+    fn get(&self, key: Key) -> Result<Record> {
+        load_required(self.conn, key)
+    }
+
+    fn put_exported(&mut self, employee: Key, item: Key, e: &Exported) -> Result<()> {
+        self.last_found.borrow_mut().take();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO export_state \
+                 (employee_id, item_kind, item_id, hash, status, vals, updated_at, held, current) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (employee_id, item_kind, item_id) DO UPDATE SET \
+                 hash = excluded.hash, status = excluded.status, vals = excluded.vals, \
+                 updated_at = excluded.updated_at, held = excluded.held, \
+                 current = excluded.current",
+            )?
+            .execute(params![
+                employee.id,
+                item.kind.name(),
+                item.id,
+                e.hash as i64,
+                e.status,
+                e.values,
+                e.updated_at,
+                e.held,
+                e.current
+            ])?;
+        Ok(())
+    }
+
+    fn put_exported_many(&mut self, employee: Key, items: &[(Key, &Exported)]) -> Result<()> {
+        // Rows per statement: one statement per row spent as much time opening and closing
+        // its cursors as inserting.
+        const ROWS: usize = 64;
+        self.last_found.borrow_mut().take();
+        for chunk in items.chunks(ROWS) {
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO export_state \
+                 (employee_id, item_kind, item_id, hash, status, vals, updated_at, held, \
+                 current) VALUES {values} \
+                 ON CONFLICT (employee_id, item_kind, item_id) DO UPDATE SET \
+                 hash = excluded.hash, status = excluded.status, vals = excluded.vals, \
+                 updated_at = excluded.updated_at, held = excluded.held, \
+                 current = excluded.current"
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 9);
+            let cols: Vec<(i64, &'static str)> = chunk
+                .iter()
+                .map(|(k, e)| (e.hash as i64, k.kind.name()))
+                .collect();
+            for ((k, e), (h, kind)) in chunk.iter().zip(&cols) {
+                params.extend_from_slice(&[
+                    &employee.id as &dyn rusqlite::ToSql,
+                    kind,
+                    &k.id,
+                    h,
+                    &e.status,
+                    &e.values,
+                    &e.updated_at,
+                    &e.held,
+                    &e.current,
+                ]);
+            }
+            stmt.execute(params.as_slice())?;
+        }
+        Ok(())
+    }
+
+    fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()> {
+        self.last_found.borrow_mut().take();
+        self.conn
+            .prepare_cached(
+                "DELETE FROM export_state WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
+            )?
+            .execute(params![employee.id, item.kind.name(), item.id])?;
+        Ok(())
+    }
+
+    fn set_stamps(
+        &mut self,
+        employee: Key,
+        contacts: Option<i64>,
+        tasks: Option<i64>,
+    ) -> Result<()> {
+        self.last_found.borrow_mut().take();
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE employees SET contacts_stamp = ?1, tasks_stamp = ?2, updated_at = ?3 \
+                 WHERE id = ?4",
+            )?
+            .execute(params![contacts, tasks, self.now, employee.id])?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("{employee} does not exist")));
+        }
+        // Every output's stamps with them (a reset clears them all).
+        self.conn
+            .prepare_cached(
+                "UPDATE output_stamps SET contacts_stamp = ?1, tasks_stamp = ?2 \
+                 WHERE employee_id = ?3",
+            )?
+            .execute(params![contacts, tasks, employee.id])?;
+        Ok(())
+    }
+
+    fn set_output_stamps(
+        &mut self,
+        employee: Key,
+        output: u32,
+        contacts: Option<i64>,
+        tasks: Option<i64>,
+    ) -> Result<()> {
+        self.last_found.borrow_mut().take();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO output_stamps (employee_id, output, contacts_stamp, tasks_stamp) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (employee_id, output) DO UPDATE SET \
+                 contacts_stamp = excluded.contacts_stamp, tasks_stamp = excluded.tasks_stamp",
+            )?
+            .execute(params![employee.id, output, contacts, tasks])?;
+        // The profile's own stamps are its outputs' oldest (unset while any is unset).
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE employees SET \
+                 contacts_stamp = (SELECT CASE WHEN count(*) = count(contacts_stamp) \
+                   THEN min(contacts_stamp) END FROM output_stamps WHERE employee_id = ?1), \
+                 tasks_stamp = (SELECT CASE WHEN count(*) = count(tasks_stamp) \
+                   THEN min(tasks_stamp) END FROM output_stamps WHERE employee_id = ?1), \
+                 updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![employee.id, self.now])?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("{employee} does not exist")));
+        }
+        Ok(())
+    }
+}
+
+impl Lookup for TxWriter<'_> {
+    fn client_by_name(&self, name: &str) -> Result<Option<Key>> {
+        Lookup::client_by_name(self.conn, name)
+    }
+    fn clients_named(&self, name: &str) -> Result<Vec<(Key, bool)>> {
+        Lookup::clients_named(self.conn, name)
+    }
+    fn location_named(&self, client: Key, name: &str) -> Result<Option<Key>> {
+        Lookup::location_named(self.conn, client, name)
+    }
+    fn people_named(&self, client: Key, name: &str) -> Result<Vec<Key>> {
+        Lookup::people_named(self.conn, client, name)
+    }
+    fn si_by_uid(&self, uid: &str) -> Result<Option<Key>> {
+        Lookup::si_by_uid(self.conn, uid)
+    }
+    /// Also keeps the record for a `set` that follows at once (ingest reads, decides,
+    /// then writes the same record).
+    fn find(&self, key: Key) -> Result<Option<Record>> {
+        let r = Lookup::find(self.conn, key)?;
+        *self.last_found.borrow_mut() = r.clone();
+        Ok(r)
+    }
+    fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
+        Lookup::exported(self.conn, employee, item)
+    }
+    fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
+        Lookup::ingested(self.conn, profile, hash)
+    }
+}
+
+fn insert_journal(conn: &Connection, now: i64, src: &Source, e: &JournalEntry) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO journal (at, source, profile, file, item, field, old_value, new_value, \
+         outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        now,
+        src.kind,
+        e.profile.as_ref().or(src.profile.as_ref()),
+        e.file.as_ref().or(src.file.as_ref()),
+        e.item,
+        e.field,
+        e.old_value,
+        e.new_value,
+        e.outcome,
+        e.reason
+    ])?;
+    Ok(())
+}
