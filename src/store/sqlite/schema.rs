@@ -192,7 +192,10 @@ INSERT INTO export_state_v4
     FROM export_state;
 DROP TABLE export_state;
 ALTER TABLE export_state_v4 RENAME TO export_state;
-CREATE INDEX export_state_stale ON export_state (employee_id, item_kind) WHERE held <> current;
+-- The stale rows only, covering what `dirty_exports` reads: without `held` and `current` in
+-- it the planner preferred scanning the profile's whole primary-key range.
+CREATE INDEX export_state_stale ON export_state (employee_id, item_kind, item_id, held, current)
+    WHERE held <> current;
 
 CREATE TABLE output_stamps (
     employee_id    INTEGER NOT NULL REFERENCES employees (id),
