@@ -314,7 +314,13 @@ pub fn read_items(
     // Every reader runs under `guarded`: a panic rejects this file, not the batch. (The
     // CSV reader guards each row itself, so a panic escapes it only before the first item.)
     match format {
-        Format::VCard => guarded(|| vcard::read::read(&text::decode(bytes).0)),
+        Format::VCard => {
+            let items = guarded(|| vcard::read::read(&text::decode(bytes).0))?;
+            if items.iter().any(|i| i.item.is_err()) && !has_uid(bytes) {
+                notes.push(vcard::OUTLOOK_VCARDS.into());
+            }
+            Ok(items)
+        }
         Format::ICalendar => guarded(|| ical::read::read(&text::decode(bytes).0)),
         Format::Csv => {
             let mut items = Vec::new();
@@ -338,6 +344,42 @@ pub fn read_items(
                 .into(),
         ),
     }
+}
+
+/// Whether a vCard file has a UID line (Outlook's own vCards have none).
+fn has_uid(bytes: &[u8]) -> bool {
+    text::decode(bytes)
+        .0
+        .lines()
+        .any(|l| l.trim_start().to_ascii_uppercase().starts_with("UID"))
+}
+
+/// A CSV cell is text in the profile's date format: a date exported under one format and
+/// read under another comes back with its month and day swapped. Such a value is the
+/// exported one (never an edit): the item is given the exported date for that field.
+fn settle_csv_dates(
+    item: &Item,
+    exported: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Option<Item> {
+    let exported = exported?;
+    let mut settled: Option<Item> = None;
+    for (i, (f, v)) in item.values.iter().enumerate() {
+        let crate::codec::item::Field::Date(read) = v else {
+            continue;
+        };
+        let Some(was) = exported
+            .get(f.name)
+            .and_then(|v| v.as_str())
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        if *read != was && text::same_date_swapped(*read, was) {
+            settled.get_or_insert_with(|| item.clone()).values[i].1 =
+                crate::codec::item::Field::Date(was);
+        }
+    }
+    settled
 }
 
 /// A file's items as read ahead by the loading thread, with the reader's notes.
@@ -433,8 +475,11 @@ fn csv_notes(info: &outlook_csv::Info, notes: &mut Vec<String>) {
         ));
     }
     notes.push(format!(
-        "read as Outlook {:?} CSV, {}",
-        info.sheet, info.encoding
+        "read as Outlook {:?} CSV, language {} ({}), encoding {}",
+        info.sheet,
+        info.language.code(),
+        info.language.name(),
+        info.encoding
     ));
 }
 
@@ -458,6 +503,8 @@ fn exported_values(
 struct FileCtx<'a> {
     profile: &'a Profile,
     file: &'a str,
+    /// The file is an Outlook CSV (dates are text in the profile's format).
+    csv: bool,
     item_time: i64,
     today: NaiveDate,
 }
@@ -513,6 +560,12 @@ fn apply_item(
                 }
             };
             let exported = exported_values(w, ctx.profile.employee, k)?;
+            let settled = if ctx.csv {
+                settle_csv_dates(item, exported.as_ref())
+            } else {
+                None
+            };
+            let item = settled.as_ref().unwrap_or(item);
             let base = Base {
                 record,
                 exported: exported.as_ref(),
@@ -795,6 +848,7 @@ fn apply_file(
     let ctx = FileCtx {
         profile,
         file: &input.name,
+        csv: report.format == Format::Csv,
         item_time: input.seen.and_then(|(_, t)| t).map(micros).unwrap_or(0),
         today: Local::now().date_naive(),
     };

@@ -1,10 +1,15 @@
-//! Outlook CSV writing for the Import/Export wizard: the exact Outlook 2007+ contacts
-//! (92 columns) and tasks (22 columns) headers, every field quoted, CRLF line ends, UTF-8
-//! with a BOM or Windows-1252. A character that Windows-1252 cannot hold is an error that
-//! names the column, never a silent replacement.
+//! Outlook CSV for the Import/Export wizard: the exact Outlook 2007+ contacts (92 columns)
+//! and tasks (22 columns) headers, in the user's language ([`Language`], tables in
+//! `langs`), every field quoted, CRLF line ends, in UTF-8 with a BOM, UTF-16 with a BOM or
+//! an ANSI code page (Windows-1252, Windows-1250, Shift_JIS). A character that the code
+//! page cannot hold is an error that names the column, never a silent replacement.
+//! Reading detects the encoding, the separator, the sheet and the language.
 
 use std::collections::HashMap;
 use std::io::Write;
+
+mod langs;
+pub use langs::Language;
 
 use super::item::{
     Field, Incoming, Item, Named, outlook_status, priority_from_outlook, si_status_from_outlook,
@@ -138,20 +143,86 @@ pub const TASKS_HEADER: [&str; 22] = [
 /// The header of the removals list: the items to delete in Outlook.
 pub const REMOVALS_HEADER: [&str; 3] = ["Type", "Key", "Name"];
 
+/// The encoding of a written sheet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Encoding {
+    /// UTF-8 with a byte-order mark (what Outlook 2010 and later read without asking).
     #[default]
     Utf8Bom,
+    /// Western European ANSI code page (English, German, French, Spanish, Italian, Dutch,
+    /// Portuguese, Swedish Windows).
     Windows1252,
+    /// Central European ANSI code page (Polish Windows).
+    Windows1250,
+    /// Code page 932 (Japanese Windows).
+    ShiftJis,
+    /// UTF-16 little-endian with a byte-order mark (Excel's "Unicode text").
+    Utf16,
 }
 
 impl Encoding {
+    /// Every encoding, in the order `parse` lists them.
+    pub const ALL: [Encoding; 5] = [
+        Encoding::Utf8Bom,
+        Encoding::Windows1252,
+        Encoding::Windows1250,
+        Encoding::ShiftJis,
+        Encoding::Utf16,
+    ];
+
+    /// An encoding by name: `utf-8`, `windows-1252`, `windows-1250`, `shift_jis`, `utf-16`
+    /// (and `utf8`, `cp1252`, `1252`, `cp1250`, `1250`, `shift-jis`, `sjis`, `cp932`, `932`,
+    /// `utf16`, `utf-16le`), ignoring case.
     pub fn parse(s: &str) -> Option<Encoding> {
-        match s.to_ascii_lowercase().as_str() {
+        match s.trim().to_ascii_lowercase().as_str() {
             "utf-8" | "utf8" => Some(Encoding::Utf8Bom),
             "windows-1252" | "cp1252" | "1252" => Some(Encoding::Windows1252),
+            "windows-1250" | "cp1250" | "1250" => Some(Encoding::Windows1250),
+            "shift_jis" | "shift-jis" | "sjis" | "cp932" | "932" | "windows-31j" => {
+                Some(Encoding::ShiftJis)
+            }
+            "utf-16" | "utf16" | "utf-16le" => Some(Encoding::Utf16),
             _ => None,
         }
+    }
+
+    /// The name `parse` reads and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8Bom => "utf-8",
+            Encoding::Windows1252 => "windows-1252",
+            Encoding::Windows1250 => "windows-1250",
+            Encoding::ShiftJis => "shift_jis",
+            Encoding::Utf16 => "utf-16",
+        }
+    }
+
+    /// The code page's encoder; `None` for the Unicode encodings, which hold every character.
+    fn code_page(self) -> Option<&'static encoding_rs::Encoding> {
+        match self {
+            Encoding::Utf8Bom | Encoding::Utf16 => None,
+            Encoding::Windows1252 => Some(encoding_rs::WINDOWS_1252),
+            Encoding::Windows1250 => Some(encoding_rs::WINDOWS_1250),
+            Encoding::ShiftJis => Some(encoding_rs::SHIFT_JIS),
+        }
+    }
+
+    /// Whether the encoding can hold `ch`.
+    pub fn holds(self, ch: char) -> bool {
+        match self.code_page() {
+            None => true,
+            Some(_) if ch.is_ascii() => true,
+            Some(enc) => {
+                let mut buf = [0u8; 4];
+                !enc.encode(ch.encode_utf8(&mut buf)).2
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -164,12 +235,32 @@ pub enum Sheet {
 }
 
 impl Sheet {
+    /// The English header.
     pub fn header(self) -> &'static [&'static str] {
         match self {
             Sheet::Contacts => &CONTACTS_HEADER,
             Sheet::Tasks => &TASKS_HEADER,
             Sheet::Removals => &REMOVALS_HEADER,
         }
+    }
+
+    /// The localized names of the sheet's columns (`(English, localized)`).
+    fn names(self, lang: Language) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Sheet::Contacts => lang.contacts(),
+            Sheet::Tasks => lang.tasks(),
+            Sheet::Removals => &[],
+        }
+    }
+
+    /// The header in `lang`: each column's localized name where a source gives one, else
+    /// the English name. The removals list is smsync's own and stays English.
+    pub fn header_in(self, lang: Language) -> Vec<&'static str> {
+        let names = self.names(lang);
+        self.header()
+            .iter()
+            .map(|en| names.iter().find(|(e, _)| e == en).map_or(*en, |(_, l)| *l))
+            .collect()
     }
 }
 
@@ -184,11 +275,20 @@ pub struct Unencodable {
 pub struct Codec {
     sheet: Sheet,
     dates: DateFormat,
+    /// The English name of each column to its index.
     column: HashMap<&'static str, usize>,
+    /// The header as written (in the codec's language).
+    header: Vec<&'static str>,
 }
 
 impl Codec {
+    /// An English sheet.
     pub fn new(sheet: Sheet, dates: DateFormat) -> Self {
+        Codec::with_language(sheet, dates, Language::En)
+    }
+
+    /// A sheet whose header is in `lang` (the rows are the same: values, not names).
+    pub fn with_language(sheet: Sheet, dates: DateFormat, lang: Language) -> Self {
         let column = sheet
             .header()
             .iter()
@@ -199,7 +299,13 @@ impl Codec {
             sheet,
             dates,
             column,
+            header: sheet.header_in(lang),
         }
+    }
+
+    /// The header this codec's rows go under.
+    pub fn header(&self) -> &[&'static str] {
+        &self.header
     }
 
     fn put(&self, row: &mut [String], column: &str, value: String) {
@@ -281,8 +387,9 @@ impl Codec {
     }
 
     /// The characters of a row that `encoding` cannot hold, with their columns.
+    /// The column is named as the sheet's header names it (in its language).
     pub fn check(&self, row: &[String], encoding: Encoding) -> Vec<Unencodable> {
-        if encoding == Encoding::Utf8Bom {
+        if encoding.code_page().is_none() {
             return Vec::new();
         }
         let mut bad = Vec::new();
@@ -290,15 +397,11 @@ impl Codec {
             if cell.is_ascii() {
                 continue;
             }
-            for ch in cell.chars().filter(|c| !c.is_ascii()) {
-                let mut buf = [0u8; 4];
-                let (_, _, had_errors) = encoding_rs::WINDOWS_1252.encode(ch.encode_utf8(&mut buf));
-                if had_errors {
-                    bad.push(Unencodable {
-                        column: self.sheet.header()[i],
-                        ch,
-                    });
-                }
+            for ch in cell.chars().filter(|c| !encoding.holds(*c)) {
+                bad.push(Unencodable {
+                    column: self.header.get(i).copied().unwrap_or("?"),
+                    ch,
+                });
             }
         }
         bad
@@ -344,18 +447,27 @@ pub struct Sink<W: Write> {
 }
 
 impl<W: Write> Sink<W> {
-    /// Starts a sheet: the BOM (UTF-8) and the header.
+    /// Starts an English sheet: the BOM (UTF-8, UTF-16) and the header.
     pub fn new(inner: W, sheet: Sheet, encoding: Encoding) -> std::io::Result<Self> {
+        Sink::with_header(inner, sheet.header(), encoding)
+    }
+
+    /// Starts a sheet under `header` (e.g. [`Codec::header`], in the codec's language).
+    /// A header the encoding cannot hold is an error (the tables' names are checked against
+    /// their languages' code pages in the tests).
+    pub fn with_header(inner: W, header: &[&str], encoding: Encoding) -> std::io::Result<Self> {
         let mut out = Transcode {
             inner,
             encoding,
             pending: Vec::new(),
         };
-        if encoding == Encoding::Utf8Bom {
-            out.inner.write_all(b"\xEF\xBB\xBF")?;
+        match encoding {
+            Encoding::Utf8Bom => out.inner.write_all(b"\xEF\xBB\xBF")?,
+            Encoding::Utf16 => out.inner.write_all(b"\xFF\xFE")?,
+            _ => {}
         }
         let mut line = Vec::with_capacity(1024);
-        encode_row(sheet.header(), &mut line);
+        encode_row(header, &mut line);
         out.write_all(&line)?;
         Ok(Sink { out, line })
     }
@@ -387,9 +499,10 @@ struct Transcode<W: Write> {
 
 impl<W: Write> Write for Transcode<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.encoding == Encoding::Utf8Bom {
-            return self.inner.write(buf);
-        }
+        let code_page = match self.encoding {
+            Encoding::Utf8Bom => return self.inner.write(buf),
+            e => e.code_page(),
+        };
         self.pending.extend_from_slice(buf);
         let valid = match std::str::from_utf8(&self.pending) {
             Ok(s) => s.len(),
@@ -397,14 +510,25 @@ impl<W: Write> Write for Transcode<W> {
             Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
         };
         let text = std::str::from_utf8(&self.pending[..valid]).expect("validated");
-        let (bytes, _, had_errors) = encoding_rs::WINDOWS_1252.encode(text);
-        if had_errors {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "a character Windows-1252 cannot hold reached the writer unchecked",
-            ));
+        match code_page {
+            None => {
+                let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+                self.inner.write_all(&bytes)?;
+            }
+            Some(enc) => {
+                let (bytes, _, had_errors) = enc.encode(text);
+                if had_errors {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "a character {} cannot hold reached the writer unchecked",
+                            self.encoding
+                        ),
+                    ));
+                }
+                self.inner.write_all(&bytes)?;
+            }
         }
-        self.inner.write_all(&bytes)?;
         self.pending.drain(..valid);
         Ok(buf.len())
     }
@@ -420,66 +544,149 @@ impl<W: Write> Write for Transcode<W> {
     }
 }
 
-/// Other names of Outlook's columns, mapped to the English 2007+ names: Outlook 2000/2003
-/// and German Outlook.
-const ALIASES: &[(&str, &str)] = &[
+/// Outlook 2000/2003 English names of 2007+ columns.
+const ENGLISH_ALIASES: &[(&str, &str)] = &[
     ("Business Country", "Business Country/Region"),
     ("Home Country", "Home Country/Region"),
     ("Other Country", "Other Country/Region"),
     ("PO Box", "Business Address PO Box"),
-    ("Anrede", "Title"),
-    ("Vorname", "First Name"),
-    ("Weitere Vornamen", "Middle Name"),
-    ("Nachname", "Last Name"),
-    ("Firma", "Company"),
-    ("Abteilung", "Department"),
-    ("Position", "Job Title"),
-    ("Straße geschäftlich", "Business Street"),
-    ("Ort geschäftlich", "Business City"),
-    ("Region geschäftlich", "Business State"),
-    ("Bundesland/Kanton geschäftlich", "Business State"),
-    ("Postleitzahl geschäftlich", "Business Postal Code"),
-    ("Land/Region geschäftlich", "Business Country/Region"),
-    ("Land geschäftlich", "Business Country/Region"),
-    ("Fax geschäftlich", "Business Fax"),
-    ("Telefon geschäftlich", "Business Phone"),
-    ("Telefon geschäftlich 2", "Business Phone 2"),
-    ("Telefon privat", "Home Phone"),
-    ("Mobiltelefon", "Mobile Phone"),
-    ("Weiteres Telefon", "Other Phone"),
-    ("E-Mail-Adresse", "E-mail Address"),
-    ("E-Mail 2: Adresse", "E-mail 2 Address"),
-    ("E-Mail 2-Adresse", "E-mail 2 Address"),
-    ("Kategorien", "Categories"),
-    ("Notizen", "Notes"),
-    ("Büro", "Office Location"),
-    ("Benutzer 1", "User 1"),
-    ("Webseite", "Web Page"),
-    ("Betreff", "Subject"),
-    ("Beginnt am", "Start Date"),
-    ("Fällig am", "Due Date"),
-    ("Erledigt am", "Date Completed"),
-    ("Abrechnungsinformationen", "Billing Information"),
-    ("Firmen", "Companies"),
-    ("Kontakte", "Contacts"),
-    ("Priorität", "Priority"),
-    ("% erledigt", "% Complete"),
 ];
 
-/// The English 2007+ name of a column header, if Outlook writes it.
-fn canonical(header: &str) -> Option<&'static str> {
-    let h = header.trim().trim_start_matches('\u{feff}');
+/// A header cell as it is compared: no BOM, no outer spaces, lower case.
+fn norm_header(h: &str) -> String {
+    h.trim_start_matches('\u{feff}').trim().to_lowercase()
+}
+
+/// A column's place in Outlook's order (contacts, then tasks), which orders the columns
+/// that share one localized name.
+fn outlook_order(en: &str) -> usize {
     CONTACTS_HEADER
         .iter()
         .chain(TASKS_HEADER.iter())
-        .find(|c| c.eq_ignore_ascii_case(h))
+        .position(|c| *c == en)
+        .unwrap_or(usize::MAX)
+}
+
+/// The English column of a name in English (2007+ or 2000/2003), if Outlook writes it.
+fn english(norm: &str) -> Option<&'static str> {
+    CONTACTS_HEADER
+        .iter()
+        .chain(TASKS_HEADER.iter())
+        .find(|c| c.to_lowercase() == norm)
         .copied()
         .or_else(|| {
-            ALIASES
+            ENGLISH_ALIASES
                 .iter()
-                .find(|(a, _)| a.eq_ignore_ascii_case(h))
+                .find(|(a, _)| a.to_lowercase() == norm)
                 .map(|(_, c)| *c)
         })
+}
+
+/// A header read as `lang`: the English column of each cell (`None`: not a column smsync
+/// knows), and how many cells matched. A cell matches the language's own names first,
+/// then the English ones (which every language keeps some of). A localized name that
+/// stands for several columns gives its n-th occurrence the n-th of them in Outlook's
+/// order; a column already taken is not taken again.
+fn resolve(cells: &[String], lang: Language) -> (Vec<Option<&'static str>>, usize) {
+    let own: Vec<(&str, &str)> = [Sheet::Contacts, Sheet::Tasks]
+        .iter()
+        .flat_map(|s| s.names(lang).iter())
+        .chain(lang.read_only().iter())
+        .map(|(e, l)| (*e, *l))
+        .collect();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut taken: Vec<&'static str> = Vec::new();
+    let mut out = Vec::with_capacity(cells.len());
+    let mut matched = 0;
+    for cell in cells {
+        let n = norm_header(cell);
+        let nth = {
+            let c = seen.entry(n.clone()).or_insert(0);
+            *c += 1;
+            *c - 1
+        };
+        let mut cols: Vec<&'static str> = own
+            .iter()
+            .filter(|(_, l)| l.to_lowercase() == n)
+            .map(|(e, _)| *e)
+            .collect();
+        cols.sort_by_key(|e| outlook_order(e));
+        cols.dedup();
+        let col = cols
+            .get(nth)
+            .copied()
+            .or_else(|| english(&n))
+            .filter(|c| !taken.contains(c));
+        if let Some(c) = col {
+            taken.push(c);
+            matched += 1;
+        }
+        out.push(col);
+    }
+    (out, matched)
+}
+
+/// The language whose names match the most cells (English first among equals).
+fn detect_language(cells: &[String]) -> (Language, Vec<Option<&'static str>>, usize) {
+    let mut best: Option<(Language, Vec<Option<&'static str>>, usize)> = None;
+    for lang in Language::ALL {
+        let (cols, n) = resolve(cells, lang);
+        if best.as_ref().is_none_or(|(_, _, m)| n > *m) {
+            best = Some((lang, cols, n));
+        }
+    }
+    best.expect("at least one language")
+}
+
+/// The first line's cells of a decoded text, as the CSV reader splits them.
+fn header_cells(text: &str) -> Vec<String> {
+    let mut rd = csv::ReaderBuilder::new()
+        .delimiter(delimiter(text))
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    match rd.read_record(&mut rec) {
+        Ok(true) => rec.iter().map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Decodes a CSV: a BOM (UTF-8, UTF-16) decides; else valid UTF-8 is UTF-8; else the ANSI
+/// code page (Windows-1252, Windows-1250, Shift_JIS) under which the header matches the
+/// most known columns in any language (Windows-1252 among equals). Returns the text and
+/// the encoding's name.
+fn decode_csv(bytes: &[u8]) -> (String, &'static str) {
+    if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, _) = enc.decode_without_bom_handling(&bytes[bom..]);
+        let name = match enc.name() {
+            "UTF-8" => "utf-8",
+            "UTF-16LE" => "utf-16",
+            _ => "utf-16be",
+        };
+        return (text.into_owned(), name);
+    }
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return (s.to_string(), "utf-8 (no BOM)");
+    }
+    let mut best: Option<(String, &'static str, usize)> = None;
+    for enc in [
+        Encoding::Windows1252,
+        Encoding::Windows1250,
+        Encoding::ShiftJis,
+    ] {
+        let cp = enc.code_page().expect("a code page");
+        let (text, _, had_errors) = cp.decode(bytes);
+        if had_errors && enc != Encoding::Windows1252 {
+            continue;
+        }
+        let score = detect_language(&header_cells(&text)).2;
+        if best.as_ref().is_none_or(|(_, _, m)| score > *m) {
+            best = Some((text.into_owned(), enc.name(), score));
+        }
+    }
+    let (text, name, _) = best.expect("windows-1252 always decodes");
+    (text, name)
 }
 
 /// What the CSV reader found in a file.
@@ -487,6 +694,7 @@ fn canonical(header: &str) -> Option<&'static str> {
 pub struct Read {
     pub sheet: Sheet,
     pub encoding: &'static str,
+    pub language: Language,
     /// Header cells that are no Outlook column smsync knows; their values are ignored.
     pub unknown_columns: Vec<String>,
     pub items: Vec<Incoming>,
@@ -511,14 +719,16 @@ fn delimiter(text: &str) -> u8 {
     [b',', b';', b'\t'][best]
 }
 
-/// Reads an Outlook contacts or tasks CSV (detected by its header; English 2000/2003 and
-/// 2007+, German; UTF-8 with or without BOM, UTF-16 with BOM, Windows-1252).
+/// Reads an Outlook contacts or tasks CSV (detected by its header: English 2000/2003 and
+/// 2007+, and the languages of [`Language`]; UTF-8 with or without BOM, UTF-16 with BOM,
+/// Windows-1252, Windows-1250, Shift_JIS).
 pub fn read(bytes: &[u8], dates: &DateFormat) -> std::result::Result<Read, String> {
     let mut items = Vec::new();
     let info = read_each(bytes, dates, &mut |i| items.push(i))?;
     Ok(Read {
         sheet: info.sheet,
         encoding: info.encoding,
+        language: info.language,
         unknown_columns: info.unknown_columns,
         items,
     })
@@ -528,7 +738,11 @@ pub fn read(bytes: &[u8], dates: &DateFormat) -> std::result::Result<Read, Strin
 #[derive(Debug)]
 pub struct Info {
     pub sheet: Sheet,
+    /// The encoding as read: `utf-8`, `utf-8 (no BOM)`, `utf-16`, `utf-16be`,
+    /// `windows-1252`, `windows-1250` or `shift_jis`.
     pub encoding: &'static str,
+    /// The language of the header (the one whose names matched the most columns).
+    pub language: Language,
     pub unknown_columns: Vec<String>,
 }
 
@@ -539,7 +753,7 @@ pub fn read_each(
     dates: &DateFormat,
     each: &mut dyn FnMut(Incoming),
 ) -> std::result::Result<Info, String> {
-    let (text, encoding) = super::text::decode(bytes);
+    let (text, encoding) = decode_csv(bytes);
     let builder = || {
         let mut b = csv::ReaderBuilder::new();
         b.delimiter(delimiter(&text))
@@ -554,12 +768,16 @@ pub fn read_each(
         Ok(false) => return Err("the file is empty".into()),
         Err(e) => return Err(format!("the header line cannot be read: {e}")),
     }
+    let cells: Vec<String> = header.iter().map(str::to_string).collect();
+    let (language, resolved, _) = detect_language(&cells);
     let mut columns: HashMap<&'static str, usize> = HashMap::new();
+    let mut names: HashMap<&'static str, String> = HashMap::new();
     let mut unknown_columns = Vec::new();
-    for (i, h) in header.iter().enumerate() {
-        match canonical(h) {
+    for (i, (h, col)) in cells.iter().zip(&resolved).enumerate() {
+        match col {
             Some(c) => {
                 columns.entry(c).or_insert(i);
+                names.entry(c).or_insert_with(|| h.trim().to_string());
             }
             None if !h.trim().is_empty() => unknown_columns.push(h.trim().to_string()),
             None => {}
@@ -615,8 +833,18 @@ pub fn read_each(
                 if !row.iter().all(|c| c.trim().is_empty()) {
                     each(Incoming {
                         source: source(),
-                        item: super::guarded(|| row_item(sheet, &row, &columns, dates))
-                            .and_then(|item| item),
+                        item: super::guarded(|| {
+                            row_item(
+                                sheet,
+                                &row,
+                                &Columns {
+                                    at: &columns,
+                                    names: &names,
+                                },
+                                dates,
+                            )
+                        })
+                        .and_then(|item| item),
                     });
                 }
             }
@@ -636,17 +864,26 @@ pub fn read_each(
     Ok(Info {
         sheet,
         encoding,
+        language,
         unknown_columns,
     })
+}
+
+/// Where a sheet's columns are (by English name), and how its header names them.
+struct Columns<'a> {
+    at: &'a HashMap<&'static str, usize>,
+    names: &'a HashMap<&'static str, String>,
 }
 
 /// One row as an item: the key picks the record kind, the field table the columns.
 fn row_item(
     sheet: Sheet,
     row: &csv::StringRecord,
-    columns: &HashMap<&'static str, usize>,
+    cols: &Columns,
     dates: &DateFormat,
 ) -> std::result::Result<Item, String> {
+    let columns = cols.at;
+    let shown = |col: &str| cols.names.get(col).map_or(col.to_string(), |n| n.clone());
     let cell = |col: &str| columns.get(col).and_then(|&i| row.get(i)).map(str::trim);
     let (key_col, kind) = match sheet {
         Sheet::Tasks => ("Billing Information", None),
@@ -706,7 +943,10 @@ fn row_item(
                     .to_string(),
             ),
             (_, crate::fields::Ty::Date) => {
-                match dates.read(raw).map_err(|e| format!("{col}: {e}"))? {
+                match dates
+                    .read(raw)
+                    .map_err(|e| format!("column '{}': {e}", shown(col)))?
+                {
                     Some(d) => Field::Date(d),
                     None => Field::Text(String::new()),
                 }

@@ -190,52 +190,111 @@ impl DateFormat {
 }
 
 impl DateFormat {
-    /// Reads a date written in this format; Outlook's empty date (`0/0/00`) and an empty
-    /// cell are `None`. ISO `YYYY-MM-DD` is accepted too.
+    /// An example of this format (7 March 2026), for messages.
+    pub fn example(&self) -> String {
+        self.format(NaiveDate::from_ymd_opt(2026, 3, 7))
+    }
+
+    /// Reads a date written in exactly this format: the same separators in the same
+    /// places, the fields in the format's order, `YYYY` four digits, `YY` two, a month or a
+    /// day one or two digits, and a real date (month 1–12, a day the month has). Outlook's
+    /// empty date (all zeros, `0/0/00`) and an empty cell are `None`; ISO `YYYY-MM-DD` is
+    /// accepted too (it cannot be misread). Anything else is an error that names the value
+    /// and the expected format: a date is never guessed (under `DD.MM.YYYY`, `12/1/2027`
+    /// is refused, not read as 12 January).
     pub fn read(&self, s: &str) -> std::result::Result<Option<NaiveDate>, String> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(None);
         }
-        let numbers: Vec<&str> = s
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|p| !p.is_empty())
-            .collect();
-        if numbers.is_empty() {
-            return Err(format!("'{s}' is not a date in {} form", self.pattern));
-        }
-        if numbers.iter().all(|n| n.bytes().all(|b| b == b'0')) {
+        let wrong = || {
+            format!(
+                "'{s}' is not a date in the profile's format {} (e.g. {}); write it as \
+                 {} or set the profile's date format to the one Outlook uses",
+                self.pattern,
+                self.example(),
+                self.pattern
+            )
+        };
+        let all_zero = s.chars().any(|c| c.is_ascii_digit())
+            && s.chars().all(|c| c == '0' || !c.is_ascii_alphanumeric());
+        if all_zero {
             return Ok(None);
         }
-        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(d) = iso(s) {
             return Ok(Some(d));
         }
-        let order: Vec<&DateToken> = self
-            .tokens
-            .iter()
-            .filter(|t| !matches!(t, DateToken::Literal(_)))
-            .collect();
-        if numbers.len() != order.len() {
-            return Err(format!("'{s}' is not a date in {} form", self.pattern));
-        }
+        // Split the text into digit runs and the separators between them, and match them
+        // against the format's tokens one by one.
+        let mut rest = s;
         let (mut y, mut m, mut d) = (None, None, None);
-        for (t, n) in order.iter().zip(&numbers) {
-            let v: i32 = n.parse().map_err(|_| format!("'{s}' is not a date"))?;
+        for t in &self.tokens {
+            if let DateToken::Literal(c) = t {
+                rest = rest.strip_prefix(*c).ok_or_else(wrong)?;
+                continue;
+            }
+            let len = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let ok = match t {
+                DateToken::Year4 => len == 4,
+                DateToken::Year2 => len == 2,
+                _ => (1..=2).contains(&len),
+            };
+            if !ok {
+                return Err(wrong());
+            }
+            let v: u32 = rest[..len].parse().map_err(|_| wrong())?;
+            rest = &rest[len..];
             match t {
-                DateToken::Year4 => y = Some(v),
-                DateToken::Year2 => y = Some(if v < 69 { 2000 + v } else { 1900 + v }),
-                DateToken::Month | DateToken::Month2 => m = Some(v as u32),
-                DateToken::Day | DateToken::Day2 => d = Some(v as u32),
-                DateToken::Literal(_) => {}
+                DateToken::Year4 => y = Some(v as i32),
+                DateToken::Year2 => {
+                    let v = v as i32;
+                    y = Some(if v < 69 { 2000 + v } else { 1900 + v })
+                }
+                DateToken::Month | DateToken::Month2 => m = Some(v),
+                _ => d = Some(v),
             }
         }
+        if !rest.is_empty() {
+            return Err(wrong());
+        }
         match (y, m, d) {
-            (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y, m, d)
-                .map(Some)
-                .ok_or_else(|| format!("'{s}' is not a valid date ({})", self.pattern)),
-            _ => Err(format!("'{s}' is not a date in {} form", self.pattern)),
+            (Some(y), Some(m), Some(d)) => {
+                NaiveDate::from_ymd_opt(y, m, d).map(Some).ok_or_else(|| {
+                    format!(
+                        "'{s}' is not a real date in the profile's format {} (month 1-12, a \
+                         day the month has; e.g. {})",
+                        self.pattern,
+                        self.example()
+                    )
+                })
+            }
+            _ => Err(wrong()),
         }
     }
+}
+
+/// An ISO `YYYY-MM-DD` date (exactly that shape).
+fn iso(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// Whether `read` is `exported` written with its month and day the other way round: the
+/// same cell read under another date format (an export under `M/D/YYYY` ingested under
+/// `D/M/YYYY`). Ingest takes such a value for the exported one, never for an edit.
+pub fn same_date_swapped(read: NaiveDate, exported: NaiveDate) -> bool {
+    read.year() == exported.year()
+        && read.month() == exported.day()
+        && read.day() == exported.month()
 }
 
 /// Decodes a text file: UTF-8 (with or without BOM), UTF-16 LE/BE with BOM, else

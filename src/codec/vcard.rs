@@ -1,6 +1,12 @@
 //! vCard writing: 3.0 and 4.0 for the vdir (RFC 2426, RFC 6350), and 2.1 for dragging into
 //! Outlook (bare type parameters, QUOTED-PRINTABLE with CHARSET for non-ASCII text).
 
+/// Why a vCard saved by Outlook cannot bring edits back, and which formats do.
+pub const OUTLOOK_VCARDS: &str = "Outlook's own vCards carry no UID and no categories, so \
+     edits made in Outlook cannot come back as vCards (no key, no !Update); bring edits \
+     back as an Outlook CSV export, a PST file or .msg items (drag the contacts out of \
+     Outlook)";
+
 use chrono::DateTime;
 
 use super::item::{Field, Item};
@@ -370,11 +376,11 @@ pub mod read {
             .unwrap_or_default();
         let uid = uid.trim().trim_start_matches("urn:uuid:").to_string();
         if uid.is_empty() {
-            return Err(
+            return Err(format!(
                 "no UID: new contacts cannot be created outside Service Master; edit a \
-                        contact that smsync exported (its UID is its key, e.g. SM-U12)"
-                    .into(),
-            );
+                 contact that smsync exported (its UID is its key, e.g. SM-U12). {}",
+                super::OUTLOOK_VCARDS
+            ));
         }
         let key: Key = uid
             .parse()

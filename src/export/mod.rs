@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::clock;
 use crate::codec::item::Item;
-use crate::codec::outlook_csv::Encoding;
+use crate::codec::outlook_csv::{Encoding, Language};
 use crate::codec::text::DateFormat;
 use crate::codec::vcard;
 use crate::error::{Error, Result};
@@ -57,6 +57,8 @@ pub struct Options {
     pub outputs: Outputs,
     /// Neutralise spreadsheet formulas in the CSV files (see `outlook_csv::neutralise`).
     pub csv_safe: bool,
+    /// The language of the Outlook CSV headers (the profile's Outlook; English by default).
+    pub csv_language: Language,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             full_sheet_limit: 20_000,
             outputs: Outputs::default(),
             csv_safe: false,
+            csv_language: Language::En,
         }
     }
 }
@@ -557,6 +560,7 @@ fn outputs(layout: &Layout, opts: &Options, run_id: &str) -> Vec<Box<dyn Output>
                     opts.encoding,
                     opts.dates.clone(),
                     opts.csv_safe,
+                    opts.csv_language,
                 )),
                 OutputKind::OutlookVcards => Box::new(vcards21::Vcards21 {
                     layout: layout.clone(),

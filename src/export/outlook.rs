@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::Layout;
 use super::output::{LazySheet, Output, OutputKind, Put, SetSource, Side, Written};
 use crate::codec::item::Item;
-use crate::codec::outlook_csv::{self, Codec, Encoding, Sheet, Sink};
+use crate::codec::outlook_csv::{self, Codec, Encoding, Language, Sheet, Sink};
 use crate::codec::text::DateFormat;
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
@@ -40,17 +40,24 @@ impl OutlookCsv {
         encoding: Encoding,
         dates: DateFormat,
         csv_safe: bool,
+        language: Language,
     ) -> Self {
-        let change = |what: &str, sheet| {
-            LazySheet::new(layout.changes.join(format!("{run_id}-{what}.csv")), sheet)
+        let contacts_codec = Codec::with_language(Sheet::Contacts, dates.clone(), language);
+        let tasks_codec = Codec::with_language(Sheet::Tasks, dates.clone(), language);
+        let removal_codec = Codec::with_language(Sheet::Removals, dates, language);
+        let change = |what: &str, codec: &Codec| {
+            LazySheet::with_header(
+                layout.changes.join(format!("{run_id}-{what}.csv")),
+                codec.header().to_vec(),
+            )
         };
         OutlookCsv {
-            contacts_changes: change("contacts", Sheet::Contacts),
-            tasks_changes: change("tasks", Sheet::Tasks),
-            removals: change("removals", Sheet::Removals),
-            contacts_codec: Codec::new(Sheet::Contacts, dates.clone()),
-            tasks_codec: Codec::new(Sheet::Tasks, dates.clone()),
-            removal_codec: Codec::new(Sheet::Removals, dates),
+            contacts_changes: change("contacts", &contacts_codec),
+            tasks_changes: change("tasks", &tasks_codec),
+            removals: change("removals", &removal_codec),
+            contacts_codec,
+            tasks_codec,
+            removal_codec,
             contacts_full: None,
             tasks_full: None,
             layout,
@@ -84,13 +91,14 @@ impl OutlookCsv {
         }
         for b in bad {
             self.errors.push(format!(
-                "{} {}: column '{}' holds '{}' (U+{:04X}), which Windows-1252 cannot hold; \
+                "{} {}: column '{}' holds '{}' (U+{:04X}), which {} cannot hold; \
                  export with --csv-encoding utf-8 or change the value",
                 side.name(),
                 item.key.map(|k| k.to_string()).unwrap_or_default(),
                 b.column,
                 b.ch,
-                b.ch as u32
+                b.ch as u32,
+                self.encoding
             ));
         }
         None
@@ -100,8 +108,8 @@ impl OutlookCsv {
     fn stream_full_set(&mut self, side: Side, set: &mut SetSource) -> Result<()> {
         let path = self.sheet_path(side);
         let file = AtomicFile::create(&path)?;
-        let mut sink =
-            Sink::new(file, side.sheet(), self.encoding).map_err(|e| Error::io(&path, e))?;
+        let mut sink = Sink::with_header(file, self.codec(side).header(), self.encoding)
+            .map_err(|e| Error::io(&path, e))?;
         let mut refused: Vec<Key> = Vec::new();
         let (codec, encoding, safe) = (self.codec(side), self.encoding, self.csv_safe);
         set(&mut |r| {
@@ -120,10 +128,11 @@ impl OutlookCsv {
         if !refused.is_empty() && self.errors.is_empty() {
             let keys: Vec<String> = refused.iter().take(10).map(Key::to_string).collect();
             self.errors.push(format!(
-                "{}: {} items hold characters Windows-1252 cannot hold ({}); export with \
+                "{}: {} items hold characters {} cannot hold ({}); export with \
                  --csv-encoding utf-8",
                 path.display(),
                 refused.len(),
+                self.encoding,
                 keys.join(", ")
             ));
         }
@@ -141,7 +150,9 @@ impl Output for OutlookCsv {
     }
 
     fn begin_side(&mut self, side: Side, full: bool) {
-        let sheet = full.then(|| LazySheet::new(self.sheet_path(side), side.sheet()));
+        let sheet = full.then(|| {
+            LazySheet::with_header(self.sheet_path(side), self.codec(side).header().to_vec())
+        });
         match side {
             Side::Contacts => self.contacts_full = sheet,
             Side::Tasks => self.tasks_full = sheet,
@@ -171,9 +182,9 @@ impl Output for OutlookCsv {
         let bad = self.removal_codec.check(&row, self.encoding);
         for b in &bad {
             self.errors.push(format!(
-                "removal {}: column '{}' holds '{}' (U+{:04X}), which Windows-1252 cannot hold; \
+                "removal {}: column '{}' holds '{}' (U+{:04X}), which {} cannot hold; \
                  export with --csv-encoding utf-8",
-                row[1], b.column, b.ch, b.ch as u32
+                row[1], b.column, b.ch, b.ch as u32, self.encoding
             ));
         }
         if bad.is_empty() {

@@ -241,15 +241,21 @@ pub trait Output: Send {
 /// A CSV of this run that is opened on its first row.
 pub struct LazySheet {
     path: PathBuf,
-    sheet: Sheet,
+    header: Vec<&'static str>,
     sink: Option<Sink<AtomicFile>>,
 }
 
 impl LazySheet {
+    /// An English sheet.
     pub fn new(path: PathBuf, sheet: Sheet) -> Self {
+        LazySheet::with_header(path, sheet.header().to_vec())
+    }
+
+    /// A sheet under `header` (a localized one: `Codec::header`).
+    pub fn with_header(path: PathBuf, header: Vec<&'static str>) -> Self {
         LazySheet {
             path,
-            sheet,
+            header,
             sink: None,
         }
     }
@@ -258,7 +264,8 @@ impl LazySheet {
     pub fn line(&mut self, line: &[u8], encoding: Encoding) -> Result<()> {
         if self.sink.is_none() {
             let f = AtomicFile::create(&self.path)?;
-            let s = Sink::new(f, self.sheet, encoding).map_err(|e| Error::io(&self.path, e))?;
+            let s = Sink::with_header(f, &self.header, encoding)
+                .map_err(|e| Error::io(&self.path, e))?;
             self.sink = Some(s);
         }
         let sink = self.sink.as_mut().expect("opened");
