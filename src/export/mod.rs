@@ -147,6 +147,12 @@ impl Layout {
         self.root.join(".export-running")
     }
 
+    /// The note left in the folder of an inactive employee (removed when it is active
+    /// again and exported).
+    pub fn inactive_note(&self) -> PathBuf {
+        self.reports.join("inactive.txt")
+    }
+
     /// The vdir file of an item.
     pub fn item_file(&self, kind: Kind, uid: &str) -> PathBuf {
         let stem = fsutil::safe_stem(uid);
@@ -162,6 +168,64 @@ impl Layout {
         self.vcards21
             .join(format!("{}.vcf", fsutil::safe_stem(uid)))
     }
+}
+
+/// Makes a profile's drop folder follow its employee (SPEC §8): when the employee was
+/// renamed since the folder was last written (`profile.folder`), the folder moves to the
+/// new name with everything in it (inbox, processed, rejected, reports, the outputs), under
+/// the old folder's lock. Returns the old folder when it moved. Refuses, changing nothing,
+/// when a folder with the new name already exists. Records the folder's name for the next
+/// run either way.
+pub fn follow_folder(
+    store: &mut dyn Store,
+    profile: &Profile,
+    drop: &Path,
+) -> Result<Option<PathBuf>> {
+    let record = |store: &mut dyn Store, previous: Option<&str>| {
+        store.write(&mut |w| w.set_profile_folder(profile.employee, &profile.name, previous))
+    };
+    let previous = match profile.folder.as_deref() {
+        Some(f) if f == profile.name => return Ok(None),
+        Some(f) => f,
+        None => {
+            record(store, None)?;
+            return Ok(None);
+        }
+    };
+    let old = Layout::new(drop, previous);
+    let new = Layout::new(drop, &profile.name);
+    if old.root == new.root || !old.root.is_dir() {
+        // Same folder name, or nothing to move (never created, or moved by hand).
+        record(store, Some(previous))?;
+        return Ok(None);
+    }
+    let _lock = old.lock(previous)?;
+    if fs::symlink_metadata(&new.root).is_ok() {
+        return Err(Error::invalid(format!(
+            "profile '{}' ({}) was renamed from '{previous}', so its drop folder {} should \
+             move to {}, but that folder already exists; smsync does not merge folders. Move \
+             {} away (or merge it into {} by hand, keeping the files in its inbox), then run \
+             again",
+            profile.name,
+            profile.employee,
+            old.root.display(),
+            new.root.display(),
+            new.root.display(),
+            old.root.display()
+        )));
+    }
+    let moved =
+        fsutil::rename_no_replace(&old.root, &new.root).map_err(|e| Error::io(&old.root, e))?;
+    if !moved {
+        return Err(Error::invalid(format!(
+            "cannot move {} to {}: the folder appeared meanwhile; run again",
+            old.root.display(),
+            new.root.display()
+        )));
+    }
+    fsutil::sync_dir(drop)?;
+    record(store, Some(previous))?;
+    Ok(Some(old.root))
 }
 
 /// What one side (contacts or tasks) of a run did.
@@ -202,6 +266,9 @@ pub struct Report {
     pub change_files: Vec<PathBuf>,
     pub contacts_stamp: Option<String>,
     pub tasks_stamp: Option<String>,
+    /// The profile's previous folder, when this run moved it to `folder` (the employee was
+    /// renamed).
+    pub moved_from: Option<PathBuf>,
 }
 
 /// A page's export-state changes, committed after its files are written.
@@ -614,9 +681,11 @@ pub fn export_profile(
     opts: &Options,
     hook: &mut dyn FnMut(),
 ) -> Result<Report> {
+    let moved_from = follow_folder(store, profile, drop)?;
     let layout = Layout::new(drop, &profile.name);
     layout.create()?;
     let _lock = layout.lock(&profile.name)?;
+    fsutil::remove_if_exists(&layout.inactive_note())?;
     // The stamps as they are now: another export may have moved them while this one waited.
     let current = store
         .profiles()?
@@ -768,5 +837,6 @@ pub fn export_profile(
         change_files,
         contacts_stamp: oldest(Side::Contacts).map(clock::format_micros),
         tasks_stamp: oldest(Side::Tasks).map(clock::format_micros),
+        moved_from,
     })
 }
