@@ -173,34 +173,33 @@ impl Layout {
 /// Makes a profile's drop folder follow its employee (SPEC §8): when the employee was
 /// renamed since the folder was last written (`profile.folder`), the folder moves to the
 /// new name with everything in it (inbox, processed, rejected, reports, the outputs), under
-/// the old folder's lock. Returns the old folder when it moved. Refuses, changing nothing,
-/// when a folder with the new name already exists. Records the folder's name for the next
-/// run either way.
+/// the old folder's lock, and the new name is recorded. Returns the old folder when it
+/// moved. Refuses, changing nothing, when a folder with the new name already exists.
+/// (When there is nothing to move, the export records the folder's name with its stamps:
+/// a write here would move the change clock, and a run's file names come from it.)
 pub fn follow_folder(
     store: &mut dyn Store,
     profile: &Profile,
     drop: &Path,
 ) -> Result<Option<PathBuf>> {
-    let record = |store: &mut dyn Store, previous: Option<&str>| {
-        store.write(&mut |w| w.set_profile_folder(profile.employee, &profile.name, previous))
-    };
     let previous = match profile.folder.as_deref() {
-        Some(f) if f == profile.name => return Ok(None),
-        Some(f) => f,
-        None => {
-            record(store, None)?;
-            return Ok(None);
-        }
+        Some(f) if f != profile.name => f,
+        _ => return Ok(None),
     };
     let old = Layout::new(drop, previous);
     let new = Layout::new(drop, &profile.name);
     if old.root == new.root || !old.root.is_dir() {
         // Same folder name, or nothing to move (never created, or moved by hand).
-        record(store, Some(previous))?;
         return Ok(None);
     }
-    let _lock = old.lock(previous)?;
-    if fs::symlink_metadata(&new.root).is_ok() {
+    // Checked before the lock too, so that a refusal leaves the old folder untouched.
+    let taken = || fs::symlink_metadata(&new.root).is_ok();
+    let _lock = if taken() {
+        None
+    } else {
+        Some(old.lock(previous)?)
+    };
+    if taken() {
         return Err(Error::invalid(format!(
             "profile '{}' ({}) was renamed from '{previous}', so its drop folder {} should \
              move to {}, but that folder already exists; smsync does not merge folders. Move \
@@ -224,7 +223,7 @@ pub fn follow_folder(
         )));
     }
     fsutil::sync_dir(drop)?;
-    record(store, Some(previous))?;
+    store.write(&mut |w| w.set_profile_folder(profile.employee, &profile.name, Some(previous)))?;
     Ok(Some(old.root))
 }
 
@@ -804,11 +803,17 @@ pub fn export_profile(
             moves.push((o.bit(), next));
         }
     }
-    if !moves.is_empty() {
+    // The folder's name is recorded with them, so that a rename moves it (see
+    // `follow_folder`).
+    let refolder = profile.folder.as_deref() != Some(profile.name.as_str());
+    if !moves.is_empty() || refolder {
         let employee = profile.employee;
         store.write(&mut |w| {
             for &(bit, (c, t)) in &moves {
                 w.set_output_stamps(employee, bit, c, t)?;
+            }
+            if refolder {
+                w.set_profile_folder(employee, &profile.name, profile.folder.as_deref())?;
             }
             Ok(())
         })?;
