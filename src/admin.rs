@@ -116,7 +116,11 @@ pub fn parse_assignments(
         if out.iter().any(|(g, _)| g.name == f.name) {
             return Err(Error::invalid(format!("{kind}.{name} is given twice")));
         }
-        out.push((f, parse_value(store, f, raw)?));
+        let mut v = parse_value(store, f, raw)?;
+        if kind == Kind::Employee {
+            v = crate::profile::check_setting(f.name, v)?;
+        }
+        out.push((f, v));
     }
     Ok(out)
 }
@@ -158,7 +162,14 @@ pub fn label(r: &Record) -> String {
             }
         }
         Kind::Si => format!("[{}] {} ({})", t("status"), t("description"), t("category")),
-        Kind::Employee => format!("profile '{}' ({})", t("profile"), r.get("user")),
+        Kind::Employee => {
+            let inactive = if r.get("active") == &Value::Bool(false) {
+                " (inactive)"
+            } else {
+                ""
+            };
+            format!("profile '{}' ({}){inactive}", t("profile"), r.get("user"))
+        }
     }
 }
 
@@ -166,8 +177,12 @@ pub fn label(r: &Record) -> String {
 pub fn show(r: &Record) -> String {
     let mut out = format!("{}  {}\n", r.key, label(r));
     for (f, v) in r.fields() {
-        let shown = match (f.ty, v) {
-            (Ty::Stamp, Value::Int(us)) => crate::clock::format_micros(*us),
+        let default = (f.kind == Kind::Employee && v.is_null())
+            .then(|| crate::profile::default_of(f.name))
+            .flatten();
+        let shown = match (f.ty, v, default) {
+            (_, _, Some(d)) => format!("(default: {d})"),
+            (Ty::Stamp, Value::Int(us), _) => crate::clock::format_micros(*us),
             _ => v.to_string(),
         };
         out.push_str(&format!("  {:<15} {shown}\n", f.name));

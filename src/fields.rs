@@ -345,6 +345,28 @@ pub const SI_STATUSES: &[&str] = &[
     "Cancelled",
 ];
 pub const PRIORITIES: &[&str] = &["Low", "Normal", "High"];
+/// The languages of Outlook's CSV headers a profile may ask for (`csv_language`).
+pub const CSV_LANGUAGES: &[&str] = &[
+    "en", "de", "fr", "es", "it", "nl", "pt-BR", "pl", "sv", "ja",
+];
+/// The vCard versions of the vdir contacts (`vcard_version`).
+pub const VCARD_VERSIONS: &[&str] = &["3.0", "4.0"];
+
+/// The names of the employee fields that are per-profile settings, in table order.
+pub const PROFILE_SETTINGS: &[&str] = &[
+    "date_format",
+    "csv_language",
+    "csv_encoding",
+    "vcard_version",
+    "outputs",
+    "full_csv_limit",
+    "csv_safe",
+];
+
+/// A per-profile setting of an employee: optional, stored in its own column.
+const fn setting(name: &'static str, ty: Ty, doc: &'static str) -> FieldDef {
+    field(Kind::Employee, name, ty, Access::Optional, Some(name), doc)
+}
 
 static CLIENT: &[FieldDef] = &[
     field(
@@ -674,6 +696,63 @@ static EMPLOYEE: &[FieldDef] = &[
     ),
     field(
         Kind::Employee,
+        "active",
+        Ty::Bool,
+        Access::Optional,
+        Some("active"),
+        "false stops syncing the employee: export --all, sync --all and watch pass it over \
+         and leave its folder as it is",
+    ),
+    field(
+        Kind::Employee,
+        "folder",
+        Ty::Text,
+        Access::Auto,
+        Some("folder"),
+        "the profile name its drop folder was last written under; after a rename the next \
+         export, sync or watch moves the folder to the new name",
+    ),
+    // Per-profile settings (SPEC §8): empty means the default; a command-line flag
+    // overrides one for one run. `crate::profile` checks and applies them.
+    setting(
+        "date_format",
+        Ty::Text,
+        "Outlook's short-date format of CSV dates: YYYY, YY, MM, M, DD, D and separators, \
+         e.g. DD.MM.YYYY (default M/D/YYYY)",
+    ),
+    setting(
+        "csv_language",
+        Ty::Choice(CSV_LANGUAGES),
+        "language of the Outlook CSV headers and words (default en)",
+    ),
+    setting(
+        "csv_encoding",
+        Ty::Text,
+        "encoding of the Outlook CSV files, e.g. utf-8 or windows-1252 (default utf-8)",
+    ),
+    setting(
+        "vcard_version",
+        Ty::Choice(VCARD_VERSIONS),
+        "vCard version of the vdir contacts (default 3.0)",
+    ),
+    setting(
+        "outputs",
+        Ty::Text,
+        "outputs to write, comma-separated: vdir, outlook, outlook-vcards (default all)",
+    ),
+    setting(
+        "full_csv_limit",
+        Ty::Int,
+        "up to this many items a run that changed something rewrites the full CSV sheets \
+         (default 20000)",
+    ),
+    setting(
+        "csv_safe",
+        Ty::Bool,
+        "neutralise spreadsheet formulas in the CSV files (default false)",
+    ),
+    field(
+        Kind::Employee,
         "contacts_stamp",
         Ty::Stamp,
         Access::Auto,
@@ -825,6 +904,19 @@ mod tests {
         ] {
             assert!(get(kind, name).unwrap().updatable, "{kind}.{name}");
         }
+    }
+
+    #[test]
+    fn profile_settings_are_settable_employee_fields() {
+        for name in PROFILE_SETTINGS {
+            let f = get(Kind::Employee, name).unwrap_or_else(|| panic!("employee.{name}"));
+            assert_eq!(f.access, Access::Optional, "{name}");
+            assert_eq!(f.column, Some(*name), "{name}");
+            assert!(!f.synced(), "{name} does not travel to Outlook");
+        }
+        let settable = settable_names(Kind::Employee, false);
+        assert!(settable.contains(&"active"), "{settable:?}");
+        assert!(PROFILE_SETTINGS.iter().all(|n| settable.contains(n)));
     }
 
     #[test]

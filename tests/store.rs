@@ -414,7 +414,9 @@ fn profiles_must_match_one_employee_exactly(e: &Engine) {
         "{e}"
     );
 
-    // A second employee with the same name makes the name ambiguous.
+    // A second employee with the same name would share Dana's folder: refused, naming
+    // both records; so is renaming another employee's user into the name.
+    let dana = s.profile("Dana Whitfield").unwrap();
     let twin = add(
         s,
         Kind::User,
@@ -424,14 +426,22 @@ fn profiles_must_match_one_employee_exactly(e: &Engine) {
             ("last_name", "Whitfield"),
         ],
     );
-    add(s, Kind::Employee, &[("user", &twin.to_string())]);
-    let e = s.profile("Dana Whitfield").unwrap_err();
+    let e = try_add(s, Kind::Employee, &[("user", &twin.to_string())]).unwrap_err();
     assert!(matches!(e, Error::Invalid(_)));
     let msg = e.to_string();
     assert!(
-        msg.contains("2 employees") && msg.contains(&twin.to_string()),
+        msg.contains(&twin.to_string()) && msg.contains(&dana.employee.to_string()),
         "{msg}"
     );
+    set(s, twin, &[("last_name", "Whitfield-Twin")]);
+    let employee = add(s, Kind::Employee, &[("user", &twin.to_string())]);
+    let e = try_set(s, twin, &[("last_name", "WHITFIELD")]).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&employee.to_string()) && msg.contains(&dana.employee.to_string()),
+        "{msg}"
+    );
+    assert_eq!(s.profiles().unwrap().len(), 3, "nothing else changed");
 
     // A non-employee namesake does not count; a client user cannot be an employee.
     let client_user = all(s, Kind::User)

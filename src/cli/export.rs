@@ -8,72 +8,134 @@ use serde_json::json;
 
 use super::print::{exit_with, print_json};
 use super::{ExportArgs, SyncArgs, open, select_profiles};
-use crate::codec::text::DateFormat;
 use crate::error::Result;
 use crate::model::Kind;
 use crate::store::{Profile, SqliteStore, Store, SyncCounts};
 use crate::summary::{print_export, print_ingest};
 
-/// `smsync export`: one report per profile, as text or one JSON object.
-pub(super) fn export(db: &Path, drop: &Path, date_format: &str, args: &ExportArgs) -> Result<()> {
+/// `smsync export`: one report per profile, as text or one JSON object. With `--all`, a
+/// profile that fails (one that shares its folder with another employee's, say) is
+/// reported and the others go on; the exit code is the worst profile's.
+pub(super) fn export(
+    db: &Path,
+    drop: &Path,
+    date_format: Option<&str>,
+    args: &ExportArgs,
+) -> Result<()> {
     let mut store = open(db)?;
-    let opts = crate::export::Options {
-        vcard: crate::codec::vcard::Version::parse(&args.vcard_version).expect("clap checked"),
-        encoding: crate::codec::outlook_csv::Encoding::parse(&args.csv_encoding)
-            .expect("clap checked"),
-        dates: DateFormat::parse(date_format)?,
-        full_sheet_limit: args.full_csv_limit,
-        outputs: crate::export::Outputs::parse(&args.outputs)?,
-        csv_safe: args.csv_safe,
-        ..Default::default()
-    };
-    let profiles = select_profiles(&store, &args.profiles)?;
+    let over = args.settings.overrides(date_format);
+    crate::profile::check_overrides(&over)?;
+    let profiles = select_profiles(&store, drop, &args.profiles)?;
     let mut reports = Vec::new();
-    for p in &profiles {
-        let r = crate::export::export_profile(&mut store, p, drop, &opts, &mut || {})?;
-        if !args.json {
-            print_export(&r);
+    let mut failed = Failed::default();
+    for (p, chosen) in profiles {
+        let r = chosen.and_then(|()| {
+            let opts = crate::profile::resolve(&p, &over)?.export_options();
+            crate::export::export_profile(&mut store, &p, drop, &opts, &mut || {})
+        });
+        match r {
+            Ok(r) => {
+                say_moved(&r);
+                if !args.json {
+                    print_export(&r);
+                }
+                reports.push(r);
+            }
+            Err(e) if args.profiles.all => failed.add(&p, e),
+            Err(e) => return Err(e),
         }
-        reports.push(r);
     }
     if args.json {
-        return print_json(&json!({ "profiles": reports }));
+        print_json(&json!({ "profiles": reports, "errors": failed.list }))?;
     }
-    Ok(())
+    exit_with(failed.code)
+}
+
+/// The profiles of an `--all` run that failed: each is said on stderr at once.
+#[derive(Default)]
+struct Failed {
+    list: Vec<serde_json::Value>,
+    code: i32,
+}
+
+impl Failed {
+    fn add(&mut self, p: &Profile, e: crate::error::Error) {
+        eprintln!("smsync: error: {e}");
+        self.code = self.code.max(e.exit_code());
+        self.list.push(json!({
+            "profile": p.name,
+            "employee": p.employee,
+            "error": e.to_string(),
+        }));
+    }
+}
+
+/// Says on stderr that a run moved a renamed employee's folder.
+fn say_moved(r: &crate::export::Report) {
+    if let Some(from) = &r.moved_from {
+        eprintln!(
+            "smsync: profile '{}': the employee was renamed, so its folder moved from {} to {}",
+            r.profile,
+            from.display(),
+            r.folder.display()
+        );
+    }
 }
 
 /// `smsync sync`: ingest, then export, profile by profile; the exit code is the worst
-/// ingest's.
-pub(super) fn sync(db: &Path, drop: &Path, date_format: &str, args: &SyncArgs) -> Result<()> {
+/// profile's. A renamed employee's folder moves first, so the files in its inbox are
+/// ingested.
+pub(super) fn sync(
+    db: &Path,
+    drop: &Path,
+    date_format: Option<&str>,
+    args: &SyncArgs,
+) -> Result<()> {
     let mut store = open(db)?;
-    let dates = DateFormat::parse(date_format)?;
-    let profiles = select_profiles(&store, &args.profiles)?;
+    let over = args.settings.overrides(date_format);
+    crate::profile::check_overrides(&over)?;
+    let profiles = select_profiles(&store, drop, &args.profiles)?;
     let mut code = 0;
+    let mut failed = Failed::default();
     let mut out = Vec::new();
-    for p in &profiles {
-        let iopts = crate::ingest::Options {
-            dates: dates.clone(),
-            pst_checker: std::env::current_exe().ok(),
-            ..Default::default()
+    for (p, chosen) in profiles {
+        let mut one = || -> Result<_> {
+            let eff = crate::profile::resolve(&p, &over)?;
+            let moved = crate::export::follow_folder(&mut store, &p, drop)?;
+            let iopts = crate::ingest::Options {
+                pst_checker: std::env::current_exe().ok(),
+                ..eff.ingest_options()
+            };
+            let ing = crate::ingest::ingest(&mut store, &p, drop, &[], &iopts)?;
+            let p = store.profile(&p.name)?;
+            let mut exp = crate::export::export_profile(
+                &mut store,
+                &p,
+                drop,
+                &eff.export_options(),
+                &mut || {},
+            )?;
+            exp.moved_from = exp.moved_from.or(moved);
+            Ok((ing, exp))
         };
-        let ing = crate::ingest::ingest(&mut store, p, drop, &[], &iopts)?;
-        code = code.max(ing.exit_code());
-        let p = store.profile(&p.name)?;
-        let eopts = crate::export::Options {
-            dates: dates.clone(),
-            ..Default::default()
-        };
-        let exp = crate::export::export_profile(&mut store, &p, drop, &eopts, &mut || {})?;
-        if !args.json {
-            print_ingest(&ing);
-            print_export(&exp);
+        match chosen.and_then(|()| one()) {
+            Ok((ing, exp)) => {
+                code = code.max(ing.exit_code());
+                say_moved(&exp);
+                if !args.json {
+                    print_ingest(&ing);
+                    print_export(&exp);
+                }
+                out.push(json!({"ingest": ing, "export": exp}));
+            }
+            Err(e) if args.profiles.all => failed.add(&p, e),
+            Err(e) => return Err(e),
         }
-        out.push(json!({"ingest": ing, "export": exp}));
     }
     if args.json {
-        print_json(&json!({ "profiles": out }))?;
+        print_json(&json!({ "profiles": out, "errors": failed.list }))?;
     }
-    exit_with(code)
+    exit_with(code.max(failed.code))
 }
 
 /// `smsync reset`: the profile's next export rewrites everything.
@@ -112,10 +174,22 @@ fn status_json(
     let list: Vec<_> = profiles
         .iter()
         .map(|(p, c)| {
+            let effective = crate::profile::resolve(p, &Default::default())
+                .map(|e| {
+                    e.shown()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), serde_json::Value::from(v)))
+                        .collect::<serde_json::Map<_, _>>()
+                })
+                .map_err(|e| e.to_string());
             json!({
                 "profile": p.name,
                 "employee": p.employee,
                 "user": p.user,
+                "active": p.active,
+                "settings": p.settings,
+                "effective_settings": effective.as_ref().ok(),
+                "settings_error": effective.as_ref().err(),
                 "contacts_stamp": p.contacts_stamp.map(crate::clock::format_micros),
                 "tasks_stamp": p.tasks_stamp.map(crate::clock::format_micros),
                 "drop": drop.join(&p.name),
@@ -149,7 +223,29 @@ fn status_text(store: &SqliteStore, db: &Path, profiles: &[(Profile, SyncCounts)
             s.map(crate::clock::format_micros)
                 .unwrap_or_else(|| "never (full export next)".into())
         };
-        println!("profile '{}' ({}, user {})", p.name, p.employee, p.user);
+        let inactive = if p.active {
+            ""
+        } else {
+            " inactive: passed over"
+        };
+        println!(
+            "profile '{}' ({}, user {}){inactive}",
+            p.name, p.employee, p.user
+        );
+        match crate::profile::resolve(p, &Default::default()) {
+            Ok(eff) => {
+                let shown: Vec<String> = eff
+                    .shown()
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let own = crate::profile::default_of(k).is_none_or(|d| d != v);
+                        format!("{k}={v}{}", if own { "" } else { " (default)" })
+                    })
+                    .collect();
+                println!("  settings: {}", shown.join(", "));
+            }
+            Err(e) => println!("  settings: {e}"),
+        }
         println!(
             "  contacts: {} synced, {} changed since {}",
             c.contacts,

@@ -14,11 +14,24 @@ use crate::store::Store;
 use crate::summary::print_ingest;
 
 /// `smsync ingest`: the exit code says whether items were refused.
-pub(super) fn ingest(db: &Path, drop: &Path, date_format: &str, args: &IngestArgs) -> Result<()> {
+pub(super) fn ingest(
+    db: &Path,
+    drop: &Path,
+    date_format: Option<&str>,
+    args: &IngestArgs,
+) -> Result<()> {
     let mut store = open(db)?;
-    let profile = store.profile(&args.profile)?;
+    // The profile's own date format unless --date-format overrides it; a renamed
+    // employee's folder (and inbox) follows it first.
+    let profile = crate::profile::one(&store, &args.profile)?;
+    let over = crate::profile::Overrides {
+        date_format: date_format.map(str::to_string),
+        ..Default::default()
+    };
+    let dates = crate::profile::resolve(&profile, &over)?.dates;
+    crate::export::follow_folder(&mut store, &profile, drop)?;
     let opts = crate::ingest::Options {
-        dates: DateFormat::parse(date_format)?,
+        dates,
         dry_run: args.dry_run,
         max_size: args.max_size_mb * 1024 * 1024,
         pst_checker: std::env::current_exe().ok(),
@@ -81,7 +94,8 @@ pub(super) fn journal(db: &Path, profile: Option<&str>, limit: usize, json: bool
 }
 
 /// `smsync inspect`: the items of one input file as smsync reads them.
-pub(super) fn inspect(file: &Path, date_format: &str, json: bool) -> Result<()> {
+pub(super) fn inspect(file: &Path, date_format: Option<&str>, json: bool) -> Result<()> {
+    let date_format = date_format.unwrap_or(crate::profile::DEFAULT_DATE_FORMAT);
     let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
     let format = crate::ingest::sniff(&bytes);
     let opts = crate::ingest::Options {

@@ -39,14 +39,10 @@ pub struct Cli {
     /// The drop folder that holds one folder per profile.
     #[arg(long, global = true, env = "SMSYNC_DROP", default_value = "dropbox")]
     pub drop: PathBuf,
-    /// Outlook's short-date format for CSV dates: M/D/YYYY (en-US), DD.MM.YYYY, …
-    #[arg(
-        long,
-        global = true,
-        env = "SMSYNC_DATE_FORMAT",
-        default_value = "M/D/YYYY"
-    )]
-    pub date_format: String,
+    /// Outlook's short-date format for CSV dates: M/D/YYYY (en-US), DD.MM.YYYY, …;
+    /// overrides the profile's date_format setting for this run (default M/D/YYYY).
+    #[arg(long, global = true, env = "SMSYNC_DATE_FORMAT")]
+    pub date_format: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -127,27 +123,59 @@ pub struct Profiles {
     pub all: bool,
 }
 
+/// The per-profile settings given on the command line: each overrides the profile's own
+/// setting (`smsync admin set SM-E<id> NAME=VALUE`) for this run.
+#[derive(Debug, Args, Default)]
+pub struct SettingsArgs {
+    /// vCard version of the vdir contacts: 3.0 or 4.0 (Outlook's files are always 2.1).
+    /// Default: the profile's vcard_version, else 3.0.
+    #[arg(long, value_parser = ["3.0", "4.0"])]
+    pub vcard_version: Option<String>,
+    /// Encoding of the Outlook CSV files, e.g. utf-8 (with a BOM) or windows-1252.
+    /// Default: the profile's csv_encoding, else utf-8.
+    #[arg(long)]
+    pub csv_encoding: Option<String>,
+    /// Language of the Outlook CSV headers: en, de, fr, es, it, nl, pt-BR, pl, sv, ja.
+    /// Default: the profile's csv_language, else en.
+    #[arg(long)]
+    pub csv_language: Option<String>,
+    /// Up to this many items, a run that changed something rewrites outlook/contacts.csv
+    /// and tasks.csv in full; above it only a full run (first run, after reset) does.
+    /// Default: the profile's full_csv_limit, else 20000.
+    #[arg(long)]
+    pub full_csv_limit: Option<u64>,
+    /// Which outputs to write: a comma-separated list of vdir, outlook, outlook-vcards.
+    /// Default: the profile's outputs, else all.
+    #[arg(long)]
+    pub outputs: Option<String>,
+    /// Neutralise spreadsheet formulas in the CSV files (a leading ' before =, +, -, @):
+    /// for CSV meant for a spreadsheet, not for Outlook's import. `--csv-safe=false` turns
+    /// a profile's csv_safe off for this run.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub csv_safe: Option<bool>,
+}
+
+impl SettingsArgs {
+    /// The overrides of this run, with the global `--date-format`.
+    pub fn overrides(&self, date_format: Option<&str>) -> crate::profile::Overrides {
+        crate::profile::Overrides {
+            date_format: date_format.map(str::to_string),
+            csv_language: self.csv_language.clone(),
+            csv_encoding: self.csv_encoding.clone(),
+            vcard_version: self.vcard_version.clone(),
+            outputs: self.outputs.clone(),
+            full_csv_limit: self.full_csv_limit,
+            csv_safe: self.csv_safe,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub profiles: Profiles,
-    /// vCard version of the vdir contacts: 3.0 or 4.0 (Outlook's files are always 2.1).
-    #[arg(long, default_value = "3.0", value_parser = ["3.0", "4.0"])]
-    pub vcard_version: String,
-    /// Encoding of the Outlook CSV files: utf-8 (with a BOM) or windows-1252.
-    #[arg(long, default_value = "utf-8", value_parser = ["utf-8", "windows-1252"])]
-    pub csv_encoding: String,
-    /// Up to this many items, a run that changed something rewrites outlook/contacts.csv
-    /// and tasks.csv in full; above it only a full run (first run, after reset) does.
-    #[arg(long, default_value_t = 20_000)]
-    pub full_csv_limit: u64,
-    /// Which outputs to write: a comma-separated list of vdir, outlook, outlook-vcards.
-    #[arg(long, default_value = "vdir,outlook,outlook-vcards")]
-    pub outputs: String,
-    /// Neutralise spreadsheet formulas in the CSV files (a leading ' before =, +, -, @):
-    /// for CSV meant for a spreadsheet, not for Outlook's import.
-    #[arg(long)]
-    pub csv_safe: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     #[arg(long)]
     pub json: bool,
 }
@@ -190,12 +218,16 @@ pub struct WatchArgs {
     /// Log one JSON object per line instead of text.
     #[arg(long)]
     pub json_logs: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     #[command(flatten)]
     pub profiles: Profiles,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     #[arg(long)]
     pub json: bool,
 }
@@ -272,7 +304,7 @@ pub fn run(cli: Cli) -> Result<()> {
         date_format,
         command,
     } = cli;
-    let dates = date_format.as_str();
+    let dates = date_format.as_deref();
     match command {
         Command::Db(DbCommand::Init) => db::init(&db),
         Command::Db(DbCommand::Seed(args)) => db::seed(&db, &args),
@@ -295,10 +327,18 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The profiles named by `--profile` or `--all`.
-pub fn select_profiles(store: &dyn Store, sel: &Profiles) -> Result<Vec<crate::store::Profile>> {
+/// The profiles named by `--profile` or `--all`: one profile (an error when it is
+/// inactive or shares its folder), or every active one, with an error for each profile
+/// that shares its folder with another employee's (the others go on). Inactive ones are
+/// passed over, each with a note in its folder.
+pub fn select_profiles(
+    store: &dyn Store,
+    drop: &Path,
+    sel: &Profiles,
+) -> Result<Vec<(crate::store::Profile, Result<()>)>> {
+    use crate::profile::{PassedOver, clash_error, note_inactive, select_all};
     match &sel.profile {
-        Some(name) => Ok(vec![store.profile(name)?]),
+        Some(name) => Ok(vec![(crate::profile::one(store, name)?, Ok(()))]),
         None => {
             let all = store.profiles()?;
             if all.is_empty() {
@@ -306,7 +346,23 @@ pub fn select_profiles(store: &dyn Store, sel: &Profiles) -> Result<Vec<crate::s
                     "no employees sync yet: add one with `smsync admin add employee user=SM-U<id>`",
                 ));
             }
-            Ok(all)
+            let chosen = select_all(all);
+            let mut out: Vec<_> = chosen.run.into_iter().map(|p| (p, Ok(()))).collect();
+            for (p, why) in chosen.passed {
+                match why {
+                    PassedOver::Inactive => {
+                        if let Err(e) = note_inactive(drop, &p) {
+                            eprintln!("smsync: warning: profile '{}': {e}", p.name);
+                        }
+                    }
+                    PassedOver::Clash { with } => {
+                        let e = clash_error(&p, &with);
+                        out.push((p, Err(e)));
+                    }
+                }
+            }
+            out.sort_by_key(|(p, _)| p.employee.id);
+            Ok(out)
         }
     }
 }

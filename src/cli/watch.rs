@@ -7,17 +7,23 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::WatchArgs;
-use crate::codec::text::DateFormat;
 use crate::error::{Error, Result};
 
 /// Runs the watcher until SIGINT or SIGTERM.
-pub(super) fn watch(db: &Path, drop: &Path, date_format: &str, args: &WatchArgs) -> Result<()> {
+pub(super) fn watch(
+    db: &Path,
+    drop: &Path,
+    date_format: Option<&str>,
+    args: &WatchArgs,
+) -> Result<()> {
+    let overrides = args.settings.overrides(date_format);
+    crate::profile::check_overrides(&overrides)?;
     let opts = crate::watch::Options {
         profile: args.profile.clone(),
         poll: args.poll.map(Duration::from_secs_f64),
         debounce: Duration::from_millis(args.debounce_ms),
         db_interval: Duration::from_millis(args.db_interval_ms),
-        dates: DateFormat::parse(date_format)?,
+        overrides,
         pst_checker: std::env::current_exe().ok(),
     };
     let stop = Arc::new(AtomicBool::new(false));

@@ -150,6 +150,12 @@ impl Layout {
         self.root.join(".export-running")
     }
 
+    /// The note left in the folder of an inactive employee (removed when it is active
+    /// again and exported).
+    pub fn inactive_note(&self) -> PathBuf {
+        self.reports.join("inactive.txt")
+    }
+
     /// The vdir file of an item.
     pub fn item_file(&self, kind: Kind, uid: &str) -> PathBuf {
         let stem = fsutil::safe_stem(uid);
@@ -165,6 +171,63 @@ impl Layout {
         self.vcards21
             .join(format!("{}.vcf", fsutil::safe_stem(uid)))
     }
+}
+
+/// Makes a profile's drop folder follow its employee (SPEC §8): when the employee was
+/// renamed since the folder was last written (`profile.folder`), the folder moves to the
+/// new name with everything in it (inbox, processed, rejected, reports, the outputs), under
+/// the old folder's lock, and the new name is recorded. Returns the old folder when it
+/// moved. Refuses, changing nothing, when a folder with the new name already exists.
+/// (When there is nothing to move, the export records the folder's name with its stamps:
+/// a write here would move the change clock, and a run's file names come from it.)
+pub fn follow_folder(
+    store: &mut dyn Store,
+    profile: &Profile,
+    drop: &Path,
+) -> Result<Option<PathBuf>> {
+    let previous = match profile.folder.as_deref() {
+        Some(f) if f != profile.name => f,
+        _ => return Ok(None),
+    };
+    let old = Layout::new(drop, previous);
+    let new = Layout::new(drop, &profile.name);
+    if old.root == new.root || !old.root.is_dir() {
+        // Same folder name, or nothing to move (never created, or moved by hand).
+        return Ok(None);
+    }
+    // Checked before the lock too, so that a refusal leaves the old folder untouched.
+    let taken = || fs::symlink_metadata(&new.root).is_ok();
+    let _lock = if taken() {
+        None
+    } else {
+        Some(old.lock(previous)?)
+    };
+    if taken() {
+        return Err(Error::invalid(format!(
+            "profile '{}' ({}) was renamed from '{previous}', so its drop folder {} should \
+             move to {}, but that folder already exists; smsync does not merge folders. Move \
+             {} away (or merge it into {} by hand, keeping the files in its inbox), then run \
+             again",
+            profile.name,
+            profile.employee,
+            old.root.display(),
+            new.root.display(),
+            new.root.display(),
+            old.root.display()
+        )));
+    }
+    let moved =
+        fsutil::rename_no_replace(&old.root, &new.root).map_err(|e| Error::io(&old.root, e))?;
+    if !moved {
+        return Err(Error::invalid(format!(
+            "cannot move {} to {}: the folder appeared meanwhile; run again",
+            old.root.display(),
+            new.root.display()
+        )));
+    }
+    fsutil::sync_dir(drop)?;
+    store.write(&mut |w| w.set_profile_folder(profile.employee, &profile.name, Some(previous)))?;
+    Ok(Some(old.root))
 }
 
 /// What one side (contacts or tasks) of a run did.
@@ -205,6 +268,9 @@ pub struct Report {
     pub change_files: Vec<PathBuf>,
     pub contacts_stamp: Option<String>,
     pub tasks_stamp: Option<String>,
+    /// The profile's previous folder, when this run moved it to `folder` (the employee was
+    /// renamed).
+    pub moved_from: Option<PathBuf>,
 }
 
 /// A page's export-state changes, committed after its files are written.
@@ -618,9 +684,11 @@ pub fn export_profile(
     opts: &Options,
     hook: &mut dyn FnMut(),
 ) -> Result<Report> {
+    let moved_from = follow_folder(store, profile, drop)?;
     let layout = Layout::new(drop, &profile.name);
     layout.create()?;
     let _lock = layout.lock(&profile.name)?;
+    fsutil::remove_if_exists(&layout.inactive_note())?;
     // The stamps as they are now: another export may have moved them while this one waited.
     let current = store
         .profiles()?
@@ -739,11 +807,17 @@ pub fn export_profile(
             moves.push((o.bit(), next));
         }
     }
-    if !moves.is_empty() {
+    // The folder's name is recorded with them, so that a rename moves it (see
+    // `follow_folder`).
+    let refolder = profile.folder.as_deref() != Some(profile.name.as_str());
+    if !moves.is_empty() || refolder {
         let employee = profile.employee;
         store.write(&mut |w| {
             for &(bit, (c, t)) in &moves {
                 w.set_output_stamps(employee, bit, c, t)?;
+            }
+            if refolder {
+                w.set_profile_folder(employee, &profile.name, profile.folder.as_deref())?;
             }
             Ok(())
         })?;
@@ -772,5 +846,6 @@ pub fn export_profile(
         change_files,
         contacts_stamp: oldest(Side::Contacts).map(clock::format_micros),
         tasks_stamp: oldest(Side::Tasks).map(clock::format_micros),
+        moved_from,
     })
 }

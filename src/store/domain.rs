@@ -30,6 +30,38 @@ pub trait RuleReads {
     fn employee_of(&self, user: Key) -> Result<Option<Key>>;
     /// One more than the largest SI number, 1 when there are no SIs.
     fn next_si_number(&self) -> Result<i64>;
+    /// A user's first and last name, as a profile name; `None` when the user does not exist.
+    fn user_name(&self, user: Key) -> Result<Option<String>>;
+    /// Every employee with its user and profile name (the user's first and last name).
+    fn profile_names(&self) -> Result<Vec<(Key, Key, String)>>;
+}
+
+/// Whether two profile names would share one drop folder: the same folder name, ignoring
+/// case (a drop folder on Windows or macOS does).
+pub fn same_folder(a: &str, b: &str) -> bool {
+    let dir = |n: &str| crate::fsutil::safe_dir_name(n).to_lowercase();
+    dir(a) == dir(b)
+}
+
+/// Refuses a profile name that another employee's profile already has (or that shares
+/// its folder): two employees would write into one drop folder. `who` names the record
+/// being added or renamed; `own` is its employee record, if it has one.
+fn unique_profile_name(db: &dyn RuleReads, name: &str, who: &str, own: Option<Key>) -> Result<()> {
+    let clash: Vec<String> = db
+        .profile_names()?
+        .into_iter()
+        .filter(|(e, _, other)| Some(*e) != own && same_folder(name, other))
+        .map(|(e, u, other)| format!("{e} (user {u}, profile '{other}')"))
+        .collect();
+    if clash.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{who} would have the profile name '{name}', which {} already has: two employees \
+         would share one drop folder. Profile names must be unique; give one of them \
+         another first or last name (admin set SM-U<id> first_name=... last_name=...)",
+        clash.join(" and ")
+    )))
 }
 
 /// A full set of values for one record of a kind, being built or changed (in the order
@@ -201,6 +233,21 @@ pub fn validate(db: &dyn RuleReads, d: &mut Draft, old: Option<&Record>) -> Resu
             }
         }
         Kind::User => {
+            let renamed = old.is_some_and(|r| {
+                r.get("first_name") != d.get("first_name")
+                    || r.get("last_name") != d.get("last_name")
+            });
+            if let Some(user) = own.filter(|_| renamed)
+                && let Some(employee) = db.employee_of(user)?
+            {
+                let name = format!("{} {}", d.get("first_name"), d.get("last_name"));
+                unique_profile_name(
+                    db,
+                    &name,
+                    &format!("{employee} (user {user})"),
+                    Some(employee),
+                )?;
+            }
             let kind = d.get("kind").to_string();
             match (kind.as_str(), d.is_null("client")) {
                 ("agent", false) => {
@@ -241,6 +288,12 @@ pub fn validate(db: &dyn RuleReads, d: &mut Draft, old: Option<&Record>) -> Resu
                 return Err(Error::invalid(format!(
                     "{user} already has a sync record: {k}"
                 )));
+            }
+            if old.is_none() {
+                let name = db
+                    .user_name(user)?
+                    .ok_or_else(|| Error::NotFound(format!("{user} does not exist")))?;
+                unique_profile_name(db, &name, &format!("a new employee for {user}"), None)?;
             }
         }
     }
@@ -398,6 +451,8 @@ mod tests {
         location_clients: Vec<(Key, Key)>,
         users: Vec<(Key, &'static str, Option<Key>)>,
         next_si: i64,
+        /// (employee, user, "First Last") of users, with their employee record if any.
+        names: Vec<(Option<Key>, Key, &'static str)>,
     }
 
     impl RuleReads for Facts {
@@ -421,11 +476,29 @@ mod tests {
             let found = self.users.iter().find(|(u, _, _)| *u == user);
             Ok(found.map(|(_, k, c)| (k.to_string(), *c)))
         }
-        fn employee_of(&self, _: Key) -> Result<Option<Key>> {
-            Ok(None)
+        fn employee_of(&self, user: Key) -> Result<Option<Key>> {
+            Ok(self
+                .names
+                .iter()
+                .find(|(_, u, _)| *u == user)
+                .and_then(|p| p.0))
         }
         fn next_si_number(&self) -> Result<i64> {
             Ok(self.next_si)
+        }
+        fn user_name(&self, user: Key) -> Result<Option<String>> {
+            Ok(self
+                .names
+                .iter()
+                .find(|(_, u, _)| *u == user)
+                .map(|p| p.2.to_string()))
+        }
+        fn profile_names(&self) -> Result<Vec<(Key, Key, String)>> {
+            let employees = self
+                .names
+                .iter()
+                .filter_map(|(e, u, n)| Some((*(e.as_ref()?), *u, n.to_string())));
+            Ok(employees.collect())
         }
     }
 
@@ -536,6 +609,65 @@ mod tests {
     }
 
     #[test]
+    fn two_employees_never_get_one_profile_name() {
+        let (u1, u2, u3) = (
+            Key::new(Kind::User, 1),
+            Key::new(Kind::User, 2),
+            Key::new(Kind::User, 3),
+        );
+        let e1 = Key::new(Kind::Employee, 1);
+        let facts = Facts {
+            existing: vec![u1, u2, u3],
+            users: vec![
+                (u1, "agent", None),
+                (u2, "agent", None),
+                (u3, "agent", None),
+            ],
+            names: vec![
+                (Some(e1), u1, "Marco Rossi"),
+                (None, u2, "marco rossi"),
+                (None, u3, "Dana Whitfield"),
+            ],
+            ..Default::default()
+        };
+        let employee = |u: Key| draft(Kind::Employee, &[("user", Value::Ref(u))]);
+        let e = validate(&facts, &mut employee(u2), None).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("SM-U2") && msg.contains("SM-E1") && msg.contains("SM-U1"),
+            "{msg}"
+        );
+        assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        validate(&facts, &mut employee(u3), None).expect("another name is fine");
+
+        // Renaming the user of another employee into the name is refused too.
+        let facts = Facts {
+            names: vec![
+                (Some(e1), u1, "Marco Rossi"),
+                (Some(Key::new(Kind::Employee, 2)), u3, "Dana Whitfield"),
+            ],
+            ..facts
+        };
+        let user = |first: &str, last: &str| {
+            draft(
+                Kind::User,
+                &[
+                    ("kind", Value::Text("agent".into())),
+                    ("first_name", Value::Text(first.into())),
+                    ("last_name", Value::Text(last.into())),
+                ],
+            )
+        };
+        let dana = record(u3, &user("Dana", "Whitfield"));
+        let e = validate(&facts, &mut user("Marco", "Rossi"), Some(&dana)).unwrap_err();
+        assert!(
+            e.to_string().contains("SM-E2") && e.to_string().contains("SM-E1"),
+            "{e}"
+        );
+        validate(&facts, &mut user("Dana", "Whitfield-Ng"), Some(&dana)).expect("a free name");
+    }
+
+    #[test]
     fn an_si_gets_its_clients_main_location_and_only_its_own_people() {
         let agent = Key::new(Kind::User, 1);
         let own = Key::new(Kind::User, 2);
@@ -550,6 +682,7 @@ mod tests {
                 (foreign, "client", Some(c2())),
             ],
             next_si: 1042,
+            ..Default::default()
         };
         let si = |extra: &[(&str, Value)]| {
             let mut v = vec![

@@ -178,6 +178,15 @@ pub trait Writer: Lookup {
         contacts: Option<i64>,
         tasks: Option<i64>,
     ) -> Result<()>;
+    /// Remembers that a profile's drop folder is now the one of profile name `folder`
+    /// (after its first run, or after a rename moved it from the one of `previous`): the
+    /// files the profile ingested under its previous name stay known under the new one.
+    fn set_profile_folder(
+        &mut self,
+        employee: Key,
+        folder: &str,
+        previous: Option<&str>,
+    ) -> Result<()>;
     /// Sets one output's stamps; the profile's own stamps become its outputs' oldest.
     fn set_output_stamps(
         &mut self,
@@ -196,6 +205,27 @@ pub struct Profile {
     pub name: String,
     pub contacts_stamp: Option<i64>,
     pub tasks_stamp: Option<i64>,
+    /// An inactive employee is passed over by `--all` runs and the watcher.
+    pub active: bool,
+    /// The profile name its drop folder was last written under (`None` before the
+    /// first run): when it differs from `name`, the employee was renamed and the folder
+    /// moves to the new name.
+    pub folder: Option<String>,
+    /// The profile's own settings, as stored (`None`: the default).
+    pub settings: Settings,
+}
+
+/// A profile's own export settings as stored on its employee record (SPEC §8); `None`
+/// is the default. `crate::profile` checks them and turns them into run options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    pub date_format: Option<String>,
+    pub csv_language: Option<String>,
+    pub csv_encoding: Option<String>,
+    pub vcard_version: Option<String>,
+    pub outputs: Option<String>,
+    pub full_csv_limit: Option<i64>,
+    pub csv_safe: Option<bool>,
 }
 
 /// How many records a profile would sync.
@@ -239,7 +269,7 @@ pub trait Store: Lookup {
     /// Calls `f` for every record of a kind, in key order, without loading them all.
     fn for_each(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
     fn count(&self, kind: Kind) -> Result<u64>;
-    /// Every employee with a sync record, by key.
+    /// Every employee with a sync record, by key (inactive ones included).
     fn profiles(&self) -> Result<Vec<Profile>>;
     fn sync_counts(&self, profile: &Profile) -> Result<SyncCounts>;
     /// The change time of the latest commit: every later commit has a larger one.

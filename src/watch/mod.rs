@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 use tracing::{info, warn};
 
-use crate::codec::text::DateFormat;
 use crate::error::{Error, Result};
 use crate::export::{self, Layout};
 use crate::ingest;
@@ -42,7 +41,8 @@ pub struct Options {
     pub debounce: Duration,
     /// How often the database is checked for changes.
     pub db_interval: Duration,
-    pub dates: DateFormat,
+    /// Settings given on the command line: each overrides every profile's own.
+    pub overrides: crate::profile::Overrides,
     /// The smsync binary, for reading PST files in a child process (see `ingest::Options`).
     pub pst_checker: Option<std::path::PathBuf>,
 }
@@ -54,25 +54,57 @@ impl Default for Options {
             poll: None,
             debounce: Duration::from_secs(1),
             db_interval: Duration::from_millis(500),
-            dates: DateFormat::default(),
+            overrides: crate::profile::Overrides::default(),
             pst_checker: None,
         }
     }
 }
 
-fn profiles(store: &SqliteStore, opts: &Options) -> Result<Vec<Profile>> {
-    match &opts.profile {
-        Some(name) => Ok(vec![store.profile(name)?]),
-        None => store.profiles(),
+/// The profiles to watch: the active ones (or the one named) whose folder is their own.
+/// An inactive one is passed over with a note in its folder; two that would share a
+/// folder are an error for both, logged; a renamed employee's folder moves here, before
+/// its inbox is scanned.
+fn profiles(store: &mut SqliteStore, drop: &Path, opts: &Options) -> Result<Vec<Profile>> {
+    use crate::profile::PassedOver;
+    if let Some(name) = &opts.profile {
+        store.profile(name)?;
     }
+    let wanted = |p: &Profile| opts.profile.as_ref().is_none_or(|n| *n == p.name);
+    let chosen = crate::profile::select_all(store.profiles()?);
+    for (p, why) in chosen.passed.iter().filter(|(p, _)| wanted(p)) {
+        match why {
+            PassedOver::Inactive => match crate::profile::note_inactive(drop, p) {
+                Ok(true) => {
+                    info!(profile = %p.name, employee = %p.employee, "inactive; passed over")
+                }
+                Ok(false) => {}
+                Err(e) => warn!(profile = %p.name, error = %e, "cannot leave the inactive note"),
+            },
+            PassedOver::Clash { with } => {
+                warn!(profile = %p.name, error = %crate::profile::clash_error(p, with), "not watched");
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for p in chosen.run.into_iter().filter(|p| wanted(p)) {
+        match export::follow_folder(store, &p, drop) {
+            Ok(Some(from)) => {
+                info!(profile = %p.name, from = %from.display(), "renamed employee: folder moved");
+                out.push(p);
+            }
+            Ok(None) => out.push(p),
+            Err(e) => warn!(profile = %p.name, error = %e, "not watched"),
+        }
+    }
+    Ok(out)
 }
 
 fn export_one(store: &mut SqliteStore, name: &str, drop: &Path, opts: &Options) -> Result<()> {
     let p = store.profile(name)?;
-    let eopts = export::Options {
-        dates: opts.dates.clone(),
-        ..Default::default()
-    };
+    if !p.active {
+        return Ok(());
+    }
+    let eopts = crate::profile::resolve(&p, &opts.overrides)?.export_options();
     let r = export::export_profile(store, &p, drop, &eopts, &mut || {})?;
     if r.contacts.written + r.contacts.removed + r.tasks.written + r.tasks.removed > 0 {
         info!(
@@ -100,8 +132,14 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
             ))
         })?;
     let mut store = crate::store::open_sqlite(db)?;
-    let mut watched = profiles(&store, opts)?;
-    if watched.is_empty() {
+    if let Some(name) = &opts.profile {
+        let p = store.profile(name)?;
+        if !p.active {
+            return Err(crate::profile::inactive_error(&p));
+        }
+    }
+    let mut watched = profiles(&mut store, drop, opts)?;
+    if store.profiles()?.is_empty() {
         return Err(Error::invalid(
             "no employees sync yet: add one with `smsync admin add employee user=SM-U<id>`",
         ));
@@ -146,7 +184,7 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
                 }
             },
             Action::RefreshProfiles => {
-                if let Ok(ps) = profiles(&store, opts) {
+                if let Ok(ps) = profiles(&mut store, drop, opts) {
                     watched = ps;
                 }
                 sched.observe(now(), Input::Profiles(names(&watched)));
@@ -250,14 +288,13 @@ fn ingest_files(
     drop: &Path,
     opts: &Options,
 ) -> Input {
-    let iopts = ingest::Options {
-        dates: opts.dates.clone(),
-        pst_checker: opts.pst_checker.clone(),
-        ..Default::default()
-    };
-    let result = store
-        .profile(name)
-        .and_then(|p| ingest::ingest(store, &p, drop, files, &iopts));
+    let result = store.profile(name).and_then(|p| {
+        let iopts = ingest::Options {
+            pst_checker: opts.pst_checker.clone(),
+            ..crate::profile::resolve(&p, &opts.overrides)?.ingest_options()
+        };
+        ingest::ingest(store, &p, drop, files, &iopts)
+    });
     let r = match result {
         Ok(r) => r,
         Err(e) => {

@@ -127,7 +127,11 @@ fn read_value(f: &FieldDef, row: &Row, col: usize) -> rusqlite::Result<Value> {
             Some(s) => Value::Text(s),
             None => Value::Null,
         },
-        Ty::Bool => Value::Bool(row.get::<_, i64>(col)? != 0),
+        // NULL: an optional flag left unset (a per-profile setting at its default).
+        Ty::Bool => match row.get::<_, Option<i64>>(col)? {
+            Some(i) => Value::Bool(i != 0),
+            None => Value::Null,
+        },
         Ty::Int | Ty::Stamp => match row.get::<_, Option<i64>>(col)? {
             Some(i) => Value::Int(i),
             None => Value::Null,

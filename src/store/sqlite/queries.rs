@@ -8,7 +8,7 @@ use super::codec::{key_column, load, read_record, select_sql, table};
 use crate::error::Result;
 use crate::model::{Key, Kind, Record};
 use crate::store::{
-    Changed, Cursor, Exported, JournalEntry, Lookup, OutputStamps, Profile, SyncCounts,
+    Changed, Cursor, Exported, JournalEntry, Lookup, OutputStamps, Profile, Settings, SyncCounts,
 };
 
 /// SQL predicates (over alias `t`) of the records that go to Outlook (SPEC §1, §3).
@@ -137,7 +137,9 @@ pub(super) fn count(conn: &Connection, kind: Kind) -> Result<u64> {
 pub(super) fn profiles(conn: &Connection) -> Result<Vec<Profile>> {
     let mut stmt = conn.prepare_cached(
         "SELECT e.id, e.user_id, u.first_name || ' ' || u.last_name, e.contacts_stamp, \
-         e.tasks_stamp FROM employees e JOIN users u ON u.id = e.user_id ORDER BY e.id",
+         e.tasks_stamp, e.active, e.folder, e.date_format, e.csv_language, e.csv_encoding, \
+         e.vcard_version, e.outputs, e.full_csv_limit, e.csv_safe \
+         FROM employees e JOIN users u ON u.id = e.user_id ORDER BY e.id",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(Profile {
@@ -146,6 +148,17 @@ pub(super) fn profiles(conn: &Connection) -> Result<Vec<Profile>> {
             name: r.get(2)?,
             contacts_stamp: r.get(3)?,
             tasks_stamp: r.get(4)?,
+            active: r.get::<_, i64>(5)? != 0,
+            folder: r.get(6)?,
+            settings: Settings {
+                date_format: r.get(7)?,
+                csv_language: r.get(8)?,
+                csv_encoding: r.get(9)?,
+                vcard_version: r.get(10)?,
+                outputs: r.get(11)?,
+                full_csv_limit: r.get(12)?,
+                csv_safe: r.get::<_, Option<i64>>(13)?.map(|b| b != 0),
+            },
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

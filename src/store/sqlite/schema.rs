@@ -209,6 +209,25 @@ INSERT INTO output_stamps
     FROM employees e, (SELECT 1 AS bit UNION ALL SELECT 2 UNION ALL SELECT 4) o
     WHERE e.contacts_stamp IS NOT NULL OR e.tasks_stamp IS NOT NULL;
 "#,
+    // Profiles you can trust: an employee can stop syncing (`active`), remembers the
+    // profile name its drop folder was last written under (`folder`, so that a rename
+    // moves the folder instead of stranding it), and keeps its own export settings (NULL:
+    // the default). A profile already exported has its folder under its current name.
+    r#"
+ALTER TABLE employees ADD COLUMN active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1));
+ALTER TABLE employees ADD COLUMN folder TEXT CHECK (folder <> '');
+ALTER TABLE employees ADD COLUMN date_format TEXT CHECK (date_format <> '');
+ALTER TABLE employees ADD COLUMN csv_language TEXT CHECK (csv_language <> '');
+ALTER TABLE employees ADD COLUMN csv_encoding TEXT CHECK (csv_encoding <> '');
+ALTER TABLE employees ADD COLUMN vcard_version TEXT CHECK (vcard_version IN ('3.0', '4.0'));
+ALTER TABLE employees ADD COLUMN outputs TEXT CHECK (outputs <> '');
+ALTER TABLE employees ADD COLUMN full_csv_limit INTEGER CHECK (full_csv_limit >= 0);
+ALTER TABLE employees ADD COLUMN csv_safe INTEGER CHECK (csv_safe IN (0, 1));
+UPDATE employees SET folder =
+    (SELECT u.first_name || ' ' || u.last_name FROM users u WHERE u.id = employees.user_id)
+    WHERE contacts_stamp IS NOT NULL OR tasks_stamp IS NOT NULL
+       OR EXISTS (SELECT 1 FROM output_stamps o WHERE o.employee_id = employees.id);
+"#,
 ];
 
 /// The schema version this build of smsync writes.

@@ -263,6 +263,28 @@ impl RuleReads for Connection {
     fn next_si_number(&self) -> Result<i64> {
         Ok(int(self, "SELECT coalesce(max(number), 0) + 1 FROM sis", [])?.unwrap_or(1))
     }
+
+    fn user_name(&self, user: Key) -> Result<Option<String>> {
+        Ok(self
+            .prepare_cached("SELECT first_name || ' ' || last_name FROM users WHERE id = ?1")?
+            .query_row([user.id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn profile_names(&self) -> Result<Vec<(Key, Key, String)>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT e.id, e.user_id, u.first_name || ' ' || u.last_name \
+             FROM employees e JOIN users u ON u.id = e.user_id ORDER BY e.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                Key::new(Kind::Employee, r.get(0)?),
+                Key::new(Kind::User, r.get(1)?),
+                r.get(2)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 }
 
 /// The one integer a query returns, if it returns a row and the value is not NULL.
@@ -555,6 +577,30 @@ impl Writer for TxWriter<'_> {
                  WHERE employee_id = ?3",
             )?
             .execute(params![contacts, tasks, employee.id])?;
+        Ok(())
+    }
+
+    fn set_profile_folder(
+        &mut self,
+        employee: Key,
+        folder: &str,
+        previous: Option<&str>,
+    ) -> Result<()> {
+        self.last_found.borrow_mut().take();
+        let n = self
+            .conn
+            .prepare_cached("UPDATE employees SET folder = ?1 WHERE id = ?2")?
+            .execute(params![folder, employee.id])?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("{employee} does not exist")));
+        }
+        if let Some(old) = previous.filter(|old| *old != folder) {
+            // What was ingested under the old name is known under the new one, so that
+            // the same file dropped again is still a no-op.
+            self.conn
+                .prepare_cached("UPDATE OR REPLACE ingested SET profile = ?1 WHERE profile = ?2")?
+                .execute(params![folder, old])?;
+        }
         Ok(())
     }
 
