@@ -72,6 +72,8 @@ pub struct Tally {
     pub refused: u64,
     /// Fields changed on both sides.
     pub conflicts: u64,
+    /// Fields edited in Outlook that Outlook may not change (SPEC §7): ignored.
+    pub not_updatable: u64,
 }
 
 impl Tally {
@@ -82,6 +84,7 @@ impl Tally {
         self.skipped += o.skipped;
         self.refused += o.refused;
         self.conflicts += o.conflicts;
+        self.not_updatable += o.not_updatable;
     }
 }
 
@@ -237,13 +240,17 @@ pub struct Report {
 }
 
 impl Report {
-    /// 0 all applied, 3 some items refused or files rejected.
+    /// 0 all applied; 3 some items refused or files rejected; 4 all applied, but an edit
+    /// conflicted or touched a field that cannot be updated (see [`crate::error::exit`]).
     pub fn exit_code(&self) -> i32 {
+        use crate::error::exit;
         let bad = self.tally.refused > 0 || self.files.iter().any(|f| f.outcome.is_bad());
         if bad {
-            crate::error::exit::PARTIAL
+            exit::PARTIAL
+        } else if self.tally.conflicts > 0 || self.tally.not_updatable > 0 {
+            exit::ATTENTION
         } else {
-            crate::error::exit::OK
+            exit::OK
         }
     }
 }
@@ -481,10 +488,7 @@ fn apply_item(
     };
     let item: &Item = match &inc.item {
         Ok(i) => i,
-        Err(e) => {
-            report.reason = Some(e.clone());
-            return Ok(report);
-        }
+        Err(e) => return refuse(w, report, e.clone()),
     };
     // A task created elsewhere is found again by the UID it came with.
     let key = match (item.key, &item.uid) {
@@ -499,18 +503,12 @@ fn apply_item(
             report.reason = Some(why);
             return Ok(report);
         }
-        Admission::Refuse(why) => {
-            report.reason = Some(why);
-            return Ok(report);
-        }
+        Admission::Refuse(why) => return refuse(w, report, why),
         Admission::Existing(k) => {
             let found = w.find(k)?;
             let record = match rules::check_record(item, k, found.as_ref()) {
                 Ok(record) => record,
-                Err(why) => {
-                    report.reason = Some(why);
-                    return Ok(report);
-                }
+                Err(why) => return refuse(w, report, why),
             };
             let exported = exported_values(w, ctx.profile.employee, k)?;
             let base = Base {
@@ -533,15 +531,7 @@ fn apply_item(
                 w.mark_dirty(ctx.profile.employee, k)?;
             }
         }
-        Verdict::Refused(why) => {
-            report.reason = Some(why.clone());
-            w.journal(&JournalEntry {
-                item: report.key.clone().or(Some(inc.source.clone())),
-                outcome: ItemOutcome::Refused.as_str().into(),
-                reason: Some(why),
-                ..Default::default()
-            })?;
-        }
+        Verdict::Refused(why) => return refuse(w, report, why),
         Verdict::Update {
             assignments,
             changes,
@@ -555,9 +545,8 @@ fn apply_item(
                 Ok(())
             });
             if let Err(e) = applied {
-                report.reason = Some(e.to_string());
                 report.fields = changes;
-                return Ok(report);
+                return refuse(w, report, e.to_string());
             }
             for c in &changes {
                 if !matches!(c.decision, Decision::Applied) {
@@ -598,11 +587,38 @@ fn apply_item(
                         journal_decision(w, k, c)?;
                     }
                 }
-                Err(e) => report.reason = Some(e.to_string()),
+                Err(e) => {
+                    report.fields = changes;
+                    return refuse(w, report, e.to_string());
+                }
             }
             report.fields = changes;
         }
     }
+    Ok(report)
+}
+
+/// Journals a file rejected as a whole (unreadable, too large, no items): one row without
+/// an item, with the reason.
+fn journal_rejected(w: &mut dyn Writer, r: &FileReport) -> Result<()> {
+    w.journal(&JournalEntry {
+        outcome: FileOutcome::Rejected.as_str().into(),
+        reason: r.error.clone(),
+        ..Default::default()
+    })
+}
+
+/// Refuses an item as a whole: its report says why, and so does the journal (with the
+/// item's key, else its place in the file; the file is the journal row's source).
+fn refuse(w: &mut dyn Writer, mut report: ItemReport, why: String) -> Result<ItemReport> {
+    w.journal(&JournalEntry {
+        item: report.key.clone().or(Some(report.source.clone())),
+        outcome: ItemOutcome::Refused.as_str().into(),
+        reason: Some(why.clone()),
+        ..Default::default()
+    })?;
+    report.outcome = ItemOutcome::Refused;
+    report.reason = Some(why);
     Ok(report)
 }
 
@@ -637,6 +653,11 @@ fn tally_of(items: &[ItemReport]) -> Tally {
                     Decision::ConflictDatabaseKept | Decision::ConflictOutlookWon
                 )
             })
+            .count() as u64;
+        t.not_updatable += i
+            .fields
+            .iter()
+            .filter(|f| f.decision == Decision::NotUpdatable)
             .count() as u64;
     }
     t
@@ -769,11 +790,21 @@ fn apply_file(
         tally: Tally::default(),
         items: Vec::new(),
     };
+    let source = |w: &mut dyn Writer| {
+        w.set_source(Some(Source {
+            kind: "ingest",
+            profile: Some(profile.name.clone()),
+            file: Some(input.name.clone()),
+        }))
+    };
     let Some(bytes) = &input.bytes else {
         if input.retry {
             report.outcome = FileOutcome::Retry;
         } else if input.vanished {
             report.outcome = FileOutcome::Vanished;
+        } else {
+            source(w);
+            journal_rejected(w, &report)?;
         }
         return Ok(report);
     };
@@ -787,11 +818,7 @@ fn apply_file(
         return Ok(report);
     }
     report.format = sniff(bytes);
-    w.set_source(Some(Source {
-        kind: "ingest",
-        profile: Some(profile.name.clone()),
-        file: Some(input.name.clone()),
-    }));
+    source(w);
     let ctx = FileCtx {
         profile,
         file: &input.name,
@@ -826,10 +853,12 @@ fn apply_file(
     if let Err(e) = read {
         // Readers fail before their first item, so nothing of the file was applied.
         report.error = Some(e);
+        journal_rejected(w, &report)?;
         return Ok(report);
     }
     if count == 0 {
         report.error = Some("the file holds no contacts or tasks".into());
+        journal_rejected(w, &report)?;
         return Ok(report);
     }
     report.tally = tally_of(&report.items);

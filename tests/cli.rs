@@ -441,3 +441,190 @@ fn a_pst_that_crashes_the_pst_reader_is_refused_and_the_batch_goes_on() {
     let err = fails(p, &["inspect", moved], 2);
     assert!(err.contains("PST reader crashed"), "{err}");
 }
+
+/// Runs smsync with stdout a pipe whose reading end is already closed.
+fn smsync_into_closed_pipe(dir: &Path, args: &[&str]) -> Output {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe; the read end is closed at once, the write end given away.
+    let write = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        std::os::fd::OwnedFd::from_raw_fd(fds[1])
+    };
+    Command::new(env!("CARGO_BIN_EXE_smsync"))
+        .current_dir(dir)
+        .env_remove("SMSYNC_DB")
+        .env_remove("SMSYNC_DROP")
+        .args(args)
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run smsync")
+}
+
+#[test]
+fn a_closed_pipe_ends_one_shot_commands_quietly() {
+    let d = seeded();
+    let p = d.path();
+    ok(p, &["admin", "set", "SM-C1", "active=true", "name=Renamed"]);
+    let vcf = {
+        ok(p, &["export", "--profile", "Dana Whitfield"]);
+        p.join("dropbox/Dana Whitfield/contacts/SM-U1.vcf")
+    };
+    ok(p, &["reset", "--profile", "Dana Whitfield"]);
+    let cases: [&[&str]; 7] = [
+        &["status"],
+        &["status", "--json"],
+        &["fields"],
+        &["journal"],
+        &["inspect", vcf.to_str().unwrap()],
+        &["export", "--all"],
+        &["admin", "list", "user"],
+    ];
+    for args in cases {
+        let out = smsync_into_closed_pipe(p, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "smsync {args:?}: {err}"
+        );
+        assert_ne!(out.status.code(), Some(101), "smsync {args:?}: {err}");
+        assert!(!out.status.success(), "smsync {args:?} saw the pipe close");
+    }
+}
+
+#[test]
+fn every_exit_code_is_the_documented_one() {
+    let d = seeded();
+    let p = d.path();
+    // The scheme is in --help.
+    let help = ok(p, &["--help"]);
+    for line in [
+        "0  success",
+        "1  failure",
+        "2  usage",
+        "3  some items",
+        "4  attention",
+    ] {
+        assert!(help.contains(line), "{line}: {help}");
+    }
+    // 0: success.
+    ok(p, &["export", "--all"]);
+    // 1: a failure (a file that cannot be read).
+    fails(p, &["inspect", "missing.csv"], 1);
+    // 2: usage: a mistyped path, an unknown profile in the journal.
+    let err = fails(
+        p,
+        &["ingest", "--profile", "Dana Whitfield", "no-such-file.csv"],
+        2,
+    );
+    assert!(
+        err.contains("no such file: no-such-file.csv") && !err.contains("vanished"),
+        "{err}"
+    );
+    let err = fails(p, &["journal", "--profile", "Nobody"], 2);
+    assert!(
+        err.contains("'Nobody'") && err.contains("Dana Whitfield"),
+        "{err}"
+    );
+    ok(p, &["journal", "--profile", "Marco Rossi"]);
+    // 4: all applied, but a field Outlook may not change was edited.
+    let inbox = p.join("dropbox/Dana Whitfield/inbox");
+    std::fs::write(
+        inbox.join("name.csv"),
+        "\"User 1\",\"First Name\",\"Job Title\",\"Categories\"\r\n\
+         \"SM-U1\",\"Lara\",\"Chief\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let out = smsync(p, &["ingest", "--profile", "Dana Whitfield", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["tally"]["not_updatable"], 1);
+    assert_eq!(r["tally"]["applied"], 1);
+    // 4: an edit that conflicted with a database change (sync: the worst profile's code).
+    ok(p, &["admin", "set", "SM-T1", "mobile=+1 555 0001"]);
+    std::fs::write(
+        inbox.join("conflict.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 555 0002\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let out = smsync(p, &["sync", "--all", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["profiles"][0]["ingest"]["tally"]["conflicts"], 1);
+    // 3 beats 4: a refused item in the same run as a conflict.
+    ok(p, &["admin", "set", "SM-T1", "mobile=+1 555 0003"]);
+    std::fs::write(
+        inbox.join("both.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 555 0004\",\"!Update\"\r\n\
+         \"SM-T999\",\"+1\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let out = smsync(p, &["sync", "--all"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
+
+#[test]
+fn the_journal_holds_every_refused_item_and_rejected_file() {
+    let d = seeded();
+    let p = d.path();
+    ok(p, &["export", "--all"]);
+    let inbox = p.join("dropbox/Dana Whitfield/inbox");
+    // A vCard without UID, a CSV row with a bad date, an unknown key, a binary file.
+    std::fs::write(
+        inbox.join("new.vcf"),
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Nora New\r\nN:New;Nora;;;\r\nCATEGORIES:!Update\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        inbox.join("dates.csv"),
+        "\"Subject\",\"Due Date\",\"Billing Information\",\"Categories\"\r\n\
+         \"Fix it\",\"31/31/2026\",\"SI-1001\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        inbox.join("unknown.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T999\",\"+1\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    std::fs::write(inbox.join("blob.csv"), b"\x00\x01\x02binary").unwrap();
+    let out = smsync(p, &["ingest", "--profile", "Dana Whitfield", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(
+        p,
+        &["journal", "--profile", "Dana Whitfield", "--json"],
+    ))
+    .unwrap();
+    let rows = j.as_array().unwrap();
+    // Every refused item of the report has its journal row, with the same reason.
+    let mut refused = 0;
+    for f in r["files"].as_array().unwrap() {
+        let file = Path::new(f["file"].as_str().unwrap()).file_name().unwrap();
+        for i in f["items"].as_array().unwrap() {
+            if i["outcome"] != "refused" {
+                continue;
+            }
+            refused += 1;
+            assert!(
+                rows.iter().any(|e| e["outcome"] == "refused"
+                    && e["file"] == file.to_str().unwrap()
+                    && e["reason"] == i["reason"]),
+                "{i} is not in the journal: {j:#}"
+            );
+        }
+    }
+    assert_eq!(refused, 3, "{r:#}");
+    let reasons: Vec<&str> = rows.iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("no UID")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("31/31/2026")),
+        "{reasons:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|e| e["file"] == "blob.csv" && e["outcome"] == "rejected"),
+        "{j:#}"
+    );
+}

@@ -57,7 +57,7 @@ pub(super) fn sync(db: &Path, drop: &Path, date_format: &str, args: &SyncArgs) -
             ..Default::default()
         };
         let ing = crate::ingest::ingest(&mut store, p, drop, &[], &iopts)?;
-        code = code.max(ing.exit_code());
+        code = crate::error::exit::worst(code, ing.exit_code());
         let p = store.profile(&p.name)?;
         let eopts = crate::export::Options {
             dates: dates.clone(),

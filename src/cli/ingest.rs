@@ -13,8 +13,9 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::summary::print_ingest;
 
-/// `smsync ingest`: the exit code says whether items were refused.
+/// `smsync ingest`: the exit code says whether items were refused (3) or need attention (4).
 pub(super) fn ingest(db: &Path, drop: &Path, date_format: &str, args: &IngestArgs) -> Result<()> {
+    named_files_exist(&args.files)?;
     let mut store = open(db)?;
     let profile = store.profile(&args.profile)?;
     let opts = crate::ingest::Options {
@@ -33,6 +34,23 @@ pub(super) fn ingest(db: &Path, drop: &Path, date_format: &str, args: &IngestArg
     exit_with(r.exit_code())
 }
 
+/// Files named on the command line must exist: a mistyped path is a usage error (exit 2)
+/// before anything is read, not a file that "vanished" from an inbox.
+fn named_files_exist(files: &[std::path::PathBuf]) -> Result<()> {
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| std::fs::symlink_metadata(f).is_err())
+        .map(|f| f.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "no such file: {}; check the path (or leave the files out to ingest the profile's inbox)",
+        missing.join(", ")
+    )))
+}
+
 /// `smsync check-pst`: reads a PST file; only a crash or a hang is the caller's news.
 pub(super) fn check_pst(file: &Path) -> Result<()> {
     // A reader error is a clean refusal; only a crash or a hang is the caller's news.
@@ -48,6 +66,13 @@ pub(super) fn journal(db: &Path, profile: Option<&str>, limit: usize, json: bool
         rows.push(e);
         Ok(())
     })?;
+    // A profile with no journal rows must at least exist (a renamed one keeps its rows):
+    // a mistyped name is a usage error that lists the profiles, not an empty journal.
+    if let Some(name) = profile
+        && rows.is_empty()
+    {
+        store.profile(name)?;
+    }
     if json {
         let list: Vec<_> = rows
             .iter()

@@ -24,8 +24,7 @@ pub use crate::summary::{print_export, print_ingest};
     name = "smsync",
     version,
     about = "Offline file bridge between the Service Master database and Outlook",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error (unknown field, bad value, \
-                  unknown key or profile), 3 some items refused."
+    after_help = crate::error::exit::HELP
 )]
 pub struct Cli {
     /// The Service Master database (SQLite file).
