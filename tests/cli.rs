@@ -628,3 +628,68 @@ fn the_journal_holds_every_refused_item_and_rejected_file() {
         "{j:#}"
     );
 }
+
+#[test]
+fn a_database_in_a_read_only_folder_names_the_folder_and_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = seeded();
+    let p = d.path();
+    let root = unsafe { libc::geteuid() } == 0;
+    // Root writes anywhere: run as nobody in a folder root owns; otherwise make it read-only.
+    let mode = if root { 0o755 } else { 0o555 };
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_smsync"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_smsync"))
+    };
+    let out = cmd
+        .current_dir(p)
+        .env_remove("SMSYNC_DB")
+        .arg("status")
+        .output()
+        .unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let folder = std::fs::canonicalize(p).unwrap();
+    assert!(
+        err.contains(&format!("its folder {} is read-only", folder.display()))
+            && err.contains("servicemaster.db-shm")
+            && err.contains("WAL")
+            && err.contains("let this user write to"),
+        "{err}"
+    );
+}
+
+#[test]
+fn db_naming_a_folder_says_so_with_the_fix() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("data")).unwrap();
+    for args in [
+        &["--db", "data", "status"][..],
+        &["--db", "data", "db", "init"],
+    ] {
+        let err = fails(d.path(), args, 2);
+        assert!(
+            err.contains("--db data is a folder, not a database file")
+                && err.contains("--db data/servicemaster.db"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_admin_field_suggests_the_closest_name() {
+    let d = seeded();
+    let err = fails(d.path(), &["admin", "set", "SM-U1", "mobil=+1 555"], 2);
+    assert!(
+        err.contains("unknown field 'mobil' for user; did you mean 'mobile'?"),
+        "{err}"
+    );
+    let err = fails(d.path(), &["admin", "set", "SM-U1", "colour=red"], 2);
+    assert!(!err.contains("did you mean"), "{err}");
+}

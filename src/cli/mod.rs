@@ -272,7 +272,7 @@ pub fn run(cli: Cli) -> Result<()> {
         command,
     } = cli;
     let dates = date_format.as_str();
-    match command {
+    let result = match command {
         Command::Db(DbCommand::Init) => db::init(&db),
         Command::Db(DbCommand::Seed(args)) => db::seed(&db, &args),
         Command::Admin(cmd) => admin::run(&db, cmd),
@@ -290,8 +290,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reset { profile } => export::reset(&db, &profile),
         Command::Fields { kind, json } => fields::fields(kind.as_deref(), json),
         Command::Status { json } => export::status(&db, &drop, json),
-        Command::Demo { dir } => crate::demo::run(&dir),
-    }
+        Command::Demo { dir } => return crate::demo::run(&dir),
+    };
+    result.map_err(|e| db::explain(&db, e))
 }
 
 /// The profiles named by `--profile` or `--all`.
