@@ -43,6 +43,8 @@ pub struct Options {
     /// The smsync binary, to read PST files in a child process first (see
     /// [`crate::codec::pst::read_isolated`]); `None` reads them in this process.
     pub pst_checker: Option<PathBuf>,
+    /// Told of each file and item done (the command line draws a progress bar).
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             batch: 500,
             after_read: None,
             pst_checker: None,
+            progress: Default::default(),
         }
     }
 }
@@ -227,6 +230,26 @@ pub struct FileReport {
     pub notes: Vec<String>,
     pub tally: Tally,
     pub items: Vec<ItemReport>,
+    /// The skipped items by reason, most frequent first (a full Outlook export skips
+    /// thousands of rows for one reason: they are counted, not listed).
+    pub skipped: Vec<Skipped>,
+}
+
+/// How many items of a file were skipped for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub reason: String,
+    pub count: u64,
+}
+
+/// Counts of `reasons`, most frequent first, then by reason.
+fn skipped_by_reason(reasons: std::collections::HashMap<String, u64>) -> Vec<Skipped> {
+    let mut v: Vec<Skipped> = reasons
+        .into_iter()
+        .map(|(reason, count)| Skipped { reason, count })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    v
 }
 
 /// What an ingest run did.
@@ -789,6 +812,7 @@ fn apply_file(
         notes: Vec::new(),
         tally: Tally::default(),
         items: Vec::new(),
+        skipped: Vec::new(),
     };
     let source = |w: &mut dyn Writer| {
         w.set_source(Some(Source {
@@ -827,6 +851,7 @@ fn apply_file(
     };
     let mut seen = SeenKeys::new();
     let mut skipped = 0;
+    let mut reasons: std::collections::HashMap<String, u64> = Default::default();
     let mut count = 0usize;
     let mut notes = Vec::new();
     let parsed = input.parsed.take();
@@ -840,6 +865,12 @@ fn apply_file(
         &mut |inc| {
             count += 1;
             let item = apply_item(w, &ctx, inc, &mut seen)?;
+            opts.progress.emit(crate::progress::Event::Item);
+            if item.outcome == ItemOutcome::Skipped {
+                *reasons
+                    .entry(item.reason.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
             // Skipped items are counted, not listed: a full Outlook export holds thousands.
             if item.outcome == ItemOutcome::Skipped && !opts.dry_run {
                 skipped += 1;
@@ -850,6 +881,7 @@ fn apply_file(
         },
     )?;
     report.notes.extend(notes);
+    report.skipped = skipped_by_reason(reasons);
     if let Err(e) = read {
         // Readers fail before their first item, so nothing of the file was applied.
         report.error = Some(e);
@@ -1012,6 +1044,8 @@ pub fn ingest(
         files.to_vec()
     };
     let mut reports: Vec<FileReport> = Vec::new();
+    opts.progress
+        .emit(crate::progress::Event::Files(paths.len() as u64));
     // Three stages on their own threads, a batch apart: one reads (and hashes) batch n+1,
     // this one applies batch n in one transaction, one files batch n−1 (moves after its
     // commit, then one fsync per folder).
@@ -1127,7 +1161,12 @@ fn apply_batch(
         Ok(())
     });
     match (result, end) {
-        (Ok(()), _) | (Err(_), BatchEnd::RollBack) => Ok(batch),
+        (Ok(()), _) | (Err(_), BatchEnd::RollBack) => {
+            for _ in &batch {
+                opts.progress.emit(crate::progress::Event::File);
+            }
+            Ok(batch)
+        }
         (Err(e), BatchEnd::Commit) => Err(e),
     }
 }

@@ -693,3 +693,68 @@ fn an_unknown_admin_field_suggests_the_closest_name() {
     let err = fails(d.path(), &["admin", "set", "SM-U1", "colour=red"], 2);
     assert!(!err.contains("did you mean"), "{err}");
 }
+
+#[test]
+fn skipped_rows_are_summarised_by_reason_and_quiet_prints_only_the_summary() {
+    let d = seeded();
+    let p = d.path();
+    // Not a terminal: no progress on stderr, whatever the command.
+    for args in [&["export", "--all"][..], &["sync", "--all"]] {
+        let out = smsync(p, args);
+        assert!(out.status.success());
+        assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
+    }
+    let inbox = p.join("dropbox/Dana Whitfield/inbox");
+    let sheet = "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\
+                 \"SM-T1\",\"+1 1\",\"Tech Database\"\r\n\
+                 \"SM-T2\",\"+1 2\",\"\"\r\n\
+                 \"SM-T3\",\"+1 3\",\"\"\r\n\
+                 \"SM-T4\",\"+1 555 4\",\"!Update\"\r\n";
+    std::fs::write(inbox.join("full.csv"), sheet).unwrap();
+    for dry in [true, false] {
+        let mut args = vec!["ingest", "--profile", "Dana Whitfield"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = ok(p, &args);
+        let skipped: Vec<&str> = out.lines().filter(|l| l.contains("skipped")).collect();
+        assert_eq!(
+            skipped[1..],
+            ["    skipped 3: no !Update category"],
+            "dry run {dry}: {out}"
+        );
+        assert!(!out.contains("row 2"), "dry run {dry}: {out}");
+        assert!(out.contains("row 5 SM-T4 applied"), "dry run {dry}: {out}");
+    }
+    // The JSON counts them by reason too.
+    std::fs::write(inbox.join("again.csv"), sheet.replace("+1 1", "+1 9")).unwrap();
+    let out = smsync(
+        p,
+        &["ingest", "--profile", "Dana Whitfield", "--json", "--quiet"],
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["files"][0]["skipped"][0]["count"], 3);
+    // --quiet: the summary line only, on ingest, export and sync.
+    std::fs::write(inbox.join("third.csv"), sheet.replace("+1 2", "+1 8")).unwrap();
+    let out = smsync(p, &["ingest", "--profile", "Dana Whitfield", "--quiet"]);
+    assert!(out.stderr.is_empty(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("Dana Whitfield: ingested 1 file(s): 0 applied"),
+        "{text}"
+    );
+    ok(p, &["admin", "set", "SM-T1", "mobile=+1 555 42"]);
+    let text = ok(p, &["export", "--all", "-q"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (line, who) in lines.iter().zip(["Dana Whitfield", "Marco Rossi"]) {
+        assert!(
+            line.starts_with(&format!("{who}: contacts "))
+                && line.contains(" written, 0 removed, 0 unchanged; tasks 0 written"),
+            "{text}"
+        );
+    }
+    let text = ok(p, &["sync", "--all", "--quiet"]);
+    assert_eq!(text.lines().count(), 4, "{text}");
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::print::{exit_with, print_json};
+use super::print::{Bar, exit_with, print_json};
 use super::{ExportArgs, SyncArgs, open, select_profiles};
 use crate::codec::text::DateFormat;
 use crate::error::Result;
@@ -29,8 +29,14 @@ pub(super) fn export(db: &Path, drop: &Path, date_format: &str, args: &ExportArg
     };
     let profiles = select_profiles(&store, &args.profiles)?;
     let mut reports = Vec::new();
-    for p in &profiles {
+    for (i, p) in profiles.iter().enumerate() {
+        let bar = Bar::new("export", i, profiles.len(), &p.name);
+        let opts = crate::export::Options {
+            progress: bar.sink(),
+            ..opts.clone()
+        };
         let r = crate::export::export_profile(&mut store, p, drop, &opts, &mut || {})?;
+        std::mem::drop(bar);
         if !args.json {
             print_export(&r);
         }
@@ -50,10 +56,12 @@ pub(super) fn sync(db: &Path, drop: &Path, date_format: &str, args: &SyncArgs) -
     let profiles = select_profiles(&store, &args.profiles)?;
     let mut code = 0;
     let mut out = Vec::new();
-    for p in &profiles {
+    for (i, p) in profiles.iter().enumerate() {
+        let bar = Bar::new("sync", i, profiles.len(), &p.name);
         let iopts = crate::ingest::Options {
             dates: dates.clone(),
             pst_checker: std::env::current_exe().ok(),
+            progress: bar.sink(),
             ..Default::default()
         };
         let ing = crate::ingest::ingest(&mut store, p, drop, &[], &iopts)?;
@@ -61,9 +69,11 @@ pub(super) fn sync(db: &Path, drop: &Path, date_format: &str, args: &SyncArgs) -
         let p = store.profile(&p.name)?;
         let eopts = crate::export::Options {
             dates: dates.clone(),
+            progress: bar.sink(),
             ..Default::default()
         };
         let exp = crate::export::export_profile(&mut store, &p, drop, &eopts, &mut || {})?;
+        std::mem::drop(bar);
         if !args.json {
             print_ingest(&ing);
             print_export(&exp);

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::print::{exit_with, print_json};
+use super::print::{Bar, exit_with, print_json};
 use super::{IngestArgs, open};
 use crate::codec::item::Incoming;
 use crate::codec::text::DateFormat;
@@ -18,14 +18,17 @@ pub(super) fn ingest(db: &Path, drop: &Path, date_format: &str, args: &IngestArg
     named_files_exist(&args.files)?;
     let mut store = open(db)?;
     let profile = store.profile(&args.profile)?;
+    let bar = Bar::new("ingest", 0, 1, &profile.name);
     let opts = crate::ingest::Options {
         dates: DateFormat::parse(date_format)?,
         dry_run: args.dry_run,
         max_size: args.max_size_mb * 1024 * 1024,
         pst_checker: std::env::current_exe().ok(),
+        progress: bar.sink(),
         ..Default::default()
     };
     let r = crate::ingest::ingest(&mut store, &profile, drop, &args.files, &opts)?;
+    std::mem::drop(bar);
     if args.json {
         print_json(&r)?;
     } else {

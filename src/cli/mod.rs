@@ -46,6 +46,9 @@ pub struct Cli {
         default_value = "M/D/YYYY"
     )]
     pub date_format: String,
+    /// Print only the summary: no per-file detail and no progress bar.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -269,8 +272,10 @@ pub fn run(cli: Cli) -> Result<()> {
         db,
         drop,
         date_format,
+        quiet,
         command,
     } = cli;
+    crate::summary::set_quiet(quiet);
     let dates = date_format.as_str();
     let result = match command {
         Command::Db(DbCommand::Init) => db::init(&db),

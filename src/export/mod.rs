@@ -57,6 +57,8 @@ pub struct Options {
     pub outputs: Outputs,
     /// Neutralise spreadsheet formulas in the CSV files (see `outlook_csv::neutralise`).
     pub csv_safe: bool,
+    /// Told of each page of records done (the command line draws a progress bar).
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             full_sheet_limit: 20_000,
             outputs: Outputs::default(),
             csv_safe: false,
+            progress: Default::default(),
         }
     }
 }
@@ -315,6 +318,7 @@ struct Run<'a> {
     /// Records read per page.
     page: usize,
     files: Files,
+    progress: crate::progress::Progress,
 }
 
 impl Run<'_> {
@@ -355,6 +359,7 @@ impl Run<'_> {
             employee,
             page,
             files,
+            progress,
         } = self;
         let (employee, limit) = (*employee, (*page).max(1));
         std::thread::scope(|scope| {
@@ -426,6 +431,9 @@ impl Run<'_> {
                     match done {
                         Ok((ops, c, ch)) if result.is_ok() => {
                             counts.add(c);
+                            progress.emit(crate::progress::Event::Records(
+                                c.written + c.removed + c.unchanged,
+                            ));
                             *changed |= ch;
                             result = match stater {
                                 Some(_) => state_tx.send(ops).map_err(|_| {
@@ -656,6 +664,7 @@ pub fn export_profile(
             written: Written::default(),
             modes: Vec::new(),
         },
+        progress: opts.progress.clone(),
     };
 
     let mut sides = Vec::new();
