@@ -321,7 +321,7 @@ pub fn sniff(bytes: &[u8]) -> Format {
     let head = head.trim_start_matches('\u{feff}').trim_start();
     if head.starts_with("BEGIN:VCARD") {
         Format::VCard
-    } else if head.starts_with("BEGIN:VCALENDAR") {
+    } else if head.starts_with("BEGIN:VCALENDAR") || head.starts_with("BEGIN:VTODO") {
         Format::ICalendar
     } else if bytes.contains(&0)
         && !bytes.starts_with(b"\xFF\xFE")
@@ -331,6 +331,20 @@ pub fn sniff(bytes: &[u8]) -> Format {
     } else {
         Format::Csv
     }
+}
+
+/// The text of an iCalendar file; a bare VTODO (no VCALENDAR around it, as some tools save
+/// a single task) is wrapped in one.
+fn calendar_text(bytes: &[u8]) -> String {
+    let text = text::decode(bytes).0;
+    let head = text.trim_start_matches('\u{feff}').trim_start();
+    if head
+        .get(..11)
+        .is_some_and(|h| h.eq_ignore_ascii_case("BEGIN:VTODO"))
+    {
+        return format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{head}\r\nEND:VCALENDAR\r\n");
+    }
+    text
 }
 
 /// Reads a file's items, or says why the whole file cannot be read.
@@ -345,7 +359,7 @@ pub fn read_items(
     // CSV reader guards each row itself, so a panic escapes it only before the first item.)
     match format {
         Format::VCard => guarded(|| vcard::read::read(&text::decode(bytes).0)),
-        Format::ICalendar => guarded(|| ical::read::read(&text::decode(bytes).0)),
+        Format::ICalendar => guarded(|| ical::read::read(&calendar_text(bytes))),
         Format::Csv => {
             let mut items = Vec::new();
             let info =
@@ -356,12 +370,22 @@ pub fn read_items(
         Format::Msg => guarded(|| crate::codec::msg::read(bytes))?,
         // The child process catches crashes that unwinding cannot (a stack overflow); the
         // guard covers this process's own read, which follows the child's.
-        Format::Pst => guarded(|| match &opts.pst_checker {
-            Some(exe) => {
-                crate::codec::pst::read_isolated(path, exe, crate::codec::pst::CHECK_TIMEOUT)
+        Format::Pst => {
+            let (items, passed) = guarded(|| match &opts.pst_checker {
+                Some(exe) => {
+                    crate::codec::pst::read_isolated(path, exe, crate::codec::pst::CHECK_TIMEOUT)
+                }
+                None => crate::codec::pst::read_all(path),
+            })??;
+            if !passed.is_empty() {
+                let list: Vec<String> = passed.iter().map(|(c, n)| format!("{n} {c}")).collect();
+                notes.push(format!(
+                    "passed over (neither contacts nor tasks): {}",
+                    list.join(", ")
+                ));
             }
-            None => crate::codec::pst::read(path),
-        })?,
+            Ok(items)
+        }
         Format::Binary | Format::Unknown => Err(
             "this is not an Outlook CSV, vCard or iCalendar file (binary content); \
                   drop CSV, .vcf or .ics files"
@@ -1267,7 +1291,7 @@ mod tests {
 
     #[test]
     fn sniff_tells_the_formats_apart() {
-        let cases: [(&[u8], Format); 7] = [
+        let cases: [(&[u8], Format); 8] = [
             (b"!BDN....", Format::Pst),
             (
                 &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0],
@@ -1275,6 +1299,7 @@ mod tests {
             ),
             (b"\xEF\xBB\xBF begin:vcard\r\n", Format::VCard),
             (b"BEGIN:VCALENDAR\r\n", Format::ICalendar),
+            (b"\r\nbegin:vtodo\r\nUID:x\r\n", Format::ICalendar),
             (b"abc\0def", Format::Binary),
             (b"\xFF\xFEa\0b\0", Format::Csv),
             (b"\"Subject\",\"Status\"\r\n", Format::Csv),

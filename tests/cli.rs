@@ -758,3 +758,90 @@ fn skipped_rows_are_summarised_by_reason_and_quiet_prints_only_the_summary() {
     let text = ok(p, &["sync", "--all", "--quiet"]);
     assert_eq!(text.lines().count(), 4, "{text}");
 }
+
+#[test]
+fn inspect_shows_what_it_read_even_when_it_cannot_be_applied() {
+    let d = seeded();
+    let p = d.path();
+    let inspect = |file: &Path| -> serde_json::Value {
+        serde_json::from_str(&ok(p, &["inspect", file.to_str().unwrap(), "--json"])).unwrap()
+    };
+    // A contact without a key: its kind and fields, then the reason.
+    let vcf = p.join("new.vcf");
+    std::fs::write(
+        &vcf,
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Nora New\r\nN:New;Nora;;;\r\nTEL;TYPE=CELL:+1 555\r\n \
+         0100\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
+    let text = ok(p, &["inspect", vcf.to_str().unwrap()]);
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let at = |l: &str| {
+        lines
+            .iter()
+            .position(|x| x.starts_with(l))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(
+        text.contains("card 1: contact, cannot be applied"),
+        "{text}"
+    );
+    assert!(
+        at("FN") < at("reason: no UID"),
+        "fields, then the reason: {text}"
+    );
+    assert!(text.contains("TEL          +1 5550100"), "unfolded: {text}");
+    let v = inspect(&vcf);
+    assert_eq!(v["items"][0]["kind"], "contact");
+    assert_eq!(v["items"][0]["fields"]["FN"], "Nora New");
+    let csv = p.join("new.csv");
+    std::fs::write(
+        &csv,
+        "\"User 1\",\"First Name\",\"Last Name\",\"Categories\"\r\n\"\",\"Nora\",\"New\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let v = inspect(&csv);
+    assert_eq!(v["items"][0]["kind"], "contact");
+    assert_eq!(v["items"][0]["fields"]["First Name"], "Nora");
+    assert!(v["items"][0]["error"].as_str().unwrap().contains("no key"));
+    // Every item has its kind, whatever its format; passed-over items are counted by class.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    for f in ["aspose-net__Outlook.pst", "aspose-net__SampleContacts.pst"] {
+        let v = inspect(&corpus.join(f));
+        for i in v["items"].as_array().unwrap() {
+            assert!(i["kind"].is_string(), "{f}: {i}");
+        }
+    }
+    let v = inspect(&corpus.join("aspose-net__Outlook.pst"));
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("passed over (neither contacts nor tasks): 14 IPM.Note, 1 IPM.Appointment"),
+        "{notes}"
+    );
+    // A bare VTODO is iCalendar, not CSV.
+    let ics = p.join("bare.ics");
+    std::fs::write(
+        &ics,
+        "BEGIN:VTODO\r\nUID:bare-1\r\nSUMMARY:Bare task\r\nEND:VTODO\r\n",
+    )
+    .unwrap();
+    let v = inspect(&ics);
+    assert_eq!(v["format"], "icalendar");
+    assert_eq!(v["items"][0]["kind"], "si");
+    assert_eq!(v["items"][0]["fields"]["description"], "Bare task");
+    // Outlook's tasks sheet: one Contacts column, read apart into location and people.
+    ok(p, &["export", "--profile", "Dana Whitfield"]);
+    let v = inspect(&p.join("dropbox/Dana Whitfield/outlook/tasks.csv"));
+    let si = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == "SI-1001")
+        .unwrap();
+    assert_eq!(si["fields"]["location"], "Head Office", "{si}");
+    let people = si["fields"]["people"].as_str().unwrap();
+    assert!(
+        people.contains("Laura Kowalski") && !people.contains("Head Office"),
+        "{si}"
+    );
+}

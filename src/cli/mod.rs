@@ -289,7 +289,7 @@ pub fn run(cli: Cli) -> Result<()> {
             limit,
             json,
         } => ingest::journal(&db, profile.as_deref(), limit, json),
-        Command::Inspect { file, json } => ingest::inspect(&file, dates, json),
+        Command::Inspect { file, json } => ingest::inspect(&db, &file, dates, json),
         Command::CheckPst { file } => ingest::check_pst(&file),
         Command::Watch(args) => watch::watch(&db, &drop, dates, &args),
         Command::Reset { profile } => export::reset(&db, &profile),
