@@ -12,6 +12,13 @@ fn valid_fields(kind: Kind, adding: bool) -> String {
     fields::settable_names(kind, adding).join(", ")
 }
 
+/// "; did you mean 'x'?" when a settable field of `kind` is close to the unknown `name`.
+fn did_you_mean(kind: Kind, name: &str, adding: bool) -> String {
+    crate::error::closest(name, &fields::settable_names(kind, adding))
+        .map(|n| format!("; did you mean '{n}'?"))
+        .unwrap_or_default()
+}
+
 /// Parses one value for a field. `store` resolves client names given in place of keys.
 pub fn parse_value(store: &dyn Lookup, f: &FieldDef, raw: &str) -> Result<Value> {
     let bad = |what: &str| Error::invalid(format!("{}.{}: '{raw}' is not {what}", f.kind, f.name));
@@ -93,7 +100,8 @@ pub fn parse_assignments(
         let name = name.trim();
         let f = fields::get(kind, name).ok_or_else(|| {
             Error::invalid(format!(
-                "unknown field '{name}' for {kind}; valid fields: {}",
+                "unknown field '{name}' for {kind}{}; valid fields: {}",
+                did_you_mean(kind, name, adding),
                 valid_fields(kind, adding)
             ))
         })?;

@@ -43,6 +43,8 @@ pub struct Options {
     /// The smsync binary, to read PST files in a child process first (see
     /// [`crate::codec::pst::read_isolated`]); `None` reads them in this process.
     pub pst_checker: Option<PathBuf>,
+    /// Told of each file and item done (the command line draws a progress bar).
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             batch: 500,
             after_read: None,
             pst_checker: None,
+            progress: Default::default(),
         }
     }
 }
@@ -72,6 +75,8 @@ pub struct Tally {
     pub refused: u64,
     /// Fields changed on both sides.
     pub conflicts: u64,
+    /// Fields edited in Outlook that Outlook may not change (SPEC §7): ignored.
+    pub not_updatable: u64,
 }
 
 impl Tally {
@@ -82,6 +87,7 @@ impl Tally {
         self.skipped += o.skipped;
         self.refused += o.refused;
         self.conflicts += o.conflicts;
+        self.not_updatable += o.not_updatable;
     }
 }
 
@@ -224,6 +230,26 @@ pub struct FileReport {
     pub notes: Vec<String>,
     pub tally: Tally,
     pub items: Vec<ItemReport>,
+    /// The skipped items by reason, most frequent first (a full Outlook export skips
+    /// thousands of rows for one reason: they are counted, not listed).
+    pub skipped: Vec<Skipped>,
+}
+
+/// How many items of a file were skipped for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub reason: String,
+    pub count: u64,
+}
+
+/// Counts of `reasons`, most frequent first, then by reason.
+fn skipped_by_reason(reasons: std::collections::HashMap<String, u64>) -> Vec<Skipped> {
+    let mut v: Vec<Skipped> = reasons
+        .into_iter()
+        .map(|(reason, count)| Skipped { reason, count })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    v
 }
 
 /// What an ingest run did.
@@ -237,13 +263,17 @@ pub struct Report {
 }
 
 impl Report {
-    /// 0 all applied, 3 some items refused or files rejected.
+    /// 0 all applied; 3 some items refused or files rejected; 4 all applied, but an edit
+    /// conflicted or touched a field that cannot be updated (see [`crate::error::exit`]).
     pub fn exit_code(&self) -> i32 {
+        use crate::error::exit;
         let bad = self.tally.refused > 0 || self.files.iter().any(|f| f.outcome.is_bad());
         if bad {
-            crate::error::exit::PARTIAL
+            exit::PARTIAL
+        } else if self.tally.conflicts > 0 || self.tally.not_updatable > 0 {
+            exit::ATTENTION
         } else {
-            crate::error::exit::OK
+            exit::OK
         }
     }
 }
@@ -291,7 +321,7 @@ pub fn sniff(bytes: &[u8]) -> Format {
     let head = head.trim_start_matches('\u{feff}').trim_start();
     if head.starts_with("BEGIN:VCARD") {
         Format::VCard
-    } else if head.starts_with("BEGIN:VCALENDAR") {
+    } else if head.starts_with("BEGIN:VCALENDAR") || head.starts_with("BEGIN:VTODO") {
         Format::ICalendar
     } else if bytes.contains(&0)
         && !bytes.starts_with(b"\xFF\xFE")
@@ -301,6 +331,20 @@ pub fn sniff(bytes: &[u8]) -> Format {
     } else {
         Format::Csv
     }
+}
+
+/// The text of an iCalendar file; a bare VTODO (no VCALENDAR around it, as some tools save
+/// a single task) is wrapped in one.
+fn calendar_text(bytes: &[u8]) -> String {
+    let text = text::decode(bytes).0;
+    let head = text.trim_start_matches('\u{feff}').trim_start();
+    if head
+        .get(..11)
+        .is_some_and(|h| h.eq_ignore_ascii_case("BEGIN:VTODO"))
+    {
+        return format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{head}\r\nEND:VCALENDAR\r\n");
+    }
+    text
 }
 
 /// Reads a file's items, or says why the whole file cannot be read.
@@ -321,7 +365,7 @@ pub fn read_items(
             }
             Ok(items)
         }
-        Format::ICalendar => guarded(|| ical::read::read(&text::decode(bytes).0)),
+        Format::ICalendar => guarded(|| ical::read::read(&calendar_text(bytes))),
         Format::Csv => {
             let mut items = Vec::new();
             let info =
@@ -332,12 +376,22 @@ pub fn read_items(
         Format::Msg => guarded(|| crate::codec::msg::read(bytes))?,
         // The child process catches crashes that unwinding cannot (a stack overflow); the
         // guard covers this process's own read, which follows the child's.
-        Format::Pst => guarded(|| match &opts.pst_checker {
-            Some(exe) => {
-                crate::codec::pst::read_isolated(path, exe, crate::codec::pst::CHECK_TIMEOUT)
+        Format::Pst => {
+            let (items, passed) = guarded(|| match &opts.pst_checker {
+                Some(exe) => {
+                    crate::codec::pst::read_isolated(path, exe, crate::codec::pst::CHECK_TIMEOUT)
+                }
+                None => crate::codec::pst::read_all(path),
+            })??;
+            if !passed.is_empty() {
+                let list: Vec<String> = passed.iter().map(|(c, n)| format!("{n} {c}")).collect();
+                notes.push(format!(
+                    "passed over (neither contacts nor tasks): {}",
+                    list.join(", ")
+                ));
             }
-            None => crate::codec::pst::read(path),
-        })?,
+            Ok(items)
+        }
         Format::Binary | Format::Unknown => Err(
             "this is not an Outlook CSV, vCard or iCalendar file (binary content); \
                   drop CSV, .vcf or .ics files"
@@ -528,10 +582,7 @@ fn apply_item(
     };
     let item: &Item = match &inc.item {
         Ok(i) => i,
-        Err(e) => {
-            report.reason = Some(e.clone());
-            return Ok(report);
-        }
+        Err(e) => return refuse(w, report, e.clone()),
     };
     // A task created elsewhere is found again by the UID it came with.
     let key = match (item.key, &item.uid) {
@@ -546,18 +597,12 @@ fn apply_item(
             report.reason = Some(why);
             return Ok(report);
         }
-        Admission::Refuse(why) => {
-            report.reason = Some(why);
-            return Ok(report);
-        }
+        Admission::Refuse(why) => return refuse(w, report, why),
         Admission::Existing(k) => {
             let found = w.find(k)?;
             let record = match rules::check_record(item, k, found.as_ref()) {
                 Ok(record) => record,
-                Err(why) => {
-                    report.reason = Some(why);
-                    return Ok(report);
-                }
+                Err(why) => return refuse(w, report, why),
             };
             let exported = exported_values(w, ctx.profile.employee, k)?;
             let settled = if ctx.csv {
@@ -586,15 +631,7 @@ fn apply_item(
                 w.mark_dirty(ctx.profile.employee, k)?;
             }
         }
-        Verdict::Refused(why) => {
-            report.reason = Some(why.clone());
-            w.journal(&JournalEntry {
-                item: report.key.clone().or(Some(inc.source.clone())),
-                outcome: ItemOutcome::Refused.as_str().into(),
-                reason: Some(why),
-                ..Default::default()
-            })?;
-        }
+        Verdict::Refused(why) => return refuse(w, report, why),
         Verdict::Update {
             assignments,
             changes,
@@ -608,9 +645,8 @@ fn apply_item(
                 Ok(())
             });
             if let Err(e) = applied {
-                report.reason = Some(e.to_string());
                 report.fields = changes;
-                return Ok(report);
+                return refuse(w, report, e.to_string());
             }
             for c in &changes {
                 if !matches!(c.decision, Decision::Applied) {
@@ -651,11 +687,38 @@ fn apply_item(
                         journal_decision(w, k, c)?;
                     }
                 }
-                Err(e) => report.reason = Some(e.to_string()),
+                Err(e) => {
+                    report.fields = changes;
+                    return refuse(w, report, e.to_string());
+                }
             }
             report.fields = changes;
         }
     }
+    Ok(report)
+}
+
+/// Journals a file rejected as a whole (unreadable, too large, no items): one row without
+/// an item, with the reason.
+fn journal_rejected(w: &mut dyn Writer, r: &FileReport) -> Result<()> {
+    w.journal(&JournalEntry {
+        outcome: FileOutcome::Rejected.as_str().into(),
+        reason: r.error.clone(),
+        ..Default::default()
+    })
+}
+
+/// Refuses an item as a whole: its report says why, and so does the journal (with the
+/// item's key, else its place in the file; the file is the journal row's source).
+fn refuse(w: &mut dyn Writer, mut report: ItemReport, why: String) -> Result<ItemReport> {
+    w.journal(&JournalEntry {
+        item: report.key.clone().or(Some(report.source.clone())),
+        outcome: ItemOutcome::Refused.as_str().into(),
+        reason: Some(why.clone()),
+        ..Default::default()
+    })?;
+    report.outcome = ItemOutcome::Refused;
+    report.reason = Some(why);
     Ok(report)
 }
 
@@ -690,6 +753,11 @@ fn tally_of(items: &[ItemReport]) -> Tally {
                     Decision::ConflictDatabaseKept | Decision::ConflictOutlookWon
                 )
             })
+            .count() as u64;
+        t.not_updatable += i
+            .fields
+            .iter()
+            .filter(|f| f.decision == Decision::NotUpdatable)
             .count() as u64;
     }
     t
@@ -821,12 +889,23 @@ fn apply_file(
         notes: Vec::new(),
         tally: Tally::default(),
         items: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let source = |w: &mut dyn Writer| {
+        w.set_source(Some(Source {
+            kind: "ingest",
+            profile: Some(profile.name.clone()),
+            file: Some(input.name.clone()),
+        }))
     };
     let Some(bytes) = &input.bytes else {
         if input.retry {
             report.outcome = FileOutcome::Retry;
         } else if input.vanished {
             report.outcome = FileOutcome::Vanished;
+        } else {
+            source(w);
+            journal_rejected(w, &report)?;
         }
         return Ok(report);
     };
@@ -840,11 +919,7 @@ fn apply_file(
         return Ok(report);
     }
     report.format = sniff(bytes);
-    w.set_source(Some(Source {
-        kind: "ingest",
-        profile: Some(profile.name.clone()),
-        file: Some(input.name.clone()),
-    }));
+    source(w);
     let ctx = FileCtx {
         profile,
         file: &input.name,
@@ -854,6 +929,7 @@ fn apply_file(
     };
     let mut seen = SeenKeys::new();
     let mut skipped = 0;
+    let mut reasons: std::collections::HashMap<String, u64> = Default::default();
     let mut count = 0usize;
     let mut notes = Vec::new();
     let parsed = input.parsed.take();
@@ -867,6 +943,12 @@ fn apply_file(
         &mut |inc| {
             count += 1;
             let item = apply_item(w, &ctx, inc, &mut seen)?;
+            opts.progress.emit(crate::progress::Event::Item);
+            if item.outcome == ItemOutcome::Skipped {
+                *reasons
+                    .entry(item.reason.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
             // Skipped items are counted, not listed: a full Outlook export holds thousands.
             if item.outcome == ItemOutcome::Skipped && !opts.dry_run {
                 skipped += 1;
@@ -877,13 +959,16 @@ fn apply_file(
         },
     )?;
     report.notes.extend(notes);
+    report.skipped = skipped_by_reason(reasons);
     if let Err(e) = read {
         // Readers fail before their first item, so nothing of the file was applied.
         report.error = Some(e);
+        journal_rejected(w, &report)?;
         return Ok(report);
     }
     if count == 0 {
         report.error = Some("the file holds no contacts or tasks".into());
+        journal_rejected(w, &report)?;
         return Ok(report);
     }
     report.tally = tally_of(&report.items);
@@ -1037,6 +1122,8 @@ pub fn ingest(
         files.to_vec()
     };
     let mut reports: Vec<FileReport> = Vec::new();
+    opts.progress
+        .emit(crate::progress::Event::Files(paths.len() as u64));
     // Three stages on their own threads, a batch apart: one reads (and hashes) batch n+1,
     // this one applies batch n in one transaction, one files batch n−1 (moves after its
     // commit, then one fsync per folder).
@@ -1152,7 +1239,12 @@ fn apply_batch(
         Ok(())
     });
     match (result, end) {
-        (Ok(()), _) | (Err(_), BatchEnd::RollBack) => Ok(batch),
+        (Ok(()), _) | (Err(_), BatchEnd::RollBack) => {
+            for _ in &batch {
+                opts.progress.emit(crate::progress::Event::File);
+            }
+            Ok(batch)
+        }
         (Err(e), BatchEnd::Commit) => Err(e),
     }
 }
@@ -1253,7 +1345,7 @@ mod tests {
 
     #[test]
     fn sniff_tells_the_formats_apart() {
-        let cases: [(&[u8], Format); 7] = [
+        let cases: [(&[u8], Format); 8] = [
             (b"!BDN....", Format::Pst),
             (
                 &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0],
@@ -1261,6 +1353,7 @@ mod tests {
             ),
             (b"\xEF\xBB\xBF begin:vcard\r\n", Format::VCard),
             (b"BEGIN:VCALENDAR\r\n", Format::ICalendar),
+            (b"\r\nbegin:vtodo\r\nUID:x\r\n", Format::ICalendar),
             (b"abc\0def", Format::Binary),
             (b"\xFF\xFEa\0b\0", Format::Csv),
             (b"\"Subject\",\"Status\"\r\n", Format::Csv),

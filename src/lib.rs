@@ -15,6 +15,7 @@ pub mod kind;
 pub mod mapi;
 pub mod model;
 pub mod profile;
+pub mod progress;
 pub mod rules;
 pub mod seed;
 pub mod store;

@@ -11,6 +11,17 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = Cli::parse();
+    // A one-shot command whose reader went away (`smsync status | head -1`) ends quietly,
+    // as Unix tools do: SIGPIPE's default action, instead of Rust's ignored SIGPIPE and a
+    // panic in `println!`. The watcher keeps SIGPIPE ignored: a daemon must not die because
+    // a log reader went away (its logs drop write errors).
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Watch(_)) {
+        // SAFETY: called before any other thread exists; it only resets a disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // The watcher logs one line per action by default; other commands only warnings.
     let (default, json) = match &cli.command {
         Command::Watch(w) => ("info", w.json_logs),

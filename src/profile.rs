@@ -91,6 +91,8 @@ impl Effective {
             full_sheet_limit: self.full_csv_limit,
             outputs: self.outputs,
             csv_safe: self.csv_safe,
+            // A checked code (`parse_language`), so it parses.
+            csv_language: self.csv_language.parse().unwrap_or_default(),
             ..Default::default()
         }
     }

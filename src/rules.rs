@@ -88,7 +88,7 @@ pub enum Admission {
     /// Not for smsync, decided without a look-up: a contact without `!Update` (the common
     /// case of a full Outlook export).
     Skip(String),
-    /// Refused as a whole before the rules proper: reported, not journaled.
+    /// Refused as a whole before the rules proper: reported and journaled.
     Refuse(String),
     /// The item names this record: read it, then [`check_record`] and [`plan_update`].
     Existing(Key),

@@ -2,6 +2,21 @@
 //! `sync` and `smsync demo` print them. A leaf of the command line, so that `cli` and
 //! `demo` both use it and neither uses the other.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `--quiet`: the printers below print only their summary line (set once, by the command
+/// line; the demo never sets it).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether `--quiet` was given.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 pub fn print_export(r: &crate::export::Report) {
     let side = |c: &crate::export::Counts| {
         format!(
@@ -9,6 +24,15 @@ pub fn print_export(r: &crate::export::Report) {
             c.written, c.removed, c.unchanged
         )
     };
+    if quiet() {
+        println!(
+            "{}: contacts {}; tasks {}",
+            r.profile,
+            side(&r.contacts),
+            side(&r.tasks)
+        );
+        return;
+    }
     let how = match (r.recovered, r.full) {
         (true, _) => " (recovered an interrupted export)",
         (false, true) => " (full)",
@@ -34,6 +58,8 @@ pub fn print_export(r: &crate::export::Report) {
 }
 
 /// The human summary of an ingest, written in one piece (thousands of lines are common).
+/// Skipped items are summarised by reason, one line per reason with its count; with
+/// `--quiet` only the first line is printed.
 pub fn print_ingest(r: &crate::ingest::Report) {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -56,6 +82,10 @@ pub fn print_ingest(r: &crate::ingest::Report) {
         t.refused,
         t.conflicts
     );
+    if quiet() {
+        print!("{out}");
+        return;
+    }
     for f in &r.files {
         let to = f
             .moved_to
@@ -75,8 +105,11 @@ pub fn print_ingest(r: &crate::ingest::Report) {
         for n in &f.notes {
             let _ = writeln!(out, "    note: {n}");
         }
+        for s in &f.skipped {
+            let _ = writeln!(out, "    skipped {}: {}", s.count, s.reason);
+        }
         for i in &f.items {
-            if i.outcome == crate::ingest::ItemOutcome::Skipped && !r.dry_run {
+            if i.outcome == crate::ingest::ItemOutcome::Skipped {
                 continue;
             }
             let key = i.key.clone().unwrap_or_default();

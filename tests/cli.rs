@@ -441,3 +441,407 @@ fn a_pst_that_crashes_the_pst_reader_is_refused_and_the_batch_goes_on() {
     let err = fails(p, &["inspect", moved], 2);
     assert!(err.contains("PST reader crashed"), "{err}");
 }
+
+/// Runs smsync with stdout a pipe whose reading end is already closed.
+fn smsync_into_closed_pipe(dir: &Path, args: &[&str]) -> Output {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe; the read end is closed at once, the write end given away.
+    let write = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        std::os::fd::OwnedFd::from_raw_fd(fds[1])
+    };
+    Command::new(env!("CARGO_BIN_EXE_smsync"))
+        .current_dir(dir)
+        .env_remove("SMSYNC_DB")
+        .env_remove("SMSYNC_DROP")
+        .args(args)
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run smsync")
+}
+
+#[test]
+fn a_closed_pipe_ends_one_shot_commands_quietly() {
+    let d = seeded();
+    let p = d.path();
+    ok(p, &["admin", "set", "SM-C1", "active=true", "name=Renamed"]);
+    let vcf = {
+        ok(p, &["export", "--profile", "Dana Whitfield"]);
+        p.join("dropbox/Dana Whitfield/contacts/SM-U1.vcf")
+    };
+    ok(p, &["reset", "--profile", "Dana Whitfield"]);
+    let cases: [&[&str]; 7] = [
+        &["status"],
+        &["status", "--json"],
+        &["fields"],
+        &["journal"],
+        &["inspect", vcf.to_str().unwrap()],
+        &["export", "--all"],
+        &["admin", "list", "user"],
+    ];
+    for args in cases {
+        let out = smsync_into_closed_pipe(p, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "smsync {args:?}: {err}"
+        );
+        assert_ne!(out.status.code(), Some(101), "smsync {args:?}: {err}");
+        assert!(!out.status.success(), "smsync {args:?} saw the pipe close");
+    }
+}
+
+#[test]
+fn every_exit_code_is_the_documented_one() {
+    let d = seeded();
+    let p = d.path();
+    // The scheme is in --help.
+    let help = ok(p, &["--help"]);
+    for line in [
+        "0  success",
+        "1  failure",
+        "2  usage",
+        "3  some items",
+        "4  attention",
+    ] {
+        assert!(help.contains(line), "{line}: {help}");
+    }
+    // 0: success.
+    ok(p, &["export", "--all"]);
+    // 1: a failure (a file that cannot be read).
+    fails(p, &["inspect", "missing.csv"], 1);
+    // 2: usage: a mistyped path, an unknown profile in the journal.
+    let err = fails(
+        p,
+        &["ingest", "--profile", "Dana Whitfield", "no-such-file.csv"],
+        2,
+    );
+    assert!(
+        err.contains("no such file: no-such-file.csv") && !err.contains("vanished"),
+        "{err}"
+    );
+    let err = fails(p, &["journal", "--profile", "Nobody"], 2);
+    assert!(
+        err.contains("'Nobody'") && err.contains("Dana Whitfield"),
+        "{err}"
+    );
+    ok(p, &["journal", "--profile", "Marco Rossi"]);
+    // 4: all applied, but a field Outlook may not change was edited.
+    let inbox = p.join("dropbox/Dana Whitfield/inbox");
+    std::fs::write(
+        inbox.join("name.csv"),
+        "\"User 1\",\"First Name\",\"Job Title\",\"Categories\"\r\n\
+         \"SM-U1\",\"Lara\",\"Chief\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let out = smsync(p, &["ingest", "--profile", "Dana Whitfield", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["tally"]["not_updatable"], 1);
+    assert_eq!(r["tally"]["applied"], 1);
+    // 4: an edit that conflicted with a database change (sync: the worst profile's code).
+    ok(p, &["admin", "set", "SM-T1", "mobile=+1 555 0001"]);
+    std::fs::write(
+        inbox.join("conflict.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 555 0002\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let out = smsync(p, &["sync", "--all", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["profiles"][0]["ingest"]["tally"]["conflicts"], 1);
+    // 3 beats 4: a refused item in the same run as a conflict.
+    ok(p, &["admin", "set", "SM-T1", "mobile=+1 555 0003"]);
+    std::fs::write(
+        inbox.join("both.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 555 0004\",\"!Update\"\r\n\
+         \"SM-T999\",\"+1\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let out = smsync(p, &["sync", "--all"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
+
+#[test]
+fn the_journal_holds_every_refused_item_and_rejected_file() {
+    let d = seeded();
+    let p = d.path();
+    ok(p, &["export", "--all"]);
+    let inbox = p.join("dropbox/Dana Whitfield/inbox");
+    // A vCard without UID, a CSV row with a bad date, an unknown key, a binary file.
+    std::fs::write(
+        inbox.join("new.vcf"),
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Nora New\r\nN:New;Nora;;;\r\nCATEGORIES:!Update\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        inbox.join("dates.csv"),
+        "\"Subject\",\"Due Date\",\"Billing Information\",\"Categories\"\r\n\
+         \"Fix it\",\"31/31/2026\",\"SI-1001\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        inbox.join("unknown.csv"),
+        "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T999\",\"+1\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    std::fs::write(inbox.join("blob.csv"), b"\x00\x01\x02binary").unwrap();
+    let out = smsync(p, &["ingest", "--profile", "Dana Whitfield", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(
+        p,
+        &["journal", "--profile", "Dana Whitfield", "--json"],
+    ))
+    .unwrap();
+    let rows = j.as_array().unwrap();
+    // Every refused item of the report has its journal row, with the same reason.
+    let mut refused = 0;
+    for f in r["files"].as_array().unwrap() {
+        let file = Path::new(f["file"].as_str().unwrap()).file_name().unwrap();
+        for i in f["items"].as_array().unwrap() {
+            if i["outcome"] != "refused" {
+                continue;
+            }
+            refused += 1;
+            assert!(
+                rows.iter().any(|e| e["outcome"] == "refused"
+                    && e["file"] == file.to_str().unwrap()
+                    && e["reason"] == i["reason"]),
+                "{i} is not in the journal: {j:#}"
+            );
+        }
+    }
+    assert_eq!(refused, 3, "{r:#}");
+    let reasons: Vec<&str> = rows.iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("no UID")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("31/31/2026")),
+        "{reasons:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|e| e["file"] == "blob.csv" && e["outcome"] == "rejected"),
+        "{j:#}"
+    );
+}
+
+#[test]
+fn a_database_in_a_read_only_folder_names_the_folder_and_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = seeded();
+    let p = d.path();
+    let root = unsafe { libc::geteuid() } == 0;
+    // Root writes anywhere: run as nobody in a folder root owns; otherwise make it read-only.
+    let mode = if root { 0o755 } else { 0o555 };
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_smsync"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_smsync"))
+    };
+    let out = cmd
+        .current_dir(p)
+        .env_remove("SMSYNC_DB")
+        .arg("status")
+        .output()
+        .unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let folder = std::fs::canonicalize(p).unwrap();
+    assert!(
+        err.contains(&format!("its folder {} is read-only", folder.display()))
+            && err.contains("servicemaster.db-shm")
+            && err.contains("WAL")
+            && err.contains("let this user write to"),
+        "{err}"
+    );
+}
+
+#[test]
+fn db_naming_a_folder_says_so_with_the_fix() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("data")).unwrap();
+    for args in [
+        &["--db", "data", "status"][..],
+        &["--db", "data", "db", "init"],
+    ] {
+        let err = fails(d.path(), args, 2);
+        assert!(
+            err.contains("--db data is a folder, not a database file")
+                && err.contains("--db data/servicemaster.db"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_admin_field_suggests_the_closest_name() {
+    let d = seeded();
+    let err = fails(d.path(), &["admin", "set", "SM-U1", "mobil=+1 555"], 2);
+    assert!(
+        err.contains("unknown field 'mobil' for user; did you mean 'mobile'?"),
+        "{err}"
+    );
+    let err = fails(d.path(), &["admin", "set", "SM-U1", "colour=red"], 2);
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn skipped_rows_are_summarised_by_reason_and_quiet_prints_only_the_summary() {
+    let d = seeded();
+    let p = d.path();
+    // Not a terminal: no progress on stderr, whatever the command.
+    for args in [&["export", "--all"][..], &["sync", "--all"]] {
+        let out = smsync(p, args);
+        assert!(out.status.success());
+        assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
+    }
+    let inbox = p.join("dropbox/Dana Whitfield/inbox");
+    let sheet = "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\
+                 \"SM-T1\",\"+1 1\",\"Tech Database\"\r\n\
+                 \"SM-T2\",\"+1 2\",\"\"\r\n\
+                 \"SM-T3\",\"+1 3\",\"\"\r\n\
+                 \"SM-T4\",\"+1 555 4\",\"!Update\"\r\n";
+    std::fs::write(inbox.join("full.csv"), sheet).unwrap();
+    for dry in [true, false] {
+        let mut args = vec!["ingest", "--profile", "Dana Whitfield"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = ok(p, &args);
+        let skipped: Vec<&str> = out.lines().filter(|l| l.contains("skipped")).collect();
+        assert_eq!(
+            skipped[1..],
+            ["    skipped 3: no !Update category"],
+            "dry run {dry}: {out}"
+        );
+        assert!(!out.contains("row 2"), "dry run {dry}: {out}");
+        assert!(out.contains("row 5 SM-T4 applied"), "dry run {dry}: {out}");
+    }
+    // The JSON counts them by reason too.
+    std::fs::write(inbox.join("again.csv"), sheet.replace("+1 1", "+1 9")).unwrap();
+    let out = smsync(
+        p,
+        &["ingest", "--profile", "Dana Whitfield", "--json", "--quiet"],
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["files"][0]["skipped"][0]["count"], 3);
+    // --quiet: the summary line only, on ingest, export and sync.
+    std::fs::write(inbox.join("third.csv"), sheet.replace("+1 2", "+1 8")).unwrap();
+    let out = smsync(p, &["ingest", "--profile", "Dana Whitfield", "--quiet"]);
+    assert!(out.stderr.is_empty(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("Dana Whitfield: ingested 1 file(s): 0 applied"),
+        "{text}"
+    );
+    ok(p, &["admin", "set", "SM-T1", "mobile=+1 555 42"]);
+    let text = ok(p, &["export", "--all", "-q"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (line, who) in lines.iter().zip(["Dana Whitfield", "Marco Rossi"]) {
+        assert!(
+            line.starts_with(&format!("{who}: contacts "))
+                && line.contains(" written, 0 removed, 0 unchanged; tasks 0 written"),
+            "{text}"
+        );
+    }
+    let text = ok(p, &["sync", "--all", "--quiet"]);
+    assert_eq!(text.lines().count(), 4, "{text}");
+}
+
+#[test]
+fn inspect_shows_what_it_read_even_when_it_cannot_be_applied() {
+    let d = seeded();
+    let p = d.path();
+    let inspect = |file: &Path| -> serde_json::Value {
+        serde_json::from_str(&ok(p, &["inspect", file.to_str().unwrap(), "--json"])).unwrap()
+    };
+    // A contact without a key: its kind and fields, then the reason.
+    let vcf = p.join("new.vcf");
+    std::fs::write(
+        &vcf,
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Nora New\r\nN:New;Nora;;;\r\nTEL;TYPE=CELL:+1 555\r\n \
+         0100\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
+    let text = ok(p, &["inspect", vcf.to_str().unwrap()]);
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let at = |l: &str| {
+        lines
+            .iter()
+            .position(|x| x.starts_with(l))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(
+        text.contains("card 1: contact, cannot be applied"),
+        "{text}"
+    );
+    assert!(
+        at("FN") < at("reason: no UID"),
+        "fields, then the reason: {text}"
+    );
+    assert!(text.contains("TEL          +1 5550100"), "unfolded: {text}");
+    let v = inspect(&vcf);
+    assert_eq!(v["items"][0]["kind"], "contact");
+    assert_eq!(v["items"][0]["fields"]["FN"], "Nora New");
+    let csv = p.join("new.csv");
+    std::fs::write(
+        &csv,
+        "\"User 1\",\"First Name\",\"Last Name\",\"Categories\"\r\n\"\",\"Nora\",\"New\",\"!Update\"\r\n",
+    )
+    .unwrap();
+    let v = inspect(&csv);
+    assert_eq!(v["items"][0]["kind"], "contact");
+    assert_eq!(v["items"][0]["fields"]["First Name"], "Nora");
+    assert!(v["items"][0]["error"].as_str().unwrap().contains("no key"));
+    // Every item has its kind, whatever its format; passed-over items are counted by class.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    for f in ["aspose-net__Outlook.pst", "aspose-net__SampleContacts.pst"] {
+        let v = inspect(&corpus.join(f));
+        for i in v["items"].as_array().unwrap() {
+            assert!(i["kind"].is_string(), "{f}: {i}");
+        }
+    }
+    let v = inspect(&corpus.join("aspose-net__Outlook.pst"));
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("passed over (neither contacts nor tasks): 14 IPM.Note, 1 IPM.Appointment"),
+        "{notes}"
+    );
+    // A bare VTODO is iCalendar, not CSV.
+    let ics = p.join("bare.ics");
+    std::fs::write(
+        &ics,
+        "BEGIN:VTODO\r\nUID:bare-1\r\nSUMMARY:Bare task\r\nEND:VTODO\r\n",
+    )
+    .unwrap();
+    let v = inspect(&ics);
+    assert_eq!(v["format"], "icalendar");
+    assert_eq!(v["items"][0]["kind"], "si");
+    assert_eq!(v["items"][0]["fields"]["description"], "Bare task");
+    // Outlook's tasks sheet: one Contacts column, read apart into location and people.
+    ok(p, &["export", "--profile", "Dana Whitfield"]);
+    let v = inspect(&p.join("dropbox/Dana Whitfield/outlook/tasks.csv"));
+    let si = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == "SI-1001")
+        .unwrap();
+    assert_eq!(si["fields"]["location"], "Head Office", "{si}");
+    let people = si["fields"]["people"].as_str().unwrap();
+    assert!(
+        people.contains("Laura Kowalski") && !people.contains("Head Office"),
+        "{si}"
+    );
+}

@@ -1035,3 +1035,55 @@ fn a_file_name_met_again_is_filed_under_a_new_name_and_nothing_is_overwritten() 
     want.sort();
     assert_eq!(kept, want);
 }
+
+/// Ingest and export tell their progress callback what they did, as plain events.
+#[test]
+fn ingest_and_export_report_progress_as_plain_events() {
+    use smsync::progress::{Event, Progress};
+    use std::sync::{Arc, Mutex};
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = {
+        let events = events.clone();
+        Progress::new(move |e| events.lock().unwrap().push(e))
+    };
+    let p = s.profile(DANA).unwrap();
+    let opts = ExportOptions {
+        progress: sink.clone(),
+        page: 7,
+        ..Default::default()
+    };
+    let r = export_profile(&mut s, &p, &drop, &opts, &mut || {}).unwrap();
+    let records: u64 = events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| match e {
+            Event::Records(n) => *n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(records, r.contacts.written + r.tasks.written);
+    assert!(events.lock().unwrap().len() > 2, "one event per page");
+    events.lock().unwrap().clear();
+    drop_file(
+        &drop,
+        "a.csv",
+        b"\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 1\",\"\"\r\n\"SM-T2\",\"+1 2\",\"!Update\"\r\n",
+    );
+    drop_file(
+        &drop,
+        "b.vcf",
+        b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:X\r\nEND:VCARD\r\n",
+    );
+    let opts = Options {
+        progress: sink,
+        ..Default::default()
+    };
+    run_with(&mut s, &drop, &opts);
+    let got = events.lock().unwrap().clone();
+    assert_eq!(got.first(), Some(&Event::Files(2)), "{got:?}");
+    let count = |want: Event| got.iter().filter(|e| **e == want).count();
+    assert_eq!((count(Event::Item), count(Event::File)), (3, 2), "{got:?}");
+}

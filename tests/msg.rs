@@ -226,7 +226,8 @@ fn a_msg_task_with_update_applies_and_a_contact_edit_meets_the_conflict_rules() 
     );
     let p = s.profile(DANA).unwrap();
     let r = ingest(&mut s, &p, &drop, &[], &Options::default()).unwrap();
-    assert_eq!(r.exit_code(), 0, "{r:#?}");
+    // Everything applied, but an edit conflicted: "attention needed".
+    assert_eq!(r.exit_code(), smsync::error::exit::ATTENTION, "{r:#?}");
     assert_eq!(
         s.get(Key::new(Kind::Si, 1001)).unwrap().text("description"),
         "Replace the failing switch (from a .msg)"

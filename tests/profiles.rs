@@ -485,10 +485,16 @@ fn settings_are_set_shown_used_by_export_sync_and_watch_and_overridden_by_a_flag
     assert!(!tasks.starts_with('\u{feff}'), "windows-1252 has no BOM");
     let dotted = regex_like_dates(&tasks, '.');
     assert!(dotted > 0 && regex_like_dates(&tasks, '/') == 0, "{tasks}");
+    // csv_language=de: German headers for Dana, English for Marco.
+    let header = |p: &Path| csv_text(p).lines().next().unwrap_or_default().to_string();
+    let dana_header = header(&dana.join("outlook/contacts.csv"));
+    assert!(dana_header.contains("\"Vorname\""), "{dana_header}");
     let marco = site.folder(MARCO);
     assert_eq!(vcard_version(&marco.join("contacts")), "3.0");
     assert!(!names(&marco.join("outlook-vcards")).is_empty());
     assert!(regex_like_dates(&csv_text(&marco.join("outlook/tasks.csv")), '/') > 0);
+    let marco_header = header(&marco.join("outlook/contacts.csv"));
+    assert!(marco_header.contains("\"First Name\""), "{marco_header}");
 
     // A flag overrides a setting for one run only.
     site.ok(&["reset", "--profile", DANA]);

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::print::print_json;
 use super::{SeedArgs, open};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::seed;
 use crate::store::SqliteStore;
 
@@ -54,5 +54,73 @@ pub(super) fn seed(db: &Path, args: &SeedArgs) -> Result<()> {
             seeded.contacts()
         );
         Ok(())
+    }
+}
+
+/// Says in plain words what a database error means for the database `db` names, with the
+/// fix: `--db` naming a folder, and a database in a folder this user cannot write (SQLite's
+/// WAL mode creates `-shm` and `-wal` files beside the database even to read it). Other
+/// errors pass unchanged.
+pub(super) fn explain(db: &Path, e: Error) -> Error {
+    if !matches!(e, Error::Db(_) | Error::Io { .. }) {
+        return e;
+    }
+    let Ok(path) = crate::store::sqlite_path(db) else {
+        return e;
+    };
+    if path.is_dir() {
+        return Error::invalid(format!(
+            "--db {} is a folder, not a database file; name the file inside it, e.g. --db {}",
+            path.display(),
+            path.join("servicemaster.db").display()
+        ));
+    }
+    if !e.to_string().contains("readonly database") {
+        return e;
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let folder = std::fs::canonicalize(&folder).unwrap_or(folder);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let why = if writable(&folder) {
+        format!(
+            "the file {} is read-only for this user; make it writable (chmod u+w, or run as its \
+             owner)",
+            path.display()
+        )
+    } else {
+        format!(
+            "its folder {} is read-only for this user, and SQLite's WAL mode must create \
+             {name}-shm and {name}-wal beside the database even to read it; let this user \
+             write to {} (or move the database to a folder it can write)",
+            folder.display(),
+            folder.display()
+        )
+    };
+    Error::Db(format!(
+        "{} cannot be opened for writing: {why}",
+        path.display()
+    ))
+}
+
+/// Whether this process may create files in `dir`.
+fn writable(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: a valid NUL-terminated path; access() only reads it.
+        unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(dir).is_ok_and(|m| !m.permissions().readonly())
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::print::{exit_with, print_json};
+use super::print::{Bar, exit_with, print_json};
 use super::{ExportArgs, SyncArgs, open, select_profiles};
 use crate::error::Result;
 use crate::model::Kind;
@@ -28,11 +28,17 @@ pub(super) fn export(
     let profiles = select_profiles(&store, drop, &args.profiles)?;
     let mut reports = Vec::new();
     let mut failed = Failed::default();
-    for (p, chosen) in profiles {
+    let total = profiles.len();
+    for (i, (p, chosen)) in profiles.into_iter().enumerate() {
+        let bar = Bar::new("export", i, total, &p.name);
         let r = chosen.and_then(|()| {
-            let opts = crate::profile::resolve(&p, &over)?.export_options();
+            let opts = crate::export::Options {
+                progress: bar.sink(),
+                ..crate::profile::resolve(&p, &over)?.export_options()
+            };
             crate::export::export_profile(&mut store, &p, drop, &opts, &mut || {})
         });
+        std::mem::drop(bar);
         match r {
             Ok(r) => {
                 say_moved(&r);
@@ -61,7 +67,7 @@ struct Failed {
 impl Failed {
     fn add(&mut self, p: &Profile, e: crate::error::Error) {
         eprintln!("smsync: error: {e}");
-        self.code = self.code.max(e.exit_code());
+        self.code = crate::error::exit::worst(self.code, e.exit_code());
         self.list.push(json!({
             "profile": p.name,
             "employee": p.employee,
@@ -98,29 +104,32 @@ pub(super) fn sync(
     let mut code = 0;
     let mut failed = Failed::default();
     let mut out = Vec::new();
-    for (p, chosen) in profiles {
+    let total = profiles.len();
+    for (i, (p, chosen)) in profiles.into_iter().enumerate() {
+        let bar = Bar::new("sync", i, total, &p.name);
         let mut one = || -> Result<_> {
             let eff = crate::profile::resolve(&p, &over)?;
             let moved = crate::export::follow_folder(&mut store, &p, drop)?;
             let iopts = crate::ingest::Options {
                 pst_checker: std::env::current_exe().ok(),
+                progress: bar.sink(),
                 ..eff.ingest_options()
             };
             let ing = crate::ingest::ingest(&mut store, &p, drop, &[], &iopts)?;
             let p = store.profile(&p.name)?;
-            let mut exp = crate::export::export_profile(
-                &mut store,
-                &p,
-                drop,
-                &eff.export_options(),
-                &mut || {},
-            )?;
+            let eopts = crate::export::Options {
+                progress: bar.sink(),
+                ..eff.export_options()
+            };
+            let mut exp = crate::export::export_profile(&mut store, &p, drop, &eopts, &mut || {})?;
             exp.moved_from = exp.moved_from.or(moved);
             Ok((ing, exp))
         };
-        match chosen.and_then(|()| one()) {
+        let r = chosen.and_then(|()| one());
+        std::mem::drop(bar);
+        match r {
             Ok((ing, exp)) => {
-                code = code.max(ing.exit_code());
+                code = crate::error::exit::worst(code, ing.exit_code());
                 say_moved(&exp);
                 if !args.json {
                     print_ingest(&ing);
@@ -135,7 +144,7 @@ pub(super) fn sync(
     if args.json {
         print_json(&json!({ "profiles": out, "errors": failed.list }))?;
     }
-    exit_with(code.max(failed.code))
+    exit_with(crate::error::exit::worst(code, failed.code))
 }
 
 /// `smsync reset`: the profile's next export rewrites everything.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::print::{exit_with, print_json};
+use super::print::{Bar, exit_with, print_json};
 use super::{IngestArgs, open};
 use crate::codec::item::Incoming;
 use crate::codec::text::DateFormat;
@@ -13,13 +13,14 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::summary::print_ingest;
 
-/// `smsync ingest`: the exit code says whether items were refused.
+/// `smsync ingest`: the exit code says whether items were refused (3) or need attention (4).
 pub(super) fn ingest(
     db: &Path,
     drop: &Path,
     date_format: Option<&str>,
     args: &IngestArgs,
 ) -> Result<()> {
+    named_files_exist(&args.files)?;
     let mut store = open(db)?;
     // The profile's own date format unless --date-format overrides it; a renamed
     // employee's folder (and inbox) follows it first.
@@ -30,20 +31,40 @@ pub(super) fn ingest(
     };
     let dates = crate::profile::resolve(&profile, &over)?.dates;
     crate::export::follow_folder(&mut store, &profile, drop)?;
+    let bar = Bar::new("ingest", 0, 1, &profile.name);
     let opts = crate::ingest::Options {
         dates,
         dry_run: args.dry_run,
         max_size: args.max_size_mb * 1024 * 1024,
         pst_checker: std::env::current_exe().ok(),
+        progress: bar.sink(),
         ..Default::default()
     };
     let r = crate::ingest::ingest(&mut store, &profile, drop, &args.files, &opts)?;
+    std::mem::drop(bar);
     if args.json {
         print_json(&r)?;
     } else {
         print_ingest(&r);
     }
     exit_with(r.exit_code())
+}
+
+/// Files named on the command line must exist: a mistyped path is a usage error (exit 2)
+/// before anything is read, not a file that "vanished" from an inbox.
+fn named_files_exist(files: &[std::path::PathBuf]) -> Result<()> {
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| std::fs::symlink_metadata(f).is_err())
+        .map(|f| f.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "no such file: {}; check the path (or leave the files out to ingest the profile's inbox)",
+        missing.join(", ")
+    )))
 }
 
 /// `smsync check-pst`: reads a PST file; only a crash or a hang is the caller's news.
@@ -61,6 +82,13 @@ pub(super) fn journal(db: &Path, profile: Option<&str>, limit: usize, json: bool
         rows.push(e);
         Ok(())
     })?;
+    // A profile with no journal rows must at least exist (a renamed one keeps its rows):
+    // a mistyped name is a usage error that lists the profiles, not an empty journal.
+    if let Some(name) = profile
+        && rows.is_empty()
+    {
+        store.profile(name)?;
+    }
     if json {
         let list: Vec<_> = rows
             .iter()
@@ -93,8 +121,11 @@ pub(super) fn journal(db: &Path, profile: Option<&str>, limit: usize, json: bool
     Ok(())
 }
 
-/// `smsync inspect`: the items of one input file as smsync reads them.
-pub(super) fn inspect(file: &Path, date_format: Option<&str>, json: bool) -> Result<()> {
+/// `smsync inspect`: the items of one input file as smsync reads them. An item that cannot
+/// be applied shows its kind and the fields its file holds, then the reason. A task's
+/// location and people, which Outlook's tasks sheet keeps in one Contacts list, are told
+/// apart against the database when it opens (as ingest does), else shown as that list.
+pub(super) fn inspect(db: &Path, file: &Path, date_format: Option<&str>, json: bool) -> Result<()> {
     let date_format = date_format.unwrap_or(crate::profile::DEFAULT_DATE_FORMAT);
     let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
     let format = crate::ingest::sniff(&bytes);
@@ -106,51 +137,68 @@ pub(super) fn inspect(file: &Path, date_format: Option<&str>, json: bool) -> Res
     let mut notes = Vec::new();
     let items = crate::ingest::read_items(file, &bytes, format, &opts, &mut notes)
         .map_err(|e| Error::invalid(format!("{}: {e}", file.display())))?;
-    let list: Vec<serde_json::Value> = items.iter().map(item_json).collect();
+    // The database only tells a task's location from its people; inspect works without it.
+    let store = open(db).ok();
+    let raw = Raw::new(format, &bytes);
+    let list: Vec<serde_json::Value> = items
+        .iter()
+        .map(|inc| item_json(inc, &raw, store.as_ref().map(|s| s as &dyn Store)))
+        .collect();
     if json {
         return print_json(&json!({
             "file": file, "format": format, "notes": notes, "items": list
         }));
     }
-    println!("{} [{format}]: {} item(s)", file.display(), list.len());
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "{} [{format}]: {} item(s)", file.display(), list.len());
     for n in &notes {
-        println!("  note: {n}");
+        let _ = writeln!(out, "  note: {n}");
     }
     for (inc, v) in items.iter().zip(&list) {
+        let kind = v["kind"].as_str().unwrap_or("unknown");
         match &inc.item {
-            Err(e) => println!("  {}: cannot be applied: {e}", inc.source),
+            Err(_) => {
+                let _ = writeln!(out, "  {}: {kind}, cannot be applied", inc.source);
+            }
             Ok(it) => {
-                println!(
-                    "  {}: {} {} categories [{}]{}",
+                let _ = writeln!(
+                    out,
+                    "  {}: {kind} {} categories [{}]{}",
                     inc.source,
-                    it.kind,
                     it.label(),
                     it.categories().join(", "),
                     if it.has_update() { " (!Update)" } else { "" }
                 );
-                if let Some(fields) = v["fields"].as_object() {
-                    for (k, val) in fields {
-                        if val.as_str().is_some_and(|s| !s.is_empty()) {
-                            println!("    {k:<12} {}", val.as_str().unwrap_or_default());
-                        }
-                    }
+            }
+        }
+        if let Some(fields) = v["fields"].as_object() {
+            for (k, val) in fields {
+                if let Some(val) = val.as_str().filter(|s| !s.is_empty()) {
+                    let _ = writeln!(out, "    {k:<12} {val}");
                 }
             }
         }
+        if let Err(e) = &inc.item {
+            let _ = writeln!(out, "    reason: {e}");
+        }
     }
+    print!("{out}");
     Ok(())
 }
 
-/// One item of `inspect` as JSON: its identity, categories and non-category fields.
-fn item_json(inc: &Incoming) -> serde_json::Value {
+/// One item of `inspect` as JSON: its kind (for every item), identity, categories and
+/// non-category fields; an item that cannot be applied has its raw fields and the error.
+fn item_json(inc: &Incoming, raw: &Raw, store: Option<&dyn Store>) -> serde_json::Value {
     match &inc.item {
         Ok(it) => {
-            let fields: serde_json::Map<String, serde_json::Value> = it
+            let mut fields: serde_json::Map<String, serde_json::Value> = it
                 .values
                 .iter()
                 .filter(|(f, _)| f.name != "category")
                 .map(|(f, v)| (f.name.to_string(), v.to_text().into()))
                 .collect();
+            split_task_contacts(it, store, &mut fields);
             json!({
                 "source": inc.source,
                 "kind": it.kind,
@@ -162,6 +210,193 @@ fn item_json(inc: &Incoming) -> serde_json::Value {
                 "fields": fields,
             })
         }
-        Err(e) => json!({"source": inc.source, "error": e}),
+        Err(e) => {
+            let (kind, fields) = raw.of(&inc.source);
+            let fields: serde_json::Map<String, serde_json::Value> =
+                fields.into_iter().map(|(k, v)| (k, v.into())).collect();
+            json!({"source": inc.source, "kind": kind, "fields": fields, "error": e})
+        }
+    }
+}
+
+/// A task whose location and people are one list (Outlook's tasks sheet has one Contacts
+/// column for both): with the database, the location is the name of one of the task's
+/// client's locations and the people are the names of its people, as ingest decides;
+/// without it, the list is shown once as `contacts`.
+fn split_task_contacts(
+    it: &crate::codec::item::Item,
+    store: Option<&dyn Store>,
+    fields: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    use crate::codec::item::Field;
+    use crate::rules::Resolve;
+    let get = |name: &str| it.values.iter().find(|(f, _)| f.name == name).map(|v| &v.1);
+    let (Some(Field::Names(loc)), Some(Field::Names(people))) = (get("location"), get("people"))
+    else {
+        return;
+    };
+    if loc != people || loc.is_empty() {
+        return; // read apart already (vCard/iCalendar, MAPI)
+    }
+    fields.remove("location");
+    fields.remove("people");
+    let names: Vec<&str> = loc.iter().map(|n| n.name.as_str()).collect();
+    // The client: the item's client field, else a category naming an active client.
+    let client = store.and_then(|s| {
+        let mut candidates: Vec<String> = it.categories().to_vec();
+        if let Some(c) = get("client") {
+            candidates.insert(0, c.to_text());
+        }
+        candidates.iter().find_map(|c| {
+            let found = s.clients(c).ok()?;
+            found.iter().find(|(_, active)| *active).map(|(k, _)| *k)
+        })
+    });
+    let (Some(s), Some(client)) = (store, client) else {
+        fields.insert("contacts".into(), names.join("; ").into());
+        return;
+    };
+    let mut location = Vec::new();
+    let mut who = Vec::new();
+    let mut unknown = Vec::new();
+    for n in names {
+        if location.is_empty() && s.location(client, n).ok().flatten().is_some() {
+            location.push(n);
+        } else if s.people(client, n).is_ok_and(|p| !p.is_empty()) {
+            who.push(n);
+        } else {
+            unknown.push(n);
+        }
+    }
+    fields.insert("location".into(), location.join("; ").into());
+    fields.insert("people".into(), who.join("; ").into());
+    if !unknown.is_empty() {
+        fields.insert("unknown names".into(), unknown.join("; ").into());
+    }
+}
+
+/// The raw fields of the items of a text file, to show what an item that cannot be
+/// applied holds: vCard and iCalendar properties, CSV columns.
+struct Raw {
+    format: crate::ingest::Format,
+    text: String,
+}
+
+impl Raw {
+    fn new(format: crate::ingest::Format, bytes: &[u8]) -> Raw {
+        use crate::ingest::Format;
+        let text = match format {
+            Format::VCard | Format::ICalendar | Format::Csv => crate::codec::text::decode(bytes).0,
+            _ => String::new(),
+        };
+        Raw { format, text }
+    }
+
+    /// The kind and the non-empty fields of the item at `source` ("card 2", "VTODO 1",
+    /// "row 7"), as far as they can be found.
+    fn of(&self, source: &str) -> (&'static str, Vec<(String, String)>) {
+        use crate::ingest::Format;
+        let nth = |prefix: &str| {
+            source
+                .strip_prefix(prefix)
+                .and_then(|n| n.trim().parse::<usize>().ok())
+        };
+        match self.format {
+            Format::VCard => (
+                "contact",
+                nth("card ").map_or(Vec::new(), |n| self.block("VCARD", n)),
+            ),
+            Format::ICalendar => (
+                "task",
+                nth("VTODO ").map_or(Vec::new(), |n| self.block("VTODO", n)),
+            ),
+            Format::Csv => {
+                let (kind, fields) = self.csv_row(nth("row ").unwrap_or(0));
+                (kind, fields)
+            }
+            _ => ("unknown", Vec::new()),
+        }
+    }
+
+    /// The properties of the `n`th (from 1) `BEGIN:name` block, lines unfolded.
+    fn block(&self, name: &str, n: usize) -> Vec<(String, String)> {
+        let mut lines: Vec<String> = Vec::new();
+        for l in self.text.lines() {
+            match (
+                l.strip_prefix(' ').or_else(|| l.strip_prefix('\t')),
+                lines.last_mut(),
+            ) {
+                (Some(rest), Some(last)) => last.push_str(rest),
+                _ => lines.push(l.to_string()),
+            }
+        }
+        let begin = format!("BEGIN:{name}");
+        let end = format!("END:{name}");
+        let mut seen = 0;
+        let mut out = Vec::new();
+        let mut inside = false;
+        for l in &lines {
+            let t = l.trim();
+            if t.eq_ignore_ascii_case(&begin) {
+                seen += 1;
+                inside = seen == n;
+                continue;
+            }
+            if t.eq_ignore_ascii_case(&end) {
+                if inside {
+                    break;
+                }
+                continue;
+            }
+            if inside && let Some((prop, value)) = t.split_once(':') {
+                let prop = prop.split(';').next().unwrap_or(prop).to_ascii_uppercase();
+                if !value.trim().is_empty() && !matches!(prop.as_str(), "VERSION" | "BEGIN" | "END")
+                {
+                    out.push((prop, value.trim().to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The kind of a CSV sheet (a tasks sheet has a Subject column) and the non-empty
+    /// columns of its `row` (as the reader counts: the header is row 1).
+    fn csv_row(&self, row: usize) -> (&'static str, Vec<(String, String)>) {
+        let first = self.text.lines().next().unwrap_or_default();
+        let sep = [b',', b';', b'\t']
+            .into_iter()
+            .max_by_key(|c| first.bytes().filter(|b| b == c).count())
+            .unwrap_or(b',');
+        let mut rd = csv::ReaderBuilder::new()
+            .delimiter(sep)
+            .flexible(true)
+            .from_reader(self.text.as_bytes());
+        let header: Vec<String> = rd
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|c| c.trim_start_matches('\u{feff}').to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let kind = if header.iter().any(|h| h.eq_ignore_ascii_case("Subject")) {
+            "task"
+        } else {
+            "contact"
+        };
+        let fields = row
+            .checked_sub(2)
+            .and_then(|i| rd.records().nth(i))
+            .and_then(|r| r.ok())
+            .map(|r| {
+                header
+                    .iter()
+                    .zip(r.iter())
+                    .filter(|(_, v)| !v.trim().is_empty())
+                    .map(|(h, v)| (h.clone(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (kind, fields)
     }
 }

@@ -24,8 +24,7 @@ pub use crate::summary::{print_export, print_ingest};
     name = "smsync",
     version,
     about = "Offline file bridge between the Service Master database and Outlook",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error (unknown field, bad value, \
-                  unknown key or profile), 3 some items refused."
+    after_help = crate::error::exit::HELP
 )]
 pub struct Cli {
     /// The Service Master database (SQLite file).
@@ -43,6 +42,9 @@ pub struct Cli {
     /// overrides the profile's date_format setting for this run (default M/D/YYYY).
     #[arg(long, global = true, env = "SMSYNC_DATE_FORMAT")]
     pub date_format: Option<String>,
+    /// Print only the summary: no per-file detail and no progress bar.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -302,10 +304,12 @@ pub fn run(cli: Cli) -> Result<()> {
         db,
         drop,
         date_format,
+        quiet,
         command,
     } = cli;
+    crate::summary::set_quiet(quiet);
     let dates = date_format.as_deref();
-    match command {
+    let result = match command {
         Command::Db(DbCommand::Init) => db::init(&db),
         Command::Db(DbCommand::Seed(args)) => db::seed(&db, &args),
         Command::Admin(cmd) => admin::run(&db, cmd),
@@ -317,14 +321,15 @@ pub fn run(cli: Cli) -> Result<()> {
             limit,
             json,
         } => ingest::journal(&db, profile.as_deref(), limit, json),
-        Command::Inspect { file, json } => ingest::inspect(&file, dates, json),
+        Command::Inspect { file, json } => ingest::inspect(&db, &file, dates, json),
         Command::CheckPst { file } => ingest::check_pst(&file),
         Command::Watch(args) => watch::watch(&db, &drop, dates, &args),
         Command::Reset { profile } => export::reset(&db, &profile),
         Command::Fields { kind, json } => fields::fields(kind.as_deref(), json),
         Command::Status { json } => export::status(&db, &drop, json),
-        Command::Demo { dir } => crate::demo::run(&dir),
-    }
+        Command::Demo { dir } => return crate::demo::run(&dir),
+    };
+    result.map_err(|e| db::explain(&db, e))
 }
 
 /// The profiles named by `--profile` or `--all`: one profile (an error when it is

@@ -1,5 +1,5 @@
-//! Output helpers shared by the commands: pretty JSON on stdout, and ending the process
-//! with a command's exit code once its output is flushed.
+//! Output helpers shared by the commands: pretty JSON on stdout, ending the process with a
+//! command's exit code once its output is flushed, and the progress bar of long work.
 
 use std::io::Write;
 
@@ -20,4 +20,70 @@ pub(super) fn exit_with(code: i32) -> Result<()> {
         std::process::exit(code);
     }
     Ok(())
+}
+
+/// A progress bar on stderr for one profile's export or ingest: items done and their rate,
+/// and "profile n of m". Hidden when stderr is not a terminal and with `--quiet`; the run
+/// itself only sees the plain [`crate::progress::Progress`] callback of [`Bar::sink`].
+pub(super) struct Bar {
+    bar: indicatif::ProgressBar,
+}
+
+impl Bar {
+    /// `what` ("export", "ingest") of profile `n` (from 0) of `of`.
+    pub(super) fn new(what: &str, n: usize, of: usize, profile: &str) -> Bar {
+        use std::io::IsTerminal;
+        let shown = std::io::stderr().is_terminal() && !crate::summary::quiet();
+        let bar = if shown {
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix} {spinner} {human_pos} items ({rate}, {elapsed}) {msg}",
+        )
+        .expect("a valid template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", s.per_sec());
+            },
+        );
+        bar.set_style(style);
+        let who = if of > 1 {
+            format!("profile {} of {of} ({profile})", n + 1)
+        } else {
+            format!("'{profile}'")
+        };
+        bar.set_prefix(format!("{what} {who}:"));
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Bar { bar }
+    }
+
+    /// The callback to give the run.
+    pub(super) fn sink(&self) -> crate::progress::Progress {
+        use crate::progress::Event;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let bar = self.bar.clone();
+        let files = AtomicU64::new(0);
+        let done = AtomicU64::new(0);
+        crate::progress::Progress::new(move |e| match e {
+            Event::Item => bar.inc(1),
+            Event::Records(n) => bar.inc(n),
+            Event::Files(n) => {
+                files.store(n, Ordering::Relaxed);
+                bar.set_message(format!("0 of {n} file(s)"));
+            }
+            Event::File => {
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                bar.set_message(format!("{d} of {} file(s)", files.load(Ordering::Relaxed)));
+            }
+        })
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
 }

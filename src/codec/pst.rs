@@ -91,7 +91,7 @@ pub fn read_isolated(
     path: &Path,
     exe: &Path,
     timeout: Duration,
-) -> std::result::Result<Vec<Incoming>, String> {
+) -> std::result::Result<(Vec<Incoming>, PassedOver), String> {
     let mut child = Command::new(exe)
         .arg("check-pst")
         .arg(path)
@@ -130,11 +130,20 @@ pub fn read_isolated(
              tasks as CSV"
         ));
     }
-    read(path)
+    read_all(path)
 }
+
+/// The items of a PST that are neither contacts nor tasks (mail, appointments, …): how many
+/// of each message class, most frequent first.
+pub type PassedOver = Vec<(String, u64)>;
 
 /// Every contact and task of a PST file; items that cannot be read are reported.
 pub fn read(path: &Path) -> std::result::Result<Vec<Incoming>, String> {
+    read_all(path).map(|(items, _)| items)
+}
+
+/// [`read`], and the items passed over, by message class.
+pub fn read_all(path: &Path) -> std::result::Result<(Vec<Incoming>, PassedOver), String> {
     let store = outlook_pst::open_store(path)
         .map_err(|e| format!("not a readable Outlook data file (.pst): {e}"))?;
     let names = names(&store);
@@ -144,6 +153,7 @@ pub fn read(path: &Path) -> std::result::Result<Vec<Incoming>, String> {
         .and_then(|id| store.open_folder(&id))
         .map_err(|e| format!("the PST has no readable folder tree: {e}"))?;
     let mut out = Vec::new();
+    let mut passed = std::collections::HashMap::new();
     let mut stack: Vec<(String, Rc<dyn Folder>)> = vec![(String::new(), root)];
     let mut seen = 0usize;
     while let Some((path, folder)) = stack.pop() {
@@ -175,10 +185,12 @@ pub fn read(path: &Path) -> std::result::Result<Vec<Incoming>, String> {
             }
         }
         if let Some(t) = folder.contents_table() {
-            read_contents(&store, t.as_ref(), &path, &names, &mut out);
+            read_contents(&store, t.as_ref(), &path, &names, &mut out, &mut passed);
         }
     }
-    Ok(out)
+    let mut passed: PassedOver = passed.into_iter().collect();
+    passed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok((out, passed))
 }
 
 fn read_contents(
@@ -187,6 +199,7 @@ fn read_contents(
     folder: &str,
     names: &NameMap,
     out: &mut Vec<Incoming>,
+    passed: &mut std::collections::HashMap<String, u64>,
 ) {
     let context = table.context();
     for (n, row) in table.rows_matrix().enumerate() {
@@ -216,7 +229,9 @@ fn read_contents(
         };
         if !(class.is_empty() || class.starts_with("IPM.Contact") || class.starts_with("IPM.Task"))
         {
-            continue; // mail, appointments, distribution lists: not for smsync
+            // Mail, appointments, distribution lists: not for smsync, but counted.
+            *passed.entry(class).or_default() += 1;
+            continue;
         }
         let node = NodeId::from(u32::from(row.id()));
         let opened = store
@@ -245,6 +260,12 @@ fn read_contents(
             continue;
         }
         if !(class.starts_with("IPM.Contact") || class.starts_with("IPM.Task")) {
+            let class = if class.is_empty() {
+                "(no class)".to_string()
+            } else {
+                class
+            };
+            *passed.entry(class).or_default() += 1;
             continue;
         }
         out.push(Incoming {

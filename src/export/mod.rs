@@ -59,6 +59,8 @@ pub struct Options {
     pub csv_safe: bool,
     /// The language of the Outlook CSV headers (the profile's Outlook; English by default).
     pub csv_language: Language,
+    /// Told of each page of records done (the command line draws a progress bar).
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             outputs: Outputs::default(),
             csv_safe: false,
             csv_language: Language::En,
+            progress: Default::default(),
         }
     }
 }
@@ -384,6 +387,7 @@ struct Run<'a> {
     /// Records read per page.
     page: usize,
     files: Files,
+    progress: crate::progress::Progress,
 }
 
 impl Run<'_> {
@@ -424,6 +428,7 @@ impl Run<'_> {
             employee,
             page,
             files,
+            progress,
         } = self;
         let (employee, limit) = (*employee, (*page).max(1));
         std::thread::scope(|scope| {
@@ -495,6 +500,9 @@ impl Run<'_> {
                     match done {
                         Ok((ops, c, ch)) if result.is_ok() => {
                             counts.add(c);
+                            progress.emit(crate::progress::Event::Records(
+                                c.written + c.removed + c.unchanged,
+                            ));
                             *changed |= ch;
                             result = match stater {
                                 Some(_) => state_tx.send(ops).map_err(|_| {
@@ -728,6 +736,7 @@ pub fn export_profile(
             written: Written::default(),
             modes: Vec::new(),
         },
+        progress: opts.progress.clone(),
     };
 
     let mut sides = Vec::new();
