@@ -18,6 +18,10 @@ pub fn quiet() -> bool {
 }
 
 pub fn print_export(r: &crate::export::Report) {
+    // Items left out of an output are news even in a quiet run, on stderr.
+    for refusal in &r.refused {
+        eprintln!("smsync: profile '{}': {refusal}", r.profile);
+    }
     let side = |c: &crate::export::Counts| {
         format!(
             "{} written, {} removed, {} unchanged",

@@ -572,19 +572,78 @@ fn windows_1252_is_an_option_and_unencodable_text_is_reported_not_changed() {
             ("last_name", "Nowak"),
         ],
     );
-    let before = s.profile(DANA).unwrap();
-    let err = export_profile(&mut s, &before, &drop, &opts, &mut || {}).unwrap_err();
-    let msg = err.to_string();
+    // Issue 15, defect 6: one character no Windows-1252 can hold leaves that item out of the
+    // code-page sheet only; every other item and output is written.
+    set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 555")]);
+    let r = export_with(&mut s, &drop, DANA, &opts);
+    assert_eq!(r.exit_code(), 3, "some items were left out");
+    assert_eq!(r.refused.len(), 1, "{:?}", r.refused);
+    let refusal = r.refused[0].to_string();
     assert!(
-        msg.contains(&u.to_string()) && msg.contains("'Ł'") && msg.contains("First Name"),
-        "{msg}"
+        refusal.contains(&u.to_string())
+            && refusal.contains("'Ł'")
+            && refusal.contains("U+0141")
+            && refusal.contains("First Name"),
+        "{refusal}"
     );
-    assert_eq!(s.profile(DANA).unwrap(), before, "stamps did not move");
-    // Fixing the value lets the export through; nothing was lost in between.
+    let vcf = l.contacts.join(format!("{u}.vcf"));
+    assert!(
+        fs::read_to_string(&vcf).unwrap().contains("Łukasz"),
+        "vdir written"
+    );
+    assert!(l.vcard21_file(&u.to_string()).exists(), "vCard 2.1 written");
+    let sheet = || {
+        let bytes = fs::read(l.outlook.join("contacts.csv")).unwrap();
+        encoding_rs::WINDOWS_1252.decode(&bytes).0.into_owned()
+    };
+    assert!(
+        sheet().contains("+1 000 555"),
+        "the other change reached the sheet"
+    );
+    assert!(
+        !sheet().contains(&u.to_string()),
+        "the item is left out of the sheet"
+    );
+    // It stays pending for the sheet: the next run, with no other change, reports it again.
+    let r = export_with(&mut s, &drop, DANA, &opts);
+    assert_eq!(r.refused.len(), 1);
+    assert_eq!(r.contacts.written, 0, "nothing else to write: {r:?}");
+    // Fixed, it reaches the sheet; nothing was lost in between.
     set(&mut s, u, &[("first_name", "Lukasz")]);
     let r = export_with(&mut s, &drop, DANA, &opts);
-    assert!(r.recovered, "the failed run is recovered");
-    assert!(l.contacts.join(format!("{u}.vcf")).exists());
+    assert!(r.refused.is_empty() && r.exit_code() == 0);
+    assert!(sheet().contains(&u.to_string()));
+    let r = export_with(&mut s, &drop, DANA, &opts);
+    assert_eq!((r.contacts.written, r.refused.len()), (0, 0), "{r:?}");
+}
+
+#[test]
+fn a_value_pending_for_the_sheet_is_written_once_the_encoding_can_hold_it() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let cp1252 = Options {
+        encoding: Encoding::Windows1252,
+        ..Default::default()
+    };
+    export_with(&mut s, &drop, DANA, &cp1252);
+    let u = add(
+        &mut s,
+        Kind::User,
+        &[
+            ("kind", "client"),
+            ("client", "SM-C1"),
+            ("first_name", "Łukasz"),
+            ("last_name", "Nowak"),
+        ],
+    );
+    let r = export_with(&mut s, &drop, DANA, &cp1252);
+    assert_eq!(r.refused.len(), 1);
+    // The profile moves to UTF-8: the pending item goes out with no change of its own.
+    let r = export_with(&mut s, &drop, DANA, &Options::default());
+    assert!(r.refused.is_empty());
+    let l = Layout::new(&drop, DANA);
+    let sheet = fs::read_to_string(l.outlook.join("contacts.csv")).unwrap();
+    assert!(sheet.contains("Łukasz") && sheet.contains(&u.to_string()));
 }
 
 #[test]

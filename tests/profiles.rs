@@ -629,3 +629,34 @@ fn an_exported_profile_keeps_its_folder_across_the_migration() {
     assert!(p.iter().all(|p| p.active));
     assert_eq!(p[0].settings, Default::default());
 }
+
+#[test]
+fn a_character_the_profiles_code_page_cannot_hold_leaves_one_item_out_with_exit_3() {
+    // Issue 15, defect 6, through the command line: the profile's csv_encoding is
+    // Windows-1252 and one client user is named Łukasz.
+    let site = Site::new();
+    site.ok(&["admin", "set", "SM-E1", "csv_encoding=windows-1252"]);
+    site.ok(&[
+        "admin",
+        "add",
+        "user",
+        "kind=client",
+        "client=SM-C1",
+        "first_name=Łukasz",
+        "last_name=Nowak",
+    ]);
+    let (out, err) = site.fails(&["export", "--profile", DANA], 3);
+    assert!(
+        err.contains("'Ł'") && err.contains("U+0141") && err.contains("First Name"),
+        "{err}"
+    );
+    assert!(out.contains("contacts:"), "the run's summary: {out}");
+    let dana = site.folder(DANA);
+    assert!(
+        names(&dana.join("contacts")).len() > 10,
+        "the vdir is written"
+    );
+    let (json, _) = site.fails(&["export", "--profile", DANA, "--json"], 3);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["profiles"][0]["refused"][0]["code_point"], "U+0141");
+}

@@ -54,7 +54,11 @@ pub(super) fn export(
     if args.json {
         print_json(&json!({ "profiles": reports, "errors": failed.list }))?;
     }
-    exit_with(failed.code)
+    // Items an output left out (a value its encoding cannot hold) make it 3.
+    let code = reports.iter().fold(failed.code, |c, r| {
+        crate::error::exit::worst(c, r.exit_code())
+    });
+    exit_with(code)
 }
 
 /// The profiles of an `--all` run that failed: each is said on stderr at once.
@@ -130,6 +134,7 @@ pub(super) fn sync(
         match r {
             Ok((ing, exp)) => {
                 code = crate::error::exit::worst(code, ing.exit_code());
+                code = crate::error::exit::worst(code, exp.exit_code());
                 say_moved(&exp);
                 if !args.json {
                     print_ingest(&ing);

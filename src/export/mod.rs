@@ -36,7 +36,7 @@ use crate::store::{Changed, Cursor, Exported, OutputStamps, Profile, Store};
 pub use output::{OutputKind, Outputs, Side};
 pub use plan::FullSheet;
 
-use output::{Output, Put, Written};
+use output::{Output, Put, Refusal, Written};
 use plan::{Action, Facts, Mode, SheetFacts, StateChange};
 
 /// How an export writes.
@@ -274,6 +274,20 @@ pub struct Report {
     /// The profile's previous folder, when this run moved it to `folder` (the employee was
     /// renamed).
     pub moved_from: Option<PathBuf>,
+    /// Values an output could not write (a character its encoding cannot hold): each item
+    /// was left out of that output only, and stays pending for it.
+    pub refused: Vec<Refusal>,
+}
+
+impl Report {
+    /// The exit code of the run: 3 when an output left items out.
+    pub fn exit_code(&self) -> i32 {
+        if self.refused.is_empty() {
+            crate::error::exit::OK
+        } else {
+            crate::error::exit::PARTIAL
+        }
+    }
 }
 
 /// A page's export-state changes, committed after its files are written.
@@ -311,7 +325,7 @@ impl Files {
             hash: item.hash(),
             prev: ch.exported.as_ref(),
         };
-        let (mut written, mut removed, mut unchanged) = (0u32, 0u32, false);
+        let (mut written, mut removed, mut refused, mut unchanged) = (0u32, 0u32, 0u32, false);
         for (out, &mode) in self.outputs.iter_mut().zip(&self.modes) {
             let o = out.kind();
             if !o.serves(side) {
@@ -324,14 +338,15 @@ impl Files {
             };
             match action {
                 Action::Write { in_set } => {
-                    if out.put(&mut self.written, side, &item, in_set)? == Put::Written {
-                        written |= o.bit();
+                    match out.put(&mut self.written, side, &item, in_set)? {
+                        Put::Done => written |= o.bit(),
+                        Put::Refused => refused |= o.bit(),
                     }
                 }
-                Action::Remove => {
-                    out.remove(&item)?;
-                    removed |= o.bit();
-                }
+                Action::Remove => match out.remove(&item)? {
+                    Put::Done => removed |= o.bit(),
+                    Put::Refused => refused |= o.bit(),
+                },
                 Action::Unchanged => unchanged = true,
                 Action::Nothing => {}
             }
@@ -356,6 +371,7 @@ impl Files {
             },
             written,
             removed,
+            refused,
         ))
     }
 
@@ -373,8 +389,12 @@ impl Files {
         Ok((ops, counts, changed))
     }
 
-    fn errors(&self) -> Vec<&String> {
-        self.outputs.iter().flat_map(|o| o.errors()).collect()
+    fn refusals(&self) -> Vec<Refusal> {
+        self.outputs
+            .iter()
+            .flat_map(|o| o.refusals())
+            .cloned()
+            .collect()
     }
 }
 
@@ -666,23 +686,6 @@ fn begin(layout: &Layout) -> Result<bool> {
     Ok(recovering)
 }
 
-/// The error of a run whose outputs met values they cannot write.
-fn stopped(profile: &str, errors: &[&String]) -> Error {
-    let n = errors.len();
-    let mut msg = format!(
-        "export of '{profile}' stopped: {n} value(s) cannot be written; nothing was lost, the \
-         stamps did not move:"
-    );
-    for e in errors.iter().take(20) {
-        msg.push_str("\n  ");
-        msg.push_str(e);
-    }
-    if n > 20 {
-        msg.push_str(&format!("\n  … and {} more", n - 20));
-    }
-    Error::Invalid(msg)
-}
-
 /// Exports one profile into `drop`. `hook` runs after each page (tests use it to write to
 /// the database while an export runs).
 pub fn export_profile(
@@ -790,10 +793,9 @@ pub fn export_profile(
             sheets[i] = state;
         }
     }
-    let errors = run.files.errors();
-    if !errors.is_empty() {
-        return Err(stopped(&profile.name, &errors));
-    }
+    // Values an output cannot write left their items out of that output only; they are
+    // reported, and stay pending for it.
+    let refused = run.files.refusals();
     run.files.written.make_durable(&layout.root)?;
     let Run { store, files, .. } = run;
     let mut change_files = Vec::new();
@@ -856,5 +858,6 @@ pub fn export_profile(
         contacts_stamp: oldest(Side::Contacts).map(clock::format_micros),
         tasks_stamp: oldest(Side::Tasks).map(clock::format_micros),
         moved_from,
+        refused,
     })
 }

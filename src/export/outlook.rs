@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use super::Layout;
-use super::output::{LazySheet, Output, OutputKind, Put, SetSource, Side, Written};
+use super::output::{LazySheet, Output, OutputKind, Put, Refusal, SetSource, Side, Written};
 use crate::codec::item::Item;
-use crate::codec::outlook_csv::{self, Codec, Encoding, Language, Sheet, Sink};
+use crate::codec::outlook_csv::{self, Codec, Encoding, Language, Sheet, Sink, Unencodable};
 use crate::codec::text::DateFormat;
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
@@ -28,7 +28,7 @@ pub struct OutlookCsv {
     /// changes (the same rows) instead of by a second pass over the database.
     contacts_full: Option<LazySheet>,
     tasks_full: Option<LazySheet>,
-    errors: Vec<String>,
+    refusals: Vec<Refusal>,
     /// The CSV line being written (reused).
     line: Vec<u8>,
 }
@@ -63,7 +63,7 @@ impl OutlookCsv {
             layout,
             encoding,
             csv_safe,
-            errors: Vec::new(),
+            refusals: Vec::new(),
             line: Vec::with_capacity(1024),
         }
     }
@@ -79,7 +79,8 @@ impl OutlookCsv {
         self.layout.outlook.join(format!("{}.csv", side.name()))
     }
 
-    /// A row checked against the encoding; problems are collected, naming item and field.
+    /// A row checked against the encoding; what it cannot hold is recorded, naming item,
+    /// column and character, and the row is left out.
     fn checked_row(&mut self, side: Side, item: &Item) -> Option<Vec<String>> {
         let mut row = self.codec(side).row(item);
         if self.csv_safe {
@@ -89,19 +90,29 @@ impl OutlookCsv {
         if bad.is_empty() {
             return Some(row);
         }
-        for b in bad {
-            self.errors.push(format!(
-                "{} {}: column '{}' holds '{}' (U+{:04X}), which {} cannot hold; \
-                 export with --csv-encoding utf-8 or change the value",
-                side.name(),
-                item.key.map(|k| k.to_string()).unwrap_or_default(),
-                b.column,
-                b.ch,
-                b.ch as u32,
-                self.encoding
-            ));
-        }
+        let key = item.key.map(|k| k.to_string()).unwrap_or_default();
+        let file = self.sheet_path(side);
+        self.refuse(&file, &key, &bad);
         None
+    }
+
+    /// Records what a row cannot hold, once per item, file, column and character (an item
+    /// may be tried twice in a run: in the change pages and as a pending one).
+    fn refuse(&mut self, file: &std::path::Path, item: &str, bad: &[Unencodable]) {
+        for b in bad {
+            let r = Refusal {
+                output: OutputKind::Outlook.name(),
+                file: file.to_path_buf(),
+                item: item.to_string(),
+                column: b.column.to_string(),
+                character: b.ch.to_string(),
+                code_point: format!("U+{:04X}", b.ch as u32),
+                encoding: self.encoding.to_string(),
+            };
+            if !self.refusals.contains(&r) {
+                self.refusals.push(r);
+            }
+        }
     }
 
     /// Streams the full set of a side into its sheet.
@@ -110,7 +121,7 @@ impl OutlookCsv {
         let file = AtomicFile::create(&path)?;
         let mut sink = Sink::with_header(file, self.codec(side).header(), self.encoding)
             .map_err(|e| Error::io(&path, e))?;
-        let mut refused: Vec<Key> = Vec::new();
+        let mut refused: Vec<(Key, Vec<Unencodable>)> = Vec::new();
         let (codec, encoding, safe) = (self.codec(side), self.encoding, self.csv_safe);
         set(&mut |r| {
             let item = Item::from_record(&r);
@@ -118,29 +129,21 @@ impl OutlookCsv {
             if safe {
                 outlook_csv::neutralise(&mut row);
             }
-            if codec.check(&row, encoding).is_empty() {
+            let bad = codec.check(&row, encoding);
+            if bad.is_empty() {
                 sink.row(&row).map_err(|e| Error::io(&path, e))?;
             } else {
-                refused.push(r.key);
+                refused.push((r.key, bad));
             }
             Ok(())
         })?;
-        if !refused.is_empty() && self.errors.is_empty() {
-            let keys: Vec<String> = refused.iter().take(10).map(Key::to_string).collect();
-            self.errors.push(format!(
-                "{}: {} items hold characters {} cannot hold ({}); export with \
-                 --csv-encoding utf-8",
-                path.display(),
-                refused.len(),
-                self.encoding,
-                keys.join(", ")
-            ));
+        // The sheet holds every item it can; the others are reported, once each (a change
+        // page of this run may have reported them already).
+        for (key, bad) in refused {
+            self.refuse(&path, &key.to_string(), &bad);
         }
-        if self.errors.is_empty() {
-            let f = sink.finish().map_err(|e| Error::io(&path, e))?;
-            f.commit()?;
-        }
-        Ok(())
+        let f = sink.finish().map_err(|e| Error::io(&path, e))?;
+        f.commit()
     }
 }
 
@@ -173,26 +176,22 @@ impl Output for OutlookCsv {
         if let (true, Some(full)) = (in_set, full.as_mut()) {
             full.line(&self.line, self.encoding)?;
         }
-        Ok(Put::Written)
+        Ok(Put::Done)
     }
 
-    fn remove(&mut self, item: &Item) -> Result<()> {
+    fn remove(&mut self, item: &Item) -> Result<Put> {
         let key = item.key.expect("exported items have keys");
         let row = Codec::removal(key.kind, &key.to_string(), &item.display_name());
         let bad = self.removal_codec.check(&row, self.encoding);
-        for b in &bad {
-            self.errors.push(format!(
-                "removal {}: column '{}' holds '{}' (U+{:04X}), which {} cannot hold; \
-                 export with --csv-encoding utf-8",
-                row[1], b.column, b.ch, b.ch as u32, self.encoding
-            ));
+        if !bad.is_empty() {
+            let file = self.removals.path().to_path_buf();
+            self.refuse(&file, &key.to_string(), &bad);
+            return Ok(Put::Refused);
         }
-        if bad.is_empty() {
-            self.line.clear();
-            outlook_csv::encode_row(&row, &mut self.line);
-            self.removals.line(&self.line, self.encoding)?;
-        }
-        Ok(())
+        self.line.clear();
+        outlook_csv::encode_row(&row, &mut self.line);
+        self.removals.line(&self.line, self.encoding)?;
+        Ok(Put::Done)
     }
 
     fn full_set_file(&self, side: Side) -> Option<bool> {
@@ -207,7 +206,7 @@ impl Output for OutlookCsv {
         // A run that wrote the side whole wrote the set along with the changes; an empty
         // set still gets its header-only sheet.
         let written = match teed {
-            Some(sheet) if self.errors.is_empty() => sheet.commit()?.is_some(),
+            Some(sheet) => sheet.commit()?.is_some(),
             _ => false,
         };
         if !written {
@@ -216,8 +215,8 @@ impl Output for OutlookCsv {
         Ok(())
     }
 
-    fn errors(&self) -> &[String] {
-        &self.errors
+    fn refusals(&self) -> &[Refusal] {
+        &self.refusals
     }
 
     fn commit(self: Box<Self>) -> Result<Vec<PathBuf>> {

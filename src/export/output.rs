@@ -187,12 +187,46 @@ impl Written {
     }
 }
 
-/// What an output did with an item it was asked to write.
+/// What an output did with an item it was asked to write or remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {
-    Written,
-    /// A value cannot be written in this output's encoding; the output recorded why.
+    Done,
+    /// A value cannot be written in this output's encoding: the item is left out of this
+    /// output (and stays pending for it); the output recorded a [`Refusal`].
     Refused,
+}
+
+/// A value an output could not write, so that its item was left out of that output only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refusal {
+    /// The output's name (`outlook`).
+    pub output: &'static str,
+    /// The file the item was left out of.
+    pub file: PathBuf,
+    pub item: String,
+    pub column: String,
+    /// The character, and its code point (`U+0141`).
+    pub character: String,
+    pub code_point: String,
+    /// The encoding that cannot hold it.
+    pub encoding: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: left out of {}: column '{}' holds '{}' ({}), which {} cannot hold; change \
+             the value, or set the profile's csv_encoding to utf-8 (it stays pending until \
+             it can be written)",
+            self.item,
+            self.file.display(),
+            self.column,
+            self.character,
+            self.code_point,
+            self.encoding
+        )
+    }
 }
 
 /// Streams the records of a side's synced set, in key order, to a full-set writer.
@@ -212,7 +246,7 @@ pub trait Output: Send {
     fn put(&mut self, w: &mut Written, side: Side, item: &Item, in_set: bool) -> Result<Put>;
 
     /// Deletes the output's copy of an item that left the set, and lists it for deletion.
-    fn remove(&mut self, item: &Item) -> Result<()>;
+    fn remove(&mut self, item: &Item) -> Result<Put>;
 
     /// Whether the output keeps a full-set file of `side` that may need rewriting at the
     /// end of the run (see `plan::full_sheet`), and whether that file exists.
@@ -227,9 +261,9 @@ pub trait Output: Send {
         Ok(())
     }
 
-    /// Problems met so far (values an encoding cannot hold …); a run with any stops before
-    /// its stamps move.
-    fn errors(&self) -> &[String] {
+    /// The values this output could not write in this run (their items were left out of
+    /// it, and stay pending for it; the run goes on).
+    fn refusals(&self) -> &[Refusal] {
         &[]
     }
 
@@ -258,6 +292,11 @@ impl LazySheet {
             header,
             sink: None,
         }
+    }
+
+    /// Where the sheet goes.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Writes a row encoded by `outlook_csv::encode_row`.

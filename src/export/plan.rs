@@ -114,14 +114,18 @@ pub enum StateChange {
 }
 
 /// The export state after an item was written to the outputs `written` (`now` is the item's
-/// state as written) or removed from the outputs `removed`.
+/// state as written) or removed from the outputs `removed`, and refused by the outputs
+/// `refused` (a value their encoding cannot hold). A refused output still owes the item: it
+/// counts as holding a copy that is not current, so each of its runs tries again
+/// ([`decide_dirty`]) until the value can be written.
 pub fn next_state(
     prev: Option<&Exported>,
     now: impl FnOnce() -> Exported,
     written: u32,
     removed: u32,
+    refused: u32,
 ) -> StateChange {
-    if written != 0 {
+    let mut e = if written != 0 {
         let mut e = now();
         let (held, current) = match prev {
             // The same version: the outputs that were current stay so.
@@ -130,24 +134,30 @@ pub fn next_state(
             None => (0, 0),
         };
         e.held = held | written;
-        e.current = (current | written) & !removed;
-        StateChange::Put(e)
-    } else if removed != 0 {
-        let Some(p) = prev else {
-            return StateChange::Keep;
-        };
-        let held = p.held & !removed;
-        if held == 0 {
-            StateChange::Delete
-        } else {
-            StateChange::Put(Exported {
-                held,
-                current: p.current & !removed,
-                ..p.clone()
-            })
+        e.current = current | written;
+        e
+    } else if removed != 0 || refused != 0 {
+        match prev {
+            Some(p) => p.clone(),
+            // Refused by every output it went to: remember that they owe it.
+            None if refused != 0 => Exported {
+                held: 0,
+                current: 0,
+                ..now()
+            },
+            None => return StateChange::Keep,
         }
     } else {
-        StateChange::Keep
+        return StateChange::Keep;
+    };
+    e.held &= !removed;
+    e.current &= !removed;
+    e.held |= refused;
+    e.current &= !refused;
+    if e.held == 0 {
+        StateChange::Delete
+    } else {
+        StateChange::Put(e)
     }
 }
 
@@ -326,33 +336,48 @@ mod tests {
         let now = || state(8, None, 0, 0);
         // New item to two outputs.
         assert_eq!(
-            next_state(None, now, VDIR | CSV, 0),
+            next_state(None, now, VDIR | CSV, 0, 0),
             StateChange::Put(state(8, None, VDIR | CSV, VDIR | CSV))
         );
         // A new version written to vdir only: the CSV copy becomes stale, still held.
         let prev = state(7, None, VDIR | CSV, VDIR | CSV);
         assert_eq!(
-            next_state(Some(&prev), now, VDIR, 0),
+            next_state(Some(&prev), now, VDIR, 0, 0),
             StateChange::Put(state(8, None, VDIR | CSV, VDIR))
         );
         // The same version written to the stale output: both current again.
         let half = state(8, None, VDIR | CSV, VDIR);
         assert_eq!(
-            next_state(Some(&half), now, CSV, 0),
+            next_state(Some(&half), now, CSV, 0, 0),
             StateChange::Put(state(8, None, VDIR | CSV, VDIR | CSV))
         );
         // Removed from one output: the other still holds it.
         assert_eq!(
-            next_state(Some(&prev), now, 0, CSV),
+            next_state(Some(&prev), now, 0, CSV, 0),
             StateChange::Put(state(7, None, VDIR, VDIR))
         );
         // Removed from the last output: forgotten.
         assert_eq!(
-            next_state(Some(&prev), now, 0, VDIR | CSV),
+            next_state(Some(&prev), now, 0, VDIR | CSV, 0),
             StateChange::Delete
         );
-        assert_eq!(next_state(None, now, 0, VDIR), StateChange::Keep);
-        assert_eq!(next_state(Some(&prev), now, 0, 0), StateChange::Keep);
+        assert_eq!(next_state(None, now, 0, VDIR, 0), StateChange::Keep);
+        // Refused by the CSV, written to vdir: the CSV owes it (held, not current).
+        assert_eq!(
+            next_state(Some(&prev), now, VDIR, 0, CSV),
+            StateChange::Put(state(8, None, VDIR | CSV, VDIR))
+        );
+        // Refused by its only output, new: a row remembers that the CSV owes it.
+        assert_eq!(
+            next_state(None, now, 0, 0, CSV),
+            StateChange::Put(state(8, None, CSV, 0))
+        );
+        // A removal the CSV refused stays owed; vdir's went through.
+        assert_eq!(
+            next_state(Some(&prev), now, 0, VDIR, CSV),
+            StateChange::Put(state(7, None, CSV, 0))
+        );
+        assert_eq!(next_state(Some(&prev), now, 0, 0, 0), StateChange::Keep);
     }
 
     #[test]

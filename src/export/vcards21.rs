@@ -26,15 +26,15 @@ impl Output for Vcards21 {
         let (_, uid) = item_id(item);
         let text = vcard::write(item, vcard::Version::V21);
         w.put_file(self.layout.vcard21_file(&uid), text.as_bytes())?;
-        Ok(Put::Written)
+        Ok(Put::Done)
     }
 
-    fn remove(&mut self, item: &Item) -> Result<()> {
+    fn remove(&mut self, item: &Item) -> Result<Put> {
         let (key, uid) = item_id(item);
         if key.kind.is_contact() {
             fsutil::remove_if_exists(&self.layout.vcard21_file(&uid))?;
         }
-        Ok(())
+        Ok(Put::Done)
     }
 
     fn commit(self: Box<Self>) -> Result<Vec<PathBuf>> {

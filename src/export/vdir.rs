@@ -28,13 +28,13 @@ impl Output for Vdir {
             Side::Tasks => ical::write(item),
         };
         w.put_file(self.layout.item_file(key.kind, &uid), text.as_bytes())?;
-        Ok(Put::Written)
+        Ok(Put::Done)
     }
 
-    fn remove(&mut self, item: &Item) -> Result<()> {
+    fn remove(&mut self, item: &Item) -> Result<Put> {
         let (key, uid) = item_id(item);
         fsutil::remove_if_exists(&self.layout.item_file(key.kind, &uid))?;
-        Ok(())
+        Ok(Put::Done)
     }
 
     fn commit(self: Box<Self>) -> Result<Vec<PathBuf>> {

@@ -106,6 +106,9 @@ fn export_one(store: &mut SqliteStore, name: &str, drop: &Path, opts: &Options) 
     }
     let eopts = crate::profile::resolve(&p, &opts.overrides)?.export_options();
     let r = export::export_profile(store, &p, drop, &eopts, &mut || {})?;
+    for refusal in &r.refused {
+        warn!(profile = %r.profile, "{refusal}");
+    }
     if r.contacts.written + r.contacts.removed + r.tasks.written + r.tasks.removed > 0 {
         info!(
             profile = %r.profile,
