@@ -126,12 +126,14 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// The names of the files in a folder (none when it does not exist).
+/// The finished files of a folder (not the dot-named temp files a writer renames into place).
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
         .collect();
     v.sort();
     v
