@@ -181,8 +181,11 @@ fn names(profiles: &[Profile]) -> Vec<String> {
 /// The watcher of the inboxes: polling every `opts.poll`, or file-system events. Each
 /// event sends `()` on `tx`.
 fn inbox_watcher(opts: &Options, tx: mpsc::Sender<()>) -> Result<Box<dyn Watcher>> {
-    let handler = move |_: notify::Result<notify::Event>| {
-        let _ = tx.send(());
+    let handler = move |event: notify::Result<notify::Event>| {
+        // An error (events lost, a watch gone) wakes the loop too: it rescans.
+        if event.as_ref().map_or(true, |e| wakes(&e.kind)) {
+            let _ = tx.send(());
+        }
     };
     Ok(match opts.poll {
         Some(every) => Box::new(
@@ -194,6 +197,22 @@ fn inbox_watcher(opts: &Options, tx: mpsc::Sender<()>) -> Result<Box<dyn Watcher
                 .map_err(|e| Error::Other(format!("cannot watch the inboxes: {e}")))?,
         ),
     })
+}
+
+/// Whether an event can mean that a file arrived, changed or left. notify's inotify
+/// backend also asks for `IN_OPEN` (and reports closes without a write), and the watcher's
+/// own listing of an inbox opens it: woken by those, each scan woke the next one, and an
+/// idle watcher never slept (a core busy with `getdents64`, `openat`, `statx`).
+pub fn wakes(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+    }
 }
 
 /// (Re)watches every inbox; an inbox deleted and recreated is watched again.
@@ -291,5 +310,42 @@ fn ingest_files(
     Input::IngestSucceeded {
         profile: name.to_string(),
         retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wakes;
+    use notify::EventKind;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
+        RenameMode,
+    };
+
+    #[test]
+    fn only_events_that_can_mean_a_new_or_changed_file_wake_the_watcher() {
+        let wake = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Remove(RemoveKind::Any),
+            EventKind::Any,
+        ];
+        for k in wake {
+            assert!(wakes(&k), "{k:?}");
+        }
+        // The watcher's own listing of an inbox opens it, reads it and closes it.
+        let sleep = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+            EventKind::Other,
+        ];
+        for k in sleep {
+            assert!(!wakes(&k), "{k:?}");
+        }
     }
 }
