@@ -25,6 +25,7 @@ pub(super) fn export(db: &Path, drop: &Path, date_format: &str, args: &ExportArg
         full_sheet_limit: args.full_csv_limit,
         outputs: crate::export::Outputs::parse(&args.outputs)?,
         csv_safe: args.csv_safe,
+        keep_changes: std::time::Duration::from_secs(args.keep_changes_days * 86_400),
         ..Default::default()
     };
     let profiles = select_profiles(&store, &args.profiles)?;

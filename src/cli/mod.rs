@@ -148,6 +148,10 @@ pub struct ExportArgs {
     /// for CSV meant for a spreadsheet, not for Outlook's import.
     #[arg(long)]
     pub csv_safe: bool,
+    /// Keep the change files of outlook/changes/ this many days after a later full sheet
+    /// replaced them (a run not yet replaced is always kept).
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub keep_changes_days: u64,
     #[arg(long)]
     pub json: bool,
 }
@@ -190,6 +194,10 @@ pub struct WatchArgs {
     /// Log one JSON object per line instead of text.
     #[arg(long)]
     pub json_logs: bool,
+    /// Keep the change files of outlook/changes/ this many days after a later full sheet
+    /// replaced them (a run not yet replaced is always kept).
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub keep_changes_days: u64,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub(super) fn watch(db: &Path, drop: &Path, date_format: &str, args: &WatchArgs)
         db_interval: Duration::from_millis(args.db_interval_ms),
         dates: DateFormat::parse(date_format)?,
         pst_checker: std::env::current_exe().ok(),
+        keep_changes: Duration::from_secs(args.keep_changes_days * 86_400),
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

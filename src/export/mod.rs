@@ -14,6 +14,7 @@
 mod outlook;
 pub mod output;
 pub mod plan;
+pub mod retention;
 mod vcards21;
 mod vdir;
 
@@ -57,6 +58,9 @@ pub struct Options {
     pub outputs: Outputs,
     /// Neutralise spreadsheet formulas in the CSV files (see `outlook_csv::neutralise`).
     pub csv_safe: bool,
+    /// Change files in `outlook/changes/` that later full-set sheets replaced are kept
+    /// this long, then deleted (see [`retention`]).
+    pub keep_changes: std::time::Duration,
 }
 
 impl Default for Options {
@@ -69,6 +73,7 @@ impl Default for Options {
             full_sheet_limit: 20_000,
             outputs: Outputs::default(),
             csv_safe: false,
+            keep_changes: std::time::Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -745,6 +750,13 @@ pub fn export_profile(
         })?;
     }
     fsutil::remove_if_exists(&layout.marker())?;
+    retention::apply(
+        &layout,
+        &run_id,
+        sheets,
+        opts.keep_changes,
+        clock::now_micros(),
+    )?;
     let after = store.output_stamps(profile.employee)?;
     let oldest = |side: Side| {
         let mut s = Some(i64::MAX);

@@ -45,6 +45,9 @@ pub struct Options {
     pub dates: DateFormat,
     /// The smsync binary, for reading PST files in a child process (see `ingest::Options`).
     pub pst_checker: Option<std::path::PathBuf>,
+    /// How long replaced change files of `outlook/changes/` are kept (see
+    /// `export::retention`).
+    pub keep_changes: Duration,
 }
 
 impl Default for Options {
@@ -56,6 +59,7 @@ impl Default for Options {
             db_interval: Duration::from_millis(500),
             dates: DateFormat::default(),
             pst_checker: None,
+            keep_changes: export::Options::default().keep_changes,
         }
     }
 }
@@ -71,6 +75,7 @@ fn export_one(store: &mut SqliteStore, name: &str, drop: &Path, opts: &Options) 
     let p = store.profile(name)?;
     let eopts = export::Options {
         dates: opts.dates.clone(),
+        keep_changes: opts.keep_changes,
         ..Default::default()
     };
     let r = export::export_profile(store, &p, drop, &eopts, &mut || {})?;
