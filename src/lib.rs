@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod kind;
 pub mod mapi;
 pub mod model;
+pub mod report;
 pub mod rules;
 pub mod seed;
 pub mod store;

@@ -31,7 +31,7 @@ pub(super) fn export(db: &Path, drop: &Path, date_format: &str, args: &ExportArg
     let profiles = select_profiles(&store, &args.profiles)?;
     let mut reports = Vec::new();
     for p in &profiles {
-        let r = crate::export::export_profile(&mut store, p, drop, &opts, &mut || {})?;
+        let r = crate::report::export_recorded(&mut store, p, drop, &opts)?;
         if !args.json {
             print_export(&r);
         }
@@ -57,14 +57,14 @@ pub(super) fn sync(db: &Path, drop: &Path, date_format: &str, args: &SyncArgs) -
             pst_checker: std::env::current_exe().ok(),
             ..Default::default()
         };
-        let ing = crate::ingest::ingest(&mut store, p, drop, &[], &iopts)?;
+        let ing = crate::report::ingest_recorded(&mut store, p, drop, &[], &iopts)?;
         code = code.max(ing.exit_code());
         let p = store.profile(&p.name)?;
         let eopts = crate::export::Options {
             dates: dates.clone(),
             ..Default::default()
         };
-        let exp = crate::export::export_profile(&mut store, &p, drop, &eopts, &mut || {})?;
+        let exp = crate::report::export_recorded(&mut store, &p, drop, &eopts)?;
         if !args.json {
             print_ingest(&ing);
             print_export(&exp);
@@ -100,7 +100,8 @@ pub(super) fn status(db: &Path, drop: &Path, json: bool) -> Result<()> {
     if json {
         status_json(&store, db, drop, &profiles)
     } else {
-        status_text(&store, db, &profiles)
+        status_text(&store, db, &profiles)?;
+        super::report::attention_text(&store, db, drop)
     }
 }
 
@@ -132,6 +133,7 @@ fn status_json(
         "database": db,
         "records": records,
         "profiles": list,
+        "attention": super::report::attention_json(store, db, drop)?,
     }))
 }
 

@@ -24,7 +24,7 @@ pub(super) fn ingest(db: &Path, drop: &Path, date_format: &str, args: &IngestArg
         pst_checker: std::env::current_exe().ok(),
         ..Default::default()
     };
-    let r = crate::ingest::ingest(&mut store, &profile, drop, &args.files, &opts)?;
+    let r = crate::report::ingest_recorded(&mut store, &profile, drop, &args.files, &opts)?;
     if args.json {
         print_json(&r)?;
     } else {

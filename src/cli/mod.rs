@@ -15,6 +15,7 @@ mod export;
 mod fields;
 mod ingest;
 mod print;
+mod report;
 mod watch;
 
 pub use crate::summary::{print_export, print_ingest};
@@ -107,6 +108,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The admin report of every profile: stamps, pending counts, backlog, rejected files,
+    /// refused edits and conflicts, recent runs, and sync activity over time.
+    Report(ReportArgs),
     /// Build the sample company in DIR and run the main job end to end.
     Demo {
         /// Where to build it; it is created, and must be empty or a previous demo.
@@ -154,6 +158,24 @@ pub struct ExportArgs {
     pub keep_changes_days: u64,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write the report as one self-contained HTML file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "json",
+        conflicts_with = "json"
+    )]
+    pub html: Option<PathBuf>,
+    /// Print the report as JSON instead.
+    #[arg(long)]
+    pub json: bool,
+    /// How many days of the journal (refused edits, conflicts, activity) to cover.
+    #[arg(long, value_name = "N", default_value_t = 14)]
+    pub days: u32,
 }
 
 #[derive(Debug, Args)]
@@ -299,6 +321,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reset { profile } => export::reset(&db, &profile),
         Command::Fields { kind, json } => fields::fields(kind.as_deref(), json),
         Command::Status { json } => export::status(&db, &drop, json),
+        Command::Report(args) => report::report(&db, &drop, &args),
         Command::Demo { dir } => crate::demo::run(&dir),
     }
 }

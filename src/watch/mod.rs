@@ -78,7 +78,7 @@ fn export_one(store: &mut SqliteStore, name: &str, drop: &Path, opts: &Options) 
         keep_changes: opts.keep_changes,
         ..Default::default()
     };
-    let r = export::export_profile(store, &p, drop, &eopts, &mut || {})?;
+    let r = crate::report::export_recorded(store, &p, drop, &eopts)?;
     if r.contacts.written + r.contacts.removed + r.tasks.written + r.tasks.removed > 0 {
         info!(
             profile = %r.profile,
@@ -281,7 +281,7 @@ fn ingest_files(
     };
     let result = store
         .profile(name)
-        .and_then(|p| ingest::ingest(store, &p, drop, files, &iopts));
+        .and_then(|p| crate::report::ingest_recorded(store, &p, drop, files, &iopts));
     let r = match result {
         Ok(r) => r,
         Err(e) => {

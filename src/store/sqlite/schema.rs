@@ -209,6 +209,20 @@ INSERT INTO output_stamps
     FROM employees e, (SELECT 1 AS bit UNION ALL SELECT 2 UNION ALL SELECT 4) o
     WHERE e.contacts_stamp IS NOT NULL OR e.tasks_stamp IS NOT NULL;
 "#,
+    // The runs of ingest and export per profile, with their outcome, for `status` and
+    // `report` (written outside the change clock; the newest 500 of a profile are kept).
+    r#"
+CREATE TABLE runs (
+    id       INTEGER PRIMARY KEY,
+    profile  TEXT NOT NULL,
+    kind     TEXT NOT NULL CHECK (kind IN ('ingest', 'export')),
+    started  INTEGER NOT NULL,
+    finished INTEGER NOT NULL,
+    outcome  TEXT NOT NULL CHECK (outcome IN ('ok', 'attention', 'failed')),
+    summary  TEXT NOT NULL
+) STRICT;
+CREATE INDEX runs_profile ON runs (profile, id);
+"#,
 ];
 
 /// The schema version this build of smsync writes.
