@@ -6,9 +6,11 @@
 //!
 //! A run's contacts file is replaced by a later run that rewrote `outlook/contacts.csv`,
 //! its tasks file by a later `tasks.csv`, and its removals by later sheets of both sides.
-//! Which run last rewrote each sheet is kept in `outlook/changes/.full-sheets`; without
-//! that file (a folder from before it, or a lost file) nothing counts as replaced, so
-//! nothing is deleted until the next sheets are written.
+//! Which run last rewrote each sheet is marked by an empty file in `outlook/changes/`,
+//! `.full-contacts-<run>` and `.full-tasks-<run>` (only the newest of each is kept; a name
+//! of its own per run keeps the export's output byte-identical for the same database).
+//! Without a marker (a folder from before them, or a lost file) nothing counts as
+//! replaced, so nothing is deleted until the next sheets are written.
 //!
 //! [`expired`] decides, as a pure function; [`apply`] reads the folder, records this run's
 //! sheets, and deletes what `expired` names.
@@ -69,27 +71,33 @@ pub struct Sheets {
     pub tasks: Option<String>,
 }
 
-impl Sheets {
-    fn parse(text: &str) -> Sheets {
-        let mut s = Sheets::default();
-        for line in text.lines() {
-            match line.split_once(' ') {
-                Some(("contacts", run)) if run_time(run).is_some() => s.contacts = Some(run.into()),
-                Some(("tasks", run)) if run_time(run).is_some() => s.tasks = Some(run.into()),
-                _ => {}
-            }
-        }
-        s
-    }
+/// The marker of run `run`'s full sheet of a side (`contacts` or `tasks`).
+fn marker_name(side: &str, run: &str) -> String {
+    format!(".full-{side}-{run}")
+}
 
-    fn to_text(&self) -> String {
-        let mut out = String::new();
-        for (side, run) in [("contacts", &self.contacts), ("tasks", &self.tasks)] {
-            if let Some(run) = run {
-                out.push_str(&format!("{side} {run}\n"));
-            }
+/// A marker's side (`true`: contacts) and run, from its file name.
+fn parse_marker(name: &str) -> Option<(bool, &str)> {
+    let rest = name.strip_prefix(".full-")?;
+    let (contacts, run) = match rest.split_once('-')? {
+        ("contacts", run) => (true, run),
+        ("tasks", run) => (false, run),
+        _ => return None,
+    };
+    run_time(run).map(|_| (contacts, run))
+}
+
+impl Sheets {
+    /// Takes a marker into account: the newest run of each side wins.
+    fn mark(&mut self, contacts: bool, run: &str) {
+        let slot = if contacts {
+            &mut self.contacts
+        } else {
+            &mut self.tasks
+        };
+        if slot.as_deref().is_none_or(|s| s < run) {
+            *slot = Some(run.to_string());
         }
-        out
     }
 
     /// Whether a later sheet replaced this file.
@@ -138,22 +146,13 @@ pub fn apply(
     keep: Duration,
     now: i64,
 ) -> Result<usize> {
-    let state_path = layout.changes.join(".full-sheets");
-    let mut state = match fs::read_to_string(&state_path) {
-        Ok(text) => Sheets::parse(&text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Sheets::default(),
-        Err(e) => return Err(Error::io(&state_path, e)),
-    };
-    let before = state.clone();
-    if sheets[0] == FullSheet::Rewritten {
-        state.contacts = Some(run.to_string());
+    for (side, sheet) in ["contacts", "tasks"].into_iter().zip(sheets) {
+        if sheet == FullSheet::Rewritten {
+            fsutil::write_atomic(&layout.changes.join(marker_name(side, run)), b"")?;
+        }
     }
-    if sheets[1] == FullSheet::Rewritten {
-        state.tasks = Some(run.to_string());
-    }
-    if state != before {
-        fsutil::write_atomic(&state_path, state.to_text().as_bytes())?;
-    }
+    let mut state = Sheets::default();
+    let mut markers = Vec::new();
     let mut files = Vec::new();
     let entries = match fs::read_dir(&layout.changes) {
         Ok(e) => e,
@@ -162,7 +161,24 @@ pub fn apply(
     };
     for e in entries {
         let e = e.map_err(|e| Error::io(&layout.changes, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some((contacts, run)) = parse_marker(&name) {
+            state.mark(contacts, run);
+            markers.push((contacts, run.to_string()));
+        }
         files.extend(ChangeFile::parse(&e.path()));
+    }
+    // Older markers say nothing the newest does not.
+    for (contacts, run) in markers {
+        let newest = if contacts {
+            &state.contacts
+        } else {
+            &state.tasks
+        };
+        if newest.as_deref() != Some(run.as_str()) {
+            let side = if contacts { "contacts" } else { "tasks" };
+            fsutil::remove_if_exists(&layout.changes.join(marker_name(side, &run)))?;
+        }
     }
     let gone = expired(&files, &state, now, keep);
     for f in &gone {
@@ -290,15 +306,26 @@ mod tests {
     }
 
     #[test]
-    fn the_sheets_record_reads_back_and_ignores_garbage() {
-        let s = Sheets {
-            contacts: Some(run(3)),
-            tasks: None,
-        };
-        assert_eq!(Sheets::parse(&s.to_text()), s);
+    fn markers_read_back_and_the_newest_of_each_side_wins() {
+        let name = marker_name("contacts", &run(3));
+        assert_eq!(parse_marker(&name), Some((true, run(3).as_str())));
+        let mut s = Sheets::default();
+        for (contacts, day) in [(true, 3), (true, 7), (true, 5), (false, 2)] {
+            s.mark(contacts, &run(day));
+        }
         assert_eq!(
-            Sheets::parse("contacts yesterday\ntasks\n\u{0}junk"),
-            Sheets::default()
+            s,
+            Sheets {
+                contacts: Some(run(7)),
+                tasks: Some(run(2)),
+            }
         );
+        for junk in [
+            ".full-contacts-yesterday",
+            ".full-notes-20261101T120000.000000Z",
+            ".full-",
+        ] {
+            assert_eq!(parse_marker(junk), None, "{junk}");
+        }
     }
 }
