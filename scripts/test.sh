@@ -21,6 +21,12 @@ else
   echo "note: clippy is not installed; lints not checked"
 fi
 
+# The HTML report's test loads the report in a real browser (tests/report.rs).
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing chromium (headless browser for the report test)"
+  apt-get update && apt-get install -y chromium
+fi
+
 step "cargo test"
 cargo test --all-targets
 

@@ -1,7 +1,7 @@
 """smsync benchmarks (issue #8): export, ingest and watch, each against this machine's own
 limits, measured in one run. Called by scripts/bench.sh; prints a table and writes JSON.
 
-Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick] [--only vdir,csv,ingest,watch]
+Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick] [--only vdir,csv,ingest,watch,idle]
 """
 
 import csv
@@ -229,13 +229,66 @@ def bench_watch():
         shutil.rmtree(drop, ignore_errors=True)
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_watch_idle():
+    """Idle `watch` in inotify mode: the share of one core it uses while nothing happens,
+    with one profile and with 100 (issue #16: under 1% over a minute)."""
+    seconds = 60 if not QUICK else 10
+    db = WORK / "idle.db"
+    for p in WORK.glob("idle.db*"):
+        p.unlink()
+    run(db, "db", "init")
+    run(db, "db", "seed", "--sample")
+    profiles = json.loads(run(db, "status", "--json")[0])["profiles"]
+    for i in range(100 - len(profiles)):
+        user = json.loads(run(db, "admin", "add", "user", "kind=agent", "first_name=Idle",
+                              f"last_name=Agent{i:03d}", "--json")[0])["key"]
+        run(db, "admin", "add", "employee", f"user={user}")
+    names = [p["profile"] for p in json.loads(run(db, "status", "--json")[0])["profiles"]]
+    first = names[0]
+    for label, args in (("1 profile", ["--profile", first]), ("100 profiles", ["--all"])):
+        drop = WORK / "drop-idle"
+        shutil.rmtree(drop, ignore_errors=True)
+        # A new drop folder: every profile's first export writes everything.
+        for name in names:
+            run(db, "reset", "--profile", name)
+        env = dict(os.environ, SMSYNC_DB=str(db), SMSYNC_DROP=str(drop))
+        log = open(WORK / "watch-idle.log", "w")
+        proc = subprocess.Popen([SMSYNC, "watch", *args], env=env, stderr=log)
+        try:
+            # The first export of every profile, then a few quiet seconds.
+            deadline = time.time() + 120
+            want = 1 if label == "1 profile" else 100
+            while sum(1 for d in drop.glob("*/contacts") if any(d.iterdir())) < want:
+                if time.time() > deadline or proc.poll() is not None:
+                    sys.exit(f"watch ({label}) did not start: see {WORK / 'watch-idle.log'}")
+                time.sleep(0.2)
+            time.sleep(3)
+            cpu, t = cpu_seconds(proc.pid), time.perf_counter()
+            time.sleep(seconds)
+            pct = (cpu_seconds(proc.pid) - cpu) / (time.perf_counter() - t) * 100
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+            log.close()
+            shutil.rmtree(drop, ignore_errors=True)
+        key = "watch_idle_cpu_pct" + ("" if want == 1 else "_100_profiles")
+        note(key, round(pct, 2), "% core", f"{label}, {seconds} s idle; limit < 1")
+
+
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.time()
     print(f"smsync benchmarks ({'quick, a tenth of the sizes' if QUICK else 'full sizes'}), "
           f"{os.cpu_count()} cores, work dir {WORK}")
     steps = {"vdir": bench_vdir, "csv": bench_csv_and_incremental, "ingest": bench_ingest,
-             "watch": bench_watch}
+             "watch": bench_watch, "idle": bench_watch_idle}
     for name, step in steps.items():
         if ONLY is None or name in ONLY:
             step()

@@ -25,6 +25,7 @@ pub(super) fn export(
     let mut store = open(db)?;
     let over = args.settings.overrides(date_format);
     crate::profile::check_overrides(&over)?;
+    let keep_changes = std::time::Duration::from_secs(args.keep_changes_days * 86_400);
     let profiles = select_profiles(&store, drop, &args.profiles)?;
     let mut reports = Vec::new();
     let mut failed = Failed::default();
@@ -34,9 +35,10 @@ pub(super) fn export(
         let r = chosen.and_then(|()| {
             let opts = crate::export::Options {
                 progress: bar.sink(),
+                keep_changes,
                 ..crate::profile::resolve(&p, &over)?.export_options()
             };
-            crate::export::export_profile(&mut store, &p, drop, &opts, &mut || {})
+            crate::report::export_recorded(&mut store, &p, drop, &opts)
         });
         std::mem::drop(bar);
         match r {
@@ -119,13 +121,13 @@ pub(super) fn sync(
                 progress: bar.sink(),
                 ..eff.ingest_options()
             };
-            let ing = crate::ingest::ingest(&mut store, &p, drop, &[], &iopts)?;
+            let ing = crate::report::ingest_recorded(&mut store, &p, drop, &[], &iopts)?;
             let p = store.profile(&p.name)?;
             let eopts = crate::export::Options {
                 progress: bar.sink(),
                 ..eff.export_options()
             };
-            let mut exp = crate::export::export_profile(&mut store, &p, drop, &eopts, &mut || {})?;
+            let mut exp = crate::report::export_recorded(&mut store, &p, drop, &eopts)?;
             exp.moved_from = exp.moved_from.or(moved);
             Ok((ing, exp))
         };
@@ -175,7 +177,8 @@ pub(super) fn status(db: &Path, drop: &Path, json: bool) -> Result<()> {
     if json {
         status_json(&store, db, drop, &profiles)
     } else {
-        status_text(&store, db, &profiles)
+        status_text(&store, db, &profiles)?;
+        super::report::attention_text(&store, db, drop)
     }
 }
 
@@ -219,6 +222,7 @@ fn status_json(
         "database": db,
         "records": records,
         "profiles": list,
+        "attention": super::report::attention_json(store, db, drop)?,
     }))
 }
 

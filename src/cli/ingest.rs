@@ -40,7 +40,7 @@ pub(super) fn ingest(
         progress: bar.sink(),
         ..Default::default()
     };
-    let r = crate::ingest::ingest(&mut store, &profile, drop, &args.files, &opts)?;
+    let r = crate::report::ingest_recorded(&mut store, &profile, drop, &args.files, &opts)?;
     std::mem::drop(bar);
     if args.json {
         print_json(&r)?;

@@ -15,6 +15,7 @@ mod export;
 mod fields;
 mod ingest;
 mod print;
+mod report;
 mod watch;
 
 pub use crate::summary::{print_export, print_ingest};
@@ -105,6 +106,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The admin report of every profile: stamps, pending counts, backlog, rejected files,
+    /// refused edits and conflicts, recent runs, and sync activity over time.
+    Report(ReportArgs),
     /// Build the sample company in DIR and run the main job end to end.
     Demo {
         /// Where to build it; it is created, and must be empty or a previous demo.
@@ -178,8 +182,30 @@ pub struct ExportArgs {
     pub profiles: Profiles,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// Keep the change files of outlook/changes/ this many days after a later full sheet
+    /// replaced them (a run not yet replaced is always kept).
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub keep_changes_days: u64,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write the report as one self-contained HTML file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "json",
+        conflicts_with = "json"
+    )]
+    pub html: Option<PathBuf>,
+    /// Print the report as JSON instead.
+    #[arg(long)]
+    pub json: bool,
+    /// How many days of the journal (refused edits, conflicts, activity) to cover.
+    #[arg(long, value_name = "N", default_value_t = 14)]
+    pub days: u32,
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +248,10 @@ pub struct WatchArgs {
     pub json_logs: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// Keep the change files of outlook/changes/ this many days after a later full sheet
+    /// replaced them (a run not yet replaced is always kept).
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub keep_changes_days: u64,
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +357,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reset { profile } => export::reset(&db, &profile),
         Command::Fields { kind, json } => fields::fields(kind.as_deref(), json),
         Command::Status { json } => export::status(&db, &drop, json),
+        Command::Report(args) => report::report(&db, &drop, &args),
         Command::Demo { dir } => return crate::demo::run(&dir),
     };
     result.map_err(|e| db::explain(&db, e))

@@ -25,6 +25,7 @@ pub(super) fn watch(
         db_interval: Duration::from_millis(args.db_interval_ms),
         overrides,
         pst_checker: std::env::current_exe().ok(),
+        keep_changes: Duration::from_secs(args.keep_changes_days * 86_400),
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

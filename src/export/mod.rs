@@ -14,6 +14,7 @@
 mod outlook;
 pub mod output;
 pub mod plan;
+pub mod retention;
 mod vcards21;
 mod vdir;
 
@@ -61,6 +62,9 @@ pub struct Options {
     pub csv_language: Language,
     /// Told of each page of records done (the command line draws a progress bar).
     pub progress: crate::progress::Progress,
+    /// Change files in `outlook/changes/` that later full-set sheets replaced are kept
+    /// this long, then deleted (see [`retention`]).
+    pub keep_changes: std::time::Duration,
 }
 
 impl Default for Options {
@@ -75,6 +79,7 @@ impl Default for Options {
             csv_safe: false,
             csv_language: Language::En,
             progress: Default::default(),
+            keep_changes: std::time::Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -834,6 +839,13 @@ pub fn export_profile(
         })?;
     }
     fsutil::remove_if_exists(&layout.marker())?;
+    retention::apply(
+        &layout,
+        &run_id,
+        sheets,
+        opts.keep_changes,
+        clock::now_micros(),
+    )?;
     let after = store.output_stamps(profile.employee)?;
     let oldest = |side: Side| {
         let mut s = Some(i64::MAX);

@@ -241,8 +241,87 @@ pub struct SyncCounts {
     pub tasks_pending: u64,
 }
 
+/// What a recorded run did: an ingest or an export of one profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Ingest,
+    Export,
+}
+
+impl RunKind {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Ingest => "ingest",
+            RunKind::Export => "export",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunKind> {
+        [RunKind::Ingest, RunKind::Export]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// How a recorded run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOutcome {
+    /// Everything done.
+    Ok,
+    /// Done, with items refused or files rejected or left to retry: an admin should look.
+    Attention,
+    /// The run failed as a whole; the summary holds the error.
+    Failed,
+}
+
+impl RunOutcome {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ok => "ok",
+            RunOutcome::Attention => "attention",
+            RunOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunOutcome> {
+        [RunOutcome::Ok, RunOutcome::Attention, RunOutcome::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// One recorded run of ingest or export (for `status` and `report`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// Assigned by the store; ignored by [`Store::record_run`].
+    pub id: i64,
+    pub profile: String,
+    pub kind: RunKind,
+    /// Microseconds since the epoch (UTC).
+    pub started: i64,
+    pub finished: i64,
+    pub outcome: RunOutcome,
+    /// One line: what it did, or the error.
+    pub summary: String,
+}
+
+/// How many runs of each profile the store keeps: older ones are dropped as new ones are
+/// recorded.
+pub const RUNS_KEPT: usize = 500;
+
 /// The read half of the storage layer, plus the entry to writes.
 pub trait Store: Lookup {
+    /// Records a run (outside the change clock: recording changes no record, so it never
+    /// looks like a database change to the watcher); keeps the newest [`RUNS_KEPT`] of
+    /// the profile.
+    fn record_run(&mut self, run: &RunRecord) -> Result<()>;
+    /// Recorded runs, newest first, optionally of one profile.
+    fn runs(&self, profile: Option<&str>, limit: usize) -> Result<Vec<RunRecord>>;
+
     /// Runs `f` in one write transaction: all of it commits, or none of it.
     fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()>;
 

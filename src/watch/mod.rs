@@ -45,6 +45,9 @@ pub struct Options {
     pub overrides: crate::profile::Overrides,
     /// The smsync binary, for reading PST files in a child process (see `ingest::Options`).
     pub pst_checker: Option<std::path::PathBuf>,
+    /// How long replaced change files of `outlook/changes/` are kept (see
+    /// `export::retention`).
+    pub keep_changes: Duration,
 }
 
 impl Default for Options {
@@ -56,6 +59,7 @@ impl Default for Options {
             db_interval: Duration::from_millis(500),
             overrides: crate::profile::Overrides::default(),
             pst_checker: None,
+            keep_changes: export::Options::default().keep_changes,
         }
     }
 }
@@ -104,8 +108,11 @@ fn export_one(store: &mut SqliteStore, name: &str, drop: &Path, opts: &Options) 
     if !p.active {
         return Ok(());
     }
-    let eopts = crate::profile::resolve(&p, &opts.overrides)?.export_options();
-    let r = export::export_profile(store, &p, drop, &eopts, &mut || {})?;
+    let eopts = export::Options {
+        keep_changes: opts.keep_changes,
+        ..crate::profile::resolve(&p, &opts.overrides)?.export_options()
+    };
+    let r = crate::report::export_recorded(store, &p, drop, &eopts)?;
     for refusal in &r.refused {
         warn!(profile = %r.profile, "{refusal}");
     }
@@ -222,8 +229,11 @@ fn names(profiles: &[Profile]) -> Vec<String> {
 /// The watcher of the inboxes: polling every `opts.poll`, or file-system events. Each
 /// event sends `()` on `tx`.
 fn inbox_watcher(opts: &Options, tx: mpsc::Sender<()>) -> Result<Box<dyn Watcher>> {
-    let handler = move |_: notify::Result<notify::Event>| {
-        let _ = tx.send(());
+    let handler = move |event: notify::Result<notify::Event>| {
+        // An error (events lost, a watch gone) wakes the loop too: it rescans.
+        if event.as_ref().map_or(true, |e| wakes(&e.kind)) {
+            let _ = tx.send(());
+        }
     };
     Ok(match opts.poll {
         Some(every) => Box::new(
@@ -235,6 +245,22 @@ fn inbox_watcher(opts: &Options, tx: mpsc::Sender<()>) -> Result<Box<dyn Watcher
                 .map_err(|e| Error::Other(format!("cannot watch the inboxes: {e}")))?,
         ),
     })
+}
+
+/// Whether an event can mean that a file arrived, changed or left. notify's inotify
+/// backend also asks for `IN_OPEN` (and reports closes without a write), and the watcher's
+/// own listing of an inbox opens it: woken by those, each scan woke the next one, and an
+/// idle watcher never slept (a core busy with `getdents64`, `openat`, `statx`).
+pub fn wakes(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+    }
 }
 
 /// (Re)watches every inbox; an inbox deleted and recreated is watched again.
@@ -296,7 +322,7 @@ fn ingest_files(
             pst_checker: opts.pst_checker.clone(),
             ..crate::profile::resolve(&p, &opts.overrides)?.ingest_options()
         };
-        ingest::ingest(store, &p, drop, files, &iopts)
+        crate::report::ingest_recorded(store, &p, drop, files, &iopts)
     });
     let r = match result {
         Ok(r) => r,
@@ -331,5 +357,42 @@ fn ingest_files(
     Input::IngestSucceeded {
         profile: name.to_string(),
         retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wakes;
+    use notify::EventKind;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
+        RenameMode,
+    };
+
+    #[test]
+    fn only_events_that_can_mean_a_new_or_changed_file_wake_the_watcher() {
+        let wake = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Remove(RemoveKind::Any),
+            EventKind::Any,
+        ];
+        for k in wake {
+            assert!(wakes(&k), "{k:?}");
+        }
+        // The watcher's own listing of an inbox opens it, reads it and closes it.
+        let sleep = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+            EventKind::Other,
+        ];
+        for k in sleep {
+            assert!(!wakes(&k), "{k:?}");
+        }
     }
 }

@@ -81,7 +81,9 @@ pub enum Input {
     /// The watched profiles, as [`Action::RefreshProfiles`] read them (the old list when
     /// that failed); each is queued for export.
     Profiles(Vec<String>),
-    /// An export ran; `seen` is the change clock read just before it (what it saw).
+    /// An export ran; `seen` is the change clock read just before it (what it saw, at
+    /// least). Only this profile has seen those changes: the others are exported when a
+    /// check finds them.
     Exported { profile: String, seen: Option<i64> },
     /// An export failed; it is queued again.
     ExportFailed { profile: String, seen: Option<i64> },
@@ -178,8 +180,12 @@ pub struct Schedule {
     seen: HashSet<PathBuf>,
     ready: Vec<(String, Vec<PathBuf>)>,
     ingests: VecDeque<(String, Vec<PathBuf>)>,
-    /// The change clock last seen; a larger one is a change.
+    /// The change clock last read by a check; a larger one is a change.
     last_change: i64,
+    /// Per profile, the change clock read before its last export: what that export saw.
+    /// A change reaches a profile unless its export has seen it, whoever made the change
+    /// and whenever the check that found it ran.
+    exported_upto: HashMap<String, i64>,
     db_backoff: Backoff,
     ingest_backoff: Backoff,
     /// Profiles to export, and this round's exports being handed out.
@@ -207,6 +213,7 @@ impl Schedule {
             ready: Vec::new(),
             ingests: VecDeque::new(),
             last_change,
+            exported_upto: HashMap::new(),
             db_backoff: Backoff::default(),
             ingest_backoff: Backoff::default(),
             exports: VecDeque::new(),
@@ -223,7 +230,7 @@ impl Schedule {
         &self.profiles
     }
 
-    /// The change clock last seen.
+    /// The change clock last read by a check.
     pub fn last_change(&self) -> i64 {
         self.last_change
     }
@@ -267,17 +274,22 @@ impl Schedule {
             Input::Profiles(profiles) => {
                 self.profiles = profiles;
                 for p in self.profiles.clone() {
-                    self.queue_export(p);
+                    let seen = self.exported_upto.get(&p).copied();
+                    if seen.is_none_or(|s| s < self.last_change) {
+                        self.queue_export(p);
+                    }
                 }
             }
-            Input::Exported { seen, .. } => {
-                self.saw(seen);
+            Input::Exported { profile, seen } => {
+                if let Some(m) = seen {
+                    let upto = self.exported_upto.entry(profile).or_insert(m);
+                    *upto = (*upto).max(m);
+                }
                 self.db_backoff.succeeded();
             }
-            Input::ExportFailed { profile, seen } => {
-                self.saw(seen);
+            Input::ExportFailed { profile, .. } => {
                 self.db_backoff.failed(now);
-                self.export_due.push(profile);
+                self.queue_export(profile);
             }
         }
     }
@@ -288,7 +300,7 @@ impl Schedule {
             match self.phase {
                 Phase::Sleeping => {
                     return Action::Sleep {
-                        until: now + self.config.tick,
+                        until: self.wake_at(now),
                     };
                 }
                 Phase::Scan => {
@@ -326,6 +338,32 @@ impl Schedule {
                 },
             }
         }
+    }
+
+    /// When the next round is due: a tick from now while files wait (their debounce is
+    /// measured by rescanning), else the next rescan, database check or end of a backoff
+    /// with work behind it, but never sooner than a tick. A file-system event wakes the
+    /// caller earlier; an idle watcher wakes only on its periods.
+    fn wake_at(&self, now: Time) -> Time {
+        let soonest = now + self.config.tick;
+        if !self.pending.is_empty() || !self.ingests.is_empty() || self.refresh {
+            return soonest;
+        }
+        // Never scanned or checked: due now.
+        let rescan = self
+            .last_rescan
+            .map_or(now, |t| t + self.config.rescan_every);
+        let check = self
+            .last_db_check
+            .map_or(now, |t| t + self.config.db_interval)
+            .max(self.db_backoff.next);
+        let exports = (!self.export_due.is_empty()).then_some(self.db_backoff.next);
+        let due = [Some(rescan), Some(check), exports]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+        due.max(soonest)
     }
 
     fn scan_due(&self, now: Time) -> bool {
@@ -387,12 +425,6 @@ impl Schedule {
     fn queue_export(&mut self, profile: String) {
         if !self.export_due.contains(&profile) {
             self.export_due.push(profile);
-        }
-    }
-
-    fn saw(&mut self, seen: Option<i64>) {
-        if let Some(m) = seen {
-            self.last_change = self.last_change.max(m);
         }
     }
 }
@@ -765,31 +797,74 @@ mod tests {
     }
 
     #[test]
-    fn an_ingest_exports_its_profile_and_the_change_its_export_saw_is_not_seen_again() {
+    fn an_ingest_exports_its_profile_at_once_and_every_other_profile_at_the_next_check() {
         let (mut site, mut s) = (Site::new(), schedule());
         site.round(&mut s, ms(50), false);
         site.put(ANN, "a.vcf", 1, mtime(1));
         site.round(&mut s, ms(100), true);
         rounds(&mut site, &mut s, 150, 1050);
-        // No database check in this round: only the ingest's profile is exported.
+        // No database check in this round: the ingest's profile is exported at once.
         let done = site.round(&mut s, ms(1100), false);
+        assert!(!done.contains(&Action::CheckDb), "{done:?}");
         assert_eq!(exports(&done), vec![ANN.to_string()]);
-        // Its export saw the change the ingest made, so the next check finds none.
+        // Its export saw the ingest's change, but Bob's did not: the next check sends it
+        // to Bob (and not again to Ann), once.
         let later = rounds(&mut site, &mut s, 1150, 3000);
         assert!(later.contains(&Action::CheckDb));
-        assert!(exports(&later).is_empty(), "{later:?}");
+        assert_eq!(exports(&later), vec![BOB.to_string()], "{later:?}");
         assert_eq!(s.last_change(), 8);
     }
 
     #[test]
-    fn a_change_found_by_the_check_after_an_ingest_exports_every_profile() {
+    fn a_change_found_by_the_check_after_an_ingest_exports_every_profile_once() {
         let (mut site, mut s) = (Site::new(), schedule());
         site.round(&mut s, ms(50), false);
         site.put(ANN, "a.vcf", 1, mtime(1));
         site.round(&mut s, ms(100), true);
         // The check (due since 550 ms) comes after the ingest and before the exports.
         let done = site.round(&mut s, ms(1100), false);
+        assert!(done.contains(&Action::CheckDb), "{done:?}");
         assert_eq!(exports(&done), vec![ANN.to_string(), BOB.to_string()]);
+        assert!(exports(&rounds(&mut site, &mut s, 1150, 3000)).is_empty());
+    }
+
+    #[test]
+    fn a_change_made_while_an_export_of_another_profile_ran_still_reaches_it() {
+        let (mut site, mut s) = (Site::new(), schedule());
+        site.round(&mut s, ms(50), false);
+        // Another writer's change lands; before any check sees it, an ingest of Ann's
+        // (which changes nothing) exports Ann, whose export sees the change.
+        site.max_change = 8;
+        site.put(ANN, "same.vcf", 1, mtime(1));
+        site.unreadable.clear();
+        site.round(&mut s, ms(100), true);
+        rounds(&mut site, &mut s, 150, 1050);
+        let done = site.round(&mut s, ms(1100), false);
+        assert_eq!(exports(&done), vec![ANN.to_string()]);
+        // Whatever Ann's export saw, Bob gets the change at the next check.
+        let later = rounds(&mut site, &mut s, 1150, 3000);
+        assert_eq!(exports(&later), vec![BOB.to_string()], "{later:?}");
+    }
+
+    #[test]
+    fn an_idle_schedule_sleeps_until_its_next_rescan_or_check() {
+        let (mut site, mut s) = (Site::new(), schedule());
+        site.round(&mut s, ms(50), false);
+        // Scanned and checked at 50 ms: the next check is due at 550 ms.
+        assert_eq!(s.next(ms(60)), Action::Sleep { until: ms(550) });
+        assert_eq!(site.round(&mut s, ms(550), false), vec![Action::CheckDb]);
+        // Both the rescan and the check are due at 1050 ms.
+        assert_eq!(s.next(ms(560)), Action::Sleep { until: ms(1050) });
+        // A waiting file is rescanned every tick, for its debounce.
+        site.put(ANN, "a.vcf", 1, mtime(1));
+        site.round(&mut s, ms(600), true);
+        assert_eq!(s.next(ms(600)), Action::Sleep { until: ms(650) });
+        // After a failed export, the round after the backoff.
+        let (mut site, mut s) = (Site::new(), schedule());
+        site.export_fails = true;
+        site.round(&mut s, ms(50), false);
+        assert_eq!(s.backoffs().1.next, ms(550));
+        assert_eq!(s.next(ms(60)), Action::Sleep { until: ms(550) });
     }
 
     #[test]

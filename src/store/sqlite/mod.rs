@@ -6,6 +6,7 @@
 
 mod codec;
 mod queries;
+mod runs;
 pub mod schema;
 mod writer;
 
@@ -105,6 +106,14 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn record_run(&mut self, run: &crate::store::RunRecord) -> Result<()> {
+        runs::record(&self.conn, run)
+    }
+
+    fn runs(&self, profile: Option<&str>, limit: usize) -> Result<Vec<crate::store::RunRecord>> {
+        runs::list(&self.conn, profile, limit)
+    }
+
     fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
         writer::write(&mut self.conn, f)
     }

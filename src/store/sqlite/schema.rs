@@ -228,6 +228,20 @@ UPDATE employees SET folder =
     WHERE contacts_stamp IS NOT NULL OR tasks_stamp IS NOT NULL
        OR EXISTS (SELECT 1 FROM output_stamps o WHERE o.employee_id = employees.id);
 "#,
+    // The runs of ingest and export per profile, with their outcome, for `status` and
+    // `report` (written outside the change clock; the newest 500 of a profile are kept).
+    r#"
+CREATE TABLE runs (
+    id       INTEGER PRIMARY KEY,
+    profile  TEXT NOT NULL,
+    kind     TEXT NOT NULL CHECK (kind IN ('ingest', 'export')),
+    started  INTEGER NOT NULL,
+    finished INTEGER NOT NULL,
+    outcome  TEXT NOT NULL CHECK (outcome IN ('ok', 'attention', 'failed')),
+    summary  TEXT NOT NULL
+) STRICT;
+CREATE INDEX runs_profile ON runs (profile, id);
+"#,
 ];
 
 /// The schema version this build of smsync writes.
