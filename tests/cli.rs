@@ -791,6 +791,15 @@ fn inspect_shows_what_it_read_even_when_it_cannot_be_applied() {
         "fields, then the reason: {text}"
     );
     assert!(text.contains("TEL          +1 5550100"), "unfolded: {text}");
+    // A .msg contact dragged out of Outlook without a key: what the MAPI reader saw of it.
+    let msg =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/aspose-net__Contact.msg");
+    let v = inspect(&msg);
+    let item = &v["items"][0];
+    assert_eq!(item["kind"], "contact", "{v}");
+    assert_eq!(item["fields"]["first_name"], "FirstName", "{v}");
+    assert_eq!(item["fields"]["email"], "user@domain.com", "{v}");
+    assert!(item["error"].as_str().unwrap().contains("no key"), "{v}");
     let v = inspect(&vcf);
     assert_eq!(v["items"][0]["kind"], "contact");
     assert_eq!(v["items"][0]["fields"]["FN"], "Nora New");

@@ -211,7 +211,11 @@ fn item_json(inc: &Incoming, raw: &Raw, store: Option<&dyn Store>) -> serde_json
             })
         }
         Err(e) => {
-            let (kind, fields) = raw.of(&inc.source);
+            // PST and .msg readers say what they saw; text formats are read again here.
+            let (kind, fields) = match &inc.seen {
+                Some(s) => (s.kind, s.fields.clone()),
+                None => raw.of(&inc.source),
+            };
             let fields: serde_json::Map<String, serde_json::Value> =
                 fields.into_iter().map(|(k, v)| (k, v.into())).collect();
             json!({"source": inc.source, "kind": kind, "fields": fields, "error": e})

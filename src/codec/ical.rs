@@ -116,6 +116,7 @@ pub mod read {
                         .into())
                 }
                 None => out.push(Incoming {
+                    seen: None,
                     source: "component 1".into(),
                     item: Err("the calendar is cut off: the file is truncated".into()),
                 }),
@@ -139,6 +140,7 @@ pub mod read {
                 Entry::VCard(_) => {
                     n += 1;
                     out.push(Incoming {
+                        seen: None,
                         source: format!("component {n}"),
                         item: Err("a vCard in an iCalendar file".into()),
                     });
@@ -146,6 +148,7 @@ pub mod read {
                 Entry::UnexpectedComponentEnd { .. } | Entry::UnterminatedComponent(_) => {
                     n += 1;
                     out.push(Incoming {
+                        seen: None,
                         source: format!("component {n}"),
                         item: Err("the calendar is cut off (no END:VCALENDAR)".into()),
                     });
@@ -154,6 +157,7 @@ pub mod read {
                 Entry::Eof => break,
                 _ => {
                     out.push(Incoming {
+                        seen: None,
                         source: format!("component {}", n + 1),
                         item: Err("the file holds more components than can be read".into()),
                     });
@@ -170,6 +174,7 @@ pub mod read {
                 ICalendarComponentType::VTodo => {
                     *n += 1;
                     out.push(Incoming {
+                        seen: None,
                         source: format!("VTODO {n}"),
                         item: todo_item(c),
                     });
@@ -177,6 +182,7 @@ pub mod read {
                 ICalendarComponentType::VEvent | ICalendarComponentType::VJournal => {
                     *n += 1;
                     out.push(Incoming {
+                        seen: None,
                         source: format!("component {n}"),
                         item: Err(format!(
                             "{} is not a task; smsync reads VTODO",

@@ -281,6 +281,17 @@ pub struct Incoming {
     /// Where in the file: "row 7", "card 2", "VTODO 1".
     pub source: String,
     pub item: std::result::Result<Item, String>,
+    /// What a reader saw of an item it could not map, where the file's text cannot show
+    /// it (PST and .msg): the item's kind and its non-empty fields, for `inspect`.
+    pub seen: Option<Seen>,
+}
+
+/// The kind (`contact`, `task`) and the fields, by field-table name, of an item a reader
+/// could not map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub kind: &'static str,
+    pub fields: Vec<(String, String)>,
 }
 
 /// The most items one input file may hold: a file that repeats itself to exhaust memory is
@@ -290,6 +301,7 @@ pub const MAX_ITEMS: usize = 1_000_000;
 /// The single refused item that stands for a file over [`MAX_ITEMS`].
 pub fn too_many_items() -> Vec<Incoming> {
     vec![Incoming {
+        seen: None,
         source: "file".into(),
         item: Err(format!(
             "the file holds more than {MAX_ITEMS} items; split it into smaller exports"

@@ -157,9 +157,14 @@ impl Message {
 /// The item of a .msg file (one per file).
 pub fn read(bytes: &[u8]) -> std::result::Result<Vec<Incoming>, String> {
     let msg = Message::parse(bytes)?;
+    let item = item(&msg);
     Ok(vec![Incoming {
+        seen: item
+            .is_err()
+            .then(|| mapi::seen(&msg.props, &msg.names))
+            .flatten(),
         source: "item 1".into(),
-        item: item(&msg),
+        item,
     }])
 }
 

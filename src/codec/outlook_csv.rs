@@ -821,6 +821,7 @@ pub fn read_each(
         match super::guarded(|| rd.read_record(&mut row)) {
             Err(panic) => {
                 each(Incoming {
+                    seen: None,
                     source: source(),
                     item: Err(format!(
                         "{panic}; this row and the rows after it were not read"
@@ -832,6 +833,7 @@ pub fn read_each(
             Ok(Ok(true)) => {
                 if !row.iter().all(|c| c.trim().is_empty()) {
                     each(Incoming {
+                        seen: None,
                         source: source(),
                         item: super::guarded(|| {
                             row_item(
@@ -850,6 +852,7 @@ pub fn read_each(
             }
             Ok(Err(e)) => {
                 each(Incoming {
+                    seen: None,
                     source: source(),
                     item: Err(format!("the row cannot be read: {e}")),
                 });

@@ -159,6 +159,7 @@ pub fn read_all(path: &Path) -> std::result::Result<(Vec<Incoming>, PassedOver),
     while let Some((path, folder)) = stack.pop() {
         if seen > 100_000 {
             out.push(Incoming {
+                seen: None,
                 source: path,
                 item: Err("more than 100,000 folders: the file is damaged".into()),
             });
@@ -178,6 +179,7 @@ pub fn read_all(path: &Path) -> std::result::Result<(Vec<Incoming>, PassedOver),
                         stack.push((format!("{path}/{name}"), sub));
                     }
                     Err(e) => out.push(Incoming {
+                        seen: None,
                         source: format!("folder {path}/{:?}", node),
                         item: Err(format!("the folder cannot be read: {e}")),
                     }),
@@ -254,6 +256,7 @@ fn read_contents(
         {
             // Neither the item nor its row can be read: say so, and go on with the rest.
             out.push(Incoming {
+                seen: None,
                 source,
                 item: Err(format!("the item cannot be read ({e}); it is skipped")),
             });
@@ -268,9 +271,11 @@ fn read_contents(
             *passed.entry(class).or_default() += 1;
             continue;
         }
+        let item = mapi::item_from_properties(&props, names);
         out.push(Incoming {
+            seen: item.is_err().then(|| mapi::seen(&props, names)).flatten(),
             source,
-            item: mapi::item_from_properties(&props, names),
+            item,
         });
     }
 }

@@ -278,6 +278,7 @@ pub mod read {
                         return crate::codec::item::too_many_items();
                     }
                     out.push(Incoming {
+                        seen: None,
                         source: source(n),
                         item: card_item(&card),
                     });
@@ -285,6 +286,7 @@ pub mod read {
                 Entry::ICalendar(_) => {
                     n += 1;
                     out.push(Incoming {
+                        seen: None,
                         source: source(n),
                         item: Err("an iCalendar object in a vCard file".into()),
                     });
@@ -292,6 +294,7 @@ pub mod read {
                 Entry::UnexpectedComponentEnd { .. } | Entry::UnterminatedComponent(_) => {
                     n += 1;
                     out.push(Incoming {
+                        seen: None,
                         source: source(n),
                         item: Err("the card is cut off (no END:VCARD)".into()),
                     });
@@ -300,6 +303,7 @@ pub mod read {
                 Entry::Eof => break,
                 _ => {
                     out.push(Incoming {
+                        seen: None,
                         source: source(n + 1),
                         item: Err("the file holds more components than can be read".into()),
                     });

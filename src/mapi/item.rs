@@ -2,7 +2,7 @@
 //! properties (categories, User 1, Billing Information, task status and dates) are found
 //! through the container's name-to-ID map.
 
-use crate::codec::item::{Field, Item, Named, split_categories};
+use crate::codec::item::{Field, Item, Named, Seen, split_categories};
 use crate::fields;
 use crate::model::SiStatus;
 use crate::model::{Key, Kind};
@@ -101,6 +101,41 @@ impl Importance {
             _ => Importance::Normal,
         }
     }
+}
+
+/// What a message holds by the field table, for an item [`item_from_properties`] cannot
+/// map (a contact with no key, say): its kind and its non-empty fields, so that `inspect`
+/// shows them with the reason. `None` for a message that is neither contact nor task.
+pub fn seen(props: &PropertyBag, names: &NameMap) -> Option<Seen> {
+    let class = message_class(props);
+    let (kind, table) = if class.starts_with("IPM.Task") {
+        ("task", Kind::Si)
+    } else if class.starts_with("IPM.Contact") {
+        ("contact", Kind::User)
+    } else {
+        return None;
+    };
+    let mut fields = Vec::new();
+    for f in fields::of(table) {
+        let Some(text) = f
+            .mapi
+            .and_then(|m| lookup(props, names, m.id))
+            .and_then(PropValue::text)
+        else {
+            continue;
+        };
+        if !text.trim().is_empty() && !fields.iter().any(|(n, _): &(String, String)| n == f.name) {
+            fields.push((f.name.to_string(), text));
+        }
+    }
+    if let Some(name) = props
+        .get(&props::PID_TAG_DISPLAY_NAME.tag_id())
+        .and_then(PropValue::text)
+        .filter(|n| !n.trim().is_empty())
+    {
+        fields.insert(0, ("display_name".to_string(), name));
+    }
+    Some(Seen { kind, fields })
 }
 
 /// The contact (IPM.Contact) or task (IPM.Task) a message's properties hold, by the field

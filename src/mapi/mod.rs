@@ -20,7 +20,7 @@ mod item;
 pub mod props;
 mod time;
 
-pub use item::{Importance, TaskStatus, item_from_properties, properties_of};
+pub use item::{Importance, TaskStatus, item_from_properties, properties_of, seen};
 pub use time::Filetime;
 
 /// A property type (MS-OXCDATA §2.11.1), the low 16 bits of a property tag.
