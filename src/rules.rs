@@ -350,6 +350,16 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
         }
         changes.push(change);
     }
+    // Completing a task in a client sets its completion date too: closing the SI takes that
+    // date (above), so it is no edit of a field Outlook may not change.
+    let closes = changes.iter().any(|c| {
+        c.field == "status"
+            && c.decision.applies()
+            && c.incoming.parse().ok() == Some(SiStatus::Closed)
+    });
+    if closes {
+        changes.retain(|c| !(c.field == "completed" && c.decision == Decision::NotUpdatable));
+    }
 
     if key.kind == Kind::Si {
         let client = record.get("client").as_ref_key().expect("SI client");

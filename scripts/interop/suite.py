@@ -85,7 +85,8 @@ class Env:
         out = subprocess.run([SMSYNC, *args], env=self.env, capture_output=True, text=True,
                              timeout=120)
         if out.returncode != 0:
-            raise AssertionError(f"smsync {' '.join(args)}: {out.stderr}")
+            raise AssertionError(f"smsync {' '.join(args)} exited {out.returncode}: "
+                                 f"{out.stderr}{out.stdout[-2000:]}")
         return out.stdout
 
     def tool(self, name, *args):

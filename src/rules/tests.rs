@@ -510,8 +510,22 @@ fn completed_on_completion_requested_closes_with_a_completion_date() {
         set_text(it, "status", "Closed");
         set(it, "completed", Field::Date(done));
     });
-    let (a, _) = planned(update(&item, &r, NEWER));
+    let (a, changes) = planned(update(&item, &r, NEWER));
     assert_eq!(assigned(&a, "completed"), Some(&Value::Date(done)));
+    // The date came with the closing: it is no edit of a field Outlook may not change.
+    assert!(
+        changes.iter().all(|c| c.field != "completed"),
+        "{changes:?}"
+    );
+    // Without the closing, it is one.
+    let item = edited(&r, true, |it| set(it, "completed", Field::Date(done)));
+    let (_, changes) = planned(update(&item, &r, NEWER));
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.field == "completed" && c.decision == Decision::NotUpdatable),
+        "{changes:?}"
+    );
 }
 
 #[test]
