@@ -24,7 +24,8 @@ fi
 # The HTML report's test loads the report in a real browser (tests/report.rs).
 if ! command -v chromium >/dev/null 2>&1; then
   step "installing chromium (headless browser for the report test)"
-  apt-get update && apt-get install -y chromium
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 step "cargo test"
