@@ -543,6 +543,20 @@ fn csv_dates_follow_the_configured_format() {
     }
 }
 
+/// A client user whose first name Windows-1252 cannot hold.
+fn add_lukasz(s: &mut SqliteStore) -> Key {
+    add(
+        s,
+        Kind::User,
+        &[
+            ("kind", "client"),
+            ("client", "SM-C1"),
+            ("first_name", "Łukasz"),
+            ("last_name", "Nowak"),
+        ],
+    )
+}
+
 #[test]
 fn windows_1252_is_an_option_and_unencodable_text_is_reported_not_changed() {
     let (d, mut s) = sample_store();
@@ -562,16 +576,7 @@ fn windows_1252_is_an_option_and_unencodable_text_is_reported_not_changed() {
     assert!(!bad);
     assert!(text.contains("Café Müller GmbH") && text.contains("Østfold"));
 
-    let u = add(
-        &mut s,
-        Kind::User,
-        &[
-            ("kind", "client"),
-            ("client", "SM-C1"),
-            ("first_name", "Łukasz"),
-            ("last_name", "Nowak"),
-        ],
-    );
+    let u = add_lukasz(&mut s);
     // Issue 15, defect 6: one character no Windows-1252 can hold leaves that item out of the
     // code-page sheet only; every other item and output is written.
     set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 555")]);
@@ -626,16 +631,7 @@ fn a_value_pending_for_the_sheet_is_written_once_the_encoding_can_hold_it() {
         ..Default::default()
     };
     export_with(&mut s, &drop, DANA, &cp1252);
-    let u = add(
-        &mut s,
-        Kind::User,
-        &[
-            ("kind", "client"),
-            ("client", "SM-C1"),
-            ("first_name", "Łukasz"),
-            ("last_name", "Nowak"),
-        ],
-    );
+    let u = add_lukasz(&mut s);
     let r = export_with(&mut s, &drop, DANA, &cp1252);
     assert_eq!(r.refused.len(), 1);
     // The profile moves to UTF-8: the pending item goes out with no change of its own.

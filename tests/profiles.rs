@@ -5,9 +5,11 @@
 
 mod common;
 
+use common::Watch;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use smsync::store::{SqliteStore, Store};
@@ -92,24 +94,6 @@ impl Site {
             child: c.spawn().unwrap(),
             log,
         }
-    }
-}
-
-struct Watch {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Watch {
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,9 +1,12 @@
 //! `smsync watch` as it runs at a site: the real binary, real files, a real database, and
 //! the faults it must survive. Each wait is bounded (3 s for the results the issue names).
 
+mod common;
+
+use common::Watch;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DANA: &str = "Dana Whitfield";
@@ -93,42 +96,6 @@ impl Site {
             .output()
             .unwrap();
         serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-struct Watch {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Watch {
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then the exit status and how long it took.
-    fn stop(mut self) -> (std::process::ExitStatus, Duration) {
-        let t = Instant::now();
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return (s, t.elapsed());
-            }
-            if t.elapsed() > Duration::from_secs(10) {
-                let _ = self.child.kill();
-                panic!("watch did not stop on SIGTERM: {}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

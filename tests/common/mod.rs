@@ -3,7 +3,10 @@
 //! the way `smsync admin` takes them (on any engine, through `&mut dyn Store`).
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
 
 use smsync::admin::parse_assignments;
 use smsync::model::{Key, Kind, Record};
@@ -164,5 +167,42 @@ impl Drop for ReadOnly {
             .arg(&self.0)
             .status();
         let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+/// A `smsync watch` child process of a test, logging to a file; killed when dropped.
+pub struct Watch {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Watch {
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status and how long it took.
+    pub fn stop(mut self) -> (std::process::ExitStatus, Duration) {
+        let t = Instant::now();
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return (s, t.elapsed());
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                panic!("watch did not stop on SIGTERM: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
