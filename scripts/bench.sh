@@ -20,5 +20,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 cargo build --release --quiet --bin smsync --example fs_baseline
-python3 scripts/bench/run.py target/release/smsync target/release/examples/fs_baseline "$work" "$out" $quick "${only[@]}"
+# Where cargo put them: CARGO_TARGET_DIR when it is set, else ./target.
+bin=${CARGO_TARGET_DIR:-target}/release
+python3 scripts/bench/run.py "$bin/smsync" "$bin/examples/fs_baseline" "$work" "$out" $quick "${only[@]}"
 rm -rf "$work"
