@@ -175,7 +175,7 @@ pub struct Base<'a> {
 
 /// Text as compared: CRLF as LF, without surrounding white space. (Trimming first gives
 /// the same: a CRLF at either end is white space, and one inside stays inside.)
-fn norm(s: &str) -> String {
+pub(crate) fn norm(s: &str) -> String {
     norm_cow(s).into_owned()
 }
 

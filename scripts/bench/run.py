@@ -1,7 +1,8 @@
 """smsync benchmarks (issue #8): export, ingest and watch, each against this machine's own
 limits, measured in one run. Called by scripts/bench.sh; prints a table and writes JSON.
 
-Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick] [--only vdir,csv,ingest,watch,idle]
+Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick]
+              [--only vdir,csv,ingest,watch,idle,reconcile]
 """
 
 import csv
@@ -229,6 +230,32 @@ def bench_watch():
         shutil.rmtree(drop, ignore_errors=True)
 
 
+def bench_reconcile():
+    """Reconcile of a profile of 200,000 contacts against a full CSV of it, as a ratio to an
+    ingest of the same file (which reads every row and skips those without !Update)."""
+    contacts = 200_000 // SCALE
+    db, profile = fresh_db("reconcile", contacts, 0)
+    drop = WORK / "drop-reconcile"
+    shutil.rmtree(drop, ignore_errors=True)
+    run(db, "export", "--profile", profile, "--outputs", "outlook", drop=drop)
+    root = drop / profile
+    sheet = WORK / "reconcile-contacts.csv"
+    shutil.copy(root / "outlook" / "contacts.csv", sheet)
+    out, secs, rss = run(db, "reconcile", "--profile", profile, str(sheet), "--json",
+                         drop=drop, check=False)
+    r = json.loads(out)
+    found = sum(len(r[k]) for k in ("duplicates", "stale", "missing", "mismatched", "unreadable"))
+    if found:
+        sys.exit(f"reconcile of the profile's own full sheet found {found} item(s)")
+    shutil.copy(sheet, root / "inbox" / "contacts.csv")
+    _, ingest_secs, _ = run(db, "ingest", "--profile", profile, "--json", drop=drop)
+    note("reconcile_s", round(secs, 2), "s", f"{r['counts']['found']} rows, peak {rss:.0f} MB")
+    note("reconcile_ingest_s", round(ingest_secs, 2), "s", "ingest of the same file")
+    note("reconcile_ratio", round(secs / ingest_secs, 2), "x", "limit: none set yet")
+    sheet.unlink()
+    shutil.rmtree(drop, ignore_errors=True)
+
+
 def cpu_seconds(pid):
     """User + system CPU time of a process so far, from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as f:
@@ -288,7 +315,7 @@ def main():
     print(f"smsync benchmarks ({'quick, a tenth of the sizes' if QUICK else 'full sizes'}), "
           f"{os.cpu_count()} cores, work dir {WORK}")
     steps = {"vdir": bench_vdir, "csv": bench_csv_and_incremental, "ingest": bench_ingest,
-             "watch": bench_watch, "idle": bench_watch_idle}
+             "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile}
     for name, step in steps.items():
         if ONLY is None or name in ONLY:
             step()

@@ -15,6 +15,7 @@ mod export;
 mod fields;
 mod ingest;
 mod print;
+mod reconcile;
 mod report;
 mod watch;
 
@@ -109,6 +110,10 @@ pub enum Command {
     /// The admin report of every profile: stamps, pending counts, backlog, rejected files,
     /// refused edits and conflicts, recent runs, and sync activity over time.
     Report(ReportArgs),
+    /// Compare a full export of a profile's Outlook (CSV, PST or vdir folder) with what
+    /// the profile should hold: duplicates, stale, missing and mismatched items, and a
+    /// cleanup package in <profile>/reconcile/<run>/. Changes no record and no stamp.
+    Reconcile(ReconcileArgs),
     /// Build the sample company in DIR and run the main job end to end.
     Demo {
         /// Where to build it; it is created, and must be empty or a previous demo.
@@ -206,6 +211,23 @@ pub struct ReportArgs {
     /// How many days of the journal (refused edits, conflicts, activity) to cover.
     #[arg(long, value_name = "N", default_value_t = 14)]
     pub days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub profiles: Profiles,
+    /// The full export: Outlook CSV files (contacts, tasks; any language the readers
+    /// know), a PST, or a vdir folder (with contacts/ and/or tasks/). With --all, each
+    /// profile's inbox is searched for full exports instead.
+    pub files: Vec<PathBuf>,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the findings as one self-contained HTML page (with --all, one page per
+    /// profile: FILE's name with the profile's name added).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -358,6 +380,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fields { kind, json } => fields::fields(kind.as_deref(), json),
         Command::Status { json } => export::status(&db, &drop, json),
         Command::Report(args) => report::report(&db, &drop, &args),
+        Command::Reconcile(args) => reconcile::reconcile(&db, &drop, dates, &args),
         Command::Demo { dir } => return crate::demo::run(&dir),
     };
     result.map_err(|e| db::explain(&db, e))

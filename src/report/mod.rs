@@ -9,6 +9,7 @@
 //! recording a run is one row through [`Store::record_run`].
 
 pub mod html;
+pub mod reconcile;
 
 use std::collections::BTreeMap;
 use std::fs;
