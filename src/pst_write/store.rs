@@ -1,0 +1,3 @@
+//! The messaging layer (placeholder).
+pub struct PstWriter;
+pub fn write_pst() {}
