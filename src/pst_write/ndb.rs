@@ -45,9 +45,9 @@ pub const PTYPE_DLIST: u8 = 0x86;
 
 /// Whether AMap number `i` is followed by a PMap, an FMap and an FPMap page.
 pub fn map_pages(i: u64) -> (bool, bool, bool) {
-    let pmap = i % 8 == 0;
-    let fmap = i >= 128 && (i - 128) % 496 == 0;
-    let fpmap = i >= 8192 && (i - 8192) % (496 * 64) == 0;
+    let pmap = i.is_multiple_of(8);
+    let fmap = i >= 128 && (i - 128).is_multiple_of(496);
+    let fpmap = i >= 8192 && (i - 8192).is_multiple_of(496 * 64);
     (pmap, fmap, fpmap)
 }
 
@@ -163,6 +163,10 @@ impl<W: Write + Seek> Ndb<W> {
     /// Allocates `len` bytes (a multiple of 64) aligned to `align`, skipping the map slots.
     fn alloc(&mut self, len: u64, align: u64) -> u64 {
         loop {
+            if (self.pos - AMAP_FIRST).is_multiple_of(AMAP_RANGE) {
+                // The last allocation ended where a range starts: its map pages come first.
+                self.enter_range();
+            }
             let ib = self.pos.div_ceil(align) * align;
             let i = (self.pos - AMAP_FIRST) / AMAP_RANGE;
             let next = amap_offset(i + 1);
@@ -172,7 +176,6 @@ impl<W: Write + Seek> Ndb<W> {
                 return ib;
             }
             self.pos = next;
-            self.enter_range();
         }
     }
 
