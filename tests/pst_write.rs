@@ -589,17 +589,14 @@ fn amaps(f: &[u8]) -> Vec<Vec<u8>> {
 
 #[test]
 fn the_crc_is_the_one_outlook_writes() {
-    // Outlook's own empty store: both header CRCs computed here equal the stored ones.
-    let f = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/corpus/pst/outlook-pst-crate__Empty.pst"),
-    );
-    let Ok(f) = f else {
-        eprintln!("corpus not found; skipped");
-        return;
-    };
-    assert_eq!(crc32(0, &f[8..479]), u32le(&f, 4));
-    assert_eq!(crc32(0, &f[8..524]), u32le(&f, 524));
+    // Outlook's own empty store and pstsdk's Unicode sample: both header CRCs computed here
+    // equal the stored ones.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    for name in ["outlook-pst-crate__Empty.pst", "pstsdk__test_unicode.pst"] {
+        let f = std::fs::read(corpus.join(name)).unwrap();
+        assert_eq!(crc32(0, &f[8..479]), u32le(&f, 4), "{name}");
+        assert_eq!(crc32(0, &f[8..524]), u32le(&f, 524), "{name}");
+    }
 }
 
 #[test]
