@@ -16,6 +16,7 @@ pub mod mapi;
 pub mod model;
 pub mod profile;
 pub mod progress;
+pub mod pst_write;
 pub mod reconcile;
 pub mod report;
 pub mod rules;

@@ -62,8 +62,9 @@ fn names(store: &Rc<dyn Store>) -> NameMap {
             NamedPropertyGuid::None => continue,
             NamedPropertyGuid::Mapi => PropSet::Mapi.guid(),
             NamedPropertyGuid::PublicStrings => PropSet::PublicStrings.guid(),
+            // outlook-pst has already taken the 3 off wGuid: `n` indexes the GUID stream.
             NamedPropertyGuid::GuidIndex(n) => {
-                let Some(g) = (n as usize).checked_sub(3).and_then(|i| guids.get(i)) else {
+                let Some(g) = guids.get(n as usize) else {
                     continue;
                 };
                 Guid::from_fields(g.data1(), g.data2(), g.data3(), *g.data4())

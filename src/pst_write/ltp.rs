@@ -1,0 +1,705 @@
+//! The lists, tables and properties layer (MS-PST §2.3) over [`super::ndb`]: a heap-on-node
+//! ([`Heap`], §2.3.1) written block by block, the BTH on it ([`Heap::bth`], §2.3.2), property
+//! contexts ([`pc`], §2.3.3) and table contexts ([`Table`], §2.3.4).
+//!
+//! A heap keeps in memory only its first block (its header is final once the heap is), the
+//! block being filled and, once a heap passes eight blocks, the one bitmap block whose fill
+//! levels are still open; full blocks go to the file at once. A table's rows go to a subnode
+//! as soon as they outgrow one heap allocation, a block at a time.
+
+use std::io::{self, Seek, Write};
+
+use super::ndb::{MAX_BLOCK_DATA, Ndb, SubEntry};
+use crate::mapi::{PropType, PropValue};
+
+/// The largest heap allocation (§2.3.1.1); larger values go to subnodes.
+pub const MAX_ALLOC: usize = 3580;
+/// Heap client signatures.
+pub const SIG_TC: u8 = 0x7C;
+pub const SIG_BTH: u8 = 0xB5;
+pub const SIG_PC: u8 = 0xBC;
+/// NID type of heap IDs and of LTP subnodes.
+const NID_TYPE_HID: u32 = 0x00;
+pub const NID_TYPE_LTP: u32 = 0x1F;
+
+fn err(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg.into())
+}
+
+/// The fill level of a block with `free` bytes left (§2.3.1.2).
+fn fill_level(free: usize) -> u8 {
+    const BOUNDS: [usize; 15] = [
+        3584, 2560, 2048, 1792, 1536, 1280, 1024, 768, 512, 256, 128, 64, 32, 16, 8,
+    ];
+    BOUNDS.iter().position(|b| free >= *b).unwrap_or(15) as u8
+}
+
+/// One heap block being filled.
+struct Block {
+    index: usize,
+    /// The allocations, from the end of the block header on.
+    data: Vec<u8>,
+    /// Each allocation's start within `data`.
+    starts: Vec<usize>,
+}
+
+impl Block {
+    fn new(index: usize) -> Block {
+        Block {
+            index,
+            data: Vec::new(),
+            starts: Vec::new(),
+        }
+    }
+
+    fn header_len(&self) -> usize {
+        match self.index {
+            0 => 12,
+            i if i % 128 == 8 => 66,
+            _ => 2,
+        }
+    }
+
+    /// The block's size with `extra` more bytes in one more allocation.
+    fn size_with(&self, extra: usize) -> usize {
+        let body = self.header_len() + self.data.len() + extra;
+        body.div_ceil(2) * 2 + 4 + 2 * (self.starts.len() + 2)
+    }
+
+    fn size(&self) -> usize {
+        let body = self.header_len() + self.data.len();
+        body.div_ceil(2) * 2 + 4 + 2 * (self.starts.len() + 1)
+    }
+
+    /// The block's bytes, with `header` (of [`Block::header_len`] bytes after ibHnpm).
+    fn bytes(&self, header: &[u8]) -> Vec<u8> {
+        let h = self.header_len();
+        let body = h + self.data.len();
+        let hnpm = body.div_ceil(2) * 2;
+        let mut b = Vec::with_capacity(self.size());
+        b.extend_from_slice(&(hnpm as u16).to_le_bytes());
+        b.extend_from_slice(header);
+        debug_assert_eq!(b.len(), h);
+        b.extend_from_slice(&self.data);
+        b.resize(hnpm, 0);
+        b.extend_from_slice(&(self.starts.len() as u16).to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes()); // cFree
+        for s in &self.starts {
+            b.extend_from_slice(&((h + s) as u16).to_le_bytes());
+        }
+        b.extend_from_slice(&(body as u16).to_le_bytes());
+        b
+    }
+}
+
+/// A heap-on-node being written.
+pub struct Heap {
+    client_sig: u8,
+    first: Option<Block>,
+    current: Block,
+    /// The bitmap block (index 8, 136, …) whose fill levels are not all known yet.
+    bitmap: Option<Block>,
+    /// The BID and size of each block written (index order; 0 for block 0 and a held
+    /// bitmap block until they are written).
+    bids: Vec<(u64, u64)>,
+    fills: Vec<u8>,
+}
+
+impl Heap {
+    pub fn new(client_sig: u8) -> Heap {
+        Heap {
+            client_sig,
+            first: None,
+            current: Block::new(0),
+            bitmap: None,
+            bids: Vec::new(),
+            fills: Vec::new(),
+        }
+    }
+
+    /// Stores `value` (at most [`MAX_ALLOC`] bytes); its HID.
+    pub fn alloc<W: Write + Seek>(&mut self, ndb: &mut Ndb<W>, value: &[u8]) -> io::Result<u32> {
+        if value.len() > MAX_ALLOC {
+            return Err(err(format!("a heap allocation of {} bytes", value.len())));
+        }
+        if value.is_empty() {
+            return Err(err("an empty heap allocation"));
+        }
+        if self.current.size_with(value.len()) > MAX_BLOCK_DATA || self.current.starts.len() >= 2047
+        {
+            self.close(ndb)?;
+        }
+        let b = &mut self.current;
+        b.starts.push(b.data.len());
+        b.data.extend_from_slice(value);
+        let index = b.starts.len() as u32;
+        Ok(((b.index as u32) << 16) | (index << 5) | NID_TYPE_HID)
+    }
+
+    /// Closes the current block and starts the next.
+    fn close<W: Write + Seek>(&mut self, ndb: &mut Ndb<W>) -> io::Result<()> {
+        let next = Block::new(self.current.index + 1);
+        let done = std::mem::replace(&mut self.current, next);
+        self.fills.push(fill_level(MAX_BLOCK_DATA - done.size()));
+        self.bids.push((0, 0));
+        match done.index {
+            0 => self.first = Some(done),
+            i if i % 128 == 8 => self.bitmap = Some(done),
+            _ => self.write_block(ndb, done, &[])?,
+        }
+        // A bitmap block is written once the fill levels of its 128 blocks are known.
+        if let Some(b) = &self.bitmap
+            && self.fills.len() >= b.index + 128
+        {
+            let b = self.bitmap.take().unwrap();
+            self.write_bitmap(ndb, b)?;
+        }
+        Ok(())
+    }
+
+    fn write_block<W: Write + Seek>(
+        &mut self,
+        ndb: &mut Ndb<W>,
+        block: Block,
+        header: &[u8],
+    ) -> io::Result<()> {
+        let bytes = block.bytes(header);
+        let bid = ndb.block(&bytes, false)?;
+        self.bids[block.index] = (bid, bytes.len() as u64);
+        Ok(())
+    }
+
+    fn levels(&self, from: usize, n: usize) -> Vec<u8> {
+        let mut out = vec![0u8; n / 2];
+        for k in 0..n {
+            let level = self.fills.get(from + k).copied().unwrap_or(0);
+            out[k / 2] |= level << (4 * (k % 2));
+        }
+        out
+    }
+
+    fn write_bitmap<W: Write + Seek>(&mut self, ndb: &mut Ndb<W>, b: Block) -> io::Result<()> {
+        let levels = self.levels(b.index, 128);
+        self.write_block(ndb, b, &levels)
+    }
+
+    /// Writes what is left of the heap with `user_root` as its root; the BID of its data
+    /// (one block, or an XBLOCK over its blocks).
+    pub fn finish<W: Write + Seek>(mut self, ndb: &mut Ndb<W>, user_root: u32) -> io::Result<u64> {
+        self.close(ndb)?;
+        if let Some(b) = self.bitmap.take() {
+            self.write_bitmap(ndb, b)?;
+        }
+        let first = self.first.take().expect("block 0");
+        let mut header = vec![0xEC, self.client_sig];
+        header.extend_from_slice(&user_root.to_le_bytes());
+        header.extend_from_slice(&self.levels(0, 8));
+        self.write_block(ndb, first, &header)?;
+        // Blocks written out of order (block 0, bitmap blocks) are placed by index here.
+        if self.bids.len() == 1 {
+            return Ok(self.bids[0].0);
+        }
+        ndb.data_tree(&self.bids)
+    }
+
+    /// Stores a BTH of `records` (key then data, sorted by key, each `key + data` bytes);
+    /// the HID of its header.
+    pub fn bth<W: Write + Seek>(
+        &mut self,
+        ndb: &mut Ndb<W>,
+        key: usize,
+        data: usize,
+        records: &[u8],
+    ) -> io::Result<u32> {
+        let mut bth = BthBuilder::new(key, data);
+        for r in records.chunks(key + data) {
+            bth.push(self, ndb, r)?;
+        }
+        bth.finish(self, ndb)
+    }
+}
+
+/// A BTH written record by record (records in key order).
+pub struct BthBuilder {
+    key: usize,
+    data: usize,
+    leaf: Vec<u8>,
+    /// Per level: (first key, HID) of the pages written.
+    levels: Vec<Vec<(Vec<u8>, u32)>>,
+    last: Option<Vec<u8>>,
+}
+
+impl BthBuilder {
+    pub fn new(key: usize, data: usize) -> BthBuilder {
+        BthBuilder {
+            key,
+            data,
+            leaf: Vec::new(),
+            levels: vec![Vec::new()],
+            last: None,
+        }
+    }
+
+    pub fn push<W: Write + Seek>(
+        &mut self,
+        heap: &mut Heap,
+        ndb: &mut Ndb<W>,
+        record: &[u8],
+    ) -> io::Result<()> {
+        if record.len() != self.key + self.data {
+            return Err(err("a BTH record of the wrong size"));
+        }
+        // Keys compare as little-endian numbers.
+        let k: Vec<u8> = record[..self.key].iter().rev().copied().collect();
+        if self.last.as_ref().is_some_and(|l| *l >= k) {
+            return Err(err("BTH records out of order"));
+        }
+        self.last = Some(k);
+        let per = MAX_ALLOC / (self.key + self.data);
+        if self.leaf.len() / (self.key + self.data) == per {
+            self.flush_leaf(heap, ndb)?;
+        }
+        self.leaf.extend_from_slice(record);
+        Ok(())
+    }
+
+    fn flush_leaf<W: Write + Seek>(&mut self, heap: &mut Heap, ndb: &mut Ndb<W>) -> io::Result<()> {
+        let first = self.leaf[..self.key].to_vec();
+        let hid = heap.alloc(ndb, &self.leaf)?;
+        self.leaf.clear();
+        self.levels[0].push((first, hid));
+        Ok(())
+    }
+
+    /// Writes the index levels and the header; the header's HID.
+    pub fn finish<W: Write + Seek>(mut self, heap: &mut Heap, ndb: &mut Ndb<W>) -> io::Result<u32> {
+        if !self.leaf.is_empty() {
+            self.flush_leaf(heap, ndb)?;
+        }
+        let mut root = 0;
+        let mut depth = 0u8;
+        if !self.levels[0].is_empty() {
+            let mut level = std::mem::take(&mut self.levels[0]);
+            let per = MAX_ALLOC / (self.key + 4);
+            while level.len() > 1 {
+                depth += 1;
+                let mut up = Vec::new();
+                for group in level.chunks(per) {
+                    let mut page = Vec::new();
+                    for (k, hid) in group {
+                        page.extend_from_slice(k);
+                        page.extend_from_slice(&hid.to_le_bytes());
+                    }
+                    up.push((group[0].0.clone(), heap.alloc(ndb, &page)?));
+                }
+                level = up;
+            }
+            root = level[0].1;
+        }
+        let mut h = vec![SIG_BTH, self.key as u8, self.data as u8, depth];
+        h.extend_from_slice(&root.to_le_bytes());
+        heap.alloc(ndb, &h)
+    }
+}
+
+/// The bytes of a property value as stored (Unicode text as UTF-16LE, no terminator).
+pub fn value_bytes(v: &PropValue) -> Vec<u8> {
+    fn utf16(s: &str) -> Vec<u8> {
+        s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+    }
+    match v {
+        PropValue::Int(n) => (*n as i32).to_le_bytes().to_vec(),
+        PropValue::Bool(b) => vec![*b as u8],
+        PropValue::Double(d) => d.to_le_bytes().to_vec(),
+        PropValue::Time(t) => t.0.to_le_bytes().to_vec(),
+        PropValue::Text(s) => utf16(s),
+        PropValue::Binary(b) => b.clone(),
+        PropValue::Texts(list) => {
+            let mut head = (list.len() as u32).to_le_bytes().to_vec();
+            let mut body = Vec::new();
+            let start = 4 + 4 * list.len();
+            for s in list {
+                head.extend_from_slice(&((start + body.len()) as u32).to_le_bytes());
+                body.extend_from_slice(&utf16(s));
+            }
+            head.extend_from_slice(&body);
+            head
+        }
+    }
+}
+
+/// Whether a value of this type sits in the PC record itself (4 bytes or fewer).
+fn inline(ty: PropType) -> bool {
+    matches!(
+        ty,
+        PropType::Short | PropType::Long | PropType::Float | PropType::Error | PropType::Boolean
+    )
+}
+
+/// Subnode NIDs of one node's large values: handed out in order.
+#[derive(Debug, Default)]
+pub struct Subnodes {
+    next: u32,
+    pub entries: Vec<SubEntry>,
+}
+
+impl Subnodes {
+    pub fn new() -> Subnodes {
+        Subnodes {
+            next: 0x100,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Writes `data` as a new subnode; its NID.
+    pub fn add<W: Write + Seek>(&mut self, ndb: &mut Ndb<W>, data: &[u8]) -> io::Result<u32> {
+        let nid = (self.next << 5) | NID_TYPE_LTP;
+        self.next += 1;
+        let bid = ndb.data(data)?;
+        self.entries.push(SubEntry {
+            nid,
+            data: bid,
+            sub: 0,
+        });
+        Ok(nid)
+    }
+
+    /// Adds a subnode written elsewhere (a table's rows).
+    pub fn push(&mut self, e: SubEntry) {
+        self.entries.push(e);
+    }
+
+    pub fn next_nid(&mut self) -> u32 {
+        let nid = (self.next << 5) | NID_TYPE_LTP;
+        self.next += 1;
+        nid
+    }
+}
+
+/// The HNID of a variable-size value: a heap allocation, a subnode when it is too large, 0
+/// when it is empty.
+fn hnid<W: Write + Seek>(
+    heap: &mut Heap,
+    subs: &mut Subnodes,
+    ndb: &mut Ndb<W>,
+    bytes: &[u8],
+) -> io::Result<u32> {
+    if bytes.is_empty() {
+        Ok(0)
+    } else if bytes.len() <= MAX_ALLOC {
+        heap.alloc(ndb, bytes)
+    } else {
+        subs.add(ndb, bytes)
+    }
+}
+
+/// Writes a property context of `props` (property ID, type, value; any order, IDs unique);
+/// its data BID. Values too large for the heap go to `subs`, which the caller writes as the
+/// node's subnode tree.
+pub fn pc<W: Write + Seek>(
+    ndb: &mut Ndb<W>,
+    subs: &mut Subnodes,
+    props: &[(u16, PropType, PropValue)],
+) -> io::Result<u64> {
+    let mut heap = Heap::new(SIG_PC);
+    let mut sorted: Vec<&(u16, PropType, PropValue)> = props.iter().collect();
+    sorted.sort_by_key(|p| p.0);
+    let mut bth = BthBuilder::new(2, 6);
+    for (id, ty, v) in sorted {
+        let bytes = value_bytes(v);
+        let word = if inline(*ty) {
+            let mut w = [0u8; 4];
+            w[..bytes.len().min(4)].copy_from_slice(&bytes[..bytes.len().min(4)]);
+            u32::from_le_bytes(w)
+        } else {
+            hnid(&mut heap, subs, ndb, &bytes)?
+        };
+        let mut r = id.to_le_bytes().to_vec();
+        r.extend_from_slice(&ty.code().to_le_bytes());
+        r.extend_from_slice(&word.to_le_bytes());
+        bth.push(&mut heap, ndb, &r)?;
+    }
+    let root = bth.finish(&mut heap, ndb)?;
+    heap.finish(ndb, root)
+}
+
+/// A table column: its tag and where it sits in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub id: u16,
+    pub ty: PropType,
+    pub offset: u16,
+    pub size: u8,
+    pub bit: u8,
+}
+
+/// The cell size of a column type in a row.
+fn cell_size(ty: PropType) -> usize {
+    match ty {
+        PropType::Boolean => 1,
+        PropType::Short => 2,
+        PropType::Double
+        | PropType::Currency
+        | PropType::AppTime
+        | PropType::LongLong
+        | PropType::SysTime => 8,
+        _ => 4,
+    }
+}
+
+/// PidTagLtpRowId and PidTagLtpRowVer, the first two columns of every table.
+pub const ROW_ID: u16 = 0x67F2;
+pub const ROW_VER: u16 = 0x67F3;
+
+/// A table context being written, row by row (rows in row ID order).
+pub struct Table {
+    heap: Heap,
+    subs: Subnodes,
+    columns: Vec<Column>,
+    ends: [u16; 4],
+    row_index: BthBuilder,
+    /// Rows while they fit one heap allocation.
+    small: Vec<u8>,
+    /// Once they do not: the rows NID and the blocks written.
+    rows_node: Option<u32>,
+    blocks: Vec<(u64, u64)>,
+    pending: Vec<u8>,
+    count: u32,
+}
+
+impl Table {
+    /// A table with these columns (row ID and version are added first).
+    pub fn new(cols: &[(u16, PropType)]) -> io::Result<Table> {
+        let mut all: Vec<(u16, PropType)> =
+            vec![(ROW_ID, PropType::Long), (ROW_VER, PropType::Long)];
+        for c in cols {
+            if all.iter().any(|a| a.0 == c.0) {
+                return Err(err(format!("column {:#06x} twice", c.0)));
+            }
+            all.push(*c);
+        }
+        if all.len() > 255 {
+            return Err(err("more than 255 columns"));
+        }
+        // Cells: 8- and 4-byte ones first (row ID and version leading), then 2, then 1.
+        let mut columns = Vec::new();
+        let mut off = 0usize;
+        for pass in [8usize, 4, 2, 1] {
+            for (bit, (id, ty)) in all.iter().enumerate() {
+                let size = cell_size(*ty);
+                if size != pass {
+                    continue;
+                }
+                columns.push(Column {
+                    id: *id,
+                    ty: *ty,
+                    offset: 0,
+                    size: size as u8,
+                    bit: bit as u8,
+                });
+            }
+        }
+        // Put row ID and version at the front, then lay out the offsets.
+        columns.sort_by_key(|c| match c.id {
+            ROW_ID => (0, 0),
+            ROW_VER => (0, 1),
+            _ => (1, 8 - c.size as usize),
+        });
+        let mut ends = [0u16; 4];
+        for c in columns.iter_mut() {
+            c.offset = off as u16;
+            off += c.size as usize;
+            match c.size {
+                8 | 4 => ends[0] = off as u16,
+                2 => ends[1] = off as u16,
+                _ => ends[2] = off as u16,
+            }
+        }
+        ends[1] = ends[1].max(ends[0]);
+        ends[2] = ends[2].max(ends[1]);
+        ends[3] = ends[2] + all.len().div_ceil(8) as u16;
+        // Descriptors in tag order.
+        columns.sort_by_key(|c| ((c.id as u32) << 16) | c.ty.code() as u32);
+        Ok(Table {
+            heap: Heap::new(SIG_TC),
+            subs: Subnodes::new(),
+            columns,
+            ends,
+            row_index: BthBuilder::new(4, 4),
+            small: Vec::new(),
+            rows_node: None,
+            blocks: Vec::new(),
+            pending: Vec::new(),
+            count: 0,
+        })
+    }
+
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    pub fn row_size(&self) -> usize {
+        self.ends[3] as usize
+    }
+
+    /// Adds the row of `row_id` with the values it has (absent columns stay empty).
+    pub fn row<W: Write + Seek>(
+        &mut self,
+        ndb: &mut Ndb<W>,
+        row_id: u32,
+        values: &[(u16, PropValue)],
+    ) -> io::Result<()> {
+        let size = self.row_size();
+        let mut row = vec![0u8; size];
+        let ceb = self.ends[2] as usize;
+        let cols = self.columns.clone();
+        for c in &cols {
+            let value = match c.id {
+                ROW_ID => Some(PropValue::Int(row_id as i64)),
+                ROW_VER => Some(PropValue::Int(0)),
+                id => values
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, v)| v.clone()),
+            };
+            let Some(v) = value else { continue };
+            if v.prop_type() != c.ty && !(c.ty == PropType::Long && matches!(v, PropValue::Int(_)))
+            {
+                return Err(err(format!(
+                    "column {:#06x}: a value of another type",
+                    c.id
+                )));
+            }
+            let bytes = value_bytes(&v);
+            let cell = &mut row[c.offset as usize..c.offset as usize + c.size as usize];
+            if cell_size(c.ty) == 4 && !inline(c.ty) {
+                let h = hnid(&mut self.heap, &mut self.subs, ndb, &bytes)?;
+                if h == 0 {
+                    continue;
+                }
+                cell.copy_from_slice(&h.to_le_bytes());
+            } else {
+                cell.copy_from_slice(&bytes[..c.size as usize]);
+            }
+            row[ceb + c.bit as usize / 8] |= 0x80 >> (c.bit % 8);
+        }
+        let mut r = row_id.to_le_bytes().to_vec();
+        r.extend_from_slice(&self.count.to_le_bytes());
+        self.row_index.push(&mut self.heap, ndb, &r)?;
+        self.count += 1;
+        if self.rows_node.is_none() && self.small.len() + size <= MAX_ALLOC {
+            self.small.extend_from_slice(&row);
+            return Ok(());
+        }
+        if self.rows_node.is_none() {
+            self.rows_node = Some(self.subs.next_nid());
+            self.pending = std::mem::take(&mut self.small);
+        }
+        self.pending.extend_from_slice(&row);
+        let per_block = (MAX_BLOCK_DATA / size) * size;
+        while self.pending.len() >= per_block + size {
+            let rest = self.pending.split_off(per_block);
+            let bid = ndb.block(&self.pending, false)?;
+            self.blocks.push((bid, per_block as u64));
+            self.pending = rest;
+        }
+        Ok(())
+    }
+
+    /// Writes the rest of the table; its data BID and its subnode entries.
+    pub fn finish<W: Write + Seek>(mut self, ndb: &mut Ndb<W>) -> io::Result<(u64, Vec<SubEntry>)> {
+        let rows_hnid = match self.rows_node {
+            None if self.small.is_empty() => 0,
+            None => self.heap.alloc(ndb, &self.small)?,
+            Some(nid) => {
+                if !self.pending.is_empty() {
+                    let bid = ndb.block(&self.pending, false)?;
+                    self.blocks.push((bid, self.pending.len() as u64));
+                }
+                let data = if self.blocks.len() == 1 {
+                    self.blocks[0].0
+                } else {
+                    ndb.data_tree(&self.blocks)?
+                };
+                self.subs.push(SubEntry { nid, data, sub: 0 });
+                nid
+            }
+        };
+        let row_index = self.row_index.finish(&mut self.heap, ndb)?;
+        let mut info = vec![SIG_TC, self.columns.len() as u8];
+        for e in self.ends {
+            info.extend_from_slice(&e.to_le_bytes());
+        }
+        info.extend_from_slice(&row_index.to_le_bytes());
+        info.extend_from_slice(&rows_hnid.to_le_bytes());
+        info.extend_from_slice(&0u32.to_le_bytes()); // hidIndex: deprecated
+        for c in &self.columns {
+            let tag = ((c.id as u32) << 16) | c.ty.code() as u32;
+            info.extend_from_slice(&tag.to_le_bytes());
+            info.extend_from_slice(&c.offset.to_le_bytes());
+            info.push(c.size);
+            info.push(c.bit);
+        }
+        let root = self.heap.alloc(ndb, &info)?;
+        let bid = self.heap.finish(ndb, root)?;
+        Ok((bid, self.subs.entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_levels_follow_the_table() {
+        assert_eq!(fill_level(8000), 0);
+        assert_eq!(fill_level(3584), 0);
+        assert_eq!(fill_level(3583), 1);
+        assert_eq!(fill_level(100), 0xB);
+        assert_eq!(fill_level(7), 0xF);
+        assert_eq!(fill_level(0), 0xF);
+    }
+
+    #[test]
+    fn heap_blocks_have_page_maps() {
+        let mut b = Block::new(1);
+        b.starts.push(0);
+        b.data.extend_from_slice(&[1, 2, 3]);
+        let bytes = b.bytes(&[]);
+        // ibHnpm 6 (2 + 3, rounded to 2), then the allocation, then cAlloc 1, cFree 0,
+        // and the offsets 2 and 5.
+        assert_eq!(bytes, [6, 0, 1, 2, 3, 0, 1, 0, 0, 0, 2, 0, 5, 0]);
+        assert_eq!(b.size(), bytes.len());
+    }
+
+    #[test]
+    fn multi_strings_have_offsets() {
+        let v = value_bytes(&PropValue::Texts(vec!["a".into(), "bc".into()]));
+        assert_eq!(
+            v,
+            [
+                2, 0, 0, 0, 12, 0, 0, 0, 14, 0, 0, 0, b'a', 0, b'b', 0, b'c', 0
+            ]
+        );
+    }
+
+    #[test]
+    fn table_rows_put_row_id_and_version_first() {
+        let t = Table::new(&[
+            (0x001A, PropType::Unicode),
+            (0x0E08, PropType::Long),
+            (0x3007, PropType::SysTime),
+            (0x0E1B, PropType::Boolean),
+        ])
+        .unwrap();
+        let id = t.columns().iter().find(|c| c.id == ROW_ID).unwrap();
+        let ver = t.columns().iter().find(|c| c.id == ROW_VER).unwrap();
+        assert_eq!((id.offset, id.bit), (0, 0));
+        assert_eq!((ver.offset, ver.bit), (4, 1));
+        let time = t.columns().iter().find(|c| c.id == 0x3007).unwrap();
+        assert_eq!(time.offset % 4, 0);
+        let b = t.columns().iter().find(|c| c.id == 0x0E1B).unwrap();
+        assert_eq!(b.offset, 8 + 4 + 4 + 8, "after the 8- and 4-byte cells");
+        assert_eq!(t.row_size(), 8 + 4 + 4 + 8 + 1 + 1);
+    }
+}
