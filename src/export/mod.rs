@@ -10,6 +10,11 @@
 //! Safety: every file is written atomically; a run marks its profile folder while it runs,
 //! and a run that finds the mark of an interrupted one rewrites and re-lists everything
 //! since the stamps (which move only at the end, after a file-system sync).
+//!
+//! Guards: before the marker or any file is written, a run counts the removals it would
+//! make (through the store, no file I/O) and stops when [`plan::removal_guard`] says they
+//! are too many, unless `allow_mass_removal`. [`dry_run`] plans a run without writing
+//! anything.
 
 mod outlook;
 pub mod output;
@@ -35,10 +40,10 @@ use crate::model::{Key, Kind, SiStatus};
 use crate::store::{Changed, Cursor, Exported, OutputStamps, Profile, Store};
 
 pub use output::{OutputKind, Outputs, Side};
-pub use plan::FullSheet;
+pub use plan::{FullSheet, RemovalGuard};
 
 use output::{Output, Put, Refusal, Written};
-use plan::{Action, Facts, Mode, SheetFacts, StateChange};
+use plan::{Action, Facts, Mode, SheetFacts, StateChange, Threshold};
 
 /// How an export writes.
 #[derive(Debug, Clone)]
@@ -65,6 +70,11 @@ pub struct Options {
     /// Change files in `outlook/changes/` that later full-set sheets replaced are kept
     /// this long, then deleted (see [`retention`]).
     pub keep_changes: std::time::Duration,
+    /// A run that would remove more than this of the profile's items stops before it
+    /// writes anything ([`plan::removal_guard`]).
+    pub removal_guard: Threshold,
+    /// Proceed whatever the removal guard says (`--allow-mass-removal`).
+    pub allow_mass_removal: bool,
 }
 
 impl Default for Options {
@@ -80,6 +90,8 @@ impl Default for Options {
             csv_language: Language::En,
             progress: Default::default(),
             keep_changes: std::time::Duration::from_secs(30 * 86_400),
+            removal_guard: crate::profile::DEFAULT_REMOVAL_GUARD,
+            allow_mass_removal: false,
         }
     }
 }
@@ -282,12 +294,18 @@ pub struct Report {
     /// Values an output could not write (a character its encoding cannot hold): each item
     /// was left out of that output only, and stays pending for it.
     pub refused: Vec<Refusal>,
+    /// Set when the run stopped before writing anything: it would have removed too much
+    /// of the profile (nothing was written, no stamp moved).
+    pub guard: Option<RemovalGuard>,
 }
 
 impl Report {
-    /// The exit code of the run: 3 when an output left items out.
+    /// The exit code of the run: 4 when a guard stopped it, 3 when an output left items
+    /// out.
     pub fn exit_code(&self) -> i32 {
-        if self.refused.is_empty() {
+        if self.guard.is_some() {
+            crate::error::exit::ATTENTION
+        } else if self.refused.is_empty() {
             crate::error::exit::OK
         } else {
             crate::error::exit::PARTIAL
@@ -713,20 +731,22 @@ pub fn export_profile(
         .ok_or_else(|| Error::NotFound(format!("{} no longer syncs", profile.employee)))?;
     let profile = &current;
     let stamps = store.output_stamps(profile.employee)?;
-    let recovering = begin(&layout)?;
     let upto = store.clock()?;
-    let run_id = clock::format_micros(upto).replace([':', '-'], "");
     let selected: Vec<OutputKind> = opts.outputs.iter().collect();
     // A side is read from the oldest stamp of the outputs that serve it.
-    let since = |side: Side| -> Option<i64> {
-        let mut since = Some(i64::MAX);
-        for o in selected.iter().filter(|o| o.serves(side)) {
-            let (c, t) = stamps_of(&stamps, *o);
-            let s = if side == Side::Contacts { c } else { t };
-            since = since.zip(s).map(|(a, b)| a.min(b));
+    let since = |side: Side| since_of(&stamps, &selected, side);
+    // The removal guard, before the marker and any file: a recovery finishes what an
+    // earlier run (which passed the guard) promised, so it is not stopped.
+    if !opts.allow_mass_removal && !layout.marker().exists() {
+        let guard = removal_guard(&*store, profile.employee, &selected, &since, upto, opts)?;
+        if let Some(guard) = guard {
+            return Ok(guarded_report(
+                profile, &layout, &stamps, &selected, moved_from, guard,
+            ));
         }
-        since
-    };
+    }
+    let recovering = begin(&layout)?;
+    let run_id = clock::format_micros(upto).replace([':', '-'], "");
     let mode = |o: OutputKind, side: Side| {
         let (c, t) = stamps_of(&stamps, o);
         let stamp = if side == Side::Contacts { c } else { t };
@@ -871,5 +891,84 @@ pub fn export_profile(
         tasks_stamp: oldest(Side::Tasks).map(clock::format_micros),
         moved_from,
         refused,
+        guard: None,
     })
+}
+
+/// The oldest stamp of a side among the `selected` outputs that serve it (`None`: one of
+/// them has none, so the side is read whole).
+fn since_of(stamps: &[OutputStamps], selected: &[OutputKind], side: Side) -> Option<i64> {
+    let mut since = Some(i64::MAX);
+    for o in selected.iter().filter(|o| o.serves(side)) {
+        let (c, t) = stamps_of(stamps, *o);
+        let s = if side == Side::Contacts { c } else { t };
+        since = since.zip(s).map(|(a, b)| a.min(b));
+    }
+    since
+}
+
+/// The bits of the `selected` outputs that serve a side.
+fn mask_of(selected: &[OutputKind], side: Side) -> u32 {
+    selected
+        .iter()
+        .filter(|o| o.serves(side))
+        .fold(0, |m, o| m | o.bit())
+}
+
+/// Counts the removals a run up to `upto` would make (records changed since the stamps
+/// that left the synced set and that a selected output holds) and asks the plan whether
+/// they are too many. Reads the database only.
+fn removal_guard(
+    store: &dyn Store,
+    employee: Key,
+    selected: &[OutputKind],
+    since: &dyn Fn(Side) -> Option<i64>,
+    upto: i64,
+    opts: &Options,
+) -> Result<Option<RemovalGuard>> {
+    let mut removals = Vec::new();
+    for side in [Side::Contacts, Side::Tasks] {
+        let mask = mask_of(selected, side);
+        if mask == 0 {
+            continue;
+        }
+        for &kind in side.kinds() {
+            removals.extend(store.pending_removals(employee, kind, since(side), upto, mask)?);
+        }
+    }
+    if !opts.removal_guard.exceeded(removals.len() as u64, u64::MAX) {
+        // Below the minimum whatever the profile holds: no need to count it.
+        return Ok(None);
+    }
+    let all = [Kind::Location, Kind::User, Kind::Tech, Kind::Si];
+    let held = store.exported_count(employee, &all, u64::MAX)?;
+    Ok(plan::removal_guard(&removals, held, opts.removal_guard))
+}
+
+/// The report of a run the removal guard stopped: nothing written, no stamp moved.
+fn guarded_report(
+    profile: &Profile,
+    layout: &Layout,
+    stamps: &[OutputStamps],
+    selected: &[OutputKind],
+    moved_from: Option<PathBuf>,
+    guard: RemovalGuard,
+) -> Report {
+    let stamp = |side: Side| since_of(stamps, selected, side).map(clock::format_micros);
+    Report {
+        profile: profile.name.clone(),
+        folder: layout.root.clone(),
+        contacts: Counts::default(),
+        tasks: Counts::default(),
+        full: false,
+        recovered: false,
+        contacts_sheet: FullSheet::Current,
+        tasks_sheet: FullSheet::Current,
+        change_files: Vec::new(),
+        contacts_stamp: stamp(Side::Contacts),
+        tasks_stamp: stamp(Side::Tasks),
+        moved_from,
+        refused: Vec::new(),
+        guard: Some(guard),
+    }
 }
