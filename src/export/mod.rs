@@ -972,3 +972,221 @@ fn guarded_report(
         guard: Some(guard),
     }
 }
+
+/// One item an output would write or remove, and the file it goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedItem {
+    pub key: String,
+    pub name: String,
+    /// The file written or deleted (vdir, vCard 2.1), or the change file it is listed in
+    /// (Outlook CSV).
+    pub file: PathBuf,
+}
+
+/// What a full-set sheet would become.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedSheet {
+    pub file: PathBuf,
+    pub state: FullSheet,
+}
+
+/// What one output would do in a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutputPlan {
+    pub output: &'static str,
+    pub write: Vec<PlannedItem>,
+    pub remove: Vec<PlannedItem>,
+    pub sheets: Vec<PlannedSheet>,
+}
+
+/// What an export of one profile would do, as [`dry_run`] plans it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    pub profile: String,
+    pub folder: PathBuf,
+    /// It would write everything (first run, after a reset, or after an interrupted run).
+    pub full: bool,
+    pub outputs: Vec<OutputPlan>,
+    /// What the removal guard would say (also when `--allow-mass-removal` is given).
+    pub guard: Option<RemovalGuard>,
+}
+
+/// Plans an export of one profile exactly as [`export_profile`] would run it now, and
+/// writes nothing: no folder, lock, marker or temp file is created, no export state or
+/// stamp changes (the database is only read). The change files are named after the
+/// current change clock; a run names them after the clock at its own start.
+pub fn dry_run(
+    store: &dyn Store,
+    profile: &Profile,
+    drop: &Path,
+    opts: &Options,
+) -> Result<DryRun> {
+    let layout = Layout::new(drop, &profile.name);
+    let stamps = store.output_stamps(profile.employee)?;
+    let recovering = layout.marker().exists();
+    let upto = store.clock()?;
+    let run_id = clock::format_micros(upto).replace([':', '-'], "");
+    let selected: Vec<OutputKind> = opts.outputs.iter().collect();
+    let since = |side: Side| since_of(&stamps, &selected, side);
+    let guard = if recovering {
+        None
+    } else {
+        removal_guard(store, profile.employee, &selected, &since, upto, opts)?
+    };
+    let mut plans: Vec<OutputPlan> = selected
+        .iter()
+        .map(|o| OutputPlan {
+            output: o.name(),
+            write: Vec::new(),
+            remove: Vec::new(),
+            sheets: Vec::new(),
+        })
+        .collect();
+    let mut full = recovering;
+    for side in [Side::Contacts, Side::Tasks] {
+        let stamp_of = |o: OutputKind| {
+            let (c, t) = stamps_of(&stamps, o);
+            if side == Side::Contacts { c } else { t }
+        };
+        let modes: Vec<Mode> = selected
+            .iter()
+            .map(|&o| Mode {
+                rewrite: recovering || stamp_of(o).is_none(),
+                recovering,
+            })
+            .collect();
+        for (o, m) in selected.iter().zip(&modes) {
+            full |= m.rewrite && o.serves(side);
+        }
+        let mut changed = vec![false; selected.len()];
+        let mut seen = std::collections::HashSet::new();
+        let mut plan_one = |ch: &Changed, dirty: bool, changed: &mut Vec<bool>| {
+            let item = Item::from_record(&ch.record);
+            let closed =
+                ch.record.key.kind == Kind::Si && item.si_status() == Some(SiStatus::Closed);
+            let facts = Facts {
+                in_set: ch.in_set,
+                closed,
+                hash: item.hash(),
+                prev: ch.exported.as_ref(),
+            };
+            for (i, (&o, &mode)) in selected.iter().zip(&modes).enumerate() {
+                if !o.serves(side) {
+                    continue;
+                }
+                let action = if dirty {
+                    plan::decide_dirty(&facts, o.bit())
+                } else {
+                    plan::decide(&facts, o.bit(), mode)
+                };
+                let key = ch.record.key;
+                let planned = |removal: bool| PlannedItem {
+                    key: key.to_string(),
+                    name: item.display_name(),
+                    file: planned_file(&layout, &run_id, o, side, &item, removal),
+                };
+                match action {
+                    Action::Write { .. } => {
+                        plans[i].write.push(planned(false));
+                        changed[i] = true;
+                    }
+                    Action::Remove => {
+                        // vCard 2.1 holds contacts only: a task's removal deletes nothing.
+                        if o != OutputKind::OutlookVcards || key.kind.is_contact() {
+                            plans[i].remove.push(planned(true));
+                        }
+                        changed[i] = true;
+                    }
+                    Action::Unchanged | Action::Nothing => {}
+                }
+            }
+        };
+        for &kind in side.kinds() {
+            let mut cursor = Cursor {
+                updated_at: i64::MIN,
+                row: i64::MIN,
+            };
+            let page_size = opts.page.max(1);
+            loop {
+                let page =
+                    store.changes(kind, profile.employee, since(side), upto, cursor, page_size)?;
+                for ch in &page {
+                    seen.insert(ch.record.key);
+                    plan_one(ch, false, &mut changed);
+                }
+                match page.last() {
+                    Some(last) if page.len() == page_size => cursor = last.cursor,
+                    _ => break,
+                }
+            }
+            // The items an ingest marked stale that the pages did not already cover.
+            let mask = mask_of(&selected, side);
+            for key in store.dirty_exports(profile.employee, kind, mask)? {
+                if seen.contains(&key) {
+                    continue;
+                }
+                let Some(record) = store.find(key)? else {
+                    continue;
+                };
+                let ch = Changed {
+                    in_set: store.in_synced_set(key)?,
+                    exported: store.exported(profile.employee, key)?,
+                    cursor: Cursor::default(),
+                    record,
+                };
+                plan_one(&ch, true, &mut changed);
+            }
+        }
+        for (i, &o) in selected.iter().enumerate() {
+            if o != OutputKind::Outlook {
+                continue;
+            }
+            let file = layout.outlook.join(format!("{}.csv", side.name()));
+            let facts = SheetFacts {
+                side_full: stamp_of(o).is_none(),
+                recovering,
+                exists: file.exists(),
+                changed: changed[i],
+            };
+            let state = match plan::full_sheet(facts) {
+                Some(s) => s,
+                None => plan::by_size(
+                    store.exported_count(
+                        profile.employee,
+                        side.kinds(),
+                        opts.full_sheet_limit + 1,
+                    )?,
+                    opts.full_sheet_limit,
+                ),
+            };
+            plans[i].sheets.push(PlannedSheet { file, state });
+        }
+    }
+    Ok(DryRun {
+        profile: profile.name.clone(),
+        folder: layout.root.clone(),
+        full,
+        outputs: plans,
+        guard,
+    })
+}
+
+/// The file an output writes or deletes for an item, or the change file it lists it in.
+fn planned_file(
+    layout: &Layout,
+    run_id: &str,
+    o: OutputKind,
+    side: Side,
+    item: &Item,
+    removal: bool,
+) -> PathBuf {
+    let (key, uid) = vdir::item_id(item);
+    match o {
+        OutputKind::Vdir => layout.item_file(key.kind, &uid),
+        OutputKind::OutlookVcards => layout.vcard21_file(&uid),
+        OutputKind::Outlook => {
+            let what = if removal { "removals" } else { side.name() };
+            layout.changes.join(format!("{run_id}-{what}.csv"))
+        }
+    }
+}
