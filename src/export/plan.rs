@@ -363,7 +363,7 @@ pub fn removal_causes(removals: &[RemovalFacts]) -> Vec<CauseCount> {
             tasks,
         })
         .collect();
-    out.sort_by(|a, b| (b.contacts + b.tasks).cmp(&(a.contacts + a.tasks)));
+    out.sort_by_key(|c| std::cmp::Reverse(c.contacts + c.tasks));
     out
 }
 

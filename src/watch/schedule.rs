@@ -10,6 +10,12 @@
 //! with ready files (unless ingest is backing off), [`Action::CheckDb`] every database
 //! interval (then [`Action::RefreshProfiles`] when it changed), one [`Action::Export`]
 //! per profile due (unless the database is backing off), and [`Action::Sleep`].
+//!
+//! Guards: a profile whose ingest or export a guard stopped ([`Input::IngestGuarded`],
+//! [`Input::ExportGuarded`]) is held on its own: its guarded files stay in the inbox and
+//! its export waits, each for a guard backoff that starts at [`FIRST_GUARD_RETRY`] and
+//! doubles up to [`MAX_GUARD_RETRY`] (a guarded file that changes is tried again at once);
+//! the other profiles go on.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -24,6 +30,12 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a file that could not be read yet waits before it is tried again.
 pub const RETRY_FILE_AFTER: Duration = Duration::from_secs(2);
+/// The first wait after a guard stopped a profile's ingest or export; it doubles each time
+/// the guard stops it again. A guard does not clear by itself: an admin runs the step with
+/// its override, or changes the data or the thresholds; the retries only notice that.
+pub const FIRST_GUARD_RETRY: Duration = Duration::from_secs(30);
+/// The longest wait between two tries of a guarded step.
+pub const MAX_GUARD_RETRY: Duration = Duration::from_secs(600);
 
 /// The timings of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +86,12 @@ pub enum Input {
     },
     /// An ingest failed as a whole (the database, the profile).
     IngestFailed { profile: String },
+    /// A guard stopped the ingest of these files before it applied anything: they stay in
+    /// the inbox, held until the profile's guard backoff ends or they change.
+    IngestGuarded {
+        profile: String,
+        files: Vec<PathBuf>,
+    },
     /// The database's change clock (`max_change`), as [`Action::CheckDb`] read it.
     DbChange { max_change: i64 },
     /// The database could not be read.
@@ -87,6 +105,9 @@ pub enum Input {
     Exported { profile: String, seen: Option<i64> },
     /// An export failed; it is queued again.
     ExportFailed { profile: String, seen: Option<i64> },
+    /// A guard stopped the export before it wrote anything; it is queued again for when
+    /// the profile's guard backoff ends (the other profiles are not delayed).
+    ExportGuarded { profile: String },
 }
 
 /// What the caller should do next.
@@ -140,6 +161,19 @@ impl Backoff {
     pub fn succeeded(&mut self) {
         self.delay = FIRST_BACKOFF;
     }
+
+    /// A backoff for guarded steps: [`FIRST_GUARD_RETRY`], doubling to [`MAX_GUARD_RETRY`].
+    fn guard() -> Backoff {
+        Backoff {
+            next: Duration::ZERO,
+            delay: FIRST_GUARD_RETRY,
+        }
+    }
+
+    fn guarded(&mut self, now: Time) {
+        self.next = now + self.delay;
+        self.delay = (self.delay * 2).min(MAX_GUARD_RETRY);
+    }
 }
 
 /// What is known of a file waiting in an inbox.
@@ -148,8 +182,10 @@ struct Pending {
     len: u64,
     modified: Option<SystemTime>,
     stable_since: Time,
-    /// Not before this time (after a read failure).
+    /// Not before this time (after a read failure, or while a guard holds it).
     retry_at: Option<Time>,
+    /// A guard stopped its ingest: a change of the file ends the hold.
+    held: bool,
 }
 
 /// Where the schedule is within a round.
@@ -188,6 +224,9 @@ pub struct Schedule {
     exported_upto: HashMap<String, i64>,
     db_backoff: Backoff,
     ingest_backoff: Backoff,
+    /// Per profile, the backoff of a guarded ingest and of a guarded export.
+    ingest_guards: HashMap<String, Backoff>,
+    export_guards: HashMap<String, Backoff>,
     /// Profiles to export, and this round's exports being handed out.
     export_due: Vec<String>,
     exports: VecDeque<String>,
@@ -216,6 +255,8 @@ impl Schedule {
             exported_upto: HashMap::new(),
             db_backoff: Backoff::default(),
             ingest_backoff: Backoff::default(),
+            ingest_guards: HashMap::new(),
+            export_guards: HashMap::new(),
             exports: VecDeque::new(),
             refresh: false,
             last_db_check: None,
@@ -240,6 +281,14 @@ impl Schedule {
         (self.ingest_backoff, self.db_backoff)
     }
 
+    /// The guard backoffs of a profile's ingest and export, while a guard holds them.
+    pub fn guards(&self, profile: &str) -> (Option<Backoff>, Option<Backoff>) {
+        (
+            self.ingest_guards.get(profile).copied(),
+            self.export_guards.get(profile).copied(),
+        )
+    }
+
     /// Records what the caller observed at `now`.
     pub fn observe(&mut self, now: Time, input: Input) {
         match input {
@@ -256,6 +305,7 @@ impl Schedule {
             Input::ScanDone => self.scan_done(now),
             Input::IngestSucceeded { profile, retry } => {
                 self.ingest_backoff.succeeded();
+                self.ingest_guards.remove(&profile);
                 for f in retry {
                     if let Some(p) = self.pending.get_mut(&f) {
                         p.retry_at = Some(now + RETRY_FILE_AFTER);
@@ -264,6 +314,20 @@ impl Schedule {
                 self.queue_export(profile);
             }
             Input::IngestFailed { .. } => self.ingest_backoff.failed(now),
+            Input::IngestGuarded { profile, files } => {
+                let b = self
+                    .ingest_guards
+                    .entry(profile)
+                    .or_insert_with(Backoff::guard);
+                b.guarded(now);
+                let until = b.next;
+                for f in files {
+                    if let Some(p) = self.pending.get_mut(&f) {
+                        p.retry_at = Some(until);
+                        p.held = true;
+                    }
+                }
+            }
             Input::DbChange { max_change } => {
                 if max_change > self.last_change {
                     self.last_change = max_change;
@@ -281,11 +345,19 @@ impl Schedule {
                 }
             }
             Input::Exported { profile, seen } => {
+                self.export_guards.remove(&profile);
                 if let Some(m) = seen {
                     let upto = self.exported_upto.entry(profile).or_insert(m);
                     *upto = (*upto).max(m);
                 }
                 self.db_backoff.succeeded();
+            }
+            Input::ExportGuarded { profile } => {
+                self.export_guards
+                    .entry(profile.clone())
+                    .or_insert_with(Backoff::guard)
+                    .guarded(now);
+                self.queue_export(profile);
             }
             Input::ExportFailed { profile, .. } => {
                 self.db_backoff.failed(now);
@@ -329,7 +401,14 @@ impl Schedule {
                     }
                     self.phase = Phase::Export;
                     if self.db_backoff.ready(now) {
-                        self.exports.extend(self.export_due.drain(..));
+                        // A guarded profile waits for its own backoff; the others go.
+                        let guards = &self.export_guards;
+                        let (go, wait): (Vec<String>, Vec<String>) =
+                            std::mem::take(&mut self.export_due)
+                                .into_iter()
+                                .partition(|p| guards.get(p).is_none_or(|b| b.ready(now)));
+                        self.export_due = wait;
+                        self.exports.extend(go);
                     }
                 }
                 Phase::Export => match self.exports.pop_front() {
@@ -346,7 +425,7 @@ impl Schedule {
     /// caller earlier; an idle watcher wakes only on its periods.
     fn wake_at(&self, now: Time) -> Time {
         let soonest = now + self.config.tick;
-        if !self.pending.is_empty() || !self.ingests.is_empty() || self.refresh {
+        if self.settling() || !self.ingests.is_empty() || self.refresh {
             return soonest;
         }
         // Never scanned or checked: due now.
@@ -357,8 +436,22 @@ impl Schedule {
             .last_db_check
             .map_or(now, |t| t + self.config.db_interval)
             .max(self.db_backoff.next);
-        let exports = (!self.export_due.is_empty()).then_some(self.db_backoff.next);
-        let due = [Some(rescan), Some(check), exports]
+        let exports = self
+            .export_due
+            .iter()
+            .map(|p| {
+                let guard = self.export_guards.get(p).map_or(Duration::ZERO, |b| b.next);
+                self.db_backoff.next.max(guard)
+            })
+            .min();
+        // A file a guard holds is due when its hold ends (its rescans see a change).
+        let held = self
+            .pending
+            .values()
+            .filter(|p| p.held)
+            .filter_map(|p| p.retry_at)
+            .min();
+        let due = [Some(rescan), Some(check), exports, held]
             .into_iter()
             .flatten()
             .min()
@@ -366,9 +459,15 @@ impl Schedule {
         due.max(soonest)
     }
 
+    /// Whether files wait for their debounce (or a short retry): they are rescanned every
+    /// tick. Files a guard holds are not: they wait minutes, rescanned on the rescan period.
+    fn settling(&self) -> bool {
+        self.pending.values().any(|p| !p.held)
+    }
+
     fn scan_due(&self, now: Time) -> bool {
         self.event
-            || !self.pending.is_empty()
+            || self.settling()
             || self
                 .last_rescan
                 .is_none_or(|t| now.saturating_sub(t) >= self.config.rescan_every)
@@ -395,11 +494,16 @@ impl Schedule {
             modified,
             stable_since: now,
             retry_at: None,
+            held: false,
         });
         if entry.len != len || entry.modified != modified {
             entry.len = len;
             entry.modified = modified;
             entry.stable_since = now;
+            if std::mem::take(&mut entry.held) {
+                // A new version of a guarded file: it may be meant differently now.
+                entry.retry_at = None;
+            }
         }
         let stable = now.saturating_sub(entry.stable_since) >= self.config.debounce;
         let allowed = entry.retry_at.is_none_or(|t| now >= t);
