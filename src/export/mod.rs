@@ -936,12 +936,14 @@ fn removal_guard(
             removals.extend(store.pending_removals(employee, kind, since(side), upto, mask)?);
         }
     }
-    if !opts.removal_guard.exceeded(removals.len() as u64, u64::MAX) {
+    if (removals.len() as u64) < opts.removal_guard.min {
         // Below the minimum whatever the profile holds: no need to count it.
         return Ok(None);
     }
-    let all = [Kind::Location, Kind::User, Kind::Tech, Kind::Si];
-    let held = store.exported_count(employee, &all, u64::MAX)?;
+    let held = (
+        store.exported_count(employee, Side::Contacts.kinds(), u64::MAX)?,
+        store.exported_count(employee, Side::Tasks.kinds(), u64::MAX)?,
+    );
     Ok(plan::removal_guard(&removals, held, opts.removal_guard))
 }
 

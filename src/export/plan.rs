@@ -317,9 +317,11 @@ impl std::fmt::Display for CauseCount {
 }
 
 /// Why an export stopped before writing anything: it would remove `removals` of the
-/// `held` items the profile holds, more than its threshold allows.
+/// `held` contacts (or tasks: `side`) the profile holds, more than its threshold allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RemovalGuard {
+    /// `contacts` or `tasks`: the side whose removals exceed the threshold.
+    pub side: &'static str,
     pub removals: u64,
     pub held: u64,
     pub threshold: Threshold,
@@ -332,10 +334,11 @@ impl std::fmt::Display for RemovalGuard {
         let causes: Vec<String> = self.causes.iter().map(|c| c.to_string()).collect();
         write!(
             f,
-            "the export would remove {} of the profile's {} items (more than {}% and at least \
+            "the export would remove {} of the profile's {} {} (more than {}% and at least \
              {}): {}",
             self.removals,
             self.held,
+            self.side,
             self.threshold.percent,
             self.threshold.min,
             causes.join("; ")
@@ -367,20 +370,26 @@ pub fn removal_causes(removals: &[RemovalFacts]) -> Vec<CauseCount> {
     out
 }
 
-/// Whether a run that would make `removals` of a profile holding `held` items must stop
-/// first: `Some` with the count and its causes when the threshold is exceeded.
+/// Whether a run that would make `removals` of a profile holding `held` (contacts, tasks)
+/// must stop first: `Some` with the count and its causes when the removals of either side
+/// exceed the threshold for that side (contacts first).
 pub fn removal_guard(
     removals: &[RemovalFacts],
-    held: u64,
+    held: (u64, u64),
     threshold: Threshold,
 ) -> Option<RemovalGuard> {
-    let n = removals.len() as u64;
-    threshold.exceeded(n, held).then(|| RemovalGuard {
-        removals: n,
-        held,
-        threshold,
-        causes: removal_causes(removals),
-    })
+    let tasks = removals.iter().filter(|r| r.key.kind == Kind::Si).count() as u64;
+    let contacts = removals.len() as u64 - tasks;
+    [("contacts", contacts, held.0), ("tasks", tasks, held.1)]
+        .into_iter()
+        .find(|&(_, n, of)| threshold.exceeded(n, of))
+        .map(|(side, n, of)| RemovalGuard {
+            side,
+            removals: n,
+            held: of,
+            threshold,
+            causes: removal_causes(removals),
+        })
 }
 
 #[cfg(test)]
