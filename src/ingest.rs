@@ -1602,4 +1602,91 @@ mod tests {
             assert_eq!(sniff(bytes), want, "{bytes:?}");
         }
     }
+
+    fn item(
+        key: &str,
+        outcome: ItemOutcome,
+        fields: &[(&'static str, &str, &str, Decision)],
+    ) -> ItemReport {
+        ItemReport {
+            source: "line 2".into(),
+            key: Some(key.into()),
+            outcome,
+            reason: None,
+            fields: fields
+                .iter()
+                .map(|&(field, database, incoming, decision)| FieldChange {
+                    field,
+                    database: database.into(),
+                    incoming: incoming.into(),
+                    decision,
+                    reason: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_change_guard_counts_changed_items_and_blanked_fields() {
+        let file = FileReport {
+            file: "x.csv".into(),
+            format: Format::Csv,
+            outcome: FileOutcome::Processed,
+            moved_to: None,
+            error: None,
+            notes: Vec::new(),
+            tally: Tally::default(),
+            items: vec![
+                item(
+                    "SM-L1",
+                    ItemOutcome::Applied,
+                    &[
+                        ("phone", "+1 555", "", Decision::Applied),
+                        ("email", "a@b", "", Decision::ConflictOutlookWon),
+                        ("fax", "", "", Decision::Applied),
+                        ("web", "w", "", Decision::ConflictDatabaseKept),
+                    ],
+                ),
+                item(
+                    "SM-L2",
+                    ItemOutcome::Applied,
+                    &[("phone", "1", "2", Decision::Applied)],
+                ),
+                item(
+                    "SM-L3",
+                    ItemOutcome::Refused,
+                    &[("phone", "1", "", Decision::Refused)],
+                ),
+                item("SM-L4", ItemOutcome::Unchanged, &[]),
+            ],
+            skipped: Vec::new(),
+        };
+        let mut plan = ChangePlan::default();
+        plan.add(&file);
+        assert_eq!(plan.changed, 2);
+        let blanked: Vec<(&str, &str)> = plan
+            .blanked
+            .iter()
+            .map(|b| (b.key.as_str(), b.field))
+            .collect();
+        assert_eq!(blanked, [("SM-L1", "phone"), ("SM-L1", "email")]);
+        let t = Threshold {
+            percent: 50,
+            min: 2,
+        };
+        // 2 of 4 is not more than half; 2 blanks are within a limit of 2.
+        assert_eq!(change_guard(&plan, 4, t, 2), None);
+        let g = change_guard(&plan, 3, t, 2).expect("2 of 3");
+        assert!(
+            g.to_string().contains("change 2 of the profile's 3 items"),
+            "{g}"
+        );
+        assert!(!g.to_string().contains("blank"), "{g}");
+        let g = change_guard(&plan, 4, t, 1).expect("2 blanks over 1");
+        assert!(
+            g.to_string()
+                .contains("blank 2 fields (more than 1: SM-L1 phone"),
+            "{g}"
+        );
+    }
 }

@@ -592,4 +592,90 @@ mod tests {
         assert_eq!(next_stamp(Some(5), 9, false), Some(5));
         assert_eq!(next_stamp(None, 9, false), None);
     }
+
+    #[test]
+    fn a_threshold_needs_both_its_share_and_its_minimum() {
+        let t = Threshold {
+            percent: 50,
+            min: 20,
+        };
+        assert!(t.exceeded(21, 40), "52% and 21");
+        assert!(!t.exceeded(20, 40), "50% is not more than half");
+        assert!(!t.exceeded(19, 20), "95% but under 20");
+        assert!(t.exceeded(20, 20));
+        assert!(!t.exceeded(0, 0));
+        assert!(t.exceeded(u64::MAX, u64::MAX), "no overflow");
+    }
+
+    fn gone(
+        key: Key,
+        active: Option<bool>,
+        client: Option<(i64, bool)>,
+        status: Option<SiStatus>,
+    ) -> RemovalFacts {
+        RemovalFacts {
+            key,
+            active,
+            client: client.map(|(c, a)| (Key::new(Kind::Client, c), a)),
+            status,
+        }
+    }
+
+    #[test]
+    fn removals_are_grouped_by_their_main_cause_most_first() {
+        let l = |id| Key::new(Kind::Location, id);
+        let u = |id| Key::new(Kind::User, id);
+        let si = |n| Key::new(Kind::Si, n);
+        let mut removals = vec![
+            // A client user made inactive by the client's cascade: the client is the cause.
+            gone(u(1), Some(false), Some((4, false)), None),
+            gone(u(2), Some(false), Some((4, false)), None),
+            gone(l(1), Some(true), Some((4, false)), None),
+            // A location made inactive itself.
+            gone(l(2), Some(false), Some((1, true)), None),
+            // An agent made inactive.
+            gone(u(3), Some(false), None, None),
+            // An SI put on hold, even at an inactive client.
+            gone(si(1001), None, Some((4, false)), Some(SiStatus::OnHold)),
+        ];
+        let causes = removal_causes(&removals);
+        let shown: Vec<String> = causes.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "client SM-C4 made inactive: 3 contacts",
+                "locations made inactive: 1 contact",
+                "users made inactive: 1 contact",
+                "SI status changed to On Hold: 1 task",
+            ]
+        );
+        // 5 of 9 contacts is more than half, but under the minimum of 20.
+        let t = Threshold {
+            percent: 50,
+            min: 5,
+        };
+        let g = removal_guard(&removals, (9, 10), t).expect("stopped");
+        assert_eq!((g.side, g.removals, g.held), ("contacts", 5, 9));
+        assert!(
+            g.to_string()
+                .contains("remove 5 of the profile's 9 contacts"),
+            "{g}"
+        );
+        assert_eq!(
+            removal_guard(&removals, (10, 10), t),
+            None,
+            "exactly half goes on"
+        );
+        // Tasks are weighed against the profile's tasks.
+        removals.retain(|r| r.key.kind == Kind::Si);
+        let t1 = Threshold {
+            percent: 50,
+            min: 1,
+        };
+        assert_eq!(
+            removal_guard(&removals, (100, 1), t1).map(|g| g.side),
+            Some("tasks")
+        );
+        assert_eq!(removal_guard(&removals, (100, 2), t1), None);
+    }
 }

@@ -569,6 +569,9 @@ mod tests {
         ingest_fails: bool,
         export_fails: bool,
         db_fails: bool,
+        /// Profiles whose ingest, or export, a guard stops.
+        ingest_guarded: Vec<String>,
+        export_guarded: Vec<String>,
     }
 
     impl Site {
@@ -581,6 +584,8 @@ mod tests {
                 ingest_fails: false,
                 export_fails: false,
                 db_fails: false,
+                ingest_guarded: Vec::new(),
+                export_guarded: Vec::new(),
             }
         }
 
@@ -632,6 +637,10 @@ mod tests {
                     if self.ingest_fails {
                         return vec![Input::IngestFailed { profile }];
                     }
+                    if self.ingest_guarded.contains(&profile) {
+                        let files = files.clone();
+                        return vec![Input::IngestGuarded { profile, files }];
+                    }
                     let retry: Vec<PathBuf> = files
                         .iter()
                         .filter(|f| self.unreadable.contains(f))
@@ -652,7 +661,9 @@ mod tests {
                 Action::RefreshProfiles => vec![Input::Profiles(self.profiles.clone())],
                 Action::Export { profile } => {
                     let (profile, seen) = (profile.clone(), Some(self.max_change));
-                    if self.export_fails {
+                    if self.export_guarded.contains(&profile) {
+                        vec![Input::ExportGuarded { profile }]
+                    } else if self.export_fails {
                         vec![Input::ExportFailed { profile, seen }]
                     } else {
                         vec![Input::Exported { profile, seen }]
@@ -1022,5 +1033,88 @@ mod tests {
         site.round(&mut s, ms(250), true);
         assert!(ingests(&rounds(&mut site, &mut s, 300, 1200)).is_empty());
         assert_eq!(ingests(&site.round(&mut s, ms(1250), false)).len(), 1);
+    }
+
+    #[test]
+    fn a_guarded_ingest_holds_its_files_and_not_the_other_profiles() {
+        let mut site = Site::new();
+        site.ingest_guarded.push(ANN.into());
+        let mut s = schedule();
+        site.put(ANN, "mass.csv", 10, mtime(1));
+        let got = ingests(&rounds(&mut site, &mut s, 0, 1500));
+        assert_eq!(got.len(), 1, "tried once: {got:?}");
+        let (ingest, _) = s.guards(ANN);
+        let held_until = ingest.expect("held").next;
+        assert!(held_until >= ms(1000) + FIRST_GUARD_RETRY, "{held_until:?}");
+        // Until then the file is not tried again, and the watcher does not spin: it sleeps
+        // until its next rescan or check, not a tick at a time.
+        let mut rounds_run = 0;
+        let mut t = 1550;
+        while ms(t) < held_until {
+            let actions = site.round(&mut s, ms(t), false);
+            assert!(ingests(&actions).is_empty(), "at {t}: {actions:?}");
+            let Action::Sleep { until } = s.next(ms(t)) else {
+                panic!("a sleep")
+            };
+            assert!(until >= ms(t + 200), "at {t}: sleeps only until {until:?}");
+            rounds_run += 1;
+            t = until.as_millis() as u64;
+        }
+        assert!(rounds_run < 100, "{rounds_run} rounds while held");
+        // Then it is tried again, and held twice as long.
+        let t = t + 1000;
+        let got = ingests(&rounds(&mut site, &mut s, t - 1000, t));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(s.guards(ANN).0.unwrap().delay, FIRST_GUARD_RETRY * 4);
+        // Bob's files go in meanwhile.
+        site.put(BOB, "edit.csv", 5, mtime(2));
+        let got = ingests(&rounds(&mut site, &mut s, t, t + 2500));
+        assert_eq!(
+            got,
+            [(BOB.to_string(), vec![PathBuf::from(BOB).join("edit.csv")])]
+        );
+        // A new version of Ann's file is tried at once (after its debounce), and once it
+        // goes through her hold is lifted.
+        site.ingest_guarded.clear();
+        site.put(ANN, "mass.csv", 11, mtime(3));
+        let got = ingests(&rounds(&mut site, &mut s, t + 2500, t + 5000));
+        assert!(got.iter().any(|(p, _)| p == ANN), "{got:?}");
+        assert_eq!(s.guards(ANN).0, None);
+    }
+
+    #[test]
+    fn a_guarded_export_waits_its_own_backoff_doubling_and_the_others_go_on() {
+        let mut site = Site::new();
+        site.export_guarded.push(ANN.into());
+        let mut s = schedule();
+        let got = exports(&rounds(&mut site, &mut s, 0, 200));
+        assert_eq!(got, [ANN.to_string(), BOB.to_string()]);
+        let first = s.guards(ANN).1.expect("guarded").next;
+        // Database changes: Bob is exported each time, Ann not until her backoff ends.
+        let mut t = 250;
+        let mut anns = 0;
+        while t < 100_000 {
+            site.max_change += 1;
+            let got = exports(&rounds(&mut site, &mut s, t, t + 950));
+            assert!(got.contains(&BOB.to_string()), "at {t}: {got:?}");
+            anns += got.iter().filter(|p| *p == ANN).count();
+            t += 1000;
+        }
+        // Tried at 30 s and 90 s (30, then 60 s later), not at every change.
+        assert_eq!(anns, 2, "first hold until {first:?}");
+        assert_eq!(
+            s.backoffs().1.delay,
+            FIRST_BACKOFF,
+            "the database backoff is untouched"
+        );
+        // An export that goes through clears the hold.
+        s.observe(
+            ms(t),
+            Input::Exported {
+                profile: ANN.into(),
+                seen: Some(99),
+            },
+        );
+        assert_eq!(s.guards(ANN).1, None);
     }
 }
