@@ -196,3 +196,29 @@ fn an_unknown_run_is_a_usage_error_that_says_how_runs_are_named() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("reports/"), "{}", text(&o));
 }
+
+#[test]
+fn a_field_changed_later_by_a_writer_that_keeps_no_journal_is_kept_too() {
+    use smsync::store::Store;
+    let site = Site::new();
+    let run = site.ingest("edits.csv", &[("SM-U11", "+1 555 0111", "Chief Plumber")]);
+    // Another tool's write (no journal row): only the value tells.
+    let mut store =
+        smsync::store::SqliteStore::open(&site.path().join("servicemaster.db")).unwrap();
+    let def = smsync::fields::get(smsync::model::Kind::User, "mobile").unwrap();
+    store
+        .write(&mut |w| {
+            w.set_source(None);
+            w.set(
+                "SM-U11".parse()?,
+                &[(def, smsync::model::Value::Text("+1 555 0777".into()))],
+            )
+            .map(drop)
+        })
+        .unwrap();
+    let (code, done) = site.json(&["undo", &run, "--json"]);
+    assert_eq!(code, Some(3), "{done}");
+    assert_eq!(done["kept"][0]["field"], "mobile", "{done}");
+    assert_eq!(site.field("SM-U11", "mobile"), "+1 555 0777");
+    assert_eq!(done["reverted"][0]["field"], "job_title", "{done}");
+}
