@@ -48,7 +48,7 @@ pub(super) fn ingest(
         print_ingest(&r);
         if let Some(g) = &r.guard {
             print_change_guard(&r, g);
-        } else if let Some(run) = &r.run {
+        } else if let Some(run) = r.run.as_ref().filter(|_| !crate::summary::quiet()) {
             println!("  run {run} (take it back with: smsync undo {run})");
         }
     }
