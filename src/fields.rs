@@ -361,6 +361,11 @@ pub const PROFILE_SETTINGS: &[&str] = &[
     "outputs",
     "full_csv_limit",
     "csv_safe",
+    "removal_guard_percent",
+    "removal_guard_min",
+    "change_guard_percent",
+    "change_guard_min",
+    "blank_guard_max",
 ];
 
 /// A per-profile setting of an employee: optional, stored in its own column.
@@ -750,6 +755,33 @@ static EMPLOYEE: &[FieldDef] = &[
         "csv_safe",
         Ty::Bool,
         "neutralise spreadsheet formulas in the CSV files (default false)",
+    ),
+    setting(
+        "removal_guard_percent",
+        Ty::Int,
+        "an export that would remove more than this percentage of the profile's items (and \
+         at least removal_guard_min of them) stops (default 50)",
+    ),
+    setting(
+        "removal_guard_min",
+        Ty::Int,
+        "the fewest removals that can stop an export (default 20)",
+    ),
+    setting(
+        "change_guard_percent",
+        Ty::Int,
+        "an ingest that would change more than this percentage of the profile's items (and \
+         at least change_guard_min of them) stops (default 50)",
+    ),
+    setting(
+        "change_guard_min",
+        Ty::Int,
+        "the fewest changed items that can stop an ingest (default 20)",
+    ),
+    setting(
+        "blank_guard_max",
+        Ty::Int,
+        "an ingest that would blank more than this many fields stops (default 3)",
     ),
     field(
         Kind::Employee,

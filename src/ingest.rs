@@ -8,6 +8,15 @@
 //! batch. Files move only after their batch is committed; a crash before that leaves them
 //! in the inbox, and the content hash makes a second ingest of the same bytes change
 //! nothing.
+//!
+//! Guard: before a batch commits, its verdicts are added up ([`ChangePlan`]); when the run
+//! would change more of the profile's items, or blank more fields, than the profile's
+//! thresholds allow ([`change_guard`], pure), the batch is undone, no file moves, and the
+//! report carries the guard and the plan. A run of more than one batch is planned whole
+//! first (a dry pass), so that no batch commits before the guard has seen them all.
+//!
+//! Every journal row of a run names it (`ingest-<time>`, also the name of its report in
+//! `reports/`), so that `smsync undo` can take the run back.
 
 use std::fs;
 use std::io::Read;
@@ -23,6 +32,7 @@ use crate::codec::text::{self, DateFormat};
 use crate::codec::{guarded, ical, vcard};
 use crate::error::{Error, Result};
 use crate::export::Layout;
+use crate::export::plan::Threshold;
 use crate::fsutil;
 use crate::model::{Key, Kind};
 use crate::rules::{self, Admission, Base, Decision, FieldChange, SeenKeys, Verdict};
@@ -45,6 +55,13 @@ pub struct Options {
     pub pst_checker: Option<PathBuf>,
     /// Told of each file and item done (the command line draws a progress bar).
     pub progress: crate::progress::Progress,
+    /// A run that would change more than this of the profile's items stops before it
+    /// applies anything ([`change_guard`]).
+    pub change_guard: Threshold,
+    /// A run that would blank more than this many fields stops before it applies anything.
+    pub blank_guard_max: u64,
+    /// Proceed whatever the guard says (`--allow-mass-change`).
+    pub allow_mass_change: bool,
 }
 
 impl Default for Options {
@@ -57,8 +74,109 @@ impl Default for Options {
             after_read: None,
             pst_checker: None,
             progress: Default::default(),
+            change_guard: crate::profile::DEFAULT_CHANGE_GUARD,
+            blank_guard_max: crate::profile::DEFAULT_BLANK_GUARD_MAX,
+            allow_mass_change: false,
         }
     }
+}
+
+/// A field an ingest would blank: it holds a value in the database and the incoming item
+/// has it empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blanked {
+    pub key: String,
+    pub field: &'static str,
+    pub old: String,
+}
+
+/// What a run's verdicts would do, added up over its batches: the items with an applied
+/// field and the fields blanked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangePlan {
+    pub changed: u64,
+    pub blanked: Vec<Blanked>,
+}
+
+impl ChangePlan {
+    /// Adds the items of one file's report.
+    pub fn add(&mut self, file: &FileReport) {
+        for i in &file.items {
+            if i.outcome != ItemOutcome::Applied {
+                continue;
+            }
+            self.changed += 1;
+            for f in i.fields.iter().filter(|f| f.decision.applies()) {
+                if f.incoming.trim().is_empty() && !f.database.trim().is_empty() {
+                    self.blanked.push(Blanked {
+                        key: i.key.clone().unwrap_or_else(|| i.source.clone()),
+                        field: f.field,
+                        old: f.database.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Why an ingest stopped before applying anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeGuard {
+    /// Items the run would change, of the `held` items the profile holds.
+    pub changed: u64,
+    pub held: u64,
+    pub threshold: Threshold,
+    /// The fields it would blank, and how many may be blanked.
+    pub blanked: Vec<Blanked>,
+    pub blank_max: u64,
+}
+
+impl std::fmt::Display for ChangeGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.threshold.exceeded(self.changed, self.held) {
+            parts.push(format!(
+                "change {} of the profile's {} items (more than {}% and at least {})",
+                self.changed, self.held, self.threshold.percent, self.threshold.min
+            ));
+        }
+        if self.blanked.len() as u64 > self.blank_max {
+            let first: Vec<String> = self
+                .blanked
+                .iter()
+                .take(5)
+                .map(|b| format!("{} {}", b.key, b.field))
+                .collect();
+            parts.push(format!(
+                "blank {} fields (more than {}: {}{})",
+                self.blanked.len(),
+                self.blank_max,
+                first.join(", "),
+                if self.blanked.len() > 5 { ", …" } else { "" }
+            ));
+        }
+        write!(f, "the ingest would {}", parts.join(" and "))
+    }
+}
+
+/// Whether a run whose verdicts add up to `plan`, in a profile holding `held` items, must
+/// stop before applying anything: it changes more items than `threshold` allows, or blanks
+/// more than `blank_max` fields.
+pub fn change_guard(
+    plan: &ChangePlan,
+    held: u64,
+    threshold: Threshold,
+    blank_max: u64,
+) -> Option<ChangeGuard> {
+    let too_many = threshold.exceeded(plan.changed, held);
+    let too_blank = plan.blanked.len() as u64 > blank_max;
+    (too_many || too_blank).then(|| ChangeGuard {
+        changed: plan.changed,
+        held,
+        threshold,
+        blanked: plan.blanked.clone(),
+        blank_max,
+    })
 }
 
 /// Counts of what happened to items.
@@ -256,10 +374,16 @@ fn skipped_by_reason(reasons: std::collections::HashMap<String, u64>) -> Vec<Ski
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub profile: String,
+    /// Nothing changed: a dry run, or a run the guard stopped (its files are the plan).
     pub dry_run: bool,
     pub files: Vec<FileReport>,
     pub tally: Tally,
     pub report_file: Option<PathBuf>,
+    /// The run's name (`ingest-<time>`): its report is `reports/<run>.json`, its journal
+    /// rows carry it, and `smsync undo <run>` takes it back. `None` when nothing changed.
+    pub run: Option<String>,
+    /// Set when the guard stopped the run before it applied anything.
+    pub guard: Option<ChangeGuard>,
 }
 
 impl Report {
@@ -268,7 +392,9 @@ impl Report {
     pub fn exit_code(&self) -> i32 {
         use crate::error::exit;
         let bad = self.tally.refused > 0 || self.files.iter().any(|f| f.outcome.is_bad());
-        if bad {
+        if self.guard.is_some() {
+            exit::ATTENTION
+        } else if bad {
             exit::PARTIAL
         } else if self.tally.conflicts > 0 || self.tally.not_updatable > 0 {
             exit::ATTENTION
@@ -879,6 +1005,7 @@ fn apply_file(
     profile: &Profile,
     input: &mut Input,
     opts: &Options,
+    run: Option<&str>,
 ) -> Result<FileReport> {
     let mut report = FileReport {
         file: input.path.clone(),
@@ -896,6 +1023,7 @@ fn apply_file(
             kind: "ingest",
             profile: Some(profile.name.clone()),
             file: Some(input.name.clone()),
+            run: run.map(str::to_string),
         }))
     };
     let Some(bytes) = &input.bytes else {
@@ -1121,9 +1249,118 @@ pub fn ingest(
     } else {
         files.to_vec()
     };
+    let run_name = format!(
+        "ingest-{}",
+        crate::clock::format_micros(crate::clock::now_micros()).replace([':', '-'], "")
+    );
+    let run = (!opts.dry_run).then_some(run_name.as_str());
+    // The guard needs the size of the profile; a dry run and an allowed run do not.
+    let guard = if opts.dry_run || opts.allow_mass_change || paths.is_empty() {
+        None
+    } else {
+        let all = [Kind::Location, Kind::User, Kind::Tech, Kind::Si];
+        Some(Guarding {
+            held: store.exported_count(profile.employee, &all, u64::MAX)?,
+            plan: ChangePlan::default(),
+        })
+    };
+    let mut stopped = None;
+    let mut reports = Vec::new();
+    if let Some(mut g) = guard {
+        if paths.len() > opts.batch.max(1) {
+            // Several batches commit one by one: plan them all first (a dry pass), so that
+            // none commits before the guard has seen the whole run.
+            let dry = Options {
+                dry_run: true,
+                progress: Default::default(),
+                ..opts.clone()
+            };
+            let mut whole = Guarding {
+                held: g.held,
+                plan: ChangePlan::default(),
+            };
+            let (planned, hit) = run_batches(
+                store,
+                profile,
+                &layout,
+                from_inbox,
+                &paths,
+                &dry,
+                None,
+                Some(&mut whole),
+            )?;
+            if hit.is_some() {
+                reports = planned;
+                stopped = hit;
+            }
+        }
+        if stopped.is_none() {
+            opts.progress
+                .emit(crate::progress::Event::Files(paths.len() as u64));
+            let (done, hit) = run_batches(
+                store,
+                profile,
+                &layout,
+                from_inbox,
+                &paths,
+                opts,
+                run,
+                Some(&mut g),
+            )?;
+            reports = done;
+            stopped = hit;
+        }
+    } else {
+        opts.progress
+            .emit(crate::progress::Event::Files(paths.len() as u64));
+        reports = run_batches(store, profile, &layout, from_inbox, &paths, opts, run, None)?.0;
+    }
+    let mut tally = Tally::default();
+    for r in &reports {
+        tally.add(&r.tally);
+    }
+    let changed = !opts.dry_run && stopped.is_none();
+    let mut report = Report {
+        profile: profile.name.clone(),
+        dry_run: !changed,
+        files: reports,
+        tally,
+        report_file: None,
+        run: None,
+        guard: stopped,
+    };
+    if changed && !report.files.is_empty() {
+        report.run = Some(run_name.clone());
+        let path = layout.reports.join(format!("{run_name}.json"));
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Other(e.to_string()))?;
+        fsutil::write_atomic(&path, &json)?;
+        report.report_file = Some(path);
+    }
+    Ok(report)
+}
+
+/// The guard's state over a run: the profile's size and the plan so far.
+struct Guarding {
+    held: u64,
+    plan: ChangePlan,
+}
+
+/// Reads, applies and files `paths` batch by batch. With `guard`, a batch that would take
+/// the run over the guard's thresholds is undone and the run stops there: its reports
+/// (the plan) and the guard are returned, and its files stay where they are.
+#[allow(clippy::too_many_arguments)]
+fn run_batches(
+    store: &mut dyn Store,
+    profile: &Profile,
+    layout: &Layout,
+    from_inbox: bool,
+    paths: &[PathBuf],
+    opts: &Options,
+    run: Option<&str>,
+    mut guard: Option<&mut Guarding>,
+) -> Result<(Vec<FileReport>, Option<ChangeGuard>)> {
     let mut reports: Vec<FileReport> = Vec::new();
-    opts.progress
-        .emit(crate::progress::Event::Files(paths.len() as u64));
+    let mut stopped = None;
     // Three stages on their own threads, a batch apart: one reads (and hashes) batch n+1,
     // this one applies batch n in one transaction, one files batch n−1 (moves after its
     // commit, then one fsync per folder).
@@ -1149,7 +1386,6 @@ pub fn ingest(
                 }
             }
         });
-        let layout = &layout;
         let filer = scope.spawn(move || -> Result<Vec<FileReport>> {
             let mut filed = Vec::new();
             for (mut batch, inputs) in applied_rx {
@@ -1162,8 +1398,14 @@ pub fn ingest(
         });
         let mut applied = Ok(());
         for mut inputs in loaded_rx {
-            match apply_batch(store, profile, opts, &mut inputs) {
-                Ok(batch) => {
+            match apply_batch(store, profile, opts, run, guard.as_deref_mut(), &mut inputs) {
+                Ok((batch, Some(hit))) => {
+                    // Undone: the plan is reported, its files are not filed.
+                    reports.extend(batch);
+                    stopped = Some(hit);
+                    break;
+                }
+                Ok((batch, None)) => {
                     if applied_tx.send((batch, inputs)).is_err() {
                         break; // the filer stopped on an error, returned below
                     }
@@ -1182,43 +1424,28 @@ pub fn ingest(
             .join()
             .unwrap_or_else(|_| Err(Error::Other("the filing thread panicked".into())));
         // Files of committed batches are filed even when a later batch failed.
-        reports.extend(filed?);
+        let mut filed = filed?;
+        filed.append(&mut reports);
+        reports = filed;
         applied?;
         loaded.map_err(|_| Error::Other("the reading thread panicked".into()))
     })?;
-    let mut tally = Tally::default();
-    for r in &reports {
-        tally.add(&r.tally);
-    }
-    let mut report = Report {
-        profile: profile.name.clone(),
-        dry_run: opts.dry_run,
-        files: reports,
-        tally,
-        report_file: None,
-    };
-    if !opts.dry_run && !report.files.is_empty() {
-        let name = format!(
-            "ingest-{}.json",
-            crate::clock::format_micros(crate::clock::now_micros()).replace([':', '-'], "")
-        );
-        let path = layout.reports.join(name);
-        let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Other(e.to_string()))?;
-        fsutil::write_atomic(&path, &json)?;
-        report.report_file = Some(path);
-    }
-    Ok(report)
+    Ok((reports, stopped))
 }
 
-/// Applies one batch of loaded files in one transaction; returns their reports.
+/// Applies one batch of loaded files in one transaction; returns their reports, and the
+/// guard when the batch takes the run over its thresholds (then it is undone).
 fn apply_batch(
     store: &mut dyn Store,
     profile: &Profile,
     opts: &Options,
+    run: Option<&str>,
+    mut guard: Option<&mut Guarding>,
     inputs: &mut [Input],
-) -> Result<Vec<FileReport>> {
+) -> Result<(Vec<FileReport>, Option<ChangeGuard>)> {
     let mut batch: Vec<FileReport> = Vec::new();
     let mut end = BatchEnd::Commit;
+    let mut hit = None;
     let result = store.write(&mut |w| {
         batch.clear();
         end = BatchEnd::Commit;
@@ -1228,7 +1455,20 @@ fn apply_batch(
             // files stay in the inbox. (No savepoint per file: it would add nothing to
             // that, and under it every item's savepoint release walked the file's whole
             // undo journal, which made a 10,000-row CSV quadratic.)
-            batch.push(apply_file(w, profile, input, opts)?);
+            batch.push(apply_file(w, profile, input, opts, run)?);
+        }
+        if let Some(g) = guard.as_deref_mut() {
+            // The batch's verdicts, added to the run's: the guard decides before the commit.
+            let mut plan = g.plan.clone();
+            for r in &batch {
+                plan.add(r);
+            }
+            hit = change_guard(&plan, g.held, opts.change_guard, opts.blank_guard_max);
+            if hit.is_some() {
+                end = BatchEnd::RollBack;
+                return Err(Error::Other("guard: rolled back".into()));
+            }
+            g.plan = plan;
         }
         if opts.dry_run {
             // The store undoes a transaction whose closure fails; `end` tells this error
@@ -1243,7 +1483,7 @@ fn apply_batch(
             for _ in &batch {
                 opts.progress.emit(crate::progress::Event::File);
             }
-            Ok(batch)
+            Ok((batch, hit))
         }
         (Err(e), BatchEnd::Commit) => Err(e),
     }
@@ -1361,5 +1601,92 @@ mod tests {
         for (bytes, want) in cases {
             assert_eq!(sniff(bytes), want, "{bytes:?}");
         }
+    }
+
+    fn item(
+        key: &str,
+        outcome: ItemOutcome,
+        fields: &[(&'static str, &str, &str, Decision)],
+    ) -> ItemReport {
+        ItemReport {
+            source: "line 2".into(),
+            key: Some(key.into()),
+            outcome,
+            reason: None,
+            fields: fields
+                .iter()
+                .map(|&(field, database, incoming, decision)| FieldChange {
+                    field,
+                    database: database.into(),
+                    incoming: incoming.into(),
+                    decision,
+                    reason: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_change_guard_counts_changed_items_and_blanked_fields() {
+        let file = FileReport {
+            file: "x.csv".into(),
+            format: Format::Csv,
+            outcome: FileOutcome::Processed,
+            moved_to: None,
+            error: None,
+            notes: Vec::new(),
+            tally: Tally::default(),
+            items: vec![
+                item(
+                    "SM-L1",
+                    ItemOutcome::Applied,
+                    &[
+                        ("phone", "+1 555", "", Decision::Applied),
+                        ("email", "a@b", "", Decision::ConflictOutlookWon),
+                        ("fax", "", "", Decision::Applied),
+                        ("web", "w", "", Decision::ConflictDatabaseKept),
+                    ],
+                ),
+                item(
+                    "SM-L2",
+                    ItemOutcome::Applied,
+                    &[("phone", "1", "2", Decision::Applied)],
+                ),
+                item(
+                    "SM-L3",
+                    ItemOutcome::Refused,
+                    &[("phone", "1", "", Decision::Refused)],
+                ),
+                item("SM-L4", ItemOutcome::Unchanged, &[]),
+            ],
+            skipped: Vec::new(),
+        };
+        let mut plan = ChangePlan::default();
+        plan.add(&file);
+        assert_eq!(plan.changed, 2);
+        let blanked: Vec<(&str, &str)> = plan
+            .blanked
+            .iter()
+            .map(|b| (b.key.as_str(), b.field))
+            .collect();
+        assert_eq!(blanked, [("SM-L1", "phone"), ("SM-L1", "email")]);
+        let t = Threshold {
+            percent: 50,
+            min: 2,
+        };
+        // 2 of 4 is not more than half; 2 blanks are within a limit of 2.
+        assert_eq!(change_guard(&plan, 4, t, 2), None);
+        let g = change_guard(&plan, 3, t, 2).expect("2 of 3");
+        assert!(
+            g.to_string().contains("change 2 of the profile's 3 items"),
+            "{g}"
+        );
+        assert!(!g.to_string().contains("blank"), "{g}");
+        let g = change_guard(&plan, 4, t, 1).expect("2 blanks over 1");
+        assert!(
+            g.to_string()
+                .contains("blank 2 fields (more than 1: SM-L1 phone"),
+            "{g}"
+        );
     }
 }

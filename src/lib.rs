@@ -23,4 +23,5 @@ pub mod rules;
 pub mod seed;
 pub mod store;
 pub mod summary;
+pub mod undo;
 pub mod watch;

@@ -15,6 +15,7 @@ use crate::codec::outlook_csv::Encoding;
 use crate::codec::text::DateFormat;
 use crate::codec::vcard;
 use crate::error::{Error, Result};
+use crate::export::plan::Threshold;
 use crate::export::{self, Layout, Outputs};
 use crate::fields::{CSV_LANGUAGES, VCARD_VERSIONS};
 use crate::fsutil;
@@ -38,6 +39,35 @@ pub const DEFAULT_CSV_ENCODING: &str = "utf-8";
 pub const DEFAULT_VCARD_VERSION: &str = "3.0";
 pub const DEFAULT_OUTPUTS: &str = "vdir,outlook,outlook-vcards";
 pub const DEFAULT_FULL_CSV_LIMIT: u64 = 20_000;
+/// The guards' defaults (README "Guards"): an export stops before removing more than half
+/// of a profile's items when that is at least 20 items; an ingest before changing more
+/// than half of them (at least 20), or before blanking more than 3 fields.
+pub const DEFAULT_REMOVAL_GUARD: Threshold = Threshold {
+    percent: 50,
+    min: 20,
+};
+pub const DEFAULT_CHANGE_GUARD: Threshold = Threshold {
+    percent: 50,
+    min: 20,
+};
+pub const DEFAULT_BLANK_GUARD_MAX: u64 = 3;
+
+/// The guard settings that are numbers, with their defaults and their largest value.
+const GUARD_SETTINGS: &[(&str, u64, u64)] = &[
+    ("removal_guard_percent", DEFAULT_REMOVAL_GUARD.percent, 100),
+    (
+        "removal_guard_min",
+        DEFAULT_REMOVAL_GUARD.min,
+        u32::MAX as u64,
+    ),
+    ("change_guard_percent", DEFAULT_CHANGE_GUARD.percent, 100),
+    (
+        "change_guard_min",
+        DEFAULT_CHANGE_GUARD.min,
+        u32::MAX as u64,
+    ),
+    ("blank_guard_max", DEFAULT_BLANK_GUARD_MAX, u32::MAX as u64),
+];
 
 /// The default of a per-profile setting, as text; `None` for other fields.
 pub fn default_of(name: &str) -> Option<String> {
@@ -49,7 +79,12 @@ pub fn default_of(name: &str) -> Option<String> {
         "outputs" => DEFAULT_OUTPUTS.into(),
         "full_csv_limit" => DEFAULT_FULL_CSV_LIMIT.to_string(),
         "csv_safe" => "false".into(),
-        _ => return None,
+        _ => {
+            return GUARD_SETTINGS
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, d, _)| d.to_string());
+        }
     })
 }
 
@@ -79,6 +114,12 @@ pub struct Effective {
     pub outputs: Outputs,
     pub full_csv_limit: u64,
     pub csv_safe: bool,
+    /// An export that would remove more than this stops (unless allowed).
+    pub removal_guard: Threshold,
+    /// An ingest that would change more than this stops (unless allowed).
+    pub change_guard: Threshold,
+    /// An ingest that would blank more than this many fields stops (unless allowed).
+    pub blank_guard_max: u64,
 }
 
 impl Effective {
@@ -93,6 +134,7 @@ impl Effective {
             csv_safe: self.csv_safe,
             // A checked code (`parse_language`), so it parses.
             csv_language: self.csv_language.parse().unwrap_or_default(),
+            removal_guard: self.removal_guard,
             ..Default::default()
         }
     }
@@ -101,6 +143,8 @@ impl Effective {
     pub fn ingest_options(&self) -> ingest::Options {
         ingest::Options {
             dates: self.dates.clone(),
+            change_guard: self.change_guard,
+            blank_guard_max: self.blank_guard_max,
             ..Default::default()
         }
     }
@@ -115,6 +159,17 @@ impl Effective {
             ("outputs", outputs_text(self.outputs)),
             ("full_csv_limit", self.full_csv_limit.to_string()),
             ("csv_safe", self.csv_safe.to_string()),
+            (
+                "removal_guard_percent",
+                self.removal_guard.percent.to_string(),
+            ),
+            ("removal_guard_min", self.removal_guard.min.to_string()),
+            (
+                "change_guard_percent",
+                self.change_guard.percent.to_string(),
+            ),
+            ("change_guard_min", self.change_guard.min.to_string()),
+            ("blank_guard_max", self.blank_guard_max.to_string()),
         ]
     }
 }
@@ -185,6 +240,12 @@ pub fn check_setting(name: &str, v: Value) -> Result<Value> {
             ("full_csv_limit", Value::Int(n)) if *n < 0 => Err(Error::invalid(format!(
                 "employee.full_csv_limit: {n} is not a number of items (0 or more)"
             ))),
+            (_, Value::Int(n)) => match GUARD_SETTINGS.iter().find(|(g, _, _)| *g == name) {
+                Some((_, _, max)) if *n < 0 || *n as u64 > *max => Err(Error::invalid(format!(
+                    "employee.{name}: {n} is out of range: give 0 to {max}"
+                ))),
+                _ => Ok(v),
+            },
             _ => Ok(v),
         };
     };
@@ -245,7 +306,35 @@ pub fn resolve(p: &Profile, over: &Overrides) -> Result<Effective> {
         })?,
         (None, None) => DEFAULT_FULL_CSV_LIMIT,
     };
+    // A guard setting stored out of range (by another tool) is the default's error.
+    let guard = |name: &str, stored: Option<i64>| -> Result<u64> {
+        let (_, default, max) = GUARD_SETTINGS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .expect("a guard setting");
+        match stored {
+            None => Ok(*default),
+            Some(n) if n >= 0 && n as u64 <= *max => Ok(n as u64),
+            Some(n) => Err(Error::invalid(format!(
+                "profile '{}' ({}): its setting {name} {n} is out of range (0 to {max}); change \
+                 it with `smsync admin set {} {name}={default}`",
+                p.name, p.employee, p.employee
+            ))),
+        }
+    };
+    let removal_guard = Threshold {
+        percent: guard("removal_guard_percent", s.removal_guard_percent)?,
+        min: guard("removal_guard_min", s.removal_guard_min)?,
+    };
+    let change_guard = Threshold {
+        percent: guard("change_guard_percent", s.change_guard_percent)?,
+        min: guard("change_guard_min", s.change_guard_min)?,
+    };
+    let blank_guard_max = guard("blank_guard_max", s.blank_guard_max)?;
     Ok(Effective {
+        removal_guard,
+        change_guard,
+        blank_guard_max,
         dates: pick(
             p,
             "date_format",

@@ -176,11 +176,15 @@ fn prepare(root: &Path) -> (Site, Vec<String>) {
     };
     site.run(&["db", "init"]);
     site.run(&["db", "seed", "--scale", "1000", "--seed", "9"]);
-    let profile = SqliteStore::open(&site.db()).unwrap().profiles().unwrap()[0]
-        .name
-        .clone();
-    let site = Site { profile, ..site };
+    let first = SqliteStore::open(&site.db()).unwrap().profiles().unwrap()[0].clone();
+    let site = Site {
+        profile: first.name,
+        ..site
+    };
     site.run(&["export", "--profile", &site.profile]);
+    // The CSV below edits every user: a mass change the profile is set to allow.
+    let employee = first.employee.to_string();
+    site.run(&["admin", "set", &employee, "change_guard_percent=100"]);
     // Inputs: a CSV editing every user, 20 vCards, a new task.
     let mut inputs = Vec::new();
     let staged = root.join("staged");

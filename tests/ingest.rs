@@ -910,7 +910,12 @@ fn another_writer_during_an_ingest_loses_nothing() {
             );
         }
     });
-    let r = ingest(&mut s, &p, &drop, &[], &Options::default()).unwrap();
+    // Every user edited: a mass change, allowed (the guard is tests/guards.rs's).
+    let opts = Options {
+        allow_mass_change: true,
+        ..Options::default()
+    };
+    let r = ingest(&mut s, &p, &drop, &[], &opts).unwrap();
     writer.join().unwrap();
     assert!(r.tally.applied > 1000, "{:?}", r.tally);
     for i in 1..=40 {

@@ -26,6 +26,9 @@ pub(super) fn export(
     let over = args.settings.overrides(date_format);
     crate::profile::check_overrides(&over)?;
     let keep_changes = std::time::Duration::from_secs(args.keep_changes_days * 86_400);
+    if args.dry_run {
+        return dry_run(&store, drop, &over, &args.profiles, args);
+    }
     let profiles = select_profiles(&store, drop, &args.profiles)?;
     let mut reports = Vec::new();
     let mut failed = Failed::default();
@@ -36,6 +39,7 @@ pub(super) fn export(
             let opts = crate::export::Options {
                 progress: bar.sink(),
                 keep_changes,
+                allow_mass_removal: args.allow_mass_removal,
                 ..crate::profile::resolve(&p, &over)?.export_options()
             };
             crate::report::export_recorded(&mut store, &p, drop, &opts)
@@ -45,7 +49,10 @@ pub(super) fn export(
             Ok(r) => {
                 say_moved(&r);
                 if !args.json {
-                    print_export(&r);
+                    match &r.guard {
+                        Some(g) => print_removal_guard(&r, g),
+                        None => print_export(&r),
+                    }
                 }
                 reports.push(r);
             }
@@ -61,6 +68,112 @@ pub(super) fn export(
         crate::error::exit::worst(c, r.exit_code())
     });
     exit_with(code)
+}
+
+/// `smsync export --dry-run`: what each output of each profile would write and remove;
+/// nothing is written and no stamp moves. Exits 4 when the removal guard would stop a run
+/// (and `--allow-mass-removal` is not given).
+fn dry_run(
+    store: &SqliteStore,
+    drop: &Path,
+    over: &crate::profile::Overrides,
+    sel: &super::Profiles,
+    args: &ExportArgs,
+) -> Result<()> {
+    let mut plans = Vec::new();
+    let mut failed = Failed::default();
+    let mut code = crate::error::exit::OK;
+    for (p, chosen) in select_profiles(store, drop, sel)? {
+        let r = chosen.and_then(|()| {
+            let opts = crate::profile::resolve(&p, over)?.export_options();
+            crate::export::dry_run(store, &p, drop, &opts)
+        });
+        match r {
+            Ok(plan) => {
+                if plan.guard.is_some() && !args.allow_mass_removal {
+                    code = crate::error::exit::ATTENTION;
+                }
+                if !args.json {
+                    print_dry_run(&plan);
+                }
+                plans.push(plan);
+            }
+            Err(e) if sel.all => failed.add(&p, e),
+            Err(e) => return Err(e),
+        }
+    }
+    if args.json {
+        print_json(&json!({ "dry_run": true, "profiles": plans, "errors": failed.list }))?;
+    }
+    exit_with(crate::error::exit::worst(code, failed.code))
+}
+
+/// The text of a dry run: per output, each item to write and to remove with its file
+/// (relative to the profile's folder), then the full-set sheets.
+fn print_dry_run(plan: &crate::export::DryRun) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let rel = |f: &Path| {
+        f.strip_prefix(&plan.folder)
+            .unwrap_or(f)
+            .display()
+            .to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{} (dry run: nothing written){} -> {}",
+        plan.profile,
+        if plan.full { " (full)" } else { "" },
+        plan.folder.display()
+    );
+    for o in &plan.outputs {
+        let _ = writeln!(
+            out,
+            "  {}: {} to write, {} to remove",
+            o.output,
+            o.write.len(),
+            o.remove.len()
+        );
+        if crate::summary::quiet() {
+            continue;
+        }
+        for i in &o.write {
+            let _ = writeln!(out, "    write  {} {} -> {}", i.key, i.name, rel(&i.file));
+        }
+        for i in &o.remove {
+            let _ = writeln!(out, "    remove {} {} -> {}", i.key, i.name, rel(&i.file));
+        }
+        for s in &o.sheets {
+            let state = match s.state {
+                crate::export::FullSheet::Rewritten => "rewritten",
+                crate::export::FullSheet::Current => "unchanged",
+                crate::export::FullSheet::Stale => "kept (over full_csv_limit)",
+            };
+            let _ = writeln!(out, "    sheet  {}: {state}", rel(&s.file));
+        }
+    }
+    if let Some(g) = &plan.guard {
+        let _ = writeln!(
+            out,
+            "  guard: {g}; a run stops here unless --allow-mass-removal is given"
+        );
+    }
+    print!("{out}");
+}
+
+/// What a run the removal guard stopped says: the count, the causes, and the ways on.
+fn print_removal_guard(r: &crate::export::Report, g: &crate::export::RemovalGuard) {
+    println!(
+        "{}: export stopped before writing anything (exit 4): {g}",
+        r.profile
+    );
+    println!(
+        "  check that these changes are meant (smsync export --profile \"{}\" --dry-run lists \
+         every item); then run the export with --allow-mass-removal, or change the profile's \
+         removal_guard_percent or removal_guard_min (smsync admin set SM-E<id> \
+         removal_guard_min=N)",
+        r.profile
+    );
 }
 
 /// The profiles of an `--all` run that failed: each is said on stderr at once.
@@ -119,12 +232,14 @@ pub(super) fn sync(
             let iopts = crate::ingest::Options {
                 pst_checker: std::env::current_exe().ok(),
                 progress: bar.sink(),
+                allow_mass_change: args.allow_mass_change,
                 ..eff.ingest_options()
             };
             let ing = crate::report::ingest_recorded(&mut store, &p, drop, &[], &iopts)?;
             let p = store.profile(&p.name)?;
             let eopts = crate::export::Options {
                 progress: bar.sink(),
+                allow_mass_removal: args.allow_mass_removal,
                 ..eff.export_options()
             };
             let mut exp = crate::report::export_recorded(&mut store, &p, drop, &eopts)?;
@@ -140,7 +255,13 @@ pub(super) fn sync(
                 say_moved(&exp);
                 if !args.json {
                     print_ingest(&ing);
-                    print_export(&exp);
+                    if let Some(g) = &ing.guard {
+                        super::ingest::print_change_guard(&ing, g);
+                    }
+                    match &exp.guard {
+                        Some(g) => print_removal_guard(&exp, g),
+                        None => print_export(&exp),
+                    }
                 }
                 out.push(json!({"ingest": ing, "export": exp}));
             }

@@ -29,16 +29,16 @@ pub(super) fn ingest(
         date_format: date_format.map(str::to_string),
         ..Default::default()
     };
-    let dates = crate::profile::resolve(&profile, &over)?.dates;
+    let eff = crate::profile::resolve(&profile, &over)?;
     crate::export::follow_folder(&mut store, &profile, drop)?;
     let bar = Bar::new("ingest", 0, 1, &profile.name);
     let opts = crate::ingest::Options {
-        dates,
         dry_run: args.dry_run,
         max_size: args.max_size_mb * 1024 * 1024,
         pst_checker: std::env::current_exe().ok(),
         progress: bar.sink(),
-        ..Default::default()
+        allow_mass_change: args.allow_mass_change,
+        ..eff.ingest_options()
     };
     let r = crate::report::ingest_recorded(&mut store, &profile, drop, &args.files, &opts)?;
     std::mem::drop(bar);
@@ -46,8 +46,33 @@ pub(super) fn ingest(
         print_json(&r)?;
     } else {
         print_ingest(&r);
+        if let Some(g) = &r.guard {
+            print_change_guard(&r, g);
+        } else if let Some(run) = r.run.as_ref().filter(|_| !crate::summary::quiet()) {
+            println!("  run {run} (take it back with: smsync undo {run})");
+        }
     }
     exit_with(r.exit_code())
+}
+
+/// What a run the change guard stopped says after its plan: why, and the ways on.
+pub(super) fn print_change_guard(r: &crate::ingest::Report, g: &crate::ingest::ChangeGuard) {
+    println!(
+        "{}: ingest stopped before applying anything (exit 4): {g}",
+        r.profile
+    );
+    for b in g.blanked.iter().take(20) {
+        println!("  would blank {} {} (now {:?})", b.key, b.field, b.old);
+    }
+    if g.blanked.len() > 20 {
+        println!("  … and {} more blanked fields", g.blanked.len() - 20);
+    }
+    println!(
+        "  the files stay in the inbox; the plan is above. If it is meant, run: smsync ingest \
+         --profile \"{}\" --allow-mass-change (or change the profile's change_guard_percent, \
+         change_guard_min or blank_guard_max with smsync admin set SM-E<id> NAME=N)",
+        r.profile
+    );
 }
 
 /// Files named on the command line must exist: a mistyped path is a usage error (exit 2)
@@ -116,6 +141,10 @@ pub(super) fn journal(db: &Path, profile: Option<&str>, limit: usize, json: bool
                 .as_ref()
                 .map(|r| format!("  ({r})"))
                 .unwrap_or_default()
+                + &e.run
+                    .as_ref()
+                    .map(|r| format!("  [{r}]"))
+                    .unwrap_or_default()
         );
     }
     Ok(())

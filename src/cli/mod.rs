@@ -17,6 +17,7 @@ mod ingest;
 mod print;
 mod reconcile;
 mod report;
+mod undo;
 mod watch;
 
 pub use crate::summary::{print_export, print_ingest};
@@ -84,6 +85,9 @@ pub enum Command {
     },
     /// Run continuously: ingest dropped files, export database changes.
     Watch(WatchArgs),
+    /// Take an ingest run back: revert its database changes from the journal's old values
+    /// (a field changed later is kept and reported).
+    Undo(UndoArgs),
     /// Internal: reads a PST file and exits 0 unless the reader crashes. Ingest runs it in
     /// a child process before reading a PST itself.
     #[command(name = "check-pst", hide = true)]
@@ -191,6 +195,14 @@ pub struct ExportArgs {
     /// replaced them (a run not yet replaced is always kept).
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub keep_changes_days: u64,
+    /// Print what each output would write and remove, and write nothing (no file, no
+    /// stamp).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Proceed even when the run would remove more of a profile's items than its
+    /// removal_guard_percent and removal_guard_min allow.
+    #[arg(long)]
+    pub allow_mass_removal: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -241,9 +253,26 @@ pub struct IngestArgs {
     /// Print the exact plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Proceed even when the run would change more of the profile's items than its
+    /// change_guard_percent and change_guard_min allow, or blank more fields than its
+    /// blank_guard_max.
+    #[arg(long)]
+    pub allow_mass_change: bool,
     /// Refuse files larger than this many MB.
     #[arg(long, default_value_t = 100)]
     pub max_size_mb: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The run: its report's name in <profile>/reports/ (ingest-<time>, with or without
+    /// .json), as `ingest` prints it and `journal` shows it.
+    pub run: String,
+    /// Show what would be reverted and kept, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -282,6 +311,12 @@ pub struct SyncArgs {
     pub profiles: Profiles,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// As `ingest --allow-mass-change`.
+    #[arg(long)]
+    pub allow_mass_change: bool,
+    /// As `export --allow-mass-removal`.
+    #[arg(long)]
+    pub allow_mass_removal: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -376,6 +411,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect { file, json } => ingest::inspect(&db, &file, dates, json),
         Command::CheckPst { file } => ingest::check_pst(&file),
         Command::Watch(args) => watch::watch(&db, &drop, dates, &args),
+        Command::Undo(args) => undo::undo(&db, &args),
         Command::Reset { profile } => export::reset(&db, &profile),
         Command::Fields { kind, json } => fields::fields(kind.as_deref(), json),
         Command::Status { json } => export::status(&db, &drop, json),

@@ -10,6 +10,11 @@
 //! Safety: every file is written atomically; a run marks its profile folder while it runs,
 //! and a run that finds the mark of an interrupted one rewrites and re-lists everything
 //! since the stamps (which move only at the end, after a file-system sync).
+//!
+//! Guards: before the marker or any file is written, a run counts the removals it would
+//! make (through the store, no file I/O) and stops when [`plan::removal_guard`] says they
+//! are too many, unless `allow_mass_removal`. [`dry_run`] plans a run without writing
+//! anything.
 
 mod outlook;
 pub mod output;
@@ -35,10 +40,10 @@ use crate::model::{Key, Kind, SiStatus};
 use crate::store::{Changed, Cursor, Exported, OutputStamps, Profile, Store};
 
 pub use output::{OutputKind, Outputs, Side};
-pub use plan::FullSheet;
+pub use plan::{FullSheet, RemovalGuard};
 
 use output::{Output, Put, Refusal, Written};
-use plan::{Action, Facts, Mode, SheetFacts, StateChange};
+use plan::{Action, Facts, Mode, SheetFacts, StateChange, Threshold};
 
 /// How an export writes.
 #[derive(Debug, Clone)]
@@ -65,6 +70,11 @@ pub struct Options {
     /// Change files in `outlook/changes/` that later full-set sheets replaced are kept
     /// this long, then deleted (see [`retention`]).
     pub keep_changes: std::time::Duration,
+    /// A run that would remove more than this of the profile's items stops before it
+    /// writes anything ([`plan::removal_guard`]).
+    pub removal_guard: Threshold,
+    /// Proceed whatever the removal guard says (`--allow-mass-removal`).
+    pub allow_mass_removal: bool,
 }
 
 impl Default for Options {
@@ -80,6 +90,8 @@ impl Default for Options {
             csv_language: Language::En,
             progress: Default::default(),
             keep_changes: std::time::Duration::from_secs(30 * 86_400),
+            removal_guard: crate::profile::DEFAULT_REMOVAL_GUARD,
+            allow_mass_removal: false,
         }
     }
 }
@@ -282,12 +294,18 @@ pub struct Report {
     /// Values an output could not write (a character its encoding cannot hold): each item
     /// was left out of that output only, and stays pending for it.
     pub refused: Vec<Refusal>,
+    /// Set when the run stopped before writing anything: it would have removed too much
+    /// of the profile (nothing was written, no stamp moved).
+    pub guard: Option<RemovalGuard>,
 }
 
 impl Report {
-    /// The exit code of the run: 3 when an output left items out.
+    /// The exit code of the run: 4 when a guard stopped it, 3 when an output left items
+    /// out.
     pub fn exit_code(&self) -> i32 {
-        if self.refused.is_empty() {
+        if self.guard.is_some() {
+            crate::error::exit::ATTENTION
+        } else if self.refused.is_empty() {
             crate::error::exit::OK
         } else {
             crate::error::exit::PARTIAL
@@ -713,20 +731,22 @@ pub fn export_profile(
         .ok_or_else(|| Error::NotFound(format!("{} no longer syncs", profile.employee)))?;
     let profile = &current;
     let stamps = store.output_stamps(profile.employee)?;
-    let recovering = begin(&layout)?;
     let upto = store.clock()?;
-    let run_id = clock::format_micros(upto).replace([':', '-'], "");
     let selected: Vec<OutputKind> = opts.outputs.iter().collect();
     // A side is read from the oldest stamp of the outputs that serve it.
-    let since = |side: Side| -> Option<i64> {
-        let mut since = Some(i64::MAX);
-        for o in selected.iter().filter(|o| o.serves(side)) {
-            let (c, t) = stamps_of(&stamps, *o);
-            let s = if side == Side::Contacts { c } else { t };
-            since = since.zip(s).map(|(a, b)| a.min(b));
+    let since = |side: Side| since_of(&stamps, &selected, side);
+    // The removal guard, before the marker and any file: a recovery finishes what an
+    // earlier run (which passed the guard) promised, so it is not stopped.
+    if !opts.allow_mass_removal && !layout.marker().exists() {
+        let guard = removal_guard(&*store, profile.employee, &selected, &since, upto, opts)?;
+        if let Some(guard) = guard {
+            return Ok(guarded_report(
+                profile, &layout, &stamps, &selected, moved_from, guard,
+            ));
         }
-        since
-    };
+    }
+    let recovering = begin(&layout)?;
+    let run_id = clock::format_micros(upto).replace([':', '-'], "");
     let mode = |o: OutputKind, side: Side| {
         let (c, t) = stamps_of(&stamps, o);
         let stamp = if side == Side::Contacts { c } else { t };
@@ -871,5 +891,304 @@ pub fn export_profile(
         tasks_stamp: oldest(Side::Tasks).map(clock::format_micros),
         moved_from,
         refused,
+        guard: None,
     })
+}
+
+/// The oldest stamp of a side among the `selected` outputs that serve it (`None`: one of
+/// them has none, so the side is read whole).
+fn since_of(stamps: &[OutputStamps], selected: &[OutputKind], side: Side) -> Option<i64> {
+    let mut since = Some(i64::MAX);
+    for o in selected.iter().filter(|o| o.serves(side)) {
+        let (c, t) = stamps_of(stamps, *o);
+        let s = if side == Side::Contacts { c } else { t };
+        since = since.zip(s).map(|(a, b)| a.min(b));
+    }
+    since
+}
+
+/// The bits of the `selected` outputs that serve a side.
+fn mask_of(selected: &[OutputKind], side: Side) -> u32 {
+    selected
+        .iter()
+        .filter(|o| o.serves(side))
+        .fold(0, |m, o| m | o.bit())
+}
+
+/// Counts the removals a run up to `upto` would make (records changed since the stamps
+/// that left the synced set and that a selected output holds) and asks the plan whether
+/// they are too many. Reads the database only.
+fn removal_guard(
+    store: &dyn Store,
+    employee: Key,
+    selected: &[OutputKind],
+    since: &dyn Fn(Side) -> Option<i64>,
+    upto: i64,
+    opts: &Options,
+) -> Result<Option<RemovalGuard>> {
+    let mut removals = Vec::new();
+    for side in [Side::Contacts, Side::Tasks] {
+        let mask = mask_of(selected, side);
+        if mask == 0 {
+            continue;
+        }
+        for &kind in side.kinds() {
+            removals.extend(store.pending_removals(employee, kind, since(side), upto, mask)?);
+        }
+    }
+    if (removals.len() as u64) < opts.removal_guard.min {
+        // Below the minimum whatever the profile holds: no need to count it.
+        return Ok(None);
+    }
+    let held = (
+        store.exported_count(employee, Side::Contacts.kinds(), u64::MAX)?,
+        store.exported_count(employee, Side::Tasks.kinds(), u64::MAX)?,
+    );
+    Ok(plan::removal_guard(&removals, held, opts.removal_guard))
+}
+
+/// The report of a run the removal guard stopped: nothing written, no stamp moved.
+fn guarded_report(
+    profile: &Profile,
+    layout: &Layout,
+    stamps: &[OutputStamps],
+    selected: &[OutputKind],
+    moved_from: Option<PathBuf>,
+    guard: RemovalGuard,
+) -> Report {
+    let stamp = |side: Side| since_of(stamps, selected, side).map(clock::format_micros);
+    Report {
+        profile: profile.name.clone(),
+        folder: layout.root.clone(),
+        contacts: Counts::default(),
+        tasks: Counts::default(),
+        full: false,
+        recovered: false,
+        contacts_sheet: FullSheet::Current,
+        tasks_sheet: FullSheet::Current,
+        change_files: Vec::new(),
+        contacts_stamp: stamp(Side::Contacts),
+        tasks_stamp: stamp(Side::Tasks),
+        moved_from,
+        refused: Vec::new(),
+        guard: Some(guard),
+    }
+}
+
+/// One item an output would write or remove, and the file it goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedItem {
+    pub key: String,
+    pub name: String,
+    /// The file written or deleted (vdir, vCard 2.1), or the change file it is listed in
+    /// (Outlook CSV).
+    pub file: PathBuf,
+}
+
+/// What a full-set sheet would become.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedSheet {
+    pub file: PathBuf,
+    pub state: FullSheet,
+}
+
+/// What one output would do in a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutputPlan {
+    pub output: &'static str,
+    pub write: Vec<PlannedItem>,
+    pub remove: Vec<PlannedItem>,
+    pub sheets: Vec<PlannedSheet>,
+}
+
+/// What an export of one profile would do, as [`dry_run`] plans it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    pub profile: String,
+    pub folder: PathBuf,
+    /// It would write everything (first run, after a reset, or after an interrupted run).
+    pub full: bool,
+    pub outputs: Vec<OutputPlan>,
+    /// What the removal guard would say (also when `--allow-mass-removal` is given).
+    pub guard: Option<RemovalGuard>,
+}
+
+/// Plans an export of one profile exactly as [`export_profile`] would run it now, and
+/// writes nothing: no folder, lock, marker or temp file is created, no export state or
+/// stamp changes (the database is only read). The change files are named after the
+/// current change clock; a run names them after the clock at its own start.
+pub fn dry_run(
+    store: &dyn Store,
+    profile: &Profile,
+    drop: &Path,
+    opts: &Options,
+) -> Result<DryRun> {
+    let layout = Layout::new(drop, &profile.name);
+    let stamps = store.output_stamps(profile.employee)?;
+    let recovering = layout.marker().exists();
+    let upto = store.clock()?;
+    let run_id = clock::format_micros(upto).replace([':', '-'], "");
+    let selected: Vec<OutputKind> = opts.outputs.iter().collect();
+    let since = |side: Side| since_of(&stamps, &selected, side);
+    let guard = if recovering {
+        None
+    } else {
+        removal_guard(store, profile.employee, &selected, &since, upto, opts)?
+    };
+    let mut plans: Vec<OutputPlan> = selected
+        .iter()
+        .map(|o| OutputPlan {
+            output: o.name(),
+            write: Vec::new(),
+            remove: Vec::new(),
+            sheets: Vec::new(),
+        })
+        .collect();
+    let mut full = recovering;
+    for side in [Side::Contacts, Side::Tasks] {
+        let stamp_of = |o: OutputKind| {
+            let (c, t) = stamps_of(&stamps, o);
+            if side == Side::Contacts { c } else { t }
+        };
+        let modes: Vec<Mode> = selected
+            .iter()
+            .map(|&o| Mode {
+                rewrite: recovering || stamp_of(o).is_none(),
+                recovering,
+            })
+            .collect();
+        for (o, m) in selected.iter().zip(&modes) {
+            full |= m.rewrite && o.serves(side);
+        }
+        let mut changed = vec![false; selected.len()];
+        let mut seen = std::collections::HashSet::new();
+        let mut plan_one = |ch: &Changed, dirty: bool, changed: &mut Vec<bool>| {
+            let item = Item::from_record(&ch.record);
+            let closed =
+                ch.record.key.kind == Kind::Si && item.si_status() == Some(SiStatus::Closed);
+            let facts = Facts {
+                in_set: ch.in_set,
+                closed,
+                hash: item.hash(),
+                prev: ch.exported.as_ref(),
+            };
+            for (i, (&o, &mode)) in selected.iter().zip(&modes).enumerate() {
+                if !o.serves(side) {
+                    continue;
+                }
+                let action = if dirty {
+                    plan::decide_dirty(&facts, o.bit())
+                } else {
+                    plan::decide(&facts, o.bit(), mode)
+                };
+                let key = ch.record.key;
+                let planned = |removal: bool| PlannedItem {
+                    key: key.to_string(),
+                    name: item.display_name(),
+                    file: planned_file(&layout, &run_id, o, side, &item, removal),
+                };
+                match action {
+                    Action::Write { .. } => {
+                        plans[i].write.push(planned(false));
+                        changed[i] = true;
+                    }
+                    Action::Remove => {
+                        // vCard 2.1 holds contacts only: a task's removal deletes nothing.
+                        if o != OutputKind::OutlookVcards || key.kind.is_contact() {
+                            plans[i].remove.push(planned(true));
+                        }
+                        changed[i] = true;
+                    }
+                    Action::Unchanged | Action::Nothing => {}
+                }
+            }
+        };
+        for &kind in side.kinds() {
+            let mut cursor = Cursor {
+                updated_at: i64::MIN,
+                row: i64::MIN,
+            };
+            let page_size = opts.page.max(1);
+            loop {
+                let page =
+                    store.changes(kind, profile.employee, since(side), upto, cursor, page_size)?;
+                for ch in &page {
+                    seen.insert(ch.record.key);
+                    plan_one(ch, false, &mut changed);
+                }
+                match page.last() {
+                    Some(last) if page.len() == page_size => cursor = last.cursor,
+                    _ => break,
+                }
+            }
+            // The items an ingest marked stale that the pages did not already cover.
+            let mask = mask_of(&selected, side);
+            for key in store.dirty_exports(profile.employee, kind, mask)? {
+                if seen.contains(&key) {
+                    continue;
+                }
+                let Some(record) = store.find(key)? else {
+                    continue;
+                };
+                let ch = Changed {
+                    in_set: store.in_synced_set(key)?,
+                    exported: store.exported(profile.employee, key)?,
+                    cursor: Cursor::default(),
+                    record,
+                };
+                plan_one(&ch, true, &mut changed);
+            }
+        }
+        for (i, &o) in selected.iter().enumerate() {
+            if o != OutputKind::Outlook {
+                continue;
+            }
+            let file = layout.outlook.join(format!("{}.csv", side.name()));
+            let facts = SheetFacts {
+                side_full: stamp_of(o).is_none(),
+                recovering,
+                exists: file.exists(),
+                changed: changed[i],
+            };
+            let state = match plan::full_sheet(facts) {
+                Some(s) => s,
+                None => plan::by_size(
+                    store.exported_count(
+                        profile.employee,
+                        side.kinds(),
+                        opts.full_sheet_limit + 1,
+                    )?,
+                    opts.full_sheet_limit,
+                ),
+            };
+            plans[i].sheets.push(PlannedSheet { file, state });
+        }
+    }
+    Ok(DryRun {
+        profile: profile.name.clone(),
+        folder: layout.root.clone(),
+        full,
+        outputs: plans,
+        guard,
+    })
+}
+
+/// The file an output writes or deletes for an item, or the change file it lists it in.
+fn planned_file(
+    layout: &Layout,
+    run_id: &str,
+    o: OutputKind,
+    side: Side,
+    item: &Item,
+    removal: bool,
+) -> PathBuf {
+    let (key, uid) = vdir::item_id(item);
+    match o {
+        OutputKind::Vdir => layout.item_file(key.kind, &uid),
+        OutputKind::OutlookVcards => layout.vcard21_file(&uid),
+        OutputKind::Outlook => {
+            let what = if removal { "removals" } else { side.name() };
+            layout.changes.join(format!("{run_id}-{what}.csv"))
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! The export plan: pure decisions, no I/O. For one record and one output, what the output
 //! must do ([`decide`], [`decide_dirty`]); what the export state becomes afterwards
 //! ([`next_state`]); whether an output's full-set sheet is rewritten ([`full_sheet`]); where
-//! a side's stamp goes ([`next_stamp`]). The run (`export::mod`) gathers the facts, asks
+//! a side's stamp goes ([`next_stamp`]); whether a run would remove so much of the profile
+//! that it must stop first ([`removal_guard`], over [`RemovalFacts`] the store counts,
+//! with a [`Threshold`] that ingest's guard shares). The run (`export::mod`) gathers the facts, asks
 //! here, and has the outputs carry the actions out.
 //!
 //! Each output keeps its own state inside one export-state row: `held` is the set of outputs
@@ -9,8 +11,11 @@
 //! the row describes (hash, status, values). A run of some outputs moves only their bits, so
 //! it never hides a change from an output it left out.
 
-use crate::model::SiStatus;
+use serde::Serialize;
+
+use crate::model::{Key, Kind, SiStatus};
 use crate::store::Exported;
+pub use crate::store::RemovalFacts;
 
 /// What one output does with one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +220,178 @@ pub fn next_stamp(old: Option<i64>, upto: i64, side_changed: bool) -> Option<i64
     if side_changed { Some(upto) } else { old }
 }
 
+/// A guard's threshold: a count trips it when it is at least `min` and more than
+/// `percent` % of the profile's items (both must hold, so a small profile is not stopped
+/// by a few changes, and a large one not by many that are still a small part of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Threshold {
+    pub percent: u64,
+    pub min: u64,
+}
+
+impl Threshold {
+    /// Whether `count` of `of` items trips the threshold.
+    pub fn exceeded(&self, count: u64, of: u64) -> bool {
+        count >= self.min && u128::from(count) * 100 > u128::from(self.percent) * u128::from(of)
+    }
+}
+
+/// Why an item a profile holds would be removed by a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RemovalCause {
+    /// Its client was made inactive (the cascade takes its locations and client users).
+    ClientInactive { client: Key },
+    /// The record itself was made inactive (a location, a user).
+    RecordInactive { record: Kind },
+    /// An SI moved to a status that is not synced (and not Closed).
+    SiStatus { status: SiStatus },
+}
+
+impl std::fmt::Display for RemovalCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemovalCause::ClientInactive { client } => write!(f, "client {client} made inactive"),
+            RemovalCause::RecordInactive { record } => {
+                write!(f, "{} made inactive", plural(*record))
+            }
+            RemovalCause::SiStatus { status } => {
+                write!(f, "SI status changed to {}", status.as_str())
+            }
+        }
+    }
+}
+
+fn plural(k: Kind) -> &'static str {
+    match k {
+        Kind::Location => "locations",
+        Kind::User => "users",
+        Kind::Tech => "tech entries",
+        Kind::Si => "SIs",
+        Kind::Client => "clients",
+        Kind::Employee => "employees",
+    }
+}
+
+/// The main reason an item leaves the set: an inactive client first (its cascade made its
+/// users inactive too), then the record's own flag, then an SI's status.
+pub fn removal_cause(f: &RemovalFacts) -> RemovalCause {
+    match (f.client, f.active, f.status) {
+        (Some((client, false)), _, _) if f.key.kind != Kind::Si => {
+            RemovalCause::ClientInactive { client }
+        }
+        (_, _, Some(status)) => RemovalCause::SiStatus { status },
+        _ => RemovalCause::RecordInactive { record: f.key.kind },
+    }
+}
+
+/// One group of removals with one cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CauseCount {
+    pub cause: RemovalCause,
+    /// The cause as text, e.g. "client SM-C4 made inactive".
+    pub text: String,
+    pub contacts: u64,
+    pub tasks: u64,
+}
+
+impl std::fmt::Display for CauseCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.contacts > 0 {
+            parts.push(format!(
+                "{} contact{}",
+                self.contacts,
+                if self.contacts == 1 { "" } else { "s" }
+            ));
+        }
+        if self.tasks > 0 {
+            parts.push(format!(
+                "{} task{}",
+                self.tasks,
+                if self.tasks == 1 { "" } else { "s" }
+            ));
+        }
+        write!(f, "{}: {}", self.text, parts.join(", "))
+    }
+}
+
+/// Why an export stopped before writing anything: it would remove `removals` of the
+/// `held` contacts (or tasks: `side`) the profile holds, more than its threshold allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovalGuard {
+    /// `contacts` or `tasks`: the side whose removals exceed the threshold.
+    pub side: &'static str,
+    pub removals: u64,
+    pub held: u64,
+    pub threshold: Threshold,
+    /// The removals by cause, the main one first.
+    pub causes: Vec<CauseCount>,
+}
+
+impl std::fmt::Display for RemovalGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let causes: Vec<String> = self.causes.iter().map(|c| c.to_string()).collect();
+        write!(
+            f,
+            "the export would remove {} of the profile's {} {} (more than {}% and at least \
+             {}): {}",
+            self.removals,
+            self.held,
+            self.side,
+            self.threshold.percent,
+            self.threshold.min,
+            causes.join("; ")
+        )
+    }
+}
+
+/// The removals of a run grouped by cause, most first (then by cause, for a stable order).
+pub fn removal_causes(removals: &[RemovalFacts]) -> Vec<CauseCount> {
+    let mut groups: std::collections::BTreeMap<RemovalCause, (u64, u64)> = Default::default();
+    for r in removals {
+        let g = groups.entry(removal_cause(r)).or_default();
+        if r.key.kind == Kind::Si {
+            g.1 += 1;
+        } else {
+            g.0 += 1;
+        }
+    }
+    let mut out: Vec<CauseCount> = groups
+        .into_iter()
+        .map(|(cause, (contacts, tasks))| CauseCount {
+            cause,
+            text: cause.to_string(),
+            contacts,
+            tasks,
+        })
+        .collect();
+    out.sort_by_key(|c| std::cmp::Reverse(c.contacts + c.tasks));
+    out
+}
+
+/// Whether a run that would make `removals` of a profile holding `held` (contacts, tasks)
+/// must stop first: `Some` with the count and its causes when the removals of either side
+/// exceed the threshold for that side (contacts first).
+pub fn removal_guard(
+    removals: &[RemovalFacts],
+    held: (u64, u64),
+    threshold: Threshold,
+) -> Option<RemovalGuard> {
+    let tasks = removals.iter().filter(|r| r.key.kind == Kind::Si).count() as u64;
+    let contacts = removals.len() as u64 - tasks;
+    [("contacts", contacts, held.0), ("tasks", tasks, held.1)]
+        .into_iter()
+        .find(|&(_, n, of)| threshold.exceeded(n, of))
+        .map(|(side, n, of)| RemovalGuard {
+            side,
+            removals: n,
+            held: of,
+            threshold,
+            causes: removal_causes(removals),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +591,91 @@ mod tests {
         assert_eq!(next_stamp(Some(5), 9, true), Some(9));
         assert_eq!(next_stamp(Some(5), 9, false), Some(5));
         assert_eq!(next_stamp(None, 9, false), None);
+    }
+
+    #[test]
+    fn a_threshold_needs_both_its_share_and_its_minimum() {
+        let t = Threshold {
+            percent: 50,
+            min: 20,
+        };
+        assert!(t.exceeded(21, 40), "52% and 21");
+        assert!(!t.exceeded(20, 40), "50% is not more than half");
+        assert!(!t.exceeded(19, 20), "95% but under 20");
+        assert!(t.exceeded(20, 20));
+        assert!(!t.exceeded(0, 0));
+        assert!(t.exceeded(u64::MAX, u64::MAX), "no overflow");
+    }
+
+    fn gone(
+        key: Key,
+        active: Option<bool>,
+        client: Option<(i64, bool)>,
+        status: Option<SiStatus>,
+    ) -> RemovalFacts {
+        RemovalFacts {
+            key,
+            active,
+            client: client.map(|(c, a)| (Key::new(Kind::Client, c), a)),
+            status,
+        }
+    }
+
+    #[test]
+    fn removals_are_grouped_by_their_main_cause_most_first() {
+        let l = |id| Key::new(Kind::Location, id);
+        let u = |id| Key::new(Kind::User, id);
+        let si = |n| Key::new(Kind::Si, n);
+        let mut removals = vec![
+            // A client user made inactive by the client's cascade: the client is the cause.
+            gone(u(1), Some(false), Some((4, false)), None),
+            gone(u(2), Some(false), Some((4, false)), None),
+            gone(l(1), Some(true), Some((4, false)), None),
+            // A location made inactive itself.
+            gone(l(2), Some(false), Some((1, true)), None),
+            // An agent made inactive.
+            gone(u(3), Some(false), None, None),
+            // An SI put on hold, even at an inactive client.
+            gone(si(1001), None, Some((4, false)), Some(SiStatus::OnHold)),
+        ];
+        let causes = removal_causes(&removals);
+        let shown: Vec<String> = causes.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "client SM-C4 made inactive: 3 contacts",
+                "locations made inactive: 1 contact",
+                "users made inactive: 1 contact",
+                "SI status changed to On Hold: 1 task",
+            ]
+        );
+        // 5 of 9 contacts is more than half, but under the minimum of 20.
+        let t = Threshold {
+            percent: 50,
+            min: 5,
+        };
+        let g = removal_guard(&removals, (9, 10), t).expect("stopped");
+        assert_eq!((g.side, g.removals, g.held), ("contacts", 5, 9));
+        assert!(
+            g.to_string()
+                .contains("remove 5 of the profile's 9 contacts"),
+            "{g}"
+        );
+        assert_eq!(
+            removal_guard(&removals, (10, 10), t),
+            None,
+            "exactly half goes on"
+        );
+        // Tasks are weighed against the profile's tasks.
+        removals.retain(|r| r.key.kind == Kind::Si);
+        let t1 = Threshold {
+            percent: 50,
+            min: 1,
+        };
+        assert_eq!(
+            removal_guard(&removals, (100, 1), t1).map(|g| g.side),
+            Some("tasks")
+        );
+        assert_eq!(removal_guard(&removals, (100, 2), t1), None);
     }
 }

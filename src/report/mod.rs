@@ -359,6 +359,14 @@ pub fn export_recorded(
     let started = clock::now_micros();
     let r = export::export_profile(store, profile, drop, opts, &mut || {});
     let (outcome, summary) = match &r {
+        // Stopped by the removal guard before writing anything: the guard's text.
+        Ok(r) if r.guard.is_some() => (
+            RunOutcome::Attention,
+            format!(
+                "stopped by the guard, nothing written: {}",
+                r.guard.as_ref().expect("guard")
+            ),
+        ),
         Ok(r) => (
             // Items an output left out (a value its code page cannot hold) need attention.
             if r.refused.is_empty() {
@@ -407,6 +415,15 @@ pub fn ingest_recorded(
         return r;
     }
     let (outcome, summary) = match &r {
+        // Stopped by the change guard before applying anything: the guard's text.
+        Ok(r) if r.guard.is_some() => (
+            RunOutcome::Attention,
+            format!(
+                "stopped by the guard, nothing applied, {} file(s) left in the inbox: {}",
+                r.files.len(),
+                r.guard.as_ref().expect("guard")
+            ),
+        ),
         Ok(r) => {
             let mut by: BTreeMap<&str, usize> = BTreeMap::new();
             for f in &r.files {

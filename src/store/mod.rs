@@ -107,6 +107,9 @@ pub struct Source {
     pub kind: &'static str,
     pub profile: Option<String>,
     pub file: Option<String>,
+    /// The run the changes belong to (an ingest's `ingest-<time>`, an undo's
+    /// `undo-<time>`), so that `undo` finds them.
+    pub run: Option<String>,
 }
 
 impl Source {
@@ -132,6 +135,22 @@ pub struct JournalEntry {
     pub new_value: Option<String>,
     pub outcome: String,
     pub reason: Option<String>,
+    /// The run of the row (see [`Source::run`]); `None` for rows of other writers and rows
+    /// written before runs were recorded.
+    pub run: Option<String>,
+}
+
+/// What the store knows of one item an export would remove: it changed since the stamps,
+/// left the synced set, and a selected output holds it (`export::plan::removal_guard`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovalFacts {
+    pub key: Key,
+    /// The record's own active flag (locations, users).
+    pub active: Option<bool>,
+    /// Its client and whether that client is active (locations, client users, SIs).
+    pub client: Option<(Key, bool)>,
+    /// An SI's status.
+    pub status: Option<crate::model::SiStatus>,
 }
 
 /// The write half of the storage layer, valid inside one transaction.
@@ -226,6 +245,11 @@ pub struct Settings {
     pub outputs: Option<String>,
     pub full_csv_limit: Option<i64>,
     pub csv_safe: Option<bool>,
+    pub removal_guard_percent: Option<i64>,
+    pub removal_guard_min: Option<i64>,
+    pub change_guard_percent: Option<i64>,
+    pub change_guard_min: Option<i64>,
+    pub blank_guard_max: Option<i64>,
 }
 
 /// How many records a profile would sync.
@@ -378,6 +402,23 @@ pub trait Store: Lookup {
     fn dirty_exports(&self, employee: Key, kind: Kind, outputs: u32) -> Result<Vec<Key>>;
     /// Each output's stamps for a profile (outputs never written have none).
     fn output_stamps(&self, employee: Key) -> Result<Vec<OutputStamps>>;
+    /// The records of `kind` changed in `(since, upto]` (all up to `upto` when `since` is
+    /// `None`) that left the synced set and that one of `outputs` (bits) holds for
+    /// `employee`: what an export would remove (a closed SI goes out once more instead).
+    /// Reads the database only; the export's removal guard decides on them.
+    fn pending_removals(
+        &self,
+        employee: Key,
+        kind: Kind,
+        since: Option<i64>,
+        upto: i64,
+        outputs: u32,
+    ) -> Result<Vec<RemovalFacts>>;
+    /// The journal rows of one run (see [`Source::run`]), oldest first.
+    fn journal_of_run(&self, run: &str) -> Result<Vec<JournalEntry>>;
+    /// The first row after journal row `after` that changed `field` of `item` (by any
+    /// writer), if any: a later change `undo` must not overwrite.
+    fn later_change(&self, item: &str, field: &str, after: i64) -> Result<Option<JournalEntry>>;
     /// Journal rows, newest first, optionally of one profile.
     fn journal_entries(
         &self,

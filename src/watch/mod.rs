@@ -8,6 +8,12 @@
 //! This module does the I/O (the lock, the notify or polling watcher, listing the inboxes,
 //! calling ingest and export, sleeping); when to do what is decided by the pure state
 //! machine in [`schedule`].
+//!
+//! Guards: when an ingest or export guard stops a profile (too many removals, changes or
+//! blanked fields), the watcher logs it (a warning naming the profile and the guard), the
+//! run is recorded with outcome `attention` (shown by `status` and `report`), the inbox
+//! files stay where they are, and the schedule holds that profile's step on a backoff of
+//! its own while the other profiles go on. The watcher never overrides a guard.
 
 use std::collections::HashMap;
 use std::fs;
@@ -103,16 +109,25 @@ fn profiles(store: &mut SqliteStore, drop: &Path, opts: &Options) -> Result<Vec<
     Ok(out)
 }
 
-fn export_one(store: &mut SqliteStore, name: &str, drop: &Path, opts: &Options) -> Result<()> {
+/// Exports one profile; `Some` with the guard's text when the removal guard stopped it.
+fn export_one(
+    store: &mut SqliteStore,
+    name: &str,
+    drop: &Path,
+    opts: &Options,
+) -> Result<Option<String>> {
     let p = store.profile(name)?;
     if !p.active {
-        return Ok(());
+        return Ok(None);
     }
     let eopts = export::Options {
         keep_changes: opts.keep_changes,
         ..crate::profile::resolve(&p, &opts.overrides)?.export_options()
     };
     let r = crate::report::export_recorded(store, &p, drop, &eopts)?;
+    if let Some(g) = &r.guard {
+        return Ok(Some(g.to_string()));
+    }
     for refusal in &r.refused {
         warn!(profile = %r.profile, "{refusal}");
     }
@@ -126,7 +141,7 @@ fn export_one(store: &mut SqliteStore, name: &str, drop: &Path, opts: &Options) 
             "export"
         );
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Runs until `stop` is set (SIGINT/SIGTERM): then it finishes the current file and
@@ -214,7 +229,16 @@ fn export_due(store: &mut SqliteStore, profile: String, drop: &Path, opts: &Opti
     // What this export will see; a change committed meanwhile is newer.
     let seen = store.max_change().ok();
     match export_one(store, &profile, drop, opts) {
-        Ok(()) => Input::Exported { profile, seen },
+        Ok(None) => Input::Exported { profile, seen },
+        Ok(Some(guard)) => {
+            warn!(
+                profile = %profile,
+                guard = %guard,
+                "export stopped by the guard; nothing written. Check the changes, then run \
+                 `smsync export --profile NAME --allow-mass-removal`; retried later"
+            );
+            Input::ExportGuarded { profile }
+        }
         Err(e) => {
             warn!(profile = %profile, error = %e, "export failed; retrying");
             Input::ExportFailed { profile, seen }
@@ -333,6 +357,20 @@ fn ingest_files(
             };
         }
     };
+    if let Some(g) = &r.guard {
+        warn!(
+            profile = %name,
+            guard = %g,
+            files = r.files.len(),
+            "ingest stopped by the guard; nothing applied, the files stay in the inbox. Check \
+             them, then run `smsync ingest --profile NAME --allow-mass-change`; held until \
+             they change or the guard's retry"
+        );
+        return Input::IngestGuarded {
+            profile: name.to_string(),
+            files: files.to_vec(),
+        };
+    }
     let mut retry = Vec::new();
     for f in &r.files {
         let t = &f.tally;

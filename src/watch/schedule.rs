@@ -10,6 +10,12 @@
 //! with ready files (unless ingest is backing off), [`Action::CheckDb`] every database
 //! interval (then [`Action::RefreshProfiles`] when it changed), one [`Action::Export`]
 //! per profile due (unless the database is backing off), and [`Action::Sleep`].
+//!
+//! Guards: a profile whose ingest or export a guard stopped ([`Input::IngestGuarded`],
+//! [`Input::ExportGuarded`]) is held on its own: its guarded files stay in the inbox and
+//! its export waits, each for a guard backoff that starts at [`FIRST_GUARD_RETRY`] and
+//! doubles up to [`MAX_GUARD_RETRY`] (a guarded file that changes is tried again at once);
+//! the other profiles go on.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -24,6 +30,12 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a file that could not be read yet waits before it is tried again.
 pub const RETRY_FILE_AFTER: Duration = Duration::from_secs(2);
+/// The first wait after a guard stopped a profile's ingest or export; it doubles each time
+/// the guard stops it again. A guard does not clear by itself: an admin runs the step with
+/// its override, or changes the data or the thresholds; the retries only notice that.
+pub const FIRST_GUARD_RETRY: Duration = Duration::from_secs(30);
+/// The longest wait between two tries of a guarded step.
+pub const MAX_GUARD_RETRY: Duration = Duration::from_secs(600);
 
 /// The timings of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +86,12 @@ pub enum Input {
     },
     /// An ingest failed as a whole (the database, the profile).
     IngestFailed { profile: String },
+    /// A guard stopped the ingest of these files before it applied anything: they stay in
+    /// the inbox, held until the profile's guard backoff ends or they change.
+    IngestGuarded {
+        profile: String,
+        files: Vec<PathBuf>,
+    },
     /// The database's change clock (`max_change`), as [`Action::CheckDb`] read it.
     DbChange { max_change: i64 },
     /// The database could not be read.
@@ -87,6 +105,9 @@ pub enum Input {
     Exported { profile: String, seen: Option<i64> },
     /// An export failed; it is queued again.
     ExportFailed { profile: String, seen: Option<i64> },
+    /// A guard stopped the export before it wrote anything; it is queued again for when
+    /// the profile's guard backoff ends (the other profiles are not delayed).
+    ExportGuarded { profile: String },
 }
 
 /// What the caller should do next.
@@ -140,6 +161,19 @@ impl Backoff {
     pub fn succeeded(&mut self) {
         self.delay = FIRST_BACKOFF;
     }
+
+    /// A backoff for guarded steps: [`FIRST_GUARD_RETRY`], doubling to [`MAX_GUARD_RETRY`].
+    fn guard() -> Backoff {
+        Backoff {
+            next: Duration::ZERO,
+            delay: FIRST_GUARD_RETRY,
+        }
+    }
+
+    fn guarded(&mut self, now: Time) {
+        self.next = now + self.delay;
+        self.delay = (self.delay * 2).min(MAX_GUARD_RETRY);
+    }
 }
 
 /// What is known of a file waiting in an inbox.
@@ -148,8 +182,10 @@ struct Pending {
     len: u64,
     modified: Option<SystemTime>,
     stable_since: Time,
-    /// Not before this time (after a read failure).
+    /// Not before this time (after a read failure, or while a guard holds it).
     retry_at: Option<Time>,
+    /// A guard stopped its ingest: a change of the file ends the hold.
+    held: bool,
 }
 
 /// Where the schedule is within a round.
@@ -188,6 +224,9 @@ pub struct Schedule {
     exported_upto: HashMap<String, i64>,
     db_backoff: Backoff,
     ingest_backoff: Backoff,
+    /// Per profile, the backoff of a guarded ingest and of a guarded export.
+    ingest_guards: HashMap<String, Backoff>,
+    export_guards: HashMap<String, Backoff>,
     /// Profiles to export, and this round's exports being handed out.
     export_due: Vec<String>,
     exports: VecDeque<String>,
@@ -216,6 +255,8 @@ impl Schedule {
             exported_upto: HashMap::new(),
             db_backoff: Backoff::default(),
             ingest_backoff: Backoff::default(),
+            ingest_guards: HashMap::new(),
+            export_guards: HashMap::new(),
             exports: VecDeque::new(),
             refresh: false,
             last_db_check: None,
@@ -240,6 +281,14 @@ impl Schedule {
         (self.ingest_backoff, self.db_backoff)
     }
 
+    /// The guard backoffs of a profile's ingest and export, while a guard holds them.
+    pub fn guards(&self, profile: &str) -> (Option<Backoff>, Option<Backoff>) {
+        (
+            self.ingest_guards.get(profile).copied(),
+            self.export_guards.get(profile).copied(),
+        )
+    }
+
     /// Records what the caller observed at `now`.
     pub fn observe(&mut self, now: Time, input: Input) {
         match input {
@@ -256,6 +305,7 @@ impl Schedule {
             Input::ScanDone => self.scan_done(now),
             Input::IngestSucceeded { profile, retry } => {
                 self.ingest_backoff.succeeded();
+                self.ingest_guards.remove(&profile);
                 for f in retry {
                     if let Some(p) = self.pending.get_mut(&f) {
                         p.retry_at = Some(now + RETRY_FILE_AFTER);
@@ -264,6 +314,20 @@ impl Schedule {
                 self.queue_export(profile);
             }
             Input::IngestFailed { .. } => self.ingest_backoff.failed(now),
+            Input::IngestGuarded { profile, files } => {
+                let b = self
+                    .ingest_guards
+                    .entry(profile)
+                    .or_insert_with(Backoff::guard);
+                b.guarded(now);
+                let until = b.next;
+                for f in files {
+                    if let Some(p) = self.pending.get_mut(&f) {
+                        p.retry_at = Some(until);
+                        p.held = true;
+                    }
+                }
+            }
             Input::DbChange { max_change } => {
                 if max_change > self.last_change {
                     self.last_change = max_change;
@@ -281,11 +345,19 @@ impl Schedule {
                 }
             }
             Input::Exported { profile, seen } => {
+                self.export_guards.remove(&profile);
                 if let Some(m) = seen {
                     let upto = self.exported_upto.entry(profile).or_insert(m);
                     *upto = (*upto).max(m);
                 }
                 self.db_backoff.succeeded();
+            }
+            Input::ExportGuarded { profile } => {
+                self.export_guards
+                    .entry(profile.clone())
+                    .or_insert_with(Backoff::guard)
+                    .guarded(now);
+                self.queue_export(profile);
             }
             Input::ExportFailed { profile, .. } => {
                 self.db_backoff.failed(now);
@@ -329,7 +401,14 @@ impl Schedule {
                     }
                     self.phase = Phase::Export;
                     if self.db_backoff.ready(now) {
-                        self.exports.extend(self.export_due.drain(..));
+                        // A guarded profile waits for its own backoff; the others go.
+                        let guards = &self.export_guards;
+                        let (go, wait): (Vec<String>, Vec<String>) =
+                            std::mem::take(&mut self.export_due)
+                                .into_iter()
+                                .partition(|p| guards.get(p).is_none_or(|b| b.ready(now)));
+                        self.export_due = wait;
+                        self.exports.extend(go);
                     }
                 }
                 Phase::Export => match self.exports.pop_front() {
@@ -346,7 +425,7 @@ impl Schedule {
     /// caller earlier; an idle watcher wakes only on its periods.
     fn wake_at(&self, now: Time) -> Time {
         let soonest = now + self.config.tick;
-        if !self.pending.is_empty() || !self.ingests.is_empty() || self.refresh {
+        if self.settling() || !self.ingests.is_empty() || self.refresh {
             return soonest;
         }
         // Never scanned or checked: due now.
@@ -357,8 +436,22 @@ impl Schedule {
             .last_db_check
             .map_or(now, |t| t + self.config.db_interval)
             .max(self.db_backoff.next);
-        let exports = (!self.export_due.is_empty()).then_some(self.db_backoff.next);
-        let due = [Some(rescan), Some(check), exports]
+        let exports = self
+            .export_due
+            .iter()
+            .map(|p| {
+                let guard = self.export_guards.get(p).map_or(Duration::ZERO, |b| b.next);
+                self.db_backoff.next.max(guard)
+            })
+            .min();
+        // A file a guard holds is due when its hold ends (its rescans see a change).
+        let held = self
+            .pending
+            .values()
+            .filter(|p| p.held)
+            .filter_map(|p| p.retry_at)
+            .min();
+        let due = [Some(rescan), Some(check), exports, held]
             .into_iter()
             .flatten()
             .min()
@@ -366,9 +459,15 @@ impl Schedule {
         due.max(soonest)
     }
 
+    /// Whether files wait for their debounce (or a short retry): they are rescanned every
+    /// tick. Files a guard holds are not: they wait minutes, rescanned on the rescan period.
+    fn settling(&self) -> bool {
+        self.pending.values().any(|p| !p.held)
+    }
+
     fn scan_due(&self, now: Time) -> bool {
         self.event
-            || !self.pending.is_empty()
+            || self.settling()
             || self
                 .last_rescan
                 .is_none_or(|t| now.saturating_sub(t) >= self.config.rescan_every)
@@ -395,11 +494,16 @@ impl Schedule {
             modified,
             stable_since: now,
             retry_at: None,
+            held: false,
         });
         if entry.len != len || entry.modified != modified {
             entry.len = len;
             entry.modified = modified;
             entry.stable_since = now;
+            if std::mem::take(&mut entry.held) {
+                // A new version of a guarded file: it may be meant differently now.
+                entry.retry_at = None;
+            }
         }
         let stable = now.saturating_sub(entry.stable_since) >= self.config.debounce;
         let allowed = entry.retry_at.is_none_or(|t| now >= t);
@@ -465,6 +569,9 @@ mod tests {
         ingest_fails: bool,
         export_fails: bool,
         db_fails: bool,
+        /// Profiles whose ingest, or export, a guard stops.
+        ingest_guarded: Vec<String>,
+        export_guarded: Vec<String>,
     }
 
     impl Site {
@@ -477,6 +584,8 @@ mod tests {
                 ingest_fails: false,
                 export_fails: false,
                 db_fails: false,
+                ingest_guarded: Vec::new(),
+                export_guarded: Vec::new(),
             }
         }
 
@@ -528,6 +637,10 @@ mod tests {
                     if self.ingest_fails {
                         return vec![Input::IngestFailed { profile }];
                     }
+                    if self.ingest_guarded.contains(&profile) {
+                        let files = files.clone();
+                        return vec![Input::IngestGuarded { profile, files }];
+                    }
                     let retry: Vec<PathBuf> = files
                         .iter()
                         .filter(|f| self.unreadable.contains(f))
@@ -548,7 +661,9 @@ mod tests {
                 Action::RefreshProfiles => vec![Input::Profiles(self.profiles.clone())],
                 Action::Export { profile } => {
                     let (profile, seen) = (profile.clone(), Some(self.max_change));
-                    if self.export_fails {
+                    if self.export_guarded.contains(&profile) {
+                        vec![Input::ExportGuarded { profile }]
+                    } else if self.export_fails {
                         vec![Input::ExportFailed { profile, seen }]
                     } else {
                         vec![Input::Exported { profile, seen }]
@@ -918,5 +1033,88 @@ mod tests {
         site.round(&mut s, ms(250), true);
         assert!(ingests(&rounds(&mut site, &mut s, 300, 1200)).is_empty());
         assert_eq!(ingests(&site.round(&mut s, ms(1250), false)).len(), 1);
+    }
+
+    #[test]
+    fn a_guarded_ingest_holds_its_files_and_not_the_other_profiles() {
+        let mut site = Site::new();
+        site.ingest_guarded.push(ANN.into());
+        let mut s = schedule();
+        site.put(ANN, "mass.csv", 10, mtime(1));
+        let got = ingests(&rounds(&mut site, &mut s, 0, 1500));
+        assert_eq!(got.len(), 1, "tried once: {got:?}");
+        let (ingest, _) = s.guards(ANN);
+        let held_until = ingest.expect("held").next;
+        assert!(held_until >= ms(1000) + FIRST_GUARD_RETRY, "{held_until:?}");
+        // Until then the file is not tried again, and the watcher does not spin: it sleeps
+        // until its next rescan or check, not a tick at a time.
+        let mut rounds_run = 0;
+        let mut t = 1550;
+        while ms(t) < held_until {
+            let actions = site.round(&mut s, ms(t), false);
+            assert!(ingests(&actions).is_empty(), "at {t}: {actions:?}");
+            let Action::Sleep { until } = s.next(ms(t)) else {
+                panic!("a sleep")
+            };
+            assert!(until >= ms(t + 200), "at {t}: sleeps only until {until:?}");
+            rounds_run += 1;
+            t = until.as_millis() as u64;
+        }
+        assert!(rounds_run < 100, "{rounds_run} rounds while held");
+        // Then it is tried again, and held twice as long.
+        let t = t + 1000;
+        let got = ingests(&rounds(&mut site, &mut s, t - 1000, t));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(s.guards(ANN).0.unwrap().delay, FIRST_GUARD_RETRY * 4);
+        // Bob's files go in meanwhile.
+        site.put(BOB, "edit.csv", 5, mtime(2));
+        let got = ingests(&rounds(&mut site, &mut s, t, t + 2500));
+        assert_eq!(
+            got,
+            [(BOB.to_string(), vec![PathBuf::from(BOB).join("edit.csv")])]
+        );
+        // A new version of Ann's file is tried at once (after its debounce), and once it
+        // goes through her hold is lifted.
+        site.ingest_guarded.clear();
+        site.put(ANN, "mass.csv", 11, mtime(3));
+        let got = ingests(&rounds(&mut site, &mut s, t + 2500, t + 5000));
+        assert!(got.iter().any(|(p, _)| p == ANN), "{got:?}");
+        assert_eq!(s.guards(ANN).0, None);
+    }
+
+    #[test]
+    fn a_guarded_export_waits_its_own_backoff_doubling_and_the_others_go_on() {
+        let mut site = Site::new();
+        site.export_guarded.push(ANN.into());
+        let mut s = schedule();
+        let got = exports(&rounds(&mut site, &mut s, 0, 200));
+        assert_eq!(got, [ANN.to_string(), BOB.to_string()]);
+        let first = s.guards(ANN).1.expect("guarded").next;
+        // Database changes: Bob is exported each time, Ann not until her backoff ends.
+        let mut t = 250;
+        let mut anns = 0;
+        while t < 100_000 {
+            site.max_change += 1;
+            let got = exports(&rounds(&mut site, &mut s, t, t + 950));
+            assert!(got.contains(&BOB.to_string()), "at {t}: {got:?}");
+            anns += got.iter().filter(|p| *p == ANN).count();
+            t += 1000;
+        }
+        // Tried at 30 s and 90 s (30, then 60 s later), not at every change.
+        assert_eq!(anns, 2, "first hold until {first:?}");
+        assert_eq!(
+            s.backoffs().1.delay,
+            FIRST_BACKOFF,
+            "the database backoff is untouched"
+        );
+        // An export that goes through clears the hold.
+        s.observe(
+            ms(t),
+            Input::Exported {
+                profile: ANN.into(),
+                seen: Some(99),
+            },
+        );
+        assert_eq!(s.guards(ANN).1, None);
     }
 }

@@ -190,6 +190,25 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         queries::journal_entries(&self.conn, profile, limit, f)
     }
+
+    fn pending_removals(
+        &self,
+        employee: Key,
+        kind: Kind,
+        since: Option<i64>,
+        upto: i64,
+        outputs: u32,
+    ) -> Result<Vec<super::RemovalFacts>> {
+        queries::pending_removals(&self.conn, employee, kind, since, upto, outputs)
+    }
+
+    fn journal_of_run(&self, run: &str) -> Result<Vec<JournalEntry>> {
+        queries::journal_of_run(&self.conn, run)
+    }
+
+    fn later_change(&self, item: &str, field: &str, after: i64) -> Result<Option<JournalEntry>> {
+        queries::later_change(&self.conn, item, field, after)
+    }
 }
 
 /// Implements [`Lookup`] by handing every call to the connection.

@@ -8,7 +8,8 @@ use super::codec::{key_column, load, read_record, select_sql, table};
 use crate::error::Result;
 use crate::model::{Key, Kind, Record};
 use crate::store::{
-    Changed, Cursor, Exported, JournalEntry, Lookup, OutputStamps, Profile, Settings, SyncCounts,
+    Changed, Cursor, Exported, JournalEntry, Lookup, OutputStamps, Profile, RemovalFacts, Settings,
+    SyncCounts,
 };
 
 /// SQL predicates (over alias `t`) of the records that go to Outlook (SPEC §1, §3).
@@ -138,7 +139,8 @@ pub(super) fn profiles(conn: &Connection) -> Result<Vec<Profile>> {
     let mut stmt = conn.prepare_cached(
         "SELECT e.id, e.user_id, u.first_name || ' ' || u.last_name, e.contacts_stamp, \
          e.tasks_stamp, e.active, e.folder, e.date_format, e.csv_language, e.csv_encoding, \
-         e.vcard_version, e.outputs, e.full_csv_limit, e.csv_safe \
+         e.vcard_version, e.outputs, e.full_csv_limit, e.csv_safe, e.removal_guard_percent, \
+         e.removal_guard_min, e.change_guard_percent, e.change_guard_min, e.blank_guard_max \
          FROM employees e JOIN users u ON u.id = e.user_id ORDER BY e.id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -158,6 +160,11 @@ pub(super) fn profiles(conn: &Connection) -> Result<Vec<Profile>> {
                 outputs: r.get(11)?,
                 full_csv_limit: r.get(12)?,
                 csv_safe: r.get::<_, Option<i64>>(13)?.map(|b| b != 0),
+                removal_guard_percent: r.get(14)?,
+                removal_guard_min: r.get(15)?,
+                change_guard_percent: r.get(16)?,
+                change_guard_min: r.get(17)?,
+                blank_guard_max: r.get(18)?,
             },
         })
     })?;
@@ -337,27 +344,122 @@ pub(super) fn journal_entries(
     limit: usize,
     f: &mut dyn FnMut(JournalEntry) -> Result<()>,
 ) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT id, at, source, profile, file, item, field, old_value, new_value, outcome, \
-         reason FROM journal WHERE ?1 IS NULL OR profile = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {JOURNAL_COLUMNS} FROM journal WHERE ?1 IS NULL OR profile = ?1 \
+         ORDER BY id DESC LIMIT ?2"
+    ))?;
     let mut rows = stmt.query(params![profile, limit as i64])?;
     while let Some(r) = rows.next()? {
-        f(JournalEntry {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            source: r.get(2)?,
-            profile: r.get(3)?,
-            file: r.get(4)?,
-            item: r.get(5)?,
-            field: r.get(6)?,
-            old_value: r.get(7)?,
-            new_value: r.get(8)?,
-            outcome: r.get(9)?,
-            reason: r.get(10)?,
-        })?;
+        f(journal_row(r)?)?;
     }
     Ok(())
+}
+
+/// The columns [`journal_row`] reads, in its order.
+const JOURNAL_COLUMNS: &str =
+    "id, at, source, profile, file, item, field, old_value, new_value, outcome, reason, run";
+
+fn journal_row(r: &Row) -> rusqlite::Result<JournalEntry> {
+    Ok(JournalEntry {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        source: r.get(2)?,
+        profile: r.get(3)?,
+        file: r.get(4)?,
+        item: r.get(5)?,
+        field: r.get(6)?,
+        old_value: r.get(7)?,
+        new_value: r.get(8)?,
+        outcome: r.get(9)?,
+        reason: r.get(10)?,
+        run: r.get(11)?,
+    })
+}
+
+pub(super) fn journal_of_run(conn: &Connection, run: &str) -> Result<Vec<JournalEntry>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {JOURNAL_COLUMNS} FROM journal WHERE run = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([run], journal_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn later_change(
+    conn: &Connection,
+    item: &str,
+    field: &str,
+    after: i64,
+) -> Result<Option<JournalEntry>> {
+    // The journal has no index on item: this scans the rows after `after`, which an undo
+    // of a recent run keeps short.
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {JOURNAL_COLUMNS} FROM journal WHERE id > ?3 AND item = ?1 AND field = ?2 \
+             AND outcome = 'changed' ORDER BY id LIMIT 1"
+        ))?
+        .query_row(params![item, field, after], journal_row)
+        .optional()?)
+}
+
+pub(super) fn pending_removals(
+    conn: &Connection,
+    employee: Key,
+    kind: Kind,
+    since: Option<i64>,
+    upto: i64,
+    outputs: u32,
+) -> Result<Vec<RemovalFacts>> {
+    // (own active flag, client id, client active, status) of each kind.
+    let (cols, join, extra) = match kind {
+        Kind::Location => (
+            "t.active, t.client_id, c.active, NULL",
+            "JOIN clients c ON c.id = t.client_id",
+            "",
+        ),
+        Kind::User => (
+            "t.active, t.client_id, c.active, NULL",
+            "LEFT JOIN clients c ON c.id = t.client_id",
+            "",
+        ),
+        Kind::Si => (
+            "NULL, t.client_id, c.active, t.status",
+            "JOIN clients c ON c.id = t.client_id",
+            "AND t.status <> 'Closed'",
+        ),
+        // Tech entries never leave the set; clients and employees are not items.
+        _ => return Ok(Vec::new()),
+    };
+    let sql = format!(
+        "SELECT t.{key}, {cols} FROM {table} t {join} \
+         JOIN export_state s ON s.employee_id = ?1 AND s.item_kind = ?2 AND s.item_id = t.{key} \
+         WHERE t.updated_at > ?3 AND t.updated_at <= ?4 AND (s.held & ?5) <> 0 \
+         AND NOT ({pred}) {extra} ORDER BY t.{key}",
+        key = key_column(kind),
+        table = table(kind),
+        pred = synced_predicate(kind),
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            employee.id,
+            kind.name(),
+            since.unwrap_or(i64::MIN),
+            upto,
+            outputs
+        ],
+        |r| {
+            let client: Option<i64> = r.get(2)?;
+            let client_active: Option<i64> = r.get(3)?;
+            let status: Option<String> = r.get(4)?;
+            Ok(RemovalFacts {
+                key: Key::new(kind, r.get(0)?),
+                active: r.get::<_, Option<i64>>(1)?.map(|a| a != 0),
+                client: client.map(|c| (Key::new(Kind::Client, c), client_active == Some(1))),
+                status: status.and_then(|s| s.parse().ok()),
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub(super) fn sync_counts(conn: &Connection, p: &Profile) -> Result<SyncCounts> {

@@ -242,6 +242,26 @@ CREATE TABLE runs (
 ) STRICT;
 CREATE INDEX runs_profile ON runs (profile, id);
 "#,
+    // The guards of each profile (NULL: the default): an export that would remove more than
+    // `removal_guard_percent` % of the profile's items and at least `removal_guard_min` of
+    // them stops; so does an ingest that would change more than `change_guard_percent` % and
+    // at least `change_guard_min` items, or blank more than `blank_guard_max` fields.
+    r#"
+ALTER TABLE employees ADD COLUMN removal_guard_percent INTEGER
+    CHECK (removal_guard_percent BETWEEN 0 AND 100);
+ALTER TABLE employees ADD COLUMN removal_guard_min INTEGER CHECK (removal_guard_min >= 0);
+ALTER TABLE employees ADD COLUMN change_guard_percent INTEGER
+    CHECK (change_guard_percent BETWEEN 0 AND 100);
+ALTER TABLE employees ADD COLUMN change_guard_min INTEGER CHECK (change_guard_min >= 0);
+ALTER TABLE employees ADD COLUMN blank_guard_max INTEGER CHECK (blank_guard_max >= 0);
+"#,
+    // Each journal row of an ingest names its run (the name of the run's report,
+    // `ingest-<time>`), so that `undo RUN` finds the run's changes; undo's own rows name the
+    // run they revert. Older rows have none.
+    r#"
+ALTER TABLE journal ADD COLUMN run TEXT CHECK (run <> '');
+CREATE INDEX journal_run ON journal (run) WHERE run IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build of smsync writes.

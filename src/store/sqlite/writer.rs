@@ -110,9 +110,9 @@ impl TxWriter<'_> {
                     self.conn
                         .prepare_cached(
                             "INSERT INTO journal (at, source, profile, file, item, field, \
-                             old_value, new_value, outcome, reason) \
+                             old_value, new_value, outcome, reason, run) \
                              SELECT ?1, ?2, ?3, ?4, 'SM-U' || id, 'active', 'true', 'false', \
-                             'changed', ?5 FROM users WHERE client_id = ?6 AND active = 1",
+                             'changed', ?5, ?7 FROM users WHERE client_id = ?6 AND active = 1",
                         )?
                         .execute(params![
                             self.now,
@@ -120,7 +120,8 @@ impl TxWriter<'_> {
                             src.profile,
                             src.file,
                             reason,
-                            client.id
+                            client.id,
+                            src.run
                         ])?;
                 }
                 self.touch(
@@ -672,7 +673,7 @@ impl Lookup for TxWriter<'_> {
 fn insert_journal(conn: &Connection, now: i64, src: &Source, e: &JournalEntry) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO journal (at, source, profile, file, item, field, old_value, new_value, \
-         outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         outcome, reason, run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         now,
@@ -684,7 +685,8 @@ fn insert_journal(conn: &Connection, now: i64, src: &Source, e: &JournalEntry) -
         e.old_value,
         e.new_value,
         e.outcome,
-        e.reason
+        e.reason,
+        e.run.as_ref().or(src.run.as_ref())
     ])?;
     Ok(())
 }
