@@ -13,11 +13,13 @@ pub mod exit {
     /// Bad usage: unknown field, bad value, unknown key, profile or file, broken rule (clap's
     /// own usage errors exit 2 as well).
     pub const USAGE: i32 = 2;
-    /// Some items or files were refused (ingest); the rest applied. The journal and the
-    /// `.error.txt` beside each rejected file say why.
+    /// Some items or files were refused (ingest), or left out of an output (export: a value
+    /// its code page cannot hold); the rest applied. The journal, the `.error.txt` beside
+    /// each rejected file, or the export's report say why.
     pub const PARTIAL: i32 = 3;
-    /// Everything applied, but an admin should look: an edit conflicted with a database
-    /// change, or touched a field Outlook may not change (the journal lists them).
+    /// An admin should look: an edit conflicted with a database change or touched a field
+    /// Outlook may not change (the journal lists them), a guard stopped a mass removal or
+    /// change before it acted, or reconcile found drift.
     pub const ATTENTION: i32 = 4;
 
     /// The text of `smsync --help` after the commands.
@@ -25,8 +27,10 @@ pub mod exit {
         0  success\n  \
         1  failure (I/O, database, internal error)\n  \
         2  usage error (unknown field, bad value, unknown key, profile or file)\n  \
-        3  some items or files refused (ingest, sync); the rest applied\n  \
-        4  attention needed: an edit conflicted or touched a field that cannot be updated\n\
+        3  some items or files refused (ingest, sync), or left out of an output (export:\n     \
+           a character its code page cannot hold); the rest applied\n  \
+        4  attention needed: an edit conflicted or touched a field that cannot be updated,\n     \
+           a guard stopped a mass removal or change, or reconcile found drift\n\
         A broken pipe (`smsync status | head -1`) ends a one-shot command quietly.";
 
     /// How serious a code is: success < attention < refused < usage < failure.
