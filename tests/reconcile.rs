@@ -418,8 +418,10 @@ fn a_vdir_folder_shows_each_category() {
 #[test]
 fn a_pst_shows_its_keyless_copy_and_what_it_lacks() {
     let site = Site::new();
-    // The corpus PST holds one contact without a key: Saqib Razzaq, no e-mail. An agent of
-    // that name in the synced set makes it a copy; every other synced contact is missing.
+    // The corpus PST holds one contact without a key: Saqib Razzaq, saqib.razzaq@xp.local
+    // (named properties: the e-mail is read since the GUID-index fix in codec::pst). An
+    // agent of that name and e-mail in the synced set makes it a copy; every other synced
+    // contact is missing.
     let agent: Value = serde_json::from_str(&site.ok(&[
         "admin",
         "add",
@@ -427,6 +429,7 @@ fn a_pst_shows_its_keyless_copy_and_what_it_lacks() {
         "kind=agent",
         "first_name=Saqib",
         "last_name=Razzaq",
+        "email=saqib.razzaq@xp.local",
         "--json",
     ]))
     .unwrap();
