@@ -5,10 +5,9 @@
 //! and a German Windows-1252 sheet), a vdir folder and a PST. Also: a foreign file refused,
 //! nothing changed in the database, the cleanup package, the HTML page and `--all`.
 //!
-//! The PST: smsync has no PST writer yet, so no PST with Service Master keys can be built;
-//! the corpus PST (`aspose-net__Outlook.pst`, one keyless contact) covers a PST's keyless
-//! duplicate, its missing items and its reading; stale and mismatched items, which need keys,
-//! are covered through the CSV and vdir inputs, which go through the same planner.
+//! The PST: the corpus PST (`aspose-net__Outlook.pst`, one keyless contact) covers reading a
+//! PST Outlook wrote; a PST written by smsync's own writer (`pst_write`) from the profile's
+//! synced set, then drifted, covers every category with keys.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -767,4 +766,79 @@ fn all_reconciles_the_full_exports_in_each_inbox_and_leaves_them_there() {
     assert!(inputs[0].ends_with("full.csv"), "{inputs:?}");
     assert_eq!(keys(&profiles[0]["stale"]), ["SM-U2"]);
     assert!(inbox.join("full.csv").exists() && inbox.join("one-edit.csv").exists());
+}
+
+#[test]
+fn a_pst_written_by_smsync_then_drifted_shows_each_category() {
+    use smsync::codec::item::{Field, Item};
+    use smsync::model::{Key, Kind};
+    use smsync::store::{SqliteStore, Store};
+    let site = Site::new();
+    // The profile's Outlook as the PST writer gives it: every synced item.
+    let store = SqliteStore::open(&site.path().join("servicemaster.db")).unwrap();
+    let mut items: Vec<Item> = Vec::new();
+    for kind in [Kind::Location, Kind::User, Kind::Tech, Kind::Si] {
+        store
+            .for_each_synced(kind, &mut |r| {
+                items.push(Item::from_record(&r));
+                Ok(())
+            })
+            .unwrap();
+    }
+    drop(store);
+    let key = |k: &str| Some(k.parse::<Key>().unwrap());
+    let at = |items: &[Item], k: &str| items.iter().position(|i| i.key == key(k)).unwrap();
+    // Outlook's side drifts: SM-U3's phone edited without !Update, SM-U5 deleted, SM-U4
+    // there twice, and a keyless copy of SM-U6.
+    let u3 = at(&items, "SM-U3");
+    let phone = smsync::fields::get(Kind::User, "phone").unwrap();
+    items[u3].values.retain(|(f, _)| f.name != "phone");
+    items[u3]
+        .values
+        .push((phone, Field::Text("+1 000 000 0000".into())));
+    items.remove(at(&items, "SM-U5"));
+    let twin = items[at(&items, "SM-U4")].clone();
+    items.push(twin);
+    let mut copy = items[at(&items, "SM-U6")].clone();
+    copy.key = None;
+    copy.uid = None;
+    items.push(copy);
+    let pst = site.path().join("Outlook.pst");
+    smsync::pst_write::write_pst(&pst, &items).unwrap();
+    // The database's side drifts: SM-U2 made inactive, SI-1001 closed, a new agent.
+    let agent = site.drift_database();
+
+    let v = site.reconcile(&[&pst]);
+    check_shape(&v);
+    assert_eq!(v["inputs"][0]["format"], "pst");
+    assert_eq!(v["compared"]["contacts"], true);
+    assert_eq!(v["compared"]["tasks"], true);
+    assert_eq!(
+        causes(&v["duplicates"]),
+        [
+            ("(none)".to_string(), "keyless-copy".to_string()),
+            ("SM-U4".to_string(), "repeated-key".to_string())
+        ],
+        "{:#}",
+        v["duplicates"]
+    );
+    assert_eq!(
+        causes(&v["stale"]),
+        [
+            ("SI-1001".to_string(), "closed".to_string()),
+            ("SM-U2".to_string(), "inactive".to_string())
+        ]
+    );
+    let mut want = vec![
+        ("SM-U5".to_string(), "absent".to_string()),
+        (agent, "not-exported-yet".to_string()),
+    ];
+    want.sort();
+    assert_eq!(causes(&v["missing"]), want);
+    let mism = v["mismatched"].as_array().unwrap();
+    assert_eq!(mism.len(), 1, "{mism:#?}");
+    assert_eq!(mism[0]["key"], "SM-U3");
+    assert_eq!(mism[0]["fields"][0]["field"], "phone");
+    assert_eq!(mism[0]["fields"][0]["outlook"], "+1 000 000 0000");
+    assert_eq!(v["unreadable"], Value::Array(vec![]));
 }
