@@ -620,9 +620,17 @@ fn the_package_holds_the_steps_and_the_sheets() {
         serde_json::json!([
             "README.txt",
             "contacts-to-import.csv",
-            "delete-in-outlook.csv"
+            "delete-in-outlook.csv",
+            "corrected.pst"
         ])
     );
+    // The corrected data file holds exactly the synced set: reconciled, it is clean.
+    let corrected = dir.join("corrected.pst");
+    let clean = site.reconcile(&[&corrected]);
+    for list in ["duplicates", "stale", "missing", "mismatched", "unreadable"] {
+        assert_eq!(clean[list], Value::Array(vec![]), "{list}: {clean:#}");
+    }
+    assert_eq!(clean["counts"]["expected"], v["counts"]["expected"]);
     let readme = fs::read_to_string(dir.join("README.txt")).unwrap();
     let at = |s: &str| {
         readme
@@ -631,7 +639,8 @@ fn the_package_holds_the_steps_and_the_sheets() {
     };
     assert!(at("Back up") < at("Import contacts-to-import.csv"));
     assert!(at("Import contacts-to-import.csv") < at("Delete the 3 item(s)"));
-    assert!(at("Delete the 3") < at("run `smsync reconcile"));
+    assert!(at("Delete the 3") < at("corrected.pst holds exactly"));
+    assert!(at("corrected.pst holds exactly") < at("run `smsync reconcile"));
     // Delete: the stale SM-U2, the repeated SM-U4, the keyless copy, each with its reason.
     let del = Sheet::read(&dir.join("delete-in-outlook.csv"));
     assert_eq!(

@@ -2,7 +2,9 @@
 //! in Outlook with the reason for each (`delete-in-outlook.csv`, English columns like
 //! `outlook/changes/*-removals.csv`), the missing and mismatched items to import
 //! (`contacts-to-import.csv`, `tasks-to-import.csv`: rows of the Outlook CSV codec in the
-//! profile's language, date format and encoding), and `README.txt` with the steps in order.
+//! profile's language, date format and encoding), a corrected Outlook data file that holds
+//! exactly the synced set (`corrected.pst`, by `pst_write`), and `README.txt` with the steps
+//! in order.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,7 @@ pub const DELETE_FILE: &str = "delete-in-outlook.csv";
 pub const CONTACTS_FILE: &str = "contacts-to-import.csv";
 pub const TASKS_FILE: &str = "tasks-to-import.csv";
 pub const README_FILE: &str = "README.txt";
+pub const PST_FILE: &str = "corrected.pst";
 
 /// What was written.
 #[derive(Debug, Clone, Serialize)]
@@ -175,6 +178,12 @@ pub fn write(
         pkg.files.push(DELETE_FILE.to_string());
     }
 
+    // Or in one go: a data file with exactly the synced set, in key order.
+    let mut all: Vec<(&Key, &crate::codec::item::Item)> = expected.items.iter().collect();
+    all.sort_by_key(|(k, _)| **k);
+    crate::pst_write::write_pst(&dir.join(PST_FILE), all.into_iter().map(|(_, i)| i))?;
+    pkg.files.push(PST_FILE.to_string());
+
     let readme = readme(profile, findings, &pkg, eff, inputs);
     crate::fsutil::write_atomic(&dir.join(README_FILE), readme.as_bytes())?;
     pkg.files.insert(0, README_FILE.to_string());
@@ -249,6 +258,16 @@ fn readme(
             ),
         );
     }
+    step(
+        &mut s,
+        format!(
+            "Or, instead of the steps above: {PST_FILE} holds exactly what the profile \
+             should hold (every synced contact and open SI, with categories and keys). Open \
+             it (File > Open & Export > Open Outlook Data File) and use its Contacts and \
+             Tasks folders in place of the old ones. smsync writes this file itself and it \
+             has not yet been opened in Outlook at smsync's tests: keep the backup."
+        ),
+    );
     if !f.unreadable.is_empty() {
         step(
             &mut s,
