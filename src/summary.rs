@@ -22,9 +22,6 @@ pub fn print_export(r: &crate::export::Report) {
     for refusal in &r.refused {
         eprintln!("smsync: profile '{}': {refusal}", r.profile);
     }
-    if let Some(s) = &r.pst_skipped {
-        eprintln!("smsync: profile '{}': {s}", r.profile);
-    }
     let side = |c: &crate::export::Counts| {
         format!(
             "{} written, {} removed, {} unchanged",
@@ -71,9 +68,6 @@ pub fn print_ingest(r: &crate::ingest::Report) {
     use std::fmt::Write as _;
     let mut out = String::new();
     let t = &r.tally;
-    if let Some(p) = &r.pst {
-        eprintln!("smsync: profile '{}': {p}", r.profile);
-    }
     let dry = if r.dry_run {
         " (dry run: nothing changed)"
     } else {
