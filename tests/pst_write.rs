@@ -802,3 +802,136 @@ fn the_contents_check_finds_a_row_that_differs_from_its_message() {
     let e = check_contents_tables(&path).unwrap_err();
     assert!(e.contains("column"), "{e}");
 }
+
+// ---------------------------------------------------------------- (d): at scale
+
+/// An item as a PST can hold it: its MAPI fields with a value; an SI's location and people,
+/// which share one MAPI property (`PidLidContacts`), as one list of names.
+fn mapi_view(i: &Item) -> BTreeMap<&'static str, String> {
+    let mut out = BTreeMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    for (f, v) in i
+        .values
+        .iter()
+        .filter(|(f, _)| f.mapi.is_some() && f.name != "key")
+    {
+        let s = match v {
+            Field::Text(t) if t.is_empty() => continue,
+            Field::List(l) if l.is_empty() => continue,
+            Field::Names(n) => {
+                for n in n {
+                    if !names.contains(&n.name.as_str()) {
+                        names.push(&n.name);
+                    }
+                }
+                continue;
+            }
+            other => format!("{other:?}"),
+        };
+        out.insert(f.name, s);
+    }
+    if !names.is_empty() {
+        out.insert("contacts", names.join("; "));
+    }
+    out
+}
+
+/// (d) of issue 17: the PST `--outputs pst` writes for `db seed --scale 200000 --sis
+/// 20000` passes smsync's reader (every item, every field equal to the database), the
+/// structural checker and the contents-table check. Slow (minutes): run it by hand with
+/// `cargo test --release --test pst_write -- --ignored --nocapture`.
+/// `SMSYNC_PST_SCALE=CONTACTS,SIS` changes the size; `SMSYNC_PST_KEEP=DIR` keeps the file
+/// and writes `DIR/expected.json` (each item's key, folder and categories) for
+/// `scripts/interop/pst_scale.py`, which checks it with libpff.
+#[test]
+#[ignore]
+fn a_pst_of_200000_contacts_and_20000_tasks_passes_every_check() {
+    use smsync::export::{Options, Outputs, export_profile};
+    use smsync::store::{SqliteStore, Store};
+    let (contacts, sis) = std::env::var("SMSYNC_PST_SCALE")
+        .ok()
+        .and_then(|s| {
+            let (c, t) = s.split_once(',')?;
+            Some((c.parse().ok()?, t.parse().ok()?))
+        })
+        .unwrap_or((200_000u64, 20_000u64));
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _, _) = SqliteStore::create(&dir.path().join("sm.db")).unwrap();
+    smsync::seed::scale(&mut s, contacts, Some(sis), 1, false).unwrap();
+    let p = s.profiles().unwrap().remove(0);
+    let drop = dir.path().join("drop");
+    let opts = Options {
+        outputs: Outputs::parse("pst").unwrap(),
+        ..Options::default()
+    };
+    let t = std::time::Instant::now();
+    export_profile(&mut s, &p, &drop, &opts, &mut || {}).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let path = smsync::export::pst::path(&smsync::export::Layout::new(&drop, &p.name));
+    let size = std::fs::metadata(&path).unwrap().len();
+    println!("wrote {} bytes in {secs:.1} s", size);
+
+    // (a) smsync's reader: every item of the synced set, every field as in the database.
+    let mut expected: BTreeMap<String, Item> = BTreeMap::new();
+    for k in [Kind::Location, Kind::User, Kind::Tech, Kind::Si] {
+        s.for_each_synced(k, &mut |r| {
+            expected.insert(r.key.to_string(), Item::from_record(&r));
+            Ok(())
+        })
+        .unwrap();
+    }
+    let read = smsync::codec::pst::read(&path).unwrap();
+    assert_eq!(read.len(), expected.len());
+    let mut n_contacts = 0;
+    for inc in read {
+        let item = inc.item.unwrap();
+        let key = item.key.unwrap().to_string();
+        let want = expected
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key} not in the set"));
+        assert_eq!(mapi_view(&item), mapi_view(want), "{key}");
+        n_contacts += usize::from(item.kind != Kind::Si);
+    }
+    println!(
+        "(a) smsync's reader: {} items ({n_contacts} contacts), every field equal",
+        expected.len()
+    );
+
+    // (c) the structural checker and the contents tables.
+    let f = std::fs::read(&path).unwrap();
+    let parsed = check(&f).unwrap();
+    let n_amaps = (f.len() as u64 - AMAP_FIRST).div_ceil(AMAP_RANGE);
+    let rows = check_contents_tables(&path).unwrap();
+    assert_eq!(rows, expected.len());
+    println!(
+        "(c) structural checker: {} blocks, {} nodes, {n_amaps} AMap pages{}; {rows} contents rows equal their messages",
+        parsed.blocks.len(),
+        parsed.nodes.len(),
+        if n_amaps > 128 {
+            " (past the first FMap)"
+        } else {
+            ""
+        },
+    );
+
+    if let Ok(keep) = std::env::var("SMSYNC_PST_KEEP") {
+        let keep = Path::new(&keep);
+        std::fs::create_dir_all(keep).unwrap();
+        std::fs::copy(&path, keep.join("Service Master.pst")).unwrap();
+        let list: Vec<serde_json::Value> = expected
+            .values()
+            .map(|i| {
+                serde_json::json!({
+                    "key": i.key.unwrap().to_string(),
+                    "folder": if i.kind == Kind::Si { "Tasks" } else { "Contacts" },
+                    "categories": i.categories(),
+                })
+            })
+            .collect();
+        std::fs::write(
+            keep.join("expected.json"),
+            serde_json::to_vec(&list).unwrap(),
+        )
+        .unwrap();
+    }
+}
