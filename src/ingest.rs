@@ -384,6 +384,9 @@ pub struct Report {
     pub run: Option<String>,
     /// Set when the guard stopped the run before it applied anything.
     pub guard: Option<ChangeGuard>,
+    /// The profile's PST (`outlook/Service Master.pst`) when its user had changed it: moved
+    /// into the inbox and ingested with the rest, or left alone because it is in use.
+    pub pst: Option<crate::export::pst::Adopted>,
 }
 
 impl Report {
@@ -392,11 +395,12 @@ impl Report {
     pub fn exit_code(&self) -> i32 {
         use crate::error::exit;
         let bad = self.tally.refused > 0 || self.files.iter().any(|f| f.outcome.is_bad());
+        let pst_in_use = matches!(self.pst, Some(crate::export::pst::Adopted::InUse { .. }));
         if self.guard.is_some() {
             exit::ATTENTION
         } else if bad {
             exit::PARTIAL
-        } else if self.tally.conflicts > 0 || self.tally.not_updatable > 0 {
+        } else if self.tally.conflicts > 0 || self.tally.not_updatable > 0 || pst_in_use {
             exit::ATTENTION
         } else {
             exit::OK
@@ -1244,6 +1248,13 @@ pub fn ingest(
     layout.create()?;
     let _lock = layout.lock(&profile.name)?;
     let from_inbox = files.is_empty();
+    // The PST round trip: the profile's PST, changed by its user since smsync wrote it, is
+    // moved into the inbox and ingested with the rest (never when Outlook holds it open).
+    let pst = if from_inbox && !opts.dry_run {
+        crate::export::pst::adopt(&layout)?
+    } else {
+        None
+    };
     let paths = if from_inbox {
         inbox_files(&layout)?
     } else {
@@ -1328,6 +1339,7 @@ pub fn ingest(
         report_file: None,
         run: None,
         guard: stopped,
+        pst,
     };
     if changed && !report.files.is_empty() {
         report.run = Some(run_name.clone());

@@ -2,7 +2,7 @@
 limits, measured in one run. Called by scripts/bench.sh; prints a table and writes JSON.
 
 Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick]
-              [--only vdir,csv,ingest,watch,idle,reconcile]
+              [--only vdir,csv,ingest,watch,idle,reconcile,pst]
 """
 
 import csv
@@ -150,6 +150,37 @@ def bench_csv_and_incremental():
     note("incremental_100_of_100k_ms", round(small * 1000, 1), "ms", f"100 of {label}; target < 100")
     note("incremental_100_of_1m_ms", round(big * 1000, 1), "ms",
          f"100 of {contacts}; ratio {big / small:.2f} (target <= 1.5)")
+    shutil.rmtree(drop, ignore_errors=True)
+
+
+def bench_pst():
+    """Writing the PST of 200,000 contacts and 20,000 tasks (`--outputs pst`), against the
+    sequential write rate of the same bytes in the same run (issue #17)."""
+    contacts, sis = 200_000 // SCALE, 20_000 // SCALE
+    db, profile = fresh_db("pst", contacts, sis)
+    drop = WORK / "drop-pst"
+    shutil.rmtree(drop, ignore_errors=True)
+    out, secs, rss = run(db, "export", "--profile", profile, "--outputs", "pst", "--json",
+                         drop=drop)
+    r = json.loads(out)["profiles"][0]
+    items = r["contacts"]["written"] + r["tasks"]["written"]
+    size = (drop / profile / "outlook" / "Service Master.pst").stat().st_size
+    mb = size / 1e6
+    note("pst_export_mb_per_s", round(mb / secs, 1), "MB/s",
+         f"{items} items, {mb:.0f} MB in {secs:.1f} s")
+    seqs = []
+    for _ in range(3):
+        os.sync()
+        seq = subprocess.run([BASELINE, "seq", str(WORK / "seq.bin"), str(size)],
+                             capture_output=True, text=True, check=True).stdout
+        (WORK / "seq.bin").unlink()
+        seqs.append(float(seq.split("mb_per_s=")[1]))
+    seq_mb = statistics.median(seqs)
+    note("pst_baseline_seq_mb_per_s", round(seq_mb, 1), "MB/s",
+         "the same bytes, sequential write + fsync, median of " +
+         ", ".join(f"{x:.0f}" for x in seqs))
+    note("pst_export_ratio", round((mb / secs) / seq_mb, 2), "x", "goal >= 0.5")
+    note("pst_export_peak_rss_mb", round(rss, 1), "MB", "goal < 100")
     shutil.rmtree(drop, ignore_errors=True)
 
 
@@ -315,7 +346,7 @@ def main():
     print(f"smsync benchmarks ({'quick, a tenth of the sizes' if QUICK else 'full sizes'}), "
           f"{os.cpu_count()} cores, work dir {WORK}")
     steps = {"vdir": bench_vdir, "csv": bench_csv_and_incremental, "ingest": bench_ingest,
-             "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile}
+             "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile, "pst": bench_pst}
     for name, step in steps.items():
         if ONLY is None or name in ONLY:
             step()

@@ -48,6 +48,7 @@ pub(super) fn export(
         match r {
             Ok(r) => {
                 say_moved(&r);
+                say_pst(&r.profile, None, r.pst_skipped.as_ref());
                 if !args.json {
                     match &r.guard {
                         Some(g) => print_removal_guard(&r, g),
@@ -195,6 +196,25 @@ impl Failed {
     }
 }
 
+/// Says on stderr (also with `--json`) what became of the profile's PST when it was not
+/// simply rewritten: an edited file taken in, or a file left alone (in use, or edits not
+/// yet ingested). A file the ingest found in use is said once.
+fn say_pst(
+    profile: &str,
+    adopted: Option<&crate::export::pst::Adopted>,
+    skipped: Option<&crate::export::pst::Skipped>,
+) {
+    use crate::export::pst::Adopted;
+    if let Some(a) = adopted {
+        eprintln!("smsync: profile '{profile}': {a}");
+    }
+    if let Some(s) = skipped
+        && !matches!(adopted, Some(Adopted::InUse { .. }))
+    {
+        eprintln!("smsync: profile '{profile}': {s}");
+    }
+}
+
 /// Says on stderr that a run moved a renamed employee's folder.
 fn say_moved(r: &crate::export::Report) {
     if let Some(from) = &r.moved_from {
@@ -253,6 +273,7 @@ pub(super) fn sync(
                 code = crate::error::exit::worst(code, ing.exit_code());
                 code = crate::error::exit::worst(code, exp.exit_code());
                 say_moved(&exp);
+                say_pst(&exp.profile, ing.pst.as_ref(), exp.pst_skipped.as_ref());
                 if !args.json {
                     print_ingest(&ing);
                     if let Some(g) = &ing.guard {

@@ -42,6 +42,9 @@ pub(super) fn ingest(
     };
     let r = crate::report::ingest_recorded(&mut store, &profile, drop, &args.files, &opts)?;
     std::mem::drop(bar);
+    if let Some(p) = &r.pst {
+        eprintln!("smsync: profile '{}': {p}", r.profile);
+    }
     if args.json {
         print_json(&r)?;
     } else {

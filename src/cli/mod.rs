@@ -159,7 +159,7 @@ pub struct SettingsArgs {
     /// Default: the profile's full_csv_limit, else 20000.
     #[arg(long)]
     pub full_csv_limit: Option<u64>,
-    /// Which outputs to write: a comma-separated list of vdir, outlook, outlook-vcards.
+    /// Which outputs to write: a comma-separated list of vdir, outlook, outlook-vcards, pst.
     /// Default: the profile's outputs, else all.
     #[arg(long)]
     pub outputs: Option<String>,

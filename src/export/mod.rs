@@ -1,5 +1,5 @@
 //! Export, database → files (SPEC §3, §5): per profile, the records changed since its
-//! stamps go out through each selected output (vdir, Outlook CSV, vCard 2.1); items that
+//! stamps go out through each selected output (vdir, Outlook CSV, vCard 2.1, PST); items that
 //! left the synced set are removed and listed. Memory stays flat: records come in pages.
 //!
 //! This module is the driver: it reads pages and export state, asks [`plan`] what each
@@ -19,6 +19,7 @@
 mod outlook;
 pub mod output;
 pub mod plan;
+pub mod pst;
 pub mod retention;
 mod vcards21;
 mod vdir;
@@ -297,13 +298,16 @@ pub struct Report {
     /// Set when the run stopped before writing anything: it would have removed too much
     /// of the profile (nothing was written, no stamp moved).
     pub guard: Option<RemovalGuard>,
+    /// Set when the PST output was selected but left out of this run: its file is in use
+    /// or holds edits not yet ingested (the other outputs went on).
+    pub pst_skipped: Option<pst::Skipped>,
 }
 
 impl Report {
-    /// The exit code of the run: 4 when a guard stopped it, 3 when an output left items
-    /// out.
+    /// The exit code of the run: 4 when a guard stopped it or the PST was left alone, 3
+    /// when an output left items out.
     pub fn exit_code(&self) -> i32 {
-        if self.guard.is_some() {
+        if self.guard.is_some() || self.pst_skipped.is_some() {
             crate::error::exit::ATTENTION
         } else if self.refused.is_empty() {
             crate::error::exit::OK
@@ -682,6 +686,7 @@ fn outputs(layout: &Layout, opts: &Options, run_id: &str) -> Vec<Box<dyn Output>
                 OutputKind::OutlookVcards => Box::new(vcards21::Vcards21 {
                     layout: layout.clone(),
                 }),
+                OutputKind::Pst => Box::new(pst::Pst::new(layout.clone())),
             }
         })
         .collect()
@@ -730,6 +735,23 @@ pub fn export_profile(
         .find(|p| p.employee == profile.employee)
         .ok_or_else(|| Error::NotFound(format!("{} no longer syncs", profile.employee)))?;
     let profile = &current;
+    // The PST is never overwritten while it is in use or holds edits not yet ingested:
+    // this run leaves that output out (its state and stamps stay), the others go on.
+    let pst_skipped = if opts.outputs.contains(OutputKind::Pst) {
+        pst::skip_reason(&layout)?
+    } else {
+        None
+    };
+    let without_pst;
+    let opts = if pst_skipped.is_some() {
+        without_pst = Options {
+            outputs: opts.outputs.without(OutputKind::Pst),
+            ..opts.clone()
+        };
+        &without_pst
+    } else {
+        opts
+    };
     let stamps = store.output_stamps(profile.employee)?;
     let upto = store.clock()?;
     let selected: Vec<OutputKind> = opts.outputs.iter().collect();
@@ -740,9 +762,9 @@ pub fn export_profile(
     if !opts.allow_mass_removal && !layout.marker().exists() {
         let guard = removal_guard(&*store, profile.employee, &selected, &since, upto, opts)?;
         if let Some(guard) = guard {
-            return Ok(guarded_report(
-                profile, &layout, &stamps, &selected, moved_from, guard,
-            ));
+            let mut r = guarded_report(profile, &layout, &stamps, &selected, moved_from, guard);
+            r.pst_skipped = pst_skipped;
+            return Ok(r);
         }
     }
     let recovering = begin(&layout)?;
@@ -816,6 +838,34 @@ pub fn export_profile(
                 })?;
             }
             sheets[i] = state;
+        }
+    }
+    // Whole-file outputs (the PST): rewritten from both sides' synced sets, in side
+    // order, when either side changed for them or the file is missing.
+    for (o, out) in selected.iter().zip(run.files.outputs.iter_mut()) {
+        let Some(exists) = out.whole_file() else {
+            continue;
+        };
+        let (c, t) = stamps_of(&stamps, *o);
+        let facts = |i: usize| {
+            let (side, counts, changed): (Side, Counts, u32) = sides[i];
+            SheetFacts {
+                side_full: if side == Side::Contacts { c } else { t }.is_none(),
+                recovering,
+                exists,
+                changed: counts.changed() && changed & o.bit() != 0,
+            }
+        };
+        if plan::whole_file([facts(0), facts(1)]) == FullSheet::Rewritten {
+            let store = &*run.store;
+            out.write_whole(&mut |f| {
+                for side in [Side::Contacts, Side::Tasks] {
+                    for &kind in side.kinds() {
+                        store.for_each_synced(kind, f)?;
+                    }
+                }
+                Ok(())
+            })?;
         }
     }
     // Values an output cannot write left their items out of that output only; they are
@@ -892,6 +942,7 @@ pub fn export_profile(
         moved_from,
         refused,
         guard: None,
+        pst_skipped,
     })
 }
 
@@ -972,6 +1023,7 @@ fn guarded_report(
         moved_from,
         refused: Vec::new(),
         guard: Some(guard),
+        pst_skipped: None,
     }
 }
 
@@ -1186,6 +1238,7 @@ fn planned_file(
     match o {
         OutputKind::Vdir => layout.item_file(key.kind, &uid),
         OutputKind::OutlookVcards => layout.vcard21_file(&uid),
+        OutputKind::Pst => pst::path(layout),
         OutputKind::Outlook => {
             let what = if removal { "removals" } else { side.name() };
             layout.changes.join(format!("{run_id}-{what}.csv"))

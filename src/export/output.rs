@@ -1,6 +1,5 @@
 //! The seam between an export run and the files it writes: the [`Output`] trait that each
-//! output family implements (vdir, Outlook CSV, vCard 2.1 for Outlook; the PST writer is one
-//! more), the set of outputs a run writes ([`Outputs`]), and what outputs share: the side
+//! output family implements (vdir, Outlook CSV, vCard 2.1 for Outlook, the PST), the set of outputs a run writes ([`Outputs`]), and what outputs share: the side
 //! being written, the durability of written files, and lazily opened CSV sheets.
 
 use std::fs;
@@ -60,10 +59,20 @@ pub enum OutputKind {
     Outlook,
     /// `outlook-vcards/`: one vCard 2.1 per contact.
     OutlookVcards,
+    /// `outlook/Service Master.pst`: one Outlook data file with both sides, rewritten whole.
+    Pst,
 }
 
 impl OutputKind {
-    pub const ALL: [OutputKind; 3] = [
+    pub const ALL: [OutputKind; 4] = [
+        OutputKind::Vdir,
+        OutputKind::Outlook,
+        OutputKind::OutlookVcards,
+        OutputKind::Pst,
+    ];
+
+    /// The outputs a profile writes unless its `outputs` setting says otherwise.
+    pub const DEFAULT: [OutputKind; 3] = [
         OutputKind::Vdir,
         OutputKind::Outlook,
         OutputKind::OutlookVcards,
@@ -74,6 +83,7 @@ impl OutputKind {
             OutputKind::Vdir => 1,
             OutputKind::Outlook => 2,
             OutputKind::OutlookVcards => 4,
+            OutputKind::Pst => 8,
         }
     }
 
@@ -83,6 +93,7 @@ impl OutputKind {
             OutputKind::Vdir => "vdir",
             OutputKind::Outlook => "outlook",
             OutputKind::OutlookVcards => "outlook-vcards",
+            OutputKind::Pst => "pst",
         }
     }
 
@@ -97,9 +108,9 @@ impl OutputKind {
 pub struct Outputs(u32);
 
 impl Default for Outputs {
-    /// Every output.
+    /// The default outputs ([`OutputKind::DEFAULT`]; the PST only when named).
     fn default() -> Self {
-        Outputs(OutputKind::ALL.iter().map(|o| o.bit()).sum())
+        Outputs(OutputKind::DEFAULT.iter().map(|o| o.bit()).sum())
     }
 }
 
@@ -138,6 +149,11 @@ impl Outputs {
 
     pub fn bits(self) -> u32 {
         self.0
+    }
+
+    /// The set without `o`.
+    pub fn without(self, o: OutputKind) -> Outputs {
+        Outputs(self.0 & !o.bit())
     }
 
     pub fn iter(self) -> impl Iterator<Item = OutputKind> {
@@ -232,6 +248,10 @@ impl std::fmt::Display for Refusal {
 /// Streams the records of a side's synced set, in key order, to a full-set writer.
 pub type SetSource<'a> = dyn FnMut(&mut dyn FnMut(Record) -> Result<()>) -> Result<()> + 'a;
 
+/// Streams the records of both sides' synced sets, contacts then tasks, each side in key
+/// order, to a whole-file writer.
+pub type WholeSource<'a> = SetSource<'a>;
+
 /// One output family of an export. The run decides (see `plan`); an output only carries
 /// out: it writes and removes items, and at the end finishes its sheets and commits them.
 pub trait Output: Send {
@@ -258,6 +278,19 @@ pub trait Output: Send {
     /// rows written along with the changes when this run wrote the whole side, else from
     /// `set`.
     fn write_full_set(&mut self, _side: Side, _set: &mut SetSource) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether the output is one file that holds both sides and is rewritten whole whenever
+    /// either side changed for it (see `plan::whole_file`), and whether that file exists.
+    /// Such an output's `put` and `remove` only note that the file must be rewritten.
+    fn whole_file(&self) -> Option<bool> {
+        None
+    }
+
+    /// Rewrites the whole file from `set` (both sides' synced sets, in side order); the
+    /// file goes into place at `commit`.
+    fn write_whole(&mut self, _set: &mut WholeSource) -> Result<()> {
         Ok(())
     }
 
@@ -343,6 +376,11 @@ mod tests {
         );
         let e = Outputs::parse("vdir,pdf").unwrap_err().to_string();
         assert!(e.contains("'pdf'") && e.contains("outlook-vcards"), "{e}");
+        // The PST is named, never a default.
+        let p = Outputs::parse("outlook,pst").unwrap();
+        assert!(p.contains(OutputKind::Pst) && p.bits() == 2 | 8);
+        assert!(!Outputs::default().contains(OutputKind::Pst));
+        assert!(e.contains("pst"), "{e}");
         assert!(Outputs::parse(" , ").is_err());
     }
 

@@ -1,6 +1,7 @@
 //! The export plan: pure decisions, no I/O. For one record and one output, what the output
 //! must do ([`decide`], [`decide_dirty`]); what the export state becomes afterwards
-//! ([`next_state`]); whether an output's full-set sheet is rewritten ([`full_sheet`]); where
+//! ([`next_state`]); whether an output's full-set sheet is rewritten ([`full_sheet`]), and
+//! whether a whole-file output (the PST, both sides in one file) is ([`whole_file`]); where
 //! a side's stamp goes ([`next_stamp`]); whether a run would remove so much of the profile
 //! that it must stop first ([`removal_guard`], over [`RemovalFacts`] the store counts,
 //! with a [`Threshold`] that ingest's guard shares). The run (`export::mod`) gathers the facts, asks
@@ -201,6 +202,22 @@ pub fn full_sheet(f: SheetFacts) -> Option<FullSheet> {
         Some(FullSheet::Current)
     } else {
         None
+    }
+}
+
+/// Whether a whole-file output (one file holding both sides, the PST) is rewritten, from
+/// the facts of each side: whenever either side's copy is written whole (first run, reset,
+/// recovery), the file is missing, or either side changed for it. Unlike a full-set sheet
+/// it has no size limit (it is the output's only copy, so it is never left stale), and it
+/// is never rewritten when nothing changed (the same database gives the same file anyway).
+pub fn whole_file(sides: [SheetFacts; 2]) -> FullSheet {
+    if sides
+        .iter()
+        .any(|f| f.side_full || f.recovering || !f.exists || f.changed)
+    {
+        FullSheet::Rewritten
+    } else {
+        FullSheet::Current
     }
 }
 
@@ -555,6 +572,27 @@ mod tests {
             StateChange::Put(state(7, None, CSV, 0))
         );
         assert_eq!(next_state(Some(&prev), now, 0, 0, 0), StateChange::Keep);
+    }
+
+    #[test]
+    fn whole_file_is_rewritten_when_either_side_is_full_or_changed_or_it_is_missing() {
+        let f = |side_full, recovering, exists, changed| SheetFacts {
+            side_full,
+            recovering,
+            exists,
+            changed,
+        };
+        let quiet = f(false, false, true, false);
+        assert_eq!(whole_file([quiet, quiet]), FullSheet::Current);
+        for one in [
+            f(true, false, true, false),
+            f(false, true, true, false),
+            f(false, false, false, false),
+            f(false, false, true, true),
+        ] {
+            assert_eq!(whole_file([one, quiet]), FullSheet::Rewritten, "{one:?}");
+            assert_eq!(whole_file([quiet, one]), FullSheet::Rewritten, "{one:?}");
+        }
     }
 
     #[test]
