@@ -356,43 +356,7 @@ impl Raw {
 
     /// The properties of the `n`th (from 1) `BEGIN:name` block, lines unfolded.
     fn block(&self, name: &str, n: usize) -> Vec<(String, String)> {
-        let mut lines: Vec<String> = Vec::new();
-        for l in self.text.lines() {
-            match (
-                l.strip_prefix(' ').or_else(|| l.strip_prefix('\t')),
-                lines.last_mut(),
-            ) {
-                (Some(rest), Some(last)) => last.push_str(rest),
-                _ => lines.push(l.to_string()),
-            }
-        }
-        let begin = format!("BEGIN:{name}");
-        let end = format!("END:{name}");
-        let mut seen = 0;
-        let mut out = Vec::new();
-        let mut inside = false;
-        for l in &lines {
-            let t = l.trim();
-            if t.eq_ignore_ascii_case(&begin) {
-                seen += 1;
-                inside = seen == n;
-                continue;
-            }
-            if t.eq_ignore_ascii_case(&end) {
-                if inside {
-                    break;
-                }
-                continue;
-            }
-            if inside && let Some((prop, value)) = t.split_once(':') {
-                let prop = prop.split(';').next().unwrap_or(prop).to_ascii_uppercase();
-                if !value.trim().is_empty() && !matches!(prop.as_str(), "VERSION" | "BEGIN" | "END")
-                {
-                    out.push((prop, value.trim().to_string()));
-                }
-            }
-        }
-        out
+        crate::codec::text::block_props(&self.text, name, n)
     }
 
     /// The kind of a CSV sheet (a tasks sheet has a Subject column) and the non-empty

@@ -328,7 +328,9 @@ fn text_failed(
     };
     let fields = n
         .and_then(|n| n.trim().parse::<usize>().ok())
-        .map_or(Vec::new(), |n| block_props(text, block, n));
+        .map_or(Vec::new(), |n| {
+            crate::codec::text::block_props(text, block, n)
+        });
     let get = |p: &str| {
         fields
             .iter()
@@ -371,47 +373,6 @@ fn get_raw(fields: &[(String, String)], p: &str) -> String {
         .find(|(k, _)| k == p)
         .map(|(_, v)| v.clone())
         .unwrap_or_default()
-}
-
-/// The properties of the `n`th (from 1) `BEGIN:name` block, lines unfolded, parameters
-/// dropped: what `inspect` shows of an item it cannot apply.
-fn block_props(text: &str, name: &str, n: usize) -> Vec<(String, String)> {
-    let mut lines: Vec<String> = Vec::new();
-    for l in text.lines() {
-        match (
-            l.strip_prefix(' ').or_else(|| l.strip_prefix('\t')),
-            lines.last_mut(),
-        ) {
-            (Some(rest), Some(last)) => last.push_str(rest),
-            _ => lines.push(l.to_string()),
-        }
-    }
-    let begin = format!("BEGIN:{name}");
-    let end = format!("END:{name}");
-    let mut seen = 0;
-    let mut out = Vec::new();
-    let mut inside = false;
-    for l in &lines {
-        let t = l.trim();
-        if t.eq_ignore_ascii_case(&begin) {
-            seen += 1;
-            inside = seen == n;
-            continue;
-        }
-        if t.eq_ignore_ascii_case(&end) {
-            if inside {
-                break;
-            }
-            continue;
-        }
-        if inside && let Some((prop, value)) = t.split_once(':') {
-            let prop = prop.split(';').next().unwrap_or(prop).to_ascii_uppercase();
-            if !value.trim().is_empty() && !matches!(prop.as_str(), "VERSION" | "BEGIN" | "END") {
-                out.push((prop, value.trim().to_string()));
-            }
-        }
-    }
-    out
 }
 
 /// The raw cells of the rows a CSV reader refused, read in one pass: what `inspect` shows
