@@ -12,10 +12,10 @@ fn valid_fields(kind: Kind, adding: bool) -> String {
     fields::settable_names(kind, adding).join(", ")
 }
 
-/// "; did you mean 'x'?" when a settable field of `kind` is close to the unknown `name`.
+/// " (did you mean 'x'?)" when a settable field of `kind` is close to the unknown `name`.
 fn did_you_mean(kind: Kind, name: &str, adding: bool) -> String {
     crate::error::closest(name, &fields::settable_names(kind, adding))
-        .map(|n| format!("; did you mean '{n}'?"))
+        .map(|n| format!(" (did you mean '{n}'?)"))
         .unwrap_or_default()
 }
 

@@ -19,8 +19,23 @@ fn temp_path(path: &Path) -> PathBuf {
 /// part. Durability comes from [`sync_filesystem`] once a batch is written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
-    fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    fs::write(&tmp, bytes).map_err(|e| create_error(path, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// The error of creating `path` (through its temp file): it names the file the caller asked
+/// for, and a folder that does not exist plainly, as a usage error.
+fn create_error(path: &Path, e: std::io::Error) -> Error {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if e.kind() == std::io::ErrorKind::NotFound && !dir.exists() => {
+            Error::invalid(format!(
+                "{}: the folder {} does not exist; create it or name a file in another folder",
+                path.display(),
+                dir.display()
+            ))
+        }
+        _ => Error::io(path, e),
+    }
 }
 
 /// A file written as a stream and renamed into place by [`AtomicFile::commit`]; dropped
@@ -34,7 +49,7 @@ pub struct AtomicFile {
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<Self> {
         let tmp = temp_path(path);
-        let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let f = File::create(&tmp).map_err(|e| create_error(path, e))?;
         Ok(AtomicFile {
             tmp,
             path: path.to_path_buf(),

@@ -511,9 +511,40 @@ fn every_exit_code_is_the_documented_one() {
     }
     // 0: success.
     ok(p, &["export", "--all"]);
-    // 1: a failure (a file that cannot be read).
-    fails(p, &["inspect", "missing.csv"], 1);
-    // 2: usage: a mistyped path, an unknown profile in the journal.
+    // 1: a failure (a file that cannot be read: a folder).
+    fails(p, &["inspect", p.to_str().unwrap()], 1);
+    // 2: usage: a mistyped path (ingest, inspect, reconcile), a report into a folder that
+    // does not exist, an unknown profile in the journal.
+    for args in [
+        &["inspect", "missing.csv"][..],
+        &["reconcile", "--profile", "Dana Whitfield", "missing.csv"],
+    ] {
+        let err = fails(p, args, 2);
+        assert!(err.contains("no such file: missing.csv"), "{err}");
+    }
+    // 3: a file rejected; the run changed nothing, so no undo is offered.
+    let bad = p.join("bad.csv");
+    std::fs::write(&bad, "garbage\n").unwrap();
+    let out = smsync(
+        p,
+        &[
+            "ingest",
+            "--profile",
+            "Dana Whitfield",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rejected") && !text.contains("smsync undo"),
+        "{text}"
+    );
+    let err = fails(p, &["report", "--html", "no-folder/r.html"], 2);
+    assert!(
+        err.contains("the folder no-folder does not exist") && !err.contains("smsync-tmp"),
+        "{err}"
+    );
     let err = fails(
         p,
         &["ingest", "--profile", "Dana Whitfield", "no-such-file.csv"],
@@ -687,7 +718,7 @@ fn an_unknown_admin_field_suggests_the_closest_name() {
     let d = seeded();
     let err = fails(d.path(), &["admin", "set", "SM-U1", "mobil=+1 555"], 2);
     assert!(
-        err.contains("unknown field 'mobil' for user; did you mean 'mobile'?"),
+        err.contains("unknown field 'mobil' for user (did you mean 'mobile'?)"),
         "{err}"
     );
     let err = fails(d.path(), &["admin", "set", "SM-U1", "colour=red"], 2);

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::print::{Bar, exit_with, print_json};
+use super::print::{Bar, exit_with, named_files_exist, print_json};
 use super::{IngestArgs, open};
 use crate::codec::item::Incoming;
 use crate::codec::text::DateFormat;
@@ -20,7 +20,10 @@ pub(super) fn ingest(
     date_format: Option<&str>,
     args: &IngestArgs,
 ) -> Result<()> {
-    named_files_exist(&args.files)?;
+    named_files_exist(
+        &args.files,
+        " (or leave the files out to ingest the profile's inbox)",
+    )?;
     let mut store = open(db)?;
     // The profile's own date format unless --date-format overrides it; a renamed
     // employee's folder (and inbox) follows it first.
@@ -51,7 +54,11 @@ pub(super) fn ingest(
         print_ingest(&r);
         if let Some(g) = &r.guard {
             print_change_guard(&r, g);
-        } else if let Some(run) = r.run.as_ref().filter(|_| !crate::summary::quiet()) {
+        } else if let Some(run) = r
+            .run
+            .as_ref()
+            .filter(|_| !crate::summary::quiet() && r.tally.applied + r.tally.created > 0)
+        {
             println!("  run {run} (take it back with: smsync undo {run})");
         }
     }
@@ -76,23 +83,6 @@ pub(super) fn print_change_guard(r: &crate::ingest::Report, g: &crate::ingest::C
          change_guard_min or blank_guard_max with smsync admin set SM-E<id> NAME=N)",
         r.profile
     );
-}
-
-/// Files named on the command line must exist: a mistyped path is a usage error (exit 2)
-/// before anything is read, not a file that "vanished" from an inbox.
-fn named_files_exist(files: &[std::path::PathBuf]) -> Result<()> {
-    let missing: Vec<String> = files
-        .iter()
-        .filter(|f| std::fs::symlink_metadata(f).is_err())
-        .map(|f| f.display().to_string())
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(Error::invalid(format!(
-        "no such file: {}; check the path (or leave the files out to ingest the profile's inbox)",
-        missing.join(", ")
-    )))
 }
 
 /// `smsync check-pst`: reads a PST file; only a crash or a hang is the caller's news.
@@ -159,6 +149,7 @@ pub(super) fn journal(db: &Path, profile: Option<&str>, limit: usize, json: bool
 /// apart against the database when it opens (as ingest does), else shown as that list.
 pub(super) fn inspect(db: &Path, file: &Path, date_format: Option<&str>, json: bool) -> Result<()> {
     let date_format = date_format.unwrap_or(crate::profile::DEFAULT_DATE_FORMAT);
+    named_files_exist(&[file.to_path_buf()], "")?;
     let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
     let format = crate::ingest::sniff(&bytes);
     let opts = crate::ingest::Options {

@@ -87,3 +87,20 @@ impl Drop for Bar {
         self.bar.finish_and_clear();
     }
 }
+
+/// Files named on the command line must exist: a mistyped path is a usage error (exit 2)
+/// before anything is read. `hint` ends the message (what else the user may do).
+pub(super) fn named_files_exist(files: &[std::path::PathBuf], hint: &str) -> Result<()> {
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| std::fs::symlink_metadata(f).is_err())
+        .map(|f| f.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "no such file: {}; check the path{hint}",
+        missing.join(", ")
+    )))
+}

@@ -26,14 +26,7 @@ pub(super) fn reconcile(
              (or use --all for the full exports in each inbox)",
         ));
     }
-    for f in &args.files {
-        if std::fs::symlink_metadata(f).is_err() {
-            return Err(Error::invalid(format!(
-                "no such file: {}; check the path",
-                f.display()
-            )));
-        }
-    }
+    super::print::named_files_exist(&args.files, "")?;
     let store = open(db)?;
     let chosen = select_profiles(&store, drop, &args.profiles)?;
     let of = chosen.len();
