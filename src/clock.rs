@@ -15,6 +15,13 @@ pub fn format_micros(us: i64) -> String {
     }
 }
 
+/// The instant as a name for a run's files and reports: [`format_micros`] without `:` and
+/// `-`, e.g. `20261125T175106.123456Z` (sorts as time does, and is a valid file name
+/// everywhere).
+pub fn run_id(us: i64) -> String {
+    format_micros(us).replace([':', '-'], "")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -22,5 +29,6 @@ mod tests {
     #[test]
     fn formats_utc_with_micros() {
         assert_eq!(format_micros(1_000_001), "1970-01-01T00:00:01.000001Z");
+        assert_eq!(run_id(1_000_001), "19700101T000001.000001Z");
     }
 }

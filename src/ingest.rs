@@ -1262,7 +1262,7 @@ pub fn ingest(
     };
     let run_name = format!(
         "ingest-{}",
-        crate::clock::format_micros(crate::clock::now_micros()).replace([':', '-'], "")
+        crate::clock::run_id(crate::clock::now_micros())
     );
     let run = (!opts.dry_run).then_some(run_name.as_str());
     // The guard needs the size of the profile; a dry run and an allowed run do not.

@@ -294,6 +294,8 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
                 .unwrap_or_default()
         })
     };
+    // The item closes the SI (its status goes to Closed).
+    let mut closes = false;
     let outlook_newer = base.item_time > record.updated_at;
 
     for (f, incoming) in &item.values {
@@ -323,6 +325,7 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
         if f.name == "status" {
             status_rule(key, &cur, &inc, update, &mut change);
             if change.decision.applies() && inc.parse().ok() == Some(SiStatus::Closed) {
+                closes = true;
                 let when = item.date("completed").unwrap_or(base.today);
                 assignments.push((def(Kind::Si, "completed"), Value::Date(when)));
             }
@@ -352,11 +355,6 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
     }
     // Completing a task in a client sets its completion date too: closing the SI takes that
     // date (above), so it is no edit of a field Outlook may not change.
-    let closes = changes.iter().any(|c| {
-        c.field == "status"
-            && c.decision.applies()
-            && c.incoming.parse().ok() == Some(SiStatus::Closed)
-    });
     if closes {
         changes.retain(|c| !(c.field == "completed" && c.decision == Decision::NotUpdatable));
     }

@@ -9,7 +9,7 @@
 //! Records the run created (new SIs) are not deleted (smsync deletes no record): they are
 //! reported with the way to close them.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -100,34 +100,30 @@ struct Change {
 
 /// The changes of a run, field by field, in the order the run made them.
 fn changes(rows: &[JournalEntry]) -> Vec<Change> {
-    let mut order: Vec<(String, String)> = Vec::new();
-    let mut by: BTreeMap<(String, String), Change> = BTreeMap::new();
+    let mut out: Vec<Change> = Vec::new();
+    let mut at: HashMap<(&str, &str), usize> = HashMap::new();
     for r in rows.iter().filter(|r| r.outcome == "changed") {
         let (Some(item), Some(field)) = (&r.item, &r.field) else {
             continue;
         };
-        let k = (item.clone(), field.clone());
-        match by.get_mut(&k) {
-            Some(c) => {
-                c.after = text(&r.new_value);
-                c.last_row = r.id;
+        match at.get(&(item.as_str(), field.as_str())) {
+            Some(&i) => {
+                out[i].after = text(&r.new_value);
+                out[i].last_row = r.id;
             }
             None => {
-                order.push(k.clone());
-                by.insert(
-                    k,
-                    Change {
-                        item: item.clone(),
-                        field: field.clone(),
-                        before: text(&r.old_value),
-                        after: text(&r.new_value),
-                        last_row: r.id,
-                    },
-                );
+                at.insert((item, field), out.len());
+                out.push(Change {
+                    item: item.clone(),
+                    field: field.clone(),
+                    before: text(&r.old_value),
+                    after: text(&r.new_value),
+                    last_row: r.id,
+                });
             }
         }
     }
-    order.into_iter().filter_map(|k| by.remove(&k)).collect()
+    out
 }
 
 /// Plans the undo of `run`: which fields go back, which are kept (changed later), which
@@ -224,15 +220,17 @@ pub fn plan(store: &dyn Store, run: &str) -> Result<Report> {
 /// whose value changed since the plan, or whose record refuses the old value (a rule of
 /// the database), is kept and reported instead.
 pub fn apply(store: &mut dyn Store, report: &mut Report) -> Result<()> {
-    let undo_run = format!(
-        "undo-{}",
-        crate::clock::format_micros(crate::clock::now_micros()).replace([':', '-'], "")
-    );
+    let undo_run = format!("undo-{}", crate::clock::run_id(crate::clock::now_micros()));
+    // Grouped by item, in the order the run changed them.
     let mut by_item: Vec<(String, Vec<Revert>)> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
     for r in &report.reverted {
-        match by_item.iter_mut().find(|(i, _)| *i == r.item) {
-            Some((_, list)) => list.push(r.clone()),
-            None => by_item.push((r.item.clone(), vec![r.clone()])),
+        match at.get(r.item.as_str()) {
+            Some(&i) => by_item[i].1.push(r.clone()),
+            None => {
+                at.insert(&r.item, by_item.len());
+                by_item.push((r.item.clone(), vec![r.clone()]));
+            }
         }
     }
     let mut reverted = Vec::new();

@@ -221,7 +221,11 @@ impl DateFormat {
         if all_zero {
             return Ok(None);
         }
-        if let Some(d) = iso(s) {
+        // ISO is taken as such only where the format cannot read the same text otherwise
+        // (a format that starts with the year, `YYYY-DD-MM`, reads it by its own order).
+        if !matches!(self.tokens.first(), Some(DateToken::Year4))
+            && let Some(d) = iso(s)
+        {
             return Ok(Some(d));
         }
         // Split the text into digit runs and the separators between them, and match them
@@ -423,6 +427,12 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 12, 1)
         );
         assert!(us.read("13/1/2026").is_err());
+        // A format that starts with the year reads ISO-shaped text by its own order.
+        let ydm = DateFormat::parse("YYYY-DD-MM").unwrap();
+        assert_eq!(
+            ydm.read("2026-07-03").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 3, 7)
+        );
         assert!(us.read("soon").is_err());
         let de = DateFormat::parse("DD.MM.YYYY").unwrap();
         assert_eq!(

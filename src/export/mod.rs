@@ -768,7 +768,7 @@ pub fn export_profile(
         }
     }
     let recovering = begin(&layout)?;
-    let run_id = clock::format_micros(upto).replace([':', '-'], "");
+    let run_id = clock::run_id(upto);
     let mode = |o: OutputKind, side: Side| {
         let (c, t) = stamps_of(&stamps, o);
         let stamp = if side == Side::Contacts { c } else { t };
@@ -1079,7 +1079,7 @@ pub fn dry_run(
     let stamps = store.output_stamps(profile.employee)?;
     let recovering = layout.marker().exists();
     let upto = store.clock()?;
-    let run_id = clock::format_micros(upto).replace([':', '-'], "");
+    let run_id = clock::run_id(upto);
     let selected: Vec<OutputKind> = opts.outputs.iter().collect();
     let since = |side: Side| since_of(&stamps, &selected, side);
     let guard = if recovering {

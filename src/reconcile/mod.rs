@@ -165,7 +165,7 @@ fn reconcile_read(
     }
     let now = crate::clock::now_micros();
     let generated = crate::clock::format_micros(now);
-    let run = generated.replace([':', '-'], "");
+    let run = crate::clock::run_id(now);
     let package = if findings.is_clean() || opts.no_package {
         None
     } else {
