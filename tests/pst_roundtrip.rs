@@ -398,6 +398,21 @@ fn a_pst_in_use_or_with_edits_not_ingested_is_never_overwritten() {
         "{err}"
     );
     assert_eq!(fs::read(&path).unwrap(), written);
+    // The run is recorded as needing attention, with the reason, for `status` and `report`.
+    let st: serde_json::Value =
+        serde_json::from_slice(&smsync(dir.path(), &["status", "--json"]).stdout).unwrap();
+    let last = st["attention"]["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["profile"] == DANA)
+        .map(|p| p["last_export"].clone())
+        .unwrap();
+    assert_eq!(last["outcome"], "attention", "{last}");
+    assert!(
+        last["summary"].as_str().unwrap().contains("not ingested"),
+        "{last}"
+    );
 
     // `sync` takes it in (to processed/) and writes the fresh file with the change.
     sync(dir.path(), 0);
@@ -407,4 +422,43 @@ fn a_pst_in_use_or_with_edits_not_ingested_is_never_overwritten() {
     let processed = files_in(&Layout::new(&drop, DANA).processed);
     assert_eq!(processed.len(), 1, "{processed:?}");
     assert_eq!(fs::read(&processed[0]).unwrap(), written);
+}
+
+#[test]
+fn a_pst_saved_by_outlook_while_the_export_runs_is_not_replaced() {
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    let opts = Options {
+        outputs: Outputs::parse("pst").unwrap(),
+        page: 5,
+        ..Default::default()
+    };
+    let p = s.profile(DANA).unwrap();
+    export_profile(&mut s, &p, &drop, &opts, &mut || {}).unwrap();
+    let pst = pst_of(&drop);
+    assert!(pst.exists());
+    // A change makes the next run rewrite the file; while it runs, Outlook saves the file.
+    set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 777")]);
+    let p = s.profile(DANA).unwrap();
+    let mut saved = false;
+    let mut outlook_saves = || {
+        if !saved {
+            let mut bytes = fs::read(&pst).unwrap();
+            bytes.extend_from_slice(&[0u8; 512]);
+            fs::write(&pst, &bytes).unwrap();
+            saved = true;
+        }
+    };
+    let err = export_profile(&mut s, &p, &drop, &opts, &mut outlook_saves).unwrap_err();
+    assert!(saved, "the hook ran");
+    assert!(
+        err.to_string().contains("changed during the export"),
+        "{err}"
+    );
+    let users = fs::read(&pst).unwrap();
+    assert_eq!(users.len() % 512, 0);
+    assert!(
+        users.ends_with(&[0u8; 512]),
+        "the user's file is still there"
+    );
 }

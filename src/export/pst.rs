@@ -364,6 +364,15 @@ impl Output for Pst {
             return Ok(Vec::new());
         };
         let to = path(&self.layout);
+        // Outlook may have saved the file while the new one was written: look again just
+        // before replacing it, and never replace a file with edits or one in use. The run
+        // fails without moving its stamps, so the next sync ingests the edits first.
+        if let Some(why) = skip_reason(&self.layout)? {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::Other(format!(
+                "the PST changed during the export: {why}"
+            )));
+        }
         fs::rename(&tmp, &to).map_err(|e| Error::io(&to, e))?;
         let sig = Sig::of(&to).map_err(|e| Error::io(&to, e))?;
         fsutil::write_atomic(&record_path(&self.layout), sig.text().as_bytes())?;

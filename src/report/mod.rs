@@ -368,14 +368,15 @@ pub fn export_recorded(
             ),
         ),
         Ok(r) => (
-            // Items an output left out (a value its code page cannot hold) need attention.
-            if r.refused.is_empty() {
+            // Items an output left out, or a PST left alone: the run's own exit code says
+            // whether an admin should look.
+            if r.exit_code() == crate::error::exit::OK {
                 RunOutcome::Ok
             } else {
                 RunOutcome::Attention
             },
             format!(
-                "{}contacts {} written, {} removed; tasks {} written, {} removed{}",
+                "{}contacts {} written, {} removed; tasks {} written, {} removed{}{}",
                 if r.full { "full; " } else { "" },
                 r.contacts.written,
                 r.contacts.removed,
@@ -385,7 +386,11 @@ pub fn export_recorded(
                     String::new()
                 } else {
                     format!("; {} value(s) left out: {}", r.refused.len(), r.refused[0])
-                }
+                },
+                r.pst_skipped
+                    .as_ref()
+                    .map(|s| format!("; {s}"))
+                    .unwrap_or_default()
             ),
         ),
         Err(e) => (RunOutcome::Failed, e.to_string()),

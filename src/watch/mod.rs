@@ -131,6 +131,9 @@ fn export_one(
     for refusal in &r.refused {
         warn!(profile = %r.profile, "{refusal}");
     }
+    if let Some(skipped) = &r.pst_skipped {
+        warn!(profile = %r.profile, "{skipped}");
+    }
     if r.contacts.written + r.contacts.removed + r.tasks.written + r.tasks.removed > 0 {
         info!(
             profile = %r.profile,
@@ -357,6 +360,9 @@ fn ingest_files(
             };
         }
     };
+    if let Some(pst) = &r.pst {
+        warn!(profile = %name, "{pst}");
+    }
     if let Some(g) = &r.guard {
         warn!(
             profile = %name,
