@@ -995,3 +995,33 @@ fn a_schema_3_database_migrates_to_per_output_state() {
     let p = s.profile("Dana Whitfield").unwrap();
     assert_eq!((p.contacts_stamp, p.tasks_stamp), (Some(100), Some(200)));
 }
+
+#[test]
+fn a_recovery_run_rewrites_the_full_sheet_whole() {
+    // A recovery run rewrites what changed since the stamps; the full-set sheet it writes
+    // must still hold the whole set, not just those changes.
+    let (d, mut s) = sample_store();
+    let drop = d.path().join("drop");
+    export(&mut s, &drop, DANA);
+    let l = Layout::new(&drop, DANA);
+    set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 888")]);
+    // The previous run was interrupted: its marker is still there.
+    fs::write(l.root.join(".export-running"), b"interrupted\n").unwrap();
+    let r = export(&mut s, &drop, DANA);
+    assert!(r.recovered);
+    let rows = |name: &str| {
+        let text = fs::read_to_string(l.outlook.join(name)).unwrap();
+        csv::ReaderBuilder::new()
+            .from_reader(text.trim_start_matches('\u{feff}').as_bytes())
+            .records()
+            .count() as u64
+    };
+    let synced = s.sync_counts(&s.profile(DANA).unwrap()).unwrap();
+    assert_eq!(rows("contacts.csv"), synced.contacts);
+    assert_eq!(rows("tasks.csv"), synced.tasks);
+    assert!(
+        fs::read_to_string(l.outlook.join("contacts.csv"))
+            .unwrap()
+            .contains("+1 000 888")
+    );
+}

@@ -794,7 +794,13 @@ pub fn export_profile(
     for side in [Side::Contacts, Side::Tasks] {
         let modes: Vec<Mode> = selected.iter().map(|&o| mode(o, side)).collect();
         for (out, m) in run.files.outputs.iter_mut().zip(&modes) {
-            out.begin_side(side, m.rewrite);
+            // A full-set file may be written along with the changes only when this output
+            // is given every record of the side: its stamp is unset, so the pages start at
+            // the beginning and nothing is skipped as unchanged. (A recovery run rewrites
+            // only what changed since the stamps: its full sheet is streamed whole.)
+            let (c, t) = stamps_of(&stamps, out.kind());
+            let unset = if side == Side::Contacts { c } else { t }.is_none();
+            out.begin_side(side, unset);
             full |= m.rewrite && out.kind().serves(side);
         }
         run.files.modes = modes;
