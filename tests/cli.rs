@@ -394,7 +394,7 @@ fn inspect_lists_what_a_file_holds_without_applying_it() {
             .iter()
             .all(|e| e["source"] != "ingest")
     );
-    let err = fails(p, &["inspect", "missing.csv"], 1);
+    let err = fails(p, &["inspect", "missing.csv"], 2);
     assert!(err.contains("missing.csv"), "{err}");
 }
 

@@ -20,8 +20,6 @@ mod report;
 mod undo;
 mod watch;
 
-pub use crate::summary::{print_export, print_ingest};
-
 #[derive(Debug, Parser)]
 #[command(
     name = "smsync",

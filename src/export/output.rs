@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::codec::item::Item;
-use crate::codec::outlook_csv::{Encoding, Sheet, Sink};
+use crate::codec::outlook_csv::{Encoding, Sink};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, AtomicFile};
 use crate::model::{Kind, Record};
@@ -23,13 +23,6 @@ impl Side {
         match self {
             Side::Contacts => &[Kind::Location, Kind::User, Kind::Tech],
             Side::Tasks => &[Kind::Si],
-        }
-    }
-
-    pub fn sheet(self) -> Sheet {
-        match self {
-            Side::Contacts => Sheet::Contacts,
-            Side::Tasks => Sheet::Tasks,
         }
     }
 
@@ -313,11 +306,6 @@ pub struct LazySheet {
 }
 
 impl LazySheet {
-    /// An English sheet.
-    pub fn new(path: PathBuf, sheet: Sheet) -> Self {
-        LazySheet::with_header(path, sheet.header().to_vec())
-    }
-
     /// A sheet under `header` (a localized one: `Codec::header`).
     pub fn with_header(path: PathBuf, header: Vec<&'static str>) -> Self {
         LazySheet {

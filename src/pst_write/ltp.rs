@@ -201,22 +201,6 @@ impl Heap {
         }
         ndb.data_tree(&self.bids)
     }
-
-    /// Stores a BTH of `records` (key then data, sorted by key, each `key + data` bytes);
-    /// the HID of its header.
-    pub fn bth<W: Write + Seek>(
-        &mut self,
-        ndb: &mut Ndb<W>,
-        key: usize,
-        data: usize,
-        records: &[u8],
-    ) -> io::Result<u32> {
-        let mut bth = BthBuilder::new(key, data);
-        for r in records.chunks(key + data) {
-            bth.push(self, ndb, r)?;
-        }
-        bth.finish(self, ndb)
-    }
 }
 
 /// A BTH written record by record (records in key order).

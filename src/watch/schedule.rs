@@ -336,6 +336,14 @@ impl Schedule {
             }
             Input::DbFailed => self.db_backoff.failed(now),
             Input::Profiles(profiles) => {
+                // A profile that is gone (renamed, made inactive) is forgotten, so that no
+                // queued export of it fails again and again.
+                let gone = |p: &String| !profiles.contains(p);
+                self.export_due.retain(|p| !gone(p));
+                self.exports.retain(|p| !gone(p));
+                self.exported_upto.retain(|p, _| !gone(p));
+                self.export_guards.retain(|p, _| !gone(p));
+                self.ingest_guards.retain(|p, _| !gone(p));
                 self.profiles = profiles;
                 for p in self.profiles.clone() {
                     let seen = self.exported_upto.get(&p).copied();
@@ -1080,6 +1088,26 @@ mod tests {
         let got = ingests(&rounds(&mut site, &mut s, t + 2500, t + 5000));
         assert!(got.iter().any(|(p, _)| p == ANN), "{got:?}");
         assert_eq!(s.guards(ANN).0, None);
+    }
+
+    #[test]
+    fn a_profile_that_is_gone_is_not_exported_again() {
+        // Ann's export is held by its guard; then Ann is renamed (her old name is gone).
+        let mut site = Site::new();
+        site.export_guarded.push(ANN.into());
+        let mut s = schedule();
+        rounds(&mut site, &mut s, 0, 200);
+        site.profiles = vec![BOB.into(), "Ann Renamed".into()];
+        site.export_guarded.clear();
+        let mut t = 250;
+        let mut got = Vec::new();
+        while t < 100_000 {
+            site.max_change += 1;
+            got.extend(exports(&rounds(&mut site, &mut s, t, t + 950)));
+            t += 1000;
+        }
+        assert!(!got.contains(&ANN.to_string()), "{got:?}");
+        assert!(got.contains(&"Ann Renamed".to_string()), "{got:?}");
     }
 
     #[test]
