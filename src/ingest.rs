@@ -540,13 +540,15 @@ fn has_uid(bytes: &[u8]) -> bool {
 
 /// A CSV cell is text in the profile's date format: a date exported under one format and
 /// read under another comes back with its month and day swapped. Such a value is the
-/// exported one (never an edit): the item is given the exported date for that field.
+/// exported one (never an edit): the item is given the exported date for that field, and
+/// each such field is reported (an edit that swapped exactly day and month would be taken
+/// for it, so it must not pass in silence).
 fn settle_csv_dates(
     item: &Item,
     exported: Option<&serde_json::Map<String, serde_json::Value>>,
-) -> Option<Item> {
+) -> Option<(Item, Vec<FieldChange>)> {
     let exported = exported?;
-    let mut settled: Option<Item> = None;
+    let mut settled: Option<(Item, Vec<FieldChange>)> = None;
     for (i, (f, v)) in item.values.iter().enumerate() {
         let crate::codec::item::Field::Date(read) = v else {
             continue;
@@ -559,8 +561,19 @@ fn settle_csv_dates(
             continue;
         };
         if *read != was && text::same_date_swapped(*read, was) {
-            settled.get_or_insert_with(|| item.clone()).values[i].1 =
-                crate::codec::item::Field::Date(was);
+            let (it, notes) = settled.get_or_insert_with(|| (item.clone(), Vec::new()));
+            it.values[i].1 = crate::codec::item::Field::Date(was);
+            notes.push(FieldChange {
+                field: f.name,
+                database: was.to_string(),
+                incoming: read.to_string(),
+                decision: Decision::Ignored,
+                reason: format!(
+                    "read as the exported {was}: the cell is that date with day and month \
+                     swapped, as a sheet written under another date format reads; if it was \
+                     an edit, check the profile's date_format and enter it again"
+                ),
+            });
         }
     }
     settled
@@ -721,6 +734,8 @@ fn apply_item(
         _ => None,
     };
     report.key = key.map(|k| k.to_string());
+    // CSV dates taken for the exported ones (see `settle_csv_dates`), reported with the item.
+    let mut settled_notes: Vec<FieldChange> = Vec::new();
     let verdict = match rules::admit(item, key, seen) {
         Admission::Skip(why) => {
             report.outcome = ItemOutcome::Skipped;
@@ -740,7 +755,13 @@ fn apply_item(
             } else {
                 None
             };
-            let item = settled.as_ref().unwrap_or(item);
+            let item = match &settled {
+                Some((it, notes)) => {
+                    settled_notes.clone_from(notes);
+                    it
+                }
+                None => item,
+            };
             let base = Base {
                 record,
                 exported: exported.as_ref(),
@@ -764,8 +785,9 @@ fn apply_item(
         Verdict::Refused(why) => return refuse(w, report, why),
         Verdict::Update {
             assignments,
-            changes,
+            mut changes,
         } => {
+            changes.append(&mut settled_notes);
             let k = key.expect("updates have keys");
             // Apply in a savepoint: a rule the store enforces (e.g. people of another
             // client) refuses this item only.

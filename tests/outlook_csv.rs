@@ -408,10 +408,25 @@ fn an_exported_date_read_under_another_format_is_not_an_edit() {
     );
     for i in &r.files[0].items {
         assert!(
-            i.outcome != ItemOutcome::Applied || i.fields.iter().all(|f| f.field != "start"),
+            i.fields
+                .iter()
+                .all(|f| f.field != "start" || f.decision != smsync::rules::Decision::Applied),
             "{i:?}"
         );
     }
+    // Not in silence: the item reports the date it took for the exported one.
+    let item = r.files[0]
+        .items
+        .iter()
+        .find(|i| i.key.as_deref() == Some("SI-1001"))
+        .expect("SI-1001 in the report");
+    let note = item
+        .fields
+        .iter()
+        .find(|f| f.field == "start")
+        .expect("a note on start");
+    assert_eq!(note.decision, smsync::rules::Decision::Ignored);
+    assert!(note.reason.contains("day and month"), "{note:?}");
 }
 
 // Outlook's own vCards.
