@@ -14,7 +14,7 @@ use smsync::codec::item::{Field, Item};
 use smsync::codec::outlook_csv::{self, Codec, Encoding, Language, Sheet, Sink};
 use smsync::codec::text::DateFormat;
 use smsync::export::{Layout, Options as ExportOptions, export_profile};
-use smsync::ingest::{ItemOutcome, Options, ingest};
+use smsync::ingest::{Options, ingest};
 use smsync::model::{Key, Kind};
 use smsync::store::Store;
 
