@@ -28,6 +28,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
+# A throwaway PostgreSQL cluster: every test that runs on both engines runs on it too
+# (SMSYNC_REQUIRE_PG=1 makes a missing server a failure, never a skip). Stopped on exit.
+step "starting a throwaway PostgreSQL cluster"
+pgdir=$(mktemp -d -u "${TMPDIR:-/tmp}/smsync-pg.XXXXXX")
+trap 'scripts/pg.sh stop "$pgdir"' EXIT
+SMSYNC_TEST_PG=$(scripts/pg.sh start "$pgdir")
+export SMSYNC_TEST_PG SMSYNC_REQUIRE_PG=1
+echo "server: $SMSYNC_TEST_PG"
+
 step "cargo test"
 cargo test --all-targets
 

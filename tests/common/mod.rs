@@ -3,6 +3,8 @@
 //! the way `smsync admin` takes them (on any engine, through `&mut dyn Store`).
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Child;
