@@ -9,73 +9,55 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Watch;
+use common::site::Site;
 
 const DANA: &str = "Dana Whitfield";
 const MARCO: &str = "Marco Rossi";
 
-struct Site {
-    dir: tempfile::TempDir,
-}
-
 impl Site {
     /// The sample company, both profiles exported once.
     fn new() -> Site {
-        let s = Site {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let s = Site::sqlite();
         s.ok(&["db", "init"]);
         s.ok(&["db", "seed", "--sample"]);
         s.ok(&["export", "--all"]);
         s
     }
 
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_smsync"));
-        c.current_dir(self.path())
-            .env_remove("SMSYNC_DB")
-            .env_remove("SMSYNC_DROP")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let o = self.run(args);
-        assert!(o.status.success(), "{args:?}: {}", text(&o));
-        o
-    }
-
     fn folder(&self, profile: &str) -> PathBuf {
-        self.path().join("dropbox").join(profile)
+        self.dropbox().join(profile)
     }
 
     fn show(&self, key: &str) -> serde_json::Value {
-        serde_json::from_slice(&self.ok(&["admin", "show", key, "--json"]).stdout).unwrap()
+        self.json(&["admin", "show", key, "--json"])
     }
 
-    /// Each profile's stamps and its outputs' stamps, from the database itself.
+    /// Each profile's stamps and each of its outputs' stamps (output bit × 1000 +
+    /// employee), from the database itself.
     fn stamps(&self) -> Vec<(i64, Option<i64>, Option<i64>)> {
-        stamps_of(&self.path().join("servicemaster.db"))
+        let store = self.open();
+        let mut out = Vec::new();
+        for p in store.profiles().unwrap() {
+            out.push((p.employee.id, p.contacts_stamp, p.tasks_stamp));
+            for s in store.output_stamps(p.employee).unwrap() {
+                out.push((
+                    i64::from(s.output) * 1000 + p.employee.id,
+                    s.contacts,
+                    s.tasks,
+                ));
+            }
+        }
+        out
     }
 
     /// Makes clients inactive in one transaction (a watcher sees them all at once).
     fn deactivate(&self, clients: &[&str]) {
-        use smsync::store::{Source, Store};
-        let mut store =
-            smsync::store::SqliteStore::open(&self.path().join("servicemaster.db")).unwrap();
+        use smsync::store::Source;
+        let mut store = self.open();
         let def = smsync::fields::get(smsync::model::Kind::Client, "active").unwrap();
         store
             .write(&mut |w| {
@@ -87,24 +69,6 @@ impl Site {
             })
             .unwrap();
     }
-}
-
-/// Each profile's stamps and each of its outputs' stamps (output bit × 1000 + employee).
-fn stamps_of(db: &Path) -> Vec<(i64, Option<i64>, Option<i64>)> {
-    use smsync::store::Store;
-    let store = smsync::store::SqliteStore::open(db).unwrap();
-    let mut out = Vec::new();
-    for p in store.profiles().unwrap() {
-        out.push((p.employee.id, p.contacts_stamp, p.tasks_stamp));
-        for s in store.output_stamps(p.employee).unwrap() {
-            out.push((
-                i64::from(s.output) * 1000 + p.employee.id,
-                s.contacts,
-                s.tasks,
-            ));
-        }
-    }
-    out
 }
 
 fn text(o: &Output) -> String {
@@ -173,7 +137,7 @@ fn an_export_that_would_remove_most_contacts_stops_and_names_the_cause() {
     assert_eq!(g["causes"][0]["text"], "client SM-C3 made inactive");
     assert_eq!(g["causes"][0]["contacts"], 7);
     // The run is recorded for status and report, with the guard's text.
-    let st = String::from_utf8_lossy(&site.ok(&["status"]).stdout).into_owned();
+    let st = site.ok(&["status"]);
     assert!(
         st.contains("last export: attention") && st.contains("stopped by the guard"),
         "{st}"
@@ -347,7 +311,7 @@ fn edited_sheet(
 fn records(site: &Site) -> String {
     let mut all = String::new();
     for kind in ["location", "user", "tech"] {
-        all += &String::from_utf8_lossy(&site.ok(&["admin", "list", kind, "--json"]).stdout);
+        all += &site.ok(&["admin", "list", kind, "--json"]);
     }
     for k in ["SM-L1", "SM-U1", "SM-U6", "SM-T1"] {
         all += &site.show(k).to_string();
@@ -382,7 +346,7 @@ fn an_ingest_that_would_blank_phones_and_emails_of_every_contact_stops_before_ap
         inbox.join("all.csv").exists(),
         "the file stays in the inbox"
     );
-    let st = String::from_utf8_lossy(&site.ok(&["status"]).stdout).into_owned();
+    let st = site.ok(&["status"]);
     assert!(st.contains("last ingest: attention"), "{st}");
     // With the override it applies.
     let o = site.run(&["ingest", "--profile", DANA, "--allow-mass-change", "--json"]);
@@ -546,7 +510,7 @@ fn the_watcher_holds_a_guarded_profile_and_goes_on_with_the_others() {
     let mut now = snapshot(&site.folder(DANA));
     now.remove(Path::new("inbox/blank.csv"));
     assert_eq!(now, dana);
-    let st = String::from_utf8_lossy(&site.ok(&["status"]).stdout).into_owned();
+    let st = site.ok(&["status"]);
     assert!(st.contains("stopped by the guard"), "{st}");
     // A new version of the held file is tried at once: a harmless one applies.
     fs::write(inbox.join("blank.csv"), edit.replace("SM-U11", "SM-U12")).unwrap();

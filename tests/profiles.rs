@@ -6,10 +6,11 @@
 mod common;
 
 use common::Watch;
+use common::site::Site;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use smsync::store::{SqliteStore, Store};
@@ -17,43 +18,12 @@ use smsync::store::{SqliteStore, Store};
 const DANA: &str = "Dana Whitfield";
 const MARCO: &str = "Marco Rossi";
 
-struct Site(tempfile::TempDir);
-
 impl Site {
     fn new() -> Site {
-        let s = Site(tempfile::tempdir().unwrap());
+        let s = Site::sqlite();
         s.ok(&["db", "init"]);
         s.ok(&["db", "seed", "--sample"]);
         s
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_smsync"));
-        c.current_dir(self.path())
-            .env_remove("SMSYNC_DB")
-            .env_remove("SMSYNC_DROP")
-            .env_remove("SMSYNC_DATE_FORMAT")
-            .args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run smsync")
-    }
-
-    /// Runs a command that must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "smsync {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
     }
 
     /// Runs a command that must exit with `code`; its stdout and stderr.
@@ -71,16 +41,13 @@ impl Site {
         (stdout, stderr)
     }
 
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
     fn folder(&self, profile: &str) -> PathBuf {
-        self.path().join("dropbox").join(profile)
+        self.dropbox().join(profile)
     }
 
+    /// The SQLite store itself (this file's tests reach into its tables).
     fn store(&self) -> SqliteStore {
-        SqliteStore::open(&self.path().join("servicemaster.db")).unwrap()
+        smsync::store::open_sqlite(self.db_arg()).unwrap()
     }
 
     /// Starts `smsync watch` with `extra` arguments, logging to a file.

@@ -9,58 +9,28 @@
 //! PST Outlook wrote; a PST written by smsync's own writer (`pst_write`) from the profile's
 //! synced set, then drifted, covers every category with keys.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
+use common::site::Site;
 use serde_json::Value;
 
 const DANA: &str = "Dana Whitfield";
 
-struct Site {
-    dir: tempfile::TempDir,
-}
-
 impl Site {
     /// The sample company, exported to every profile.
     fn new() -> Site {
-        let site = Site {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let site = Site::sqlite();
         site.ok(&["db", "init"]);
         site.ok(&["db", "seed", "--sample"]);
         site.ok(&["export", "--all"]);
         site
     }
 
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     fn profile_dir(&self) -> PathBuf {
         self.path().join("dropbox").join(DANA)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_smsync"))
-            .current_dir(self.path())
-            .env_remove("SMSYNC_DB")
-            .env_remove("SMSYNC_DROP")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "smsync {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
     }
 
     /// `reconcile --json` of Dana's profile; exits 0 (clean) or 4 (findings).
@@ -517,9 +487,7 @@ fn a_german_sheet_in_windows_1252_is_compared_and_the_package_follows_the_profil
 fn a_foreign_file_is_refused_with_the_reason() {
     let site = Site::new();
     // Another company's database: the same key numbers, other people.
-    let other = Site {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let other = Site::sqlite();
     other.ok(&["db", "init"]);
     other.ok(&["db", "seed", "--scale", "60"]);
     other.ok(&["export", "--all"]);
@@ -560,6 +528,7 @@ fn a_foreign_file_is_refused_with_the_reason() {
 
 /// The database file's bytes, the export state and stamps, and `status --json`.
 fn snapshot(site: &Site) -> (Vec<u8>, String, String) {
+    // This file's tests run on SQLite only: the snapshot is the file's bytes and its rows.
     let db = site.path().join("servicemaster.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     let mut state = String::new();
@@ -781,10 +750,9 @@ fn all_reconciles_the_full_exports_in_each_inbox_and_leaves_them_there() {
 fn a_pst_written_by_smsync_then_drifted_shows_each_category() {
     use smsync::codec::item::{Field, Item};
     use smsync::model::{Key, Kind};
-    use smsync::store::{SqliteStore, Store};
     let site = Site::new();
     // The profile's Outlook as the PST writer gives it: every synced item.
-    let store = SqliteStore::open(&site.path().join("servicemaster.db")).unwrap();
+    let store = site.open();
     let mut items: Vec<Item> = Vec::new();
     for kind in [Kind::Location, Kind::User, Kind::Tech, Kind::Si] {
         store

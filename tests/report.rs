@@ -3,25 +3,23 @@
 //! DOM must show every profile and a known refused edit, and a profile name holding a
 //! `<script>` as text, never run.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::site::Site;
+
 const DANA: &str = "Dana Whitfield";
 const EVIL_FIRST: &str = "<script>document.title='pwned'</script>";
-
-struct Site {
-    dir: tempfile::TempDir,
-}
 
 impl Site {
     /// The sample company, a third profile whose name holds a script, one export of
     /// every profile, and a refused edit (a name, which Outlook may not change) in Dana's
     /// journal; a file Dana's ingest rejects, and one still waiting in the inbox.
     fn new() -> Site {
-        let site = Site {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let site = Site::sqlite();
         site.ok(&["db", "init"]);
         site.ok(&["db", "seed", "--sample"]);
         let user: serde_json::Value = serde_json::from_str(&site.ok(&[
@@ -48,35 +46,6 @@ impl Site {
         assert_eq!(out.status.code(), Some(3), "some items refused");
         fs::write(inbox.join("waiting.csv"), "x").unwrap();
         site
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_smsync"));
-        c.current_dir(self.path())
-            .env_remove("SMSYNC_DB")
-            .env_remove("SMSYNC_DROP")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "smsync {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
     }
 
     fn evil_profile(&self) -> String {

@@ -3,50 +3,27 @@
 //! and journaled as `undo`; a field changed after the run is kept and reported; `--dry-run`
 //! changes nothing.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use common::site::Site;
 
 const DANA: &str = "Dana Whitfield";
 
-struct Site {
-    dir: tempfile::TempDir,
-}
-
 impl Site {
     fn new() -> Site {
-        let s = Site {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let s = Site::sqlite();
         s.ok(&["db", "init"]);
         s.ok(&["db", "seed", "--sample"]);
         s.ok(&["export", "--all"]);
         s
     }
 
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_smsync"))
-            .current_dir(self.path())
-            .env_remove("SMSYNC_DB")
-            .env_remove("SMSYNC_DROP")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let o = self.run(args);
-        assert!(o.status.success(), "{args:?}: {}", text(&o));
-        o
-    }
-
-    fn json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    /// Runs a command whose stdout is JSON, whatever its exit; the exit code and the JSON.
+    fn coded(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
         let o = self.run(args);
         let v = serde_json::from_slice(&o.stdout)
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&o)));
@@ -54,7 +31,7 @@ impl Site {
     }
 
     fn field(&self, key: &str, field: &str) -> serde_json::Value {
-        self.json(&["admin", "show", key, "--json"]).1[field].clone()
+        self.coded(&["admin", "show", key, "--json"]).1[field].clone()
     }
 
     /// Ingests a CSV of contact edits for Dana; returns the run's name.
@@ -65,7 +42,7 @@ impl Site {
         }
         let inbox = self.path().join("dropbox").join(DANA).join("inbox");
         fs::write(inbox.join(name), csv).unwrap();
-        let (code, v) = self.json(&["ingest", "--profile", DANA, "--json"]);
+        let (code, v) = self.coded(&["ingest", "--profile", DANA, "--json"]);
         assert_eq!(code, Some(0), "{v}");
         let run = v["run"].as_str().expect("the run's name").to_string();
         // The report is named by the run.
@@ -78,7 +55,7 @@ impl Site {
     }
 
     fn journal(&self) -> Vec<serde_json::Value> {
-        let (_, v) = self.json(&["journal", "--limit", "1000", "--json"]);
+        let (_, v) = self.coded(&["journal", "--limit", "1000", "--json"]);
         v.as_array().unwrap().clone()
     }
 }
@@ -116,13 +93,13 @@ fn undo_reverts_a_run_from_the_journal_and_journals_itself() {
         .collect();
     assert!(rows.len() >= 3, "{rows:?}");
     // A dry run shows the plan and changes nothing.
-    let (code, plan) = site.json(&["undo", &run, "--dry-run", "--json"]);
+    let (code, plan) = site.coded(&["undo", &run, "--dry-run", "--json"]);
     assert_eq!(code, Some(0), "{plan}");
     assert_eq!(plan["dry_run"], true);
     assert!(plan["reverted"].as_array().unwrap().len() >= 3, "{plan}");
     assert_eq!(site.field("SM-U11", "mobile"), "+1 555 0111");
     // The report's file name works as well as the run's name.
-    let (code, done) = site.json(&["undo", &format!("{run}.json"), "--json"]);
+    let (code, done) = site.coded(&["undo", &format!("{run}.json"), "--json"]);
     assert_eq!(code, Some(0), "{done}");
     assert_eq!(
         (
@@ -164,9 +141,9 @@ fn a_field_changed_after_the_run_is_kept_and_reported_and_the_rest_is_reverted()
     let run = site.ingest("edits.csv", &[("SM-U11", "+1 555 0111", "Chief Plumber")]);
     // A later change: an admin sets the mobile again.
     site.ok(&["admin", "set", "SM-U11", "mobile=+1 555 0999"]);
-    let (code, plan) = site.json(&["undo", &run, "--dry-run", "--json"]);
+    let (code, plan) = site.coded(&["undo", &run, "--dry-run", "--json"]);
     assert_eq!(code, Some(3), "{plan}");
-    let (code, done) = site.json(&["undo", &run, "--json"]);
+    let (code, done) = site.coded(&["undo", &run, "--json"]);
     assert_eq!(code, Some(3), "{done}");
     let kept = done["kept"].as_array().unwrap();
     assert_eq!(kept.len(), 1, "{done}");
@@ -199,12 +176,10 @@ fn an_unknown_run_is_a_usage_error_that_says_how_runs_are_named() {
 
 #[test]
 fn a_field_changed_later_by_a_writer_that_keeps_no_journal_is_kept_too() {
-    use smsync::store::Store;
     let site = Site::new();
     let run = site.ingest("edits.csv", &[("SM-U11", "+1 555 0111", "Chief Plumber")]);
     // Another tool's write (no journal row): only the value tells.
-    let mut store =
-        smsync::store::SqliteStore::open(&site.path().join("servicemaster.db")).unwrap();
+    let mut store = site.open();
     let def = smsync::fields::get(smsync::model::Kind::User, "mobile").unwrap();
     store
         .write(&mut |w| {
@@ -216,7 +191,7 @@ fn a_field_changed_later_by_a_writer_that_keeps_no_journal_is_kept_too() {
             .map(drop)
         })
         .unwrap();
-    let (code, done) = site.json(&["undo", &run, "--json"]);
+    let (code, done) = site.coded(&["undo", &run, "--json"]);
     assert_eq!(code, Some(3), "{done}");
     assert_eq!(done["kept"][0]["field"], "mobile", "{done}");
     assert_eq!(site.field("SM-U11", "mobile"), "+1 555 0777");

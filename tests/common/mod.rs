@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod site;
 
 use std::fs;
 use std::path::{Path, PathBuf};
