@@ -9,19 +9,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use calcard::{Entry, Parser};
+use common::site::Site;
 use common::*;
 use smsync::codec::outlook_csv::Encoding;
 use smsync::codec::text::DateFormat;
 use smsync::codec::vcard;
 use smsync::export::{Layout, Options, Report, export_profile};
 use smsync::model::{Key, Kind, Value};
-use smsync::store::{Lookup, SqliteStore, Store};
+use smsync::store::Store;
 
-fn export(s: &mut SqliteStore, drop: &Path, profile: &str) -> Report {
+fn export(s: &mut dyn Store, drop: &Path, profile: &str) -> Report {
     export_with(s, drop, profile, &Options::default())
 }
 
-fn export_with(s: &mut SqliteStore, drop: &Path, profile: &str, opts: &Options) -> Report {
+fn export_with(s: &mut dyn Store, drop: &Path, profile: &str, opts: &Options) -> Report {
     let p = s.profile(profile).unwrap();
     export_profile(s, &p, drop, opts, &mut || {}).unwrap()
 }
@@ -58,7 +59,7 @@ fn stems(dir: &Path, ext: &str) -> BTreeSet<String> {
 }
 
 /// The keys that must be in Outlook, computed from the records by the SPEC's rules.
-fn expected(s: &SqliteStore) -> (BTreeSet<String>, BTreeSet<String>) {
+fn expected(s: &dyn Store) -> (BTreeSet<String>, BTreeSet<String>) {
     let active_client: BTreeSet<Key> = all(s, Kind::Client)
         .into_iter()
         .filter(|c| c.get("active") == &Value::Bool(true))
@@ -143,13 +144,13 @@ fn prop(path: &Path, name: &str) -> Option<String> {
         .map(|(_, v)| v.join(";"))
 }
 
-#[test]
-fn exports_exactly_the_synced_set_and_every_file_parses() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    let r = export(&mut s, &drop, DANA);
+both!(exports_exactly_the_synced_set_and_every_file_parses);
+fn exports_exactly_the_synced_set_and_every_file_parses(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    let r = export(s, &drop, DANA);
     let l = Layout::new(&drop, DANA);
-    let (contacts, tasks) = expected(&s);
+    let (contacts, tasks) = expected(s);
     assert_eq!(stems(&l.contacts, "vcf"), contacts);
     assert_eq!(stems(&l.vcards21, "vcf"), contacts);
     assert_eq!(stems(&l.tasks, "ics"), tasks);
@@ -179,13 +180,13 @@ fn exports_exactly_the_synced_set_and_every_file_parses() {
     }
 }
 
-#[test]
-fn categories_are_client_names_service_agents_or_tech_database() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop, DANA);
+both!(categories_are_client_names_service_agents_or_tech_database);
+fn categories_are_client_names_service_agents_or_tech_database(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop, DANA);
     let l = Layout::new(&drop, DANA);
-    for r in all(&s, Kind::User) {
+    for r in all(s, Kind::User) {
         let f = l.contacts.join(format!("{}.vcf", r.key));
         if !f.exists() {
             continue;
@@ -196,31 +197,31 @@ fn categories_are_client_names_service_agents_or_tech_database() {
         };
         assert_eq!(prop(&f, "CATEGORIES"), Some(want));
     }
-    let t = all(&s, Kind::Tech)[0].key;
+    let t = all(s, Kind::Tech)[0].key;
     assert_eq!(
         prop(&l.contacts.join(format!("{t}.vcf")), "CATEGORIES").as_deref(),
         Some("Tech Database")
     );
 }
 
-#[test]
-fn deactivation_removes_and_reactivation_returns() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop, DANA);
+both!(deactivation_removes_and_reactivation_returns);
+fn deactivation_removes_and_reactivation_returns(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop, DANA);
     let l = Layout::new(&drop, DANA);
     let client = s.client_by_name("Northwind Traders").unwrap().unwrap();
-    let of_client = |s: &SqliteStore, kind| -> Vec<Key> {
+    let of_client = |s: &dyn Store, kind| -> Vec<Key> {
         all(s, kind)
             .into_iter()
             .filter(|r| r.get("client") == &Value::Ref(client))
             .map(|r| r.key)
             .collect()
     };
-    let (locs, users) = (of_client(&s, Kind::Location), of_client(&s, Kind::User));
+    let (locs, users) = (of_client(s, Kind::Location), of_client(s, Kind::User));
 
-    set(&mut s, client, &[("active", "false")]);
-    let r = export(&mut s, &drop, DANA);
+    set(s, client, &[("active", "false")]);
+    let r = export(s, &drop, DANA);
     assert_eq!(r.contacts.removed as usize, locs.len() + users.len());
     assert_eq!(r.contacts.written, 0);
     for k in locs.iter().chain(&users) {
@@ -250,34 +251,34 @@ fn deactivation_removes_and_reactivation_returns() {
     );
     let text = fs::read_to_string(removals).unwrap();
     assert!(text.contains(&name), "removal names the contact: {text}");
-    assert_eq!(expected(&s).0, stems(&l.contacts, "vcf"));
+    assert_eq!(expected(s).0, stems(&l.contacts, "vcf"));
 
     // Reactivation brings the locations back; users only once reactivated themselves.
-    set(&mut s, client, &[("active", "true")]);
-    let r = export(&mut s, &drop, DANA);
+    set(s, client, &[("active", "true")]);
+    let r = export(s, &drop, DANA);
     assert_eq!(r.contacts.written as usize, locs.len());
-    assert_eq!(expected(&s).0, stems(&l.contacts, "vcf"));
-    set(&mut s, users[0], &[("active", "true")]);
-    let r = export(&mut s, &drop, DANA);
+    assert_eq!(expected(s).0, stems(&l.contacts, "vcf"));
+    set(s, users[0], &[("active", "true")]);
+    let r = export(s, &drop, DANA);
     assert_eq!(r.contacts.written, 1);
     assert!(l.contacts.join(format!("{}.vcf", users[0])).exists());
-    assert_eq!(expected(&s).0, stems(&l.contacts, "vcf"));
+    assert_eq!(expected(s).0, stems(&l.contacts, "vcf"));
 }
 
-#[test]
-fn a_closed_si_goes_out_once_as_completed_and_other_statuses_are_removed() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop, DANA);
+both!(a_closed_si_goes_out_once_as_completed_and_other_statuses_are_removed);
+fn a_closed_si_goes_out_once_as_completed_and_other_statuses_are_removed(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop, DANA);
     let l = Layout::new(&drop, DANA);
     let (closing, holding) = (Key::new(Kind::Si, 1001), Key::new(Kind::Si, 1002));
     set(
-        &mut s,
+        s,
         closing,
         &[("status", "Closed"), ("completed", "2026-11-30")],
     );
-    set(&mut s, holding, &[("status", "On Hold")]);
-    let r = export(&mut s, &drop, DANA);
+    set(s, holding, &[("status", "On Hold")]);
+    let r = export(s, &drop, DANA);
     assert_eq!((r.tasks.written, r.tasks.removed), (1, 1));
     let f = l.tasks.join("SI-1001.ics");
     assert_eq!(prop(&f, "STATUS").as_deref(), Some("COMPLETED"));
@@ -296,12 +297,12 @@ fn a_closed_si_goes_out_once_as_completed_and_other_statuses_are_removed() {
     assert_eq!(&row[7], "100%");
 
     // Once sent as Completed, a closed SI is not sent again.
-    set(&mut s, closing, &[("notes", "late note")]);
-    let r = export(&mut s, &drop, DANA);
+    set(s, closing, &[("notes", "late note")]);
+    let r = export(s, &drop, DANA);
     assert_eq!((r.tasks.written, r.tasks.unchanged), (0, 1));
     // A closed SI that never went out does not go out.
     let fresh = add(
-        &mut s,
+        s,
         Kind::Si,
         &[
             ("client", "SM-C1"),
@@ -309,17 +310,17 @@ fn a_closed_si_goes_out_once_as_completed_and_other_statuses_are_removed() {
             ("status", "Closed"),
         ],
     );
-    let r = export(&mut s, &drop, DANA);
+    let r = export(s, &drop, DANA);
     assert_eq!(r.tasks.written, 0);
     assert!(!l.tasks.join(format!("{fresh}.ics")).exists());
 }
 
-#[test]
-fn completion_requested_travels_as_in_process_plus_category_and_x_property() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop, DANA);
-    let cr = all(&s, Kind::Si)
+both!(completion_requested_travels_as_in_process_plus_category_and_x_property);
+fn completion_requested_travels_as_in_process_plus_category_and_x_property(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop, DANA);
+    let cr = all(s, Kind::Si)
         .into_iter()
         .find(|r| r.text("status") == "Completion Requested")
         .unwrap();
@@ -338,38 +339,34 @@ fn completion_requested_travels_as_in_process_plus_category_and_x_property() {
     );
 }
 
-#[test]
-fn stamps_move_only_when_something_was_written_and_reset_rewrites_everything() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    let first = export(&mut s, &drop, DANA);
+both!(stamps_move_only_when_something_was_written_and_reset_rewrites_everything);
+fn stamps_move_only_when_something_was_written_and_reset_rewrites_everything(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    let first = export(s, &drop, DANA);
     let p = s.profile(DANA).unwrap();
     assert!(p.contacts_stamp.is_some() && p.tasks_stamp.is_some());
     assert!(first.contacts_stamp.is_some());
 
-    let again = export(&mut s, &drop, DANA);
+    let again = export(s, &drop, DANA);
     assert_eq!((again.contacts.written, again.tasks.written), (0, 0));
     assert_eq!(s.profile(DANA).unwrap(), p, "no change, no stamp move");
     assert!(again.change_files.is_empty());
 
     // A change of a field that Outlook does not see touches records but writes nothing.
-    let loc = all(&s, Kind::Location)
+    let loc = all(s, Kind::Location)
         .into_iter()
         .find(|l| l.get("main") == &Value::Bool(false))
         .unwrap()
         .key;
-    set(&mut s, loc, &[("main", "true")]);
-    let r = export(&mut s, &drop, DANA);
+    set(s, loc, &[("main", "true")]);
+    let r = export(s, &drop, DANA);
     assert_eq!((r.contacts.written, r.contacts.unchanged), (0, 2));
     assert_eq!(s.profile(DANA).unwrap().contacts_stamp, p.contacts_stamp);
 
     // One edit: one contact written; the contacts stamp moves, the tasks stamp does not.
-    set(
-        &mut s,
-        Key::new(Kind::Tech, 2),
-        &[("phone", "+1 800 555 9999")],
-    );
-    let r = export(&mut s, &drop, DANA);
+    set(s, Key::new(Kind::Tech, 2), &[("phone", "+1 800 555 9999")]);
+    let r = export(s, &drop, DANA);
     assert_eq!(r.contacts.written, 1);
     let q = s.profile(DANA).unwrap();
     assert!(q.contacts_stamp > p.contacts_stamp);
@@ -378,44 +375,30 @@ fn stamps_move_only_when_something_was_written_and_reset_rewrites_everything() {
     assert_eq!(prop(&f, "TEL").as_deref(), Some("+1 800 555 9999"));
 
     // Another profile is independent.
-    let other = export(&mut s, &drop, "Marco Rossi");
+    let other = export(s, &drop, "Marco Rossi");
     assert!(other.full);
 
     s.reset(&q).unwrap();
-    let r = export(&mut s, &drop, DANA);
-    let (contacts, tasks) = expected(&s);
+    let r = export(s, &drop, DANA);
+    let (contacts, tasks) = expected(s);
     assert!(r.full);
     assert_eq!(r.contacts.written as usize, contacts.len());
     assert_eq!(r.tasks.written as usize, tasks.len());
 }
 
-/// Copies a database file after folding its WAL in, so both copies hold the same data.
-fn copy_db(s: &SqliteStore, to: &Path) {
-    s.connection()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .unwrap();
-    fs::copy(s.path(), to).unwrap();
-}
-
-#[test]
-fn the_same_database_gives_byte_identical_files() {
-    let (d, s) = sample_store();
-    let (a, b) = (d.path().join("a.db"), d.path().join("b.db"));
-    copy_db(&s, &a);
-    copy_db(&s, &b);
+both!(the_same_database_gives_byte_identical_files);
+fn the_same_database_gives_byte_identical_files(site: Site) {
+    drop(site.sample());
+    let copies = [site.copy(), site.copy()];
     let mut first = Vec::new();
     let mut second = Vec::new();
-    for (db, drop) in [(&a, "drop-a"), (&b, "drop-b")] {
-        let mut s = SqliteStore::open(db).unwrap();
-        let drop = d.path().join(drop);
-        export(&mut s, &drop, DANA);
+    for copy in &copies {
+        let s = &mut *copy.open();
+        let drop = copy.path().join("drop");
+        export(s, &drop, DANA);
         first.push(tree(&drop));
-        set(
-            &mut s,
-            Key::new(Kind::User, 1),
-            &[("mobile", "+1 555 7777")],
-        );
-        export(&mut s, &drop, DANA);
+        set(s, Key::new(Kind::User, 1), &[("mobile", "+1 555 7777")]);
+        export(s, &drop, DANA);
         second.push(tree(&drop));
     }
     assert!(first[0].len() > 50, "{}", first[0].len());
@@ -436,11 +419,11 @@ fn the_same_database_gives_byte_identical_files() {
     assert_eq!(second[0].len(), second[1].len());
 }
 
-#[test]
-fn outlook_csv_headers_are_byte_exact() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop, DANA);
+both!(outlook_csv_headers_are_byte_exact);
+fn outlook_csv_headers_are_byte_exact(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop, DANA);
     let l = Layout::new(&drop, DANA);
     // The headers as Outlook 2007+ writes them (shared/corpus/MANIFEST.md).
     let contacts = r#""Title","First Name","Middle Name","Last Name","Suffix","Company","Department","Job Title","Business Street","Business Street 2","Business Street 3","Business City","Business State","Business Postal Code","Business Country/Region","Home Street","Home Street 2","Home Street 3","Home City","Home State","Home Postal Code","Home Country/Region","Other Street","Other Street 2","Other Street 3","Other City","Other State","Other Postal Code","Other Country/Region","Assistant's Phone","Business Fax","Business Phone","Business Phone 2","Callback","Car Phone","Company Main Phone","Home Fax","Home Phone","Home Phone 2","ISDN","Mobile Phone","Other Fax","Other Phone","Pager","Primary Phone","Radio Phone","TTY/TDD Phone","Telex","Account","Anniversary","Assistant's Name","Billing Information","Birthday","Business Address PO Box","Categories","Children","Directory Server","E-mail Address","E-mail Type","E-mail Display Name","E-mail 2 Address","E-mail 2 Type","E-mail 2 Display Name","E-mail 3 Address","E-mail 3 Type","E-mail 3 Display Name","Gender","Government ID Number","Hobby","Home Address PO Box","Initials","Internet Free Busy","Keywords","Language","Location","Manager's Name","Mileage","Notes","Office Location","Organizational ID Number","Other Address PO Box","Priority","Private","Profession","Referred By","Sensitivity","Spouse","User 1","User 2","User 3","User 4","Web Page""#;
@@ -468,15 +451,15 @@ fn outlook_csv_headers_are_byte_exact() {
     // The key travels in User 1 and Billing Information.
     let mut rd = csv::Reader::from_path(l.outlook.join("tasks.csv")).unwrap();
     let keys: BTreeSet<String> = rd.records().map(|r| r.unwrap()[10].to_string()).collect();
-    assert_eq!(keys, expected(&s).1);
+    assert_eq!(keys, expected(s).1);
 }
 
-#[test]
-fn vcard_21_uses_quoted_printable_for_non_ascii() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop, DANA);
-    let juergen = all(&s, Kind::User)
+both!(vcard_21_uses_quoted_printable_for_non_ascii);
+fn vcard_21_uses_quoted_printable_for_non_ascii(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop, DANA);
+    let juergen = all(s, Kind::User)
         .into_iter()
         .find(|u| u.text("first_name") == "Jürgen")
         .unwrap();
@@ -499,15 +482,15 @@ fn vcard_21_uses_quoted_printable_for_non_ascii() {
     );
 }
 
-#[test]
-fn vcard_40_is_an_option() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+both!(vcard_40_is_an_option);
+fn vcard_40_is_an_option(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     let opts = Options {
         vcard: vcard::Version::V40,
         ..Default::default()
     };
-    export_with(&mut s, &drop, DANA, &opts);
+    export_with(s, &drop, DANA, &opts);
     let f = Layout::new(&drop, DANA).contacts.join("SM-L1.vcf");
     assert_eq!(prop(&f, "VERSION").as_deref(), Some("4.0"));
     assert_eq!(
@@ -517,21 +500,21 @@ fn vcard_40_is_an_option() {
     assert!(prop(&f, "TEL").is_some());
 }
 
-#[test]
-fn csv_dates_follow_the_configured_format() {
-    let (d, mut s) = sample_store();
+both!(csv_dates_follow_the_configured_format);
+fn csv_dates_follow_the_configured_format(site: Site) {
+    let s = &mut *site.sample();
     for (pattern, chrono_fmt) in [
         ("M/D/YYYY", "%-m/%-d/%Y"),
         ("DD.MM.YYYY", "%d.%m.%Y"),
         ("YYYY-MM-DD", "%Y-%m-%d"),
     ] {
-        let drop = d.path().join(pattern.replace('/', "_"));
+        let drop = site.path().join(pattern.replace('/', "_"));
         let opts = Options {
             dates: DateFormat::parse(pattern).unwrap(),
             ..Default::default()
         };
         s.reset(&s.profile(DANA).unwrap()).unwrap();
-        export_with(&mut s, &drop, DANA, &opts);
+        export_with(s, &drop, DANA, &opts);
         let mut rd =
             csv::Reader::from_path(Layout::new(&drop, DANA).outlook.join("tasks.csv")).unwrap();
         for row in rd.records() {
@@ -544,7 +527,7 @@ fn csv_dates_follow_the_configured_format() {
 }
 
 /// A client user whose first name Windows-1252 cannot hold.
-fn add_lukasz(s: &mut SqliteStore) -> Key {
+fn add_lukasz(s: &mut dyn Store) -> Key {
     add(
         s,
         Kind::User,
@@ -557,15 +540,15 @@ fn add_lukasz(s: &mut SqliteStore) -> Key {
     )
 }
 
-#[test]
-fn windows_1252_is_an_option_and_unencodable_text_is_reported_not_changed() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+both!(windows_1252_is_an_option_and_unencodable_text_is_reported_not_changed);
+fn windows_1252_is_an_option_and_unencodable_text_is_reported_not_changed(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     let opts = Options {
         encoding: Encoding::Windows1252,
         ..Default::default()
     };
-    export_with(&mut s, &drop, DANA, &opts);
+    export_with(s, &drop, DANA, &opts);
     let l = Layout::new(&drop, DANA);
     let bytes = fs::read(l.outlook.join("contacts.csv")).unwrap();
     assert!(
@@ -576,11 +559,11 @@ fn windows_1252_is_an_option_and_unencodable_text_is_reported_not_changed() {
     assert!(!bad);
     assert!(text.contains("Café Müller GmbH") && text.contains("Østfold"));
 
-    let u = add_lukasz(&mut s);
+    let u = add_lukasz(s);
     // Issue 15, defect 6: one character no Windows-1252 can hold leaves that item out of the
     // code-page sheet only; every other item and output is written.
-    set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 555")]);
-    let r = export_with(&mut s, &drop, DANA, &opts);
+    set(s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 555")]);
+    let r = export_with(s, &drop, DANA, &opts);
     assert_eq!(r.exit_code(), 3, "some items were left out");
     assert_eq!(r.refused.len(), 1, "{:?}", r.refused);
     let refusal = r.refused[0].to_string();
@@ -610,58 +593,58 @@ fn windows_1252_is_an_option_and_unencodable_text_is_reported_not_changed() {
         "the item is left out of the sheet"
     );
     // It stays pending for the sheet: the next run, with no other change, reports it again.
-    let r = export_with(&mut s, &drop, DANA, &opts);
+    let r = export_with(s, &drop, DANA, &opts);
     assert_eq!(r.refused.len(), 1);
     assert_eq!(r.contacts.written, 0, "nothing else to write: {r:?}");
     // Fixed, it reaches the sheet; nothing was lost in between.
-    set(&mut s, u, &[("first_name", "Lukasz")]);
-    let r = export_with(&mut s, &drop, DANA, &opts);
+    set(s, u, &[("first_name", "Lukasz")]);
+    let r = export_with(s, &drop, DANA, &opts);
     assert!(r.refused.is_empty() && r.exit_code() == 0);
     assert!(sheet().contains(&u.to_string()));
-    let r = export_with(&mut s, &drop, DANA, &opts);
+    let r = export_with(s, &drop, DANA, &opts);
     assert_eq!((r.contacts.written, r.refused.len()), (0, 0), "{r:?}");
 }
 
-#[test]
-fn a_value_pending_for_the_sheet_is_written_once_the_encoding_can_hold_it() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+both!(a_value_pending_for_the_sheet_is_written_once_the_encoding_can_hold_it);
+fn a_value_pending_for_the_sheet_is_written_once_the_encoding_can_hold_it(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     let cp1252 = Options {
         encoding: Encoding::Windows1252,
         ..Default::default()
     };
-    export_with(&mut s, &drop, DANA, &cp1252);
-    let u = add_lukasz(&mut s);
-    let r = export_with(&mut s, &drop, DANA, &cp1252);
+    export_with(s, &drop, DANA, &cp1252);
+    let u = add_lukasz(s);
+    let r = export_with(s, &drop, DANA, &cp1252);
     assert_eq!(r.refused.len(), 1);
     // The profile moves to UTF-8: the pending item goes out with no change of its own.
-    let r = export_with(&mut s, &drop, DANA, &Options::default());
+    let r = export_with(s, &drop, DANA, &Options::default());
     assert!(r.refused.is_empty());
     let l = Layout::new(&drop, DANA);
     let sheet = fs::read_to_string(l.outlook.join("contacts.csv")).unwrap();
     assert!(sheet.contains("Łukasz") && sheet.contains(&u.to_string()));
 }
 
-#[test]
-fn a_change_committed_during_an_export_is_never_lost() {
-    let (d, mut s) = new_store();
-    smsync::seed::scale(&mut s, 400, Some(60), 1, false).unwrap();
-    let drop = d.path().join("drop");
+both!(a_change_committed_during_an_export_is_never_lost);
+fn a_change_committed_during_an_export_is_never_lost(site: Site) {
+    let s = &mut *site.create();
+    smsync::seed::scale(s, 400, Some(60), 1, false).unwrap();
+    let drop = site.path().join("drop");
     let p = s.profiles().unwrap().remove(0);
     // A second connection writes while the export runs: after every page it edits one
     // contact that was already exported and one that was not yet.
-    let mut other = SqliteStore::open(s.path()).unwrap();
-    let users: Vec<Key> = all(&s, Kind::User).iter().map(|u| u.key).collect();
+    let other = &mut *site.open();
+    let users: Vec<Key> = all(s, Kind::User).iter().map(|u| u.key).collect();
     let mut n = 0;
     let mut edits = Vec::new();
     let opts = Options {
         page: 25,
         ..Default::default()
     };
-    export_profile(&mut s, &p, &drop, &opts, &mut || {
+    export_profile(s, &p, &drop, &opts, &mut || {
         for key in [users[n], users[users.len() - 1 - n]] {
             let phone = format!("+1 555 000 {n:04}");
-            set(&mut other, key, &[("mobile", &phone)]);
+            set(other, key, &[("mobile", &phone)]);
             edits.push((key, phone));
         }
         n += 1;
@@ -670,7 +653,7 @@ fn a_change_committed_during_an_export_is_never_lost() {
     assert!(n > 5, "the export ran over several pages");
     // Whatever the first run missed, the next one writes.
     let p = s.profile(&p.name).unwrap();
-    export_profile(&mut s, &p, &drop, &Options::default(), &mut || {}).unwrap();
+    export_profile(s, &p, &drop, &Options::default(), &mut || {}).unwrap();
     let l = Layout::new(&drop, &p.name);
     let last: BTreeMap<Key, String> = edits.into_iter().collect();
     for (key, phone) in last {
@@ -684,78 +667,56 @@ fn a_change_committed_during_an_export_is_never_lost() {
     }
 }
 
-#[test]
-fn uids_never_become_paths() {
-    let (d, mut s) = sample_store();
-    s.connection()
-        .execute(
-            "UPDATE sis SET uid = '../../escape/CON' WHERE number = 1001",
-            [],
-        )
-        .unwrap();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop, DANA);
+both!(uids_never_become_paths);
+fn uids_never_become_paths(site: Site) {
+    let s = &mut *site.sample();
+    // A task another client made, whose UID is a path.
+    add(
+        s,
+        Kind::Si,
+        &[
+            ("client", "SM-C1"),
+            ("description", "From elsewhere"),
+            ("status", "In Progress"),
+            ("uid", "../../escape/CON"),
+        ],
+    );
+    let drop = site.path().join("drop");
+    export(s, &drop, DANA);
     let l = Layout::new(&drop, DANA);
     assert!(l.tasks.join("_..%2F..%2Fescape%2FCON.ics").exists());
-    assert!(!d.path().join("escape").exists());
+    assert!(!site.path().join("escape").exists());
     assert_eq!(
         prop(&l.tasks.join("_..%2F..%2Fescape%2FCON.ics"), "UID").as_deref(),
         Some("../../escape/CON")
     );
 }
 
-#[test]
-fn no_temp_files_remain_and_an_interrupted_run_converges() {
-    let (d, s) = new_store();
-    drop(s);
-    let db = d.path().join("sm.db");
-    let bin = env!("CARGO_BIN_EXE_smsync");
-    let run = |args: &[&str]| {
-        std::process::Command::new(bin)
-            .arg("--db")
-            .arg(&db)
-            .arg("--drop")
-            .arg(d.path().join("drop"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    assert!(
-        run(&["db", "seed", "--scale", "3000", "--seed", "5"])
-            .status
-            .success()
-    );
+both!(no_temp_files_remain_and_an_interrupted_run_converges);
+fn no_temp_files_remain_and_an_interrupted_run_converges(site: Site) {
+    drop(site.create());
+    site.ok(&["db", "seed", "--scale", "3000", "--seed", "5"]);
     // A clean export of a copy is the reference.
-    let clean_db = d.path().join("clean.db");
-    {
-        let s = SqliteStore::open(&db).unwrap();
-        copy_db(&s, &clean_db);
-    }
-    let mut clean = SqliteStore::open(&clean_db).unwrap();
-    let name = clean.profiles().unwrap()[0].name.clone();
-    export(&mut clean, &d.path().join("clean"), &name);
+    let clean = site.copy();
+    let name = {
+        let s = &mut *clean.open();
+        let name = s.profiles().unwrap()[0].name.clone();
+        export(s, &clean.path().join("clean"), &name);
+        name
+    };
 
     // Kill the real binary part-way, then run it again.
-    let mut child = std::process::Command::new(bin)
-        .arg("--db")
-        .arg(&db)
-        .arg("--drop")
-        .arg(d.path().join("drop"))
-        .args(["export", "--profile", &name])
+    let mut child = site
+        .cmd(&["--drop", "drop", "export", "--profile", &name])
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(150));
     let _ = child.kill();
     let _ = child.wait();
-    let out = run(&["export", "--profile", &name, "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site.ok(&["--drop", "drop", "export", "--profile", &name, "--json"]);
 
-    let got = tree(&d.path().join("drop"));
-    let want = tree(&d.path().join("clean"));
+    let got = tree(&site.path().join("drop"));
+    let want = tree(&clean.path().join("clean"));
     assert!(
         got.keys()
             .all(|k| !k.to_string_lossy().contains(".smsync-tmp"))
@@ -772,20 +733,20 @@ fn no_temp_files_remain_and_an_interrupted_run_converges() {
     }
 }
 
-#[test]
-fn large_sets_keep_the_full_csv_until_a_full_run() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+both!(large_sets_keep_the_full_csv_until_a_full_run);
+fn large_sets_keep_the_full_csv_until_a_full_run(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     let opts = Options {
         full_sheet_limit: 10,
         ..Default::default()
     };
-    let r = export_with(&mut s, &drop, DANA, &opts);
+    let r = export_with(s, &drop, DANA, &opts);
     assert_eq!(r.contacts_sheet, smsync::export::FullSheet::Rewritten);
     let csv_path = Layout::new(&drop, DANA).outlook.join("contacts.csv");
     let before = fs::read(&csv_path).unwrap();
-    set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 111")]);
-    let r = export_with(&mut s, &drop, DANA, &opts);
+    set(s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 111")]);
+    let r = export_with(s, &drop, DANA, &opts);
     assert_eq!(r.contacts_sheet, smsync::export::FullSheet::Stale);
     assert_eq!(
         fs::read(&csv_path).unwrap(),
@@ -798,8 +759,8 @@ fn large_sets_keep_the_full_csv_until_a_full_run() {
         "the change travels in the run's file"
     );
     // Within the limit the full set is rewritten.
-    set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 222")]);
-    let r = export(&mut s, &drop, DANA);
+    set(s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 222")]);
+    let r = export(s, &drop, DANA);
     assert_eq!(r.contacts_sheet, smsync::export::FullSheet::Rewritten);
     assert!(
         fs::read_to_string(&csv_path)
@@ -808,15 +769,15 @@ fn large_sets_keep_the_full_csv_until_a_full_run() {
     );
 }
 
-#[test]
-fn outputs_can_be_limited() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+both!(outputs_can_be_limited);
+fn outputs_can_be_limited(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     let opts = Options {
         outputs: smsync::export::Outputs::parse("outlook").unwrap(),
         ..Default::default()
     };
-    export_with(&mut s, &drop, DANA, &opts);
+    export_with(s, &drop, DANA, &opts);
     let l = Layout::new(&drop, DANA);
     assert!(l.outlook.join("contacts.csv").exists());
     assert_eq!(stems(&l.contacts, "vcf").len(), 0);
@@ -826,32 +787,13 @@ fn outputs_can_be_limited() {
     assert!(smsync::export::Outputs::parse("").is_err());
 }
 
-#[test]
-fn two_exports_of_one_profile_run_one_after_the_other() {
-    let (d, s) = new_store();
-    drop(s);
-    let db = d.path().join("sm.db");
-    let bin = env!("CARGO_BIN_EXE_smsync");
-    let cmd = |args: &[&str]| {
-        let mut c = std::process::Command::new(bin);
-        c.arg("--db")
-            .arg(&db)
-            .arg("--drop")
-            .arg(d.path().join("drop"))
-            .args(args);
-        c
-    };
-    assert!(
-        cmd(&["db", "seed", "--scale", "2000"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let name = SqliteStore::open(&db).unwrap().profiles().unwrap()[0]
-        .name
-        .clone();
+both!(two_exports_of_one_profile_run_one_after_the_other);
+fn two_exports_of_one_profile_run_one_after_the_other(site: Site) {
+    drop(site.create());
+    site.ok(&["db", "seed", "--scale", "2000"]);
+    let name = site.open().profiles().unwrap()[0].name.clone();
     let spawn = || {
-        cmd(&["export", "--profile", &name, "--json"])
+        site.cmd(&["--drop", "drop", "export", "--profile", &name, "--json"])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap()
@@ -865,10 +807,10 @@ fn two_exports_of_one_profile_run_one_after_the_other() {
         written += r["profiles"][0]["contacts"]["written"].as_u64().unwrap();
     }
     // The second waited for the first, found nothing new, and wrote nothing twice.
-    let s = SqliteStore::open(&db).unwrap();
+    let s = site.open();
     let p = s.profile(&name).unwrap();
     assert_eq!(written, s.sync_counts(&p).unwrap().contacts);
-    let files = tree(&d.path().join("drop"));
+    let files = tree(&site.path().join("drop"));
     assert!(
         !files
             .keys()
@@ -876,11 +818,11 @@ fn two_exports_of_one_profile_run_one_after_the_other() {
     );
 }
 
-#[test]
-fn a_folder_that_refuses_writes_stops_the_run_and_the_next_run_recovers() {
-    let (d, mut s) = new_store();
-    smsync::seed::scale(&mut s, 300, Some(30), 5, false).unwrap();
-    let drop = d.path().join("drop");
+both!(a_folder_that_refuses_writes_stops_the_run_and_the_next_run_recovers);
+fn a_folder_that_refuses_writes_stops_the_run_and_the_next_run_recovers(site: Site) {
+    let s = &mut *site.create();
+    smsync::seed::scale(s, 300, Some(30), 5, false).unwrap();
+    let drop = site.path().join("drop");
     let p = s.profiles().unwrap().remove(0);
     let l = Layout::new(&drop, &p.name);
     l.create().unwrap();
@@ -892,7 +834,7 @@ fn a_folder_that_refuses_writes_stops_the_run_and_the_next_run_recovers() {
     };
     {
         let _guard = ReadOnly::new(&l.tasks);
-        let err = export_profile(&mut s, &p, &drop, &opts, &mut || {}).unwrap_err();
+        let err = export_profile(s, &p, &drop, &opts, &mut || {}).unwrap_err();
         assert!(
             err.to_string().contains(&l.tasks.display().to_string()),
             "the error names the folder: {err}"
@@ -902,7 +844,7 @@ fn a_folder_that_refuses_writes_stops_the_run_and_the_next_run_recovers() {
         assert_eq!(after.tasks_stamp, None);
     }
     // Writable again: the next run recovers and writes everything.
-    let r = export_profile(&mut s, &p, &drop, &opts, &mut || {}).unwrap();
+    let r = export_profile(s, &p, &drop, &opts, &mut || {}).unwrap();
     assert!(r.recovered);
     let synced = s.sync_counts(&s.profile(&p.name).unwrap()).unwrap();
     let count = |dir: &Path| fs::read_dir(dir).unwrap().count() as u64;
@@ -910,49 +852,50 @@ fn a_folder_that_refuses_writes_stops_the_run_and_the_next_run_recovers() {
     assert_eq!(count(&l.tasks), synced.tasks);
 }
 
-#[test]
-fn each_output_keeps_its_own_state() {
+both!(each_output_keeps_its_own_state);
+fn each_output_keeps_its_own_state(site: Site) {
     // Issue 15, defect 4: a run of some outputs never hides a change from the others.
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     let only = |names: &str| Options {
         outputs: smsync::export::Outputs::parse(names).unwrap(),
         ..Default::default()
     };
-    export(&mut s, &drop, DANA);
+    export(s, &drop, DANA);
     let l = Layout::new(&drop, DANA);
     let tech = Key::new(Kind::Tech, 1);
-    set(&mut s, tech, &[("phone", "+1 000 333")]);
+    set(s, tech, &[("phone", "+1 000 333")]);
     // After a reset, too: vdir alone, then vdir and Outlook CSV.
     let p = s.profile(DANA).unwrap();
     s.reset(&p).unwrap();
-    let r = export_with(&mut s, &drop, DANA, &only("vdir"));
+    let r = export_with(s, &drop, DANA, &only("vdir"));
     assert!(r.contacts.written > 0);
     let vcf = fs::read_to_string(l.item_file(Kind::Tech, "SM-T1")).unwrap();
     assert!(vcf.contains("+1 000 333"));
     let csv = || fs::read_to_string(l.outlook.join("contacts.csv")).unwrap();
     assert!(!csv().contains("+1 000 333"), "the CSV was left out");
-    let r = export_with(&mut s, &drop, DANA, &only("vdir,outlook"));
+    let r = export_with(s, &drop, DANA, &only("vdir,outlook"));
     assert!(csv().contains("+1 000 333"), "the CSV catches up");
     assert_eq!(r.contacts_sheet, smsync::export::FullSheet::Rewritten);
     let v21 = || fs::read_to_string(l.vcard21_file("SM-T1")).unwrap();
     assert!(!v21().contains("+1 000 333"));
     // The reset cleared the vCard 2.1 output's stamps too: its first run writes it whole.
-    let r = export(&mut s, &drop, DANA);
+    let r = export(s, &drop, DANA);
     assert!(v21().contains("+1 000 333"));
     assert!(r.full && r.contacts.written > 1);
     // An incremental change, written to vdir only, still reaches the vCard 2.1 files later.
-    set(&mut s, tech, &[("phone", "+1 000 444")]);
-    export_with(&mut s, &drop, DANA, &only("vdir"));
-    let r = export(&mut s, &drop, DANA);
+    set(s, tech, &[("phone", "+1 000 444")]);
+    export_with(s, &drop, DANA, &only("vdir"));
+    let r = export(s, &drop, DANA);
     assert!(v21().contains("+1 000 444"));
     assert!(csv().contains("+1 000 444"));
     assert_eq!(r.contacts.written, 1, "only the one changed contact: {r:?}");
     // And nothing is left to do.
-    let r = export(&mut s, &drop, DANA);
+    let r = export(s, &drop, DANA);
     assert_eq!((r.contacts.written, r.tasks.written), (0, 0));
 }
 
+// SQLite only: it builds an old SQLite file with rusqlite and migrates it.
 #[test]
 fn a_schema_3_database_migrates_to_per_output_state() {
     use smsync::store::{Lookup, SqliteStore, Store, sqlite::schema::MIGRATIONS};
@@ -996,18 +939,18 @@ fn a_schema_3_database_migrates_to_per_output_state() {
     assert_eq!((p.contacts_stamp, p.tasks_stamp), (Some(100), Some(200)));
 }
 
-#[test]
-fn a_recovery_run_rewrites_the_full_sheet_whole() {
+both!(a_recovery_run_rewrites_the_full_sheet_whole);
+fn a_recovery_run_rewrites_the_full_sheet_whole(site: Site) {
     // A recovery run rewrites what changed since the stamps; the full-set sheet it writes
     // must still hold the whole set, not just those changes.
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop, DANA);
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop, DANA);
     let l = Layout::new(&drop, DANA);
-    set(&mut s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 888")]);
+    set(s, Key::new(Kind::Tech, 1), &[("phone", "+1 000 888")]);
     // The previous run was interrupted: its marker is still there.
     fs::write(l.root.join(".export-running"), b"interrupted\n").unwrap();
-    let r = export(&mut s, &drop, DANA);
+    let r = export(s, &drop, DANA);
     assert!(r.recovered);
     let rows = |name: &str| {
         let text = fs::read_to_string(l.outlook.join(name)).unwrap();

@@ -6,24 +6,25 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::site::Site;
 use common::*;
 use smsync::export::{Layout, Options as ExportOptions, export_profile};
 use smsync::ingest::{FileOutcome, ItemOutcome, Options, Report, ingest};
 use smsync::model::{Key, Kind};
-use smsync::store::{SqliteStore, Store};
+use smsync::store::Store;
 
 const DANA: &str = "Dana Whitfield";
 
-fn export(s: &mut SqliteStore, drop: &Path) -> smsync::export::Report {
+fn export(s: &mut dyn Store, drop: &Path) -> smsync::export::Report {
     let p = s.profile(DANA).unwrap();
     export_profile(s, &p, drop, &ExportOptions::default(), &mut || {}).unwrap()
 }
 
-fn run(s: &mut SqliteStore, drop: &Path) -> Report {
+fn run(s: &mut dyn Store, drop: &Path) -> Report {
     run_with(s, drop, &Options::default())
 }
 
-fn run_with(s: &mut SqliteStore, drop: &Path, opts: &Options) -> Report {
+fn run_with(s: &mut dyn Store, drop: &Path, opts: &Options) -> Report {
     let p = s.profile(DANA).unwrap();
     ingest(s, &p, drop, &[], opts).unwrap()
 }
@@ -84,11 +85,11 @@ fn rejected_or_processed(drop: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn csv_round_trip_applies_the_edit_and_drops_update() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(csv_round_trip_applies_the_edit_and_drops_update);
+fn csv_round_trip_applies_the_edit_and_drops_update(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
         if row[col(h, "User 1")] == "SM-U2" {
@@ -99,7 +100,7 @@ fn csv_round_trip_applies_the_edit_and_drops_update() {
         true
     });
     drop_file(&drop, "contacts.csv", &bytes);
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(r.exit_code(), 0, "{r:#?}");
     assert_eq!(r.tally.applied, 1);
     assert_eq!(r.files[0].outcome, FileOutcome::Processed);
@@ -113,7 +114,7 @@ fn csv_round_trip_applies_the_edit_and_drops_update() {
     assert_eq!(rejected_or_processed(&drop).len(), 1);
 
     // The next export refreshes Outlook's copy: new values, no !Update.
-    let e = export(&mut s, &drop);
+    let e = export(s, &drop);
     assert!(e.contacts.written >= 1);
     let vcf = fs::read_to_string(l.contacts.join("SM-U2.vcf")).unwrap();
     assert!(vcf.contains("+1 312 555 7777") && vcf.contains("Warehouse Manager"));
@@ -137,11 +138,11 @@ fn csv_round_trip_applies_the_edit_and_drops_update() {
     assert_eq!(job.file.as_deref(), Some("contacts.csv"));
 }
 
-#[test]
-fn contacts_need_update_and_only_updatable_fields_change() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(contacts_need_update_and_only_updatable_fields_change);
+fn contacts_need_update_and_only_updatable_fields_change(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
         match row[col(h, "User 1")].as_str() {
@@ -156,7 +157,7 @@ fn contacts_need_update_and_only_updatable_fields_change() {
         true
     });
     drop_file(&drop, "c.csv", &bytes);
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(s.get(Key::new(Kind::User, 1)).unwrap().text("mobile"), "");
     let u3 = s.get(Key::new(Kind::User, 3)).unwrap();
     assert_eq!(u3.text("phone"), "+1 999");
@@ -186,14 +187,14 @@ fn rev(at: i64) -> String {
         .to_string()
 }
 
-#[test]
-fn conflicts_are_decided_field_by_field_by_time() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(conflicts_are_decided_field_by_field_by_time);
+fn conflicts_are_decided_field_by_field_by_time(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let k = Key::new(Kind::Tech, 1);
     // The database changes the phone and the notes after the export.
-    set(&mut s, k, &[("phone", "+1 DB PHONE"), ("notes", "db note")]);
+    set(s, k, &[("phone", "+1 DB PHONE"), ("notes", "db note")]);
     let db_time = s.get(k).unwrap().updated_at;
     // Outlook changed the e-mail (only there), and the phone (on both sides).
     let older = rev(db_time - 60_000_000);
@@ -219,7 +220,7 @@ fn conflicts_are_decided_field_by_field_by_time() {
             out.trim_end_matches("\r\n").to_string() + "\r\n"
         });
         drop_file(&drop, name, &bytes);
-        let r = run(&mut s, &drop);
+        let r = run(s, &drop);
         let rec = s.get(k).unwrap();
         assert_eq!(
             rec.text("email"),
@@ -257,18 +258,14 @@ fn conflicts_are_decided_field_by_field_by_time() {
     }
 }
 
-#[test]
-fn a_stale_copy_does_not_revert_a_database_change() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(a_stale_copy_does_not_revert_a_database_change);
+fn a_stale_copy_does_not_revert_a_database_change(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let csv_path = l.outlook.join("contacts.csv");
-    set(
-        &mut s,
-        Key::new(Kind::Location, 2),
-        &[("phone", "+1 NEW IN DB")],
-    );
+    set(s, Key::new(Kind::Location, 2), &[("phone", "+1 NEW IN DB")]);
     // Outlook's old copy, tagged for another edit.
     let bytes = edit_csv(&csv_path, &mut |h, row| {
         if row[col(h, "User 1")] == "SM-L2" {
@@ -278,19 +275,19 @@ fn a_stale_copy_does_not_revert_a_database_change() {
         true
     });
     drop_file(&drop, "c.csv", &bytes);
-    run(&mut s, &drop);
+    run(s, &drop);
     let l2 = s.get(Key::new(Kind::Location, 2)).unwrap();
     assert_eq!(l2.text("phone"), "+1 NEW IN DB");
     assert_eq!(l2.text("notes"), "from outlook");
 }
 
-#[test]
-fn completed_closes_only_from_completion_requested() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(completed_closes_only_from_completion_requested);
+fn completed_closes_only_from_completion_requested(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
-    let cr = all(&s, Kind::Si)
+    let cr = all(s, Kind::Si)
         .into_iter()
         .find(|r| r.text("status") == "Completion Requested")
         .unwrap()
@@ -304,7 +301,7 @@ fn completed_closes_only_from_completion_requested() {
         true
     });
     drop_file(&drop, "t.csv", &bytes);
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(s.get(cr).unwrap().text("status"), "Closed");
     assert!(s.get(cr).unwrap().get("completed").as_date().is_some());
     assert_eq!(s.get(ip).unwrap().text("status"), "In Progress");
@@ -329,11 +326,11 @@ fn completed_closes_only_from_completion_requested() {
     assert!(text.contains("SI-1001") && text.contains("row "), "{text}");
 }
 
-#[test]
-fn in_progress_and_waiting_switch_with_update() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(in_progress_and_waiting_switch_with_update);
+fn in_progress_and_waiting_switch_with_update(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let bytes = edit_csv(&l.outlook.join("tasks.csv"), &mut |h, row| {
         match row[col(h, "Billing Information")].as_str() {
@@ -347,7 +344,7 @@ fn in_progress_and_waiting_switch_with_update() {
         true
     });
     drop_file(&drop, "t.csv", &bytes);
-    run(&mut s, &drop);
+    run(s, &drop);
     assert_eq!(
         s.get(Key::new(Kind::Si, 1001)).unwrap().text("status"),
         "Completion Requested"
@@ -366,11 +363,11 @@ fn vtodo(uid: &str, extra: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-#[test]
-fn a_new_task_creates_an_si_that_keeps_its_uid() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(a_new_task_creates_an_si_that_keeps_its_uid);
+fn a_new_task_creates_an_si_that_keeps_its_uid(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let uid = "4f1c2b9e-thunderbird@example.org";
     drop_file(
         &drop,
@@ -382,7 +379,7 @@ fn a_new_task_creates_an_si_that_keeps_its_uid() {
              DUE;VALUE=DATE:20261230\r\n",
         ),
     );
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(r.tally.created, 1, "{r:#?}");
     let key: Key = r.files[0].items[0].key.as_ref().unwrap().parse().unwrap();
     let si = s.get(key).unwrap();
@@ -398,7 +395,7 @@ fn a_new_task_creates_an_si_that_keeps_its_uid() {
     );
 
     // The next export writes it under its own UID: one file, no duplicate.
-    export(&mut s, &drop);
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let with_uid: Vec<_> = fs::read_dir(&l.tasks)
         .unwrap()
@@ -416,23 +413,23 @@ fn a_new_task_creates_an_si_that_keeps_its_uid() {
              LAST-MODIFIED:20991231T000000Z\r\n",
         ),
     );
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!((r.tally.created, r.tally.applied), (0, 1), "{r:#?}");
     assert_eq!(
         s.get(key).unwrap().text("description"),
         "Replace toner and drum"
     );
-    assert_eq!(all(&s, Kind::Si).len(), 21);
+    assert_eq!(all(s, Kind::Si).len(), 21);
 }
 
-#[test]
-fn new_task_rules() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    let client = smsync::store::Lookup::client_by_name(&s, "Blue Harbor Dental")
+both!(new_task_rules);
+fn new_task_rules(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    let client = smsync::store::Lookup::client_by_name(s, "Blue Harbor Dental")
         .unwrap()
         .unwrap();
-    set(&mut s, client, &[("active", "false")]);
+    set(s, client, &[("active", "false")]);
     let cases: Vec<(&str, &str, ItemOutcome)> = vec![
         ("personal.ics", "SUMMARY:Buy milk\r\n", ItemOutcome::Skipped),
         (
@@ -469,7 +466,7 @@ fn new_task_rules() {
     for (i, (name, body, _)) in cases.iter().enumerate() {
         drop_file(&drop, name, &vtodo(&format!("uid-{i}"), body));
     }
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     for (name, _, want) in &cases {
         let f = r
             .files
@@ -493,7 +490,7 @@ fn new_task_rules() {
             f.items.first().map(|i| &i.reason)
         );
     }
-    let created = all(&s, Kind::Si)
+    let created = all(s, Kind::Si)
         .into_iter()
         .find(|r| r.text("description") == "Check UPS")
         .unwrap();
@@ -504,11 +501,11 @@ fn new_task_rules() {
     );
 }
 
-#[test]
-fn the_same_file_twice_changes_nothing_the_second_time() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(the_same_file_twice_changes_nothing_the_second_time);
+fn the_same_file_twice_changes_nothing_the_second_time(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
         if row[col(h, "User 1")] == "SM-T2" {
@@ -518,10 +515,10 @@ fn the_same_file_twice_changes_nothing_the_second_time() {
         true
     });
     drop_file(&drop, "a.csv", &bytes);
-    run(&mut s, &drop);
+    run(s, &drop);
     // Change it in the database, then drop the very same bytes again.
-    set(&mut s, Key::new(Kind::Tech, 2), &[("notes", "later")]);
-    let count = |s: &SqliteStore| {
+    set(s, Key::new(Kind::Tech, 2), &[("notes", "later")]);
+    let count = |s: &dyn Store| {
         let mut n = 0;
         s.journal_entries(None, 10_000, &mut |_| {
             n += 1;
@@ -530,23 +527,23 @@ fn the_same_file_twice_changes_nothing_the_second_time() {
         .unwrap();
         n
     };
-    let before = count(&s);
+    let before = count(s);
     drop_file(&drop, "a-again.csv", &bytes);
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(r.files[0].outcome, FileOutcome::Duplicate);
     assert_eq!(
         s.get(Key::new(Kind::Tech, 2)).unwrap().text("notes"),
         "later"
     );
-    assert_eq!(count(&s), before);
+    assert_eq!(count(s), before);
     assert!(fs::read_dir(inbox(&drop)).unwrap().next().is_none());
 }
 
-#[test]
-fn bad_input_never_panics_and_every_file_is_filed_with_a_reason() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(bad_input_never_panics_and_every_file_is_filed_with_a_reason);
+fn bad_input_never_panics_and_every_file_is_filed_with_a_reason(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let good = fs::read(l.contacts.join("SM-U1.vcf")).unwrap();
     let mut garbage = vec![0u8; 4096];
@@ -582,7 +579,7 @@ fn bad_input_never_panics_and_every_file_is_filed_with_a_reason() {
     for (name, bytes) in &files {
         drop_file(&drop, name, bytes);
     }
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(r.files.len(), files.len());
     assert_eq!(r.exit_code(), 3);
     let outcome = |name: &str| {
@@ -652,16 +649,16 @@ fn bad_input_never_panics_and_every_file_is_filed_with_a_reason() {
     );
 }
 
-#[test]
-fn oversized_files_are_refused_with_the_limit() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+both!(oversized_files_are_refused_with_the_limit);
+fn oversized_files_are_refused_with_the_limit(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     drop_file(&drop, "big.csv", &vec![b'a'; 5000]);
     let opts = Options {
         max_size: 1000,
         ..Default::default()
     };
-    let r = run_with(&mut s, &drop, &opts);
+    let r = run_with(s, &drop, &opts);
     assert_eq!(r.files[0].outcome, FileOutcome::Rejected);
     assert!(
         r.files[0]
@@ -672,11 +669,11 @@ fn oversized_files_are_refused_with_the_limit() {
     );
 }
 
-#[test]
-fn csv_variants_german_2003_utf16_and_windows_1252_are_read() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(csv_variants_german_2003_utf16_and_windows_1252_are_read);
+fn csv_variants_german_2003_utf16_and_windows_1252_are_read(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     // German Outlook, semicolon separated, Windows-1252.
     let de = "\"Vorname\";\"Nachname\";\"Telefon geschäftlich\";\"Kategorien\";\"Benutzer 1\"\r\n\
               \"Jürgen\";\"Weiß\";\"+49 89 555\";\"Café Müller GmbH;!Update\";\"SM-U4\"\r\n";
@@ -690,7 +687,7 @@ fn csv_variants_german_2003_utf16_and_windows_1252_are_read() {
         utf16.extend(u.to_le_bytes());
     }
     drop_file(&drop, "old.csv", &utf16);
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(r.tally.applied, 2, "{r:#?}");
     assert_eq!(
         s.get(Key::new(Kind::User, 4)).unwrap().text("phone"),
@@ -702,11 +699,11 @@ fn csv_variants_german_2003_utf16_and_windows_1252_are_read() {
     );
 }
 
-#[test]
-fn dry_run_changes_nothing() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(dry_run_changes_nothing);
+fn dry_run_changes_nothing(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
         if row[col(h, "User 1")] == "SM-U1" {
@@ -720,17 +717,17 @@ fn dry_run_changes_nothing() {
         dry_run: true,
         ..Default::default()
     };
-    let r = run_with(&mut s, &drop, &opts);
+    let r = run_with(s, &drop, &opts);
     assert_eq!(r.tally.applied, 1, "the plan shows the edit");
     assert_eq!(s.get(Key::new(Kind::User, 1)).unwrap().text("mobile"), "");
     assert!(f.exists(), "the file stays in the inbox");
     assert!(r.report_file.is_none());
 }
 
-#[test]
-fn a_reading_thread_that_panics_is_a_failure_not_a_usage_error() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+both!(a_reading_thread_that_panics_is_a_failure_not_a_usage_error);
+fn a_reading_thread_that_panics_is_a_failure_not_a_usage_error(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     let f = drop_file(&drop, "c.csv", b"First Name,User 1\r\nAda,SM-U1\r\n");
     fn boom(_: &Path) {
         panic!("the loader stops");
@@ -740,7 +737,7 @@ fn a_reading_thread_that_panics_is_a_failure_not_a_usage_error() {
         ..Default::default()
     };
     let p = s.profile(DANA).unwrap();
-    let err = ingest(&mut s, &p, &drop, &[], &opts).unwrap_err();
+    let err = ingest(s, &p, &drop, &[], &opts).unwrap_err();
     assert!(
         matches!(&err, smsync::error::Error::Other(m) if m.contains("reading thread")),
         "{err:?}"
@@ -749,11 +746,11 @@ fn a_reading_thread_that_panics_is_a_failure_not_a_usage_error() {
     assert!(f.exists(), "the file stays in the inbox");
 }
 
-#[test]
-fn corpus_files_are_read_without_panic() {
+both!(corpus_files_are_read_without_panic);
+fn corpus_files_are_read_without_panic(site: Site) {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     let mut n = 0;
     for e in fs::read_dir(&corpus).unwrap() {
         let p = e.unwrap().path();
@@ -768,7 +765,7 @@ fn corpus_files_are_read_without_panic() {
         }
     }
     assert!(n >= 6);
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(r.files.len(), n);
     for f in &r.files {
         // Outlook's vCards carry no UID (no key): refused, never applied; the VTODOs have no
@@ -781,11 +778,11 @@ fn corpus_files_are_read_without_panic() {
     }
 }
 
-#[test]
-fn an_update_that_changes_nothing_still_refreshes_outlooks_copy() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(an_update_that_changes_nothing_still_refreshes_outlooks_copy);
+fn an_update_that_changes_nothing_still_refreshes_outlooks_copy(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
         if row[col(h, "User 1")] == "SM-T4" {
@@ -794,10 +791,10 @@ fn an_update_that_changes_nothing_still_refreshes_outlooks_copy() {
         true
     });
     drop_file(&drop, "c.csv", &bytes);
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(r.tally.unchanged, 1, "{:?}", r.tally);
     let before = s.get(Key::new(Kind::Tech, 4)).unwrap().updated_at;
-    let e = export(&mut s, &drop);
+    let e = export(s, &drop);
     assert_eq!(
         e.contacts.written, 1,
         "the tagged copy is rewritten without !Update"
@@ -805,13 +802,13 @@ fn an_update_that_changes_nothing_still_refreshes_outlooks_copy() {
     assert_eq!(s.get(Key::new(Kind::Tech, 4)).unwrap().updated_at, before);
 }
 
-#[test]
-fn hostile_inbox_symlinks_are_not_followed_and_floods_are_refused() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(hostile_inbox_symlinks_are_not_followed_and_floods_are_refused);
+fn hostile_inbox_symlinks_are_not_followed_and_floods_are_refused(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     // A link to a file outside the inbox, holding a valid edit.
-    let outside = d.path().join("outside.csv");
+    let outside = site.path().join("outside.csv");
     fs::write(
         &outside,
         "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\"SM-T1\",\"+1 LINKED\",\"!Update\"\r\n",
@@ -826,7 +823,7 @@ fn hostile_inbox_symlinks_are_not_followed_and_floods_are_refused() {
         &"\"SM-T2\",\"+1 FLOOD\",\"!Update\"\r\n".repeat(smsync::codec::item::MAX_ITEMS + 1),
     );
     drop_file(&drop, "flood.csv", flood.as_bytes());
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(s.get(Key::new(Kind::Tech, 1)).unwrap().text("mobile"), "");
     assert_ne!(
         s.get(Key::new(Kind::Tech, 2)).unwrap().text("mobile"),
@@ -854,18 +851,18 @@ fn hostile_inbox_symlinks_are_not_followed_and_floods_are_refused() {
     assert!(fs::read_dir(inbox(&drop)).unwrap().next().is_none());
 }
 
-#[test]
-fn a_fifo_named_on_the_command_line_is_refused_without_waiting() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
-    let fifo = d.path().join("pipe.csv");
+both!(a_fifo_named_on_the_command_line_is_refused_without_waiting);
+fn a_fifo_named_on_the_command_line_is_refused_without_waiting(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
+    let fifo = site.path().join("pipe.csv");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let p = s.profile(DANA).unwrap();
     // Reading a FIFO with no writer would block this test forever.
     let r = ingest(
-        &mut s,
+        s,
         &p,
         &drop,
         std::slice::from_ref(&fifo),
@@ -882,13 +879,13 @@ fn a_fifo_named_on_the_command_line_is_refused_without_waiting() {
     );
 }
 
-#[test]
-fn another_writer_during_an_ingest_loses_nothing() {
-    let (d, mut s) = new_store();
-    smsync::seed::scale(&mut s, 3000, Some(10), 2, false).unwrap();
-    let drop = d.path().join("drop");
+both!(another_writer_during_an_ingest_loses_nothing);
+fn another_writer_during_an_ingest_loses_nothing(site: Site) {
+    let s = &mut *site.create();
+    smsync::seed::scale(s, 3000, Some(10), 2, false).unwrap();
+    let drop = site.path().join("drop");
     let p = s.profiles().unwrap().remove(0);
-    export_profile(&mut s, &p, &drop, &ExportOptions::default(), &mut || {}).unwrap();
+    export_profile(s, &p, &drop, &ExportOptions::default(), &mut || {}).unwrap();
     let l = Layout::new(&drop, &p.name);
     let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
         if row[col(h, "User 1")].starts_with("SM-U") {
@@ -899,12 +896,12 @@ fn another_writer_during_an_ingest_loses_nothing() {
     });
     fs::create_dir_all(&l.inbox).unwrap();
     fs::write(l.inbox.join("all.csv"), &bytes).unwrap();
-    let path = s.path().to_path_buf();
+    let db = site.db_arg();
     let writer = std::thread::spawn(move || {
-        let mut other = SqliteStore::open(&path).unwrap();
+        let other = &mut *smsync::store::open(db).unwrap();
         for i in 1..=40 {
             set(
-                &mut other,
+                other,
                 Key::new(Kind::Tech, i),
                 &[("notes", &format!("writer {i}"))],
             );
@@ -915,7 +912,7 @@ fn another_writer_during_an_ingest_loses_nothing() {
         allow_mass_change: true,
         ..Options::default()
     };
-    let r = ingest(&mut s, &p, &drop, &[], &opts).unwrap();
+    let r = ingest(s, &p, &drop, &[], &opts).unwrap();
     writer.join().unwrap();
     assert!(r.tally.applied > 1000, "{:?}", r.tally);
     for i in 1..=40 {
@@ -924,18 +921,18 @@ fn another_writer_during_an_ingest_loses_nothing() {
             format!("writer {i}")
         );
     }
-    let applied = all(&s, Kind::User)
+    let applied = all(s, Kind::User)
         .iter()
         .filter(|u| u.text("mobile") == "+1 INGEST")
         .count();
     assert_eq!(applied as u64, r.tally.applied);
 }
 
-#[test]
-fn a_read_only_processed_folder_keeps_the_file_in_the_inbox_and_says_why() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(a_read_only_processed_folder_keeps_the_file_in_the_inbox_and_says_why);
+fn a_read_only_processed_folder_keeps_the_file_in_the_inbox_and_says_why(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let l = Layout::new(&drop, DANA);
     let f = drop_file(
         &drop,
@@ -944,12 +941,12 @@ fn a_read_only_processed_folder_keeps_the_file_in_the_inbox_and_says_why() {
     );
     let guard = ReadOnly::new(&l.processed);
     let p = s.profile(DANA).unwrap();
-    let err = ingest(&mut s, &p, &drop, &[], &Options::default()).unwrap_err();
+    let err = ingest(s, &p, &drop, &[], &Options::default()).unwrap_err();
     assert!(err.to_string().contains("processed"), "{err}");
     assert!(f.exists(), "the file stays in the inbox");
     std::mem::drop(guard);
     // Once the folder is writable, the next run files it without applying it twice.
-    let r = run(&mut s, &drop);
+    let r = run(s, &drop);
     assert_eq!(r.files[0].outcome, FileOutcome::Duplicate);
     assert!(!f.exists());
     assert_eq!(
@@ -958,11 +955,11 @@ fn a_read_only_processed_folder_keeps_the_file_in_the_inbox_and_says_why() {
     );
 }
 
-#[test]
-fn a_file_replaced_while_it_is_read_is_read_again() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(a_file_replaced_while_it_is_read_is_read_again);
+fn a_file_replaced_while_it_is_read_is_read_again(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let f = drop_file(
         &drop,
         "edit.csv",
@@ -979,7 +976,7 @@ fn a_file_replaced_while_it_is_read_is_read_again() {
         after_read: Some(replace),
         ..Default::default()
     };
-    let r = run_with(&mut s, &drop, &opts);
+    let r = run_with(s, &drop, &opts);
     assert_eq!(
         s.get(Key::new(Kind::Tech, 5)).unwrap().text("mobile"),
         "+1 FIRST"
@@ -992,8 +989,8 @@ fn a_file_replaced_while_it_is_read_is_read_again() {
     );
     assert!(f.exists(), "the new version stays in the inbox");
     // As `sync` does: the export between the runs gives Outlook the first edit.
-    export(&mut s, &drop);
-    let r = run(&mut s, &drop);
+    export(s, &drop);
+    let r = run(s, &drop);
     assert_eq!(r.tally.applied, 1, "{:?}", r.files[0].items);
     assert_eq!(
         s.get(Key::new(Kind::Tech, 5)).unwrap().text("mobile"),
@@ -1002,11 +999,11 @@ fn a_file_replaced_while_it_is_read_is_read_again() {
     assert!(!f.exists());
 }
 
-#[test]
-fn a_file_name_met_again_is_filed_under_a_new_name_and_nothing_is_overwritten() {
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
+both!(a_file_name_met_again_is_filed_under_a_new_name_and_nothing_is_overwritten);
+fn a_file_name_met_again_is_filed_under_a_new_name_and_nothing_is_overwritten(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
     let bodies: Vec<String> = (0..3)
         .map(|i| {
             format!(
@@ -1017,7 +1014,7 @@ fn a_file_name_met_again_is_filed_under_a_new_name_and_nothing_is_overwritten() 
         .collect();
     for b in &bodies {
         drop_file(&drop, "edits.csv", b.as_bytes());
-        run(&mut s, &drop);
+        run(s, &drop);
     }
     let filed = rejected_or_processed(&drop);
     let names: Vec<String> = filed
@@ -1041,13 +1038,13 @@ fn a_file_name_met_again_is_filed_under_a_new_name_and_nothing_is_overwritten() 
     assert_eq!(kept, want);
 }
 
+both!(ingest_and_export_report_progress_as_plain_events);
 /// Ingest and export tell their progress callback what they did, as plain events.
-#[test]
-fn ingest_and_export_report_progress_as_plain_events() {
+fn ingest_and_export_report_progress_as_plain_events(site: Site) {
     use smsync::progress::{Event, Progress};
     use std::sync::{Arc, Mutex};
-    let (d, mut s) = sample_store();
-    let drop = d.path().join("drop");
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = {
         let events = events.clone();
@@ -1059,7 +1056,7 @@ fn ingest_and_export_report_progress_as_plain_events() {
         page: 7,
         ..Default::default()
     };
-    let r = export_profile(&mut s, &p, &drop, &opts, &mut || {}).unwrap();
+    let r = export_profile(s, &p, &drop, &opts, &mut || {}).unwrap();
     let records: u64 = events
         .lock()
         .unwrap()
@@ -1086,7 +1083,7 @@ fn ingest_and_export_report_progress_as_plain_events() {
         progress: sink,
         ..Default::default()
     };
-    run_with(&mut s, &drop, &opts);
+    run_with(s, &drop, &opts);
     let got = events.lock().unwrap().clone();
     assert_eq!(got.first(), Some(&Event::Files(2)), "{got:?}");
     let count = |want: Event| got.iter().filter(|e| **e == want).count();
