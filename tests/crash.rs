@@ -9,46 +9,25 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::site::Site;
 use common::*;
 use smsync::model::Kind;
-use smsync::store::{SqliteStore, Store};
-
-const BIN: &str = env!("CARGO_BIN_EXE_smsync");
-
-struct Site {
-    root: PathBuf,
-    profile: String,
-}
 
 impl Site {
-    fn db(&self) -> PathBuf {
-        self.root.join("sm.db")
+    /// A folder of `profile`'s drop folder.
+    fn dir(&self, profile: &str, sub: &str) -> PathBuf {
+        self.dropbox().join(profile).join(sub)
     }
-    fn drop(&self) -> PathBuf {
-        self.root.join("drop")
-    }
-    fn dir(&self, sub: &str) -> PathBuf {
-        self.drop().join(&self.profile).join(sub)
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--db")
-            .arg(self.db())
-            .arg("--drop")
-            .arg(self.drop())
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        c
-    }
-    fn run(&self, args: &[&str]) {
+
+    /// Runs a command that must end with exit 0 or 3 (done, some items refused).
+    fn sm(&self, args: &[&str]) {
         let s = self.cmd(args).status().unwrap();
         assert!(
             s.code() == Some(0) || s.code() == Some(3),
-            "smsync {args:?}: {s}"
+            "smsync {args:?} on {}: {s}",
+            self.engine()
         );
     }
 }
@@ -67,8 +46,8 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// The database's records without change times, and the ingest journal by file.
-fn state(db: &Path) -> (Vec<serde_json::Value>, BTreeMap<String, usize>) {
-    let s = SqliteStore::open(db).unwrap();
+fn state(site: &Site) -> (Vec<serde_json::Value>, BTreeMap<String, usize>) {
+    let s = site.open();
     let mut records = Vec::new();
     for kind in [
         Kind::Client,
@@ -77,7 +56,7 @@ fn state(db: &Path) -> (Vec<serde_json::Value>, BTreeMap<String, usize>) {
         Kind::Tech,
         Kind::Si,
     ] {
-        for r in all(&s, kind) {
+        for r in all(&*s, kind) {
             let mut j = r.to_json();
             j.as_object_mut().unwrap().remove("updated_at");
             records.push(j);
@@ -95,10 +74,10 @@ fn state(db: &Path) -> (Vec<serde_json::Value>, BTreeMap<String, usize>) {
 }
 
 /// Every item file parses as one complete item whose name is its UID; returns the names.
-fn check_vdir(site: &Site) -> BTreeSet<String> {
+fn check_vdir(site: &Site, profile: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for sub in ["contacts", "tasks", "outlook-vcards"] {
-        for e in fs::read_dir(site.dir(sub)).unwrap() {
+        for e in fs::read_dir(site.dir(profile, sub)).unwrap() {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             assert!(
@@ -129,7 +108,7 @@ fn check_vdir(site: &Site) -> BTreeSet<String> {
         }
     }
     for sheet in ["contacts.csv", "tasks.csv"] {
-        let path = site.dir("outlook").join(sheet);
+        let path = site.dir(profile, "outlook").join(sheet);
         let mut rd = csv::Reader::from_path(&path).unwrap();
         let width = rd.headers().unwrap().len();
         for r in rd.records() {
@@ -140,10 +119,10 @@ fn check_vdir(site: &Site) -> BTreeSet<String> {
 }
 
 /// Every input is in exactly one of inbox, processed and rejected.
-fn check_inputs(site: &Site, inputs: &[String], all_done: bool) {
+fn check_inputs(site: &Site, profile: &str, inputs: &[String], all_done: bool) {
     let list = |sub: &str| -> Vec<String> {
         let mut out = Vec::new();
-        let base = site.dir(sub);
+        let base = site.dir(profile, sub);
         for e in fs::read_dir(&base).into_iter().flatten().flatten() {
             if e.file_type().unwrap().is_dir() {
                 for f in fs::read_dir(e.path()).unwrap().flatten() {
@@ -168,28 +147,23 @@ fn check_inputs(site: &Site, inputs: &[String], all_done: bool) {
     }
 }
 
-/// A seeded site: a database, a first export, and inputs waiting in a folder beside it.
-fn prepare(root: &Path) -> (Site, Vec<String>) {
-    let site = Site {
-        root: root.to_path_buf(),
-        profile: String::new(),
-    };
-    site.run(&["db", "init"]);
-    site.run(&["db", "seed", "--scale", "1000", "--seed", "9"]);
-    let first = SqliteStore::open(&site.db()).unwrap().profiles().unwrap()[0].clone();
-    let site = Site {
-        profile: first.name,
-        ..site
-    };
-    site.run(&["export", "--profile", &site.profile]);
+/// A seeded site: a database, a first export, and inputs waiting in a folder beside the
+/// drop folder; the profile's name and the inputs' names.
+fn prepare(site: &Site) -> (String, Vec<String>) {
+    site.sm(&["db", "init"]);
+    site.sm(&["db", "seed", "--scale", "1000", "--seed", "9"]);
+    let first = site.open().profiles().unwrap()[0].clone();
+    let profile = first.name;
+    site.sm(&["export", "--profile", &profile]);
     // The CSV below edits every user: a mass change the profile is set to allow.
     let employee = first.employee.to_string();
-    site.run(&["admin", "set", &employee, "change_guard_percent=100"]);
+    site.sm(&["admin", "set", &employee, "change_guard_percent=100"]);
     // Inputs: a CSV editing every user, 20 vCards, a new task.
     let mut inputs = Vec::new();
-    let staged = root.join("staged");
+    let staged = site.path().join("staged");
     fs::create_dir_all(&staged).unwrap();
-    let mut rd = csv::Reader::from_path(site.dir("outlook").join("contacts.csv")).unwrap();
+    let mut rd =
+        csv::Reader::from_path(site.dir(&profile, "outlook").join("contacts.csv")).unwrap();
     let header = rd.headers().unwrap().clone();
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();
     let mut w = csv::WriterBuilder::new()
@@ -207,7 +181,7 @@ fn prepare(root: &Path) -> (Site, Vec<String>) {
     }
     w.flush().unwrap();
     inputs.push("contacts.csv".to_string());
-    let mut vcards: Vec<PathBuf> = fs::read_dir(site.dir("contacts"))
+    let mut vcards: Vec<PathBuf> = fs::read_dir(site.dir(&profile, "contacts"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().contains("SM-T"))
@@ -222,8 +196,7 @@ fn prepare(root: &Path) -> (Site, Vec<String>) {
         fs::write(staged.join(&name), t).unwrap();
         inputs.push(name);
     }
-    let client = SqliteStore::open(&site.db()).unwrap();
-    let client = all(&client, Kind::Client)[0].text("name").to_string();
+    let client = all(&*site.open(), Kind::Client)[0].text("name").to_string();
     fs::write(
         staged.join("new-task.ics"),
         format!(
@@ -234,44 +207,39 @@ fn prepare(root: &Path) -> (Site, Vec<String>) {
     )
     .unwrap();
     inputs.push("new-task.ics".to_string());
-    (site, inputs)
+    (profile, inputs)
 }
 
-fn stage(site: &Site) {
-    copy_dir(&site.root.join("staged"), &site.dir("inbox"));
+fn stage(site: &Site, profile: &str) {
+    copy_dir(&site.path().join("staged"), &site.dir(profile, "inbox"));
 }
 
-fn finish(site: &Site) {
-    site.run(&["sync", "--profile", &site.profile]);
+fn finish(site: &Site, profile: &str) {
+    site.sm(&["sync", "--profile", profile]);
 }
 
-#[test]
-fn kills_at_random_moments_lose_nothing() {
+both!(kills_at_random_moments_lose_nothing);
+fn kills_at_random_moments_lose_nothing(template: Site) {
     let kills: usize = std::env::var("SMSYNC_CRASH_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let base = tempfile::tempdir().unwrap();
-    let template = base.path().join("template");
-    let (tsite, inputs) = prepare(&template);
+    let (profile, inputs) = prepare(&template);
+    let profile = profile.as_str();
 
     // The uninterrupted run.
-    let reference = base.path().join("reference");
-    copy_dir(&template, &reference);
-    let rsite = Site {
-        root: reference.clone(),
-        profile: tsite.profile.clone(),
-    };
-    stage(&rsite);
+    let rsite = template.copy();
+    stage(&rsite, profile);
     // Kills land within the time the uninterrupted run takes on this machine, so that most
     // of them hit a run in progress however fast the machine and the build (a fixed 700 ms
     // let a fast release build finish first in half the runs).
     let t = std::time::Instant::now();
-    finish(&rsite);
+    finish(&rsite, profile);
     let window = (t.elapsed().as_millis() as u64).max(20);
-    let (want_db, want_journal) = state(&rsite.db());
-    let want_files = check_vdir(&rsite);
-    check_inputs(&rsite, &inputs, true);
+    let (want_db, want_journal) = state(&rsite);
+    let want_files = check_vdir(&rsite, profile);
+    check_inputs(&rsite, profile, &inputs, true);
+    drop(rsite);
 
     let mut rng: u64 = 0x5eed;
     let mut next = move || {
@@ -282,17 +250,12 @@ fn kills_at_random_moments_lose_nothing() {
     };
     let mut killed_mid_run = 0;
     for i in 0..kills {
-        let dir = base.path().join(format!("run-{i}"));
-        copy_dir(&template, &dir);
-        let site = Site {
-            root: dir.clone(),
-            profile: tsite.profile.clone(),
-        };
-        stage(&site);
+        let site = template.copy();
+        stage(&site, profile);
         let op = ["ingest", "sync", "watch"][(next() % 3) as usize];
         let mut child = match op {
             "watch" => site.cmd(&["watch", "--debounce-ms", "50"]),
-            _ => site.cmd(&[op, "--profile", &site.profile]),
+            _ => site.cmd(&[op, "--profile", profile]),
         }
         .spawn()
         .unwrap();
@@ -303,24 +266,25 @@ fn kills_at_random_moments_lose_nothing() {
             killed_mid_run += 1;
         }
         // A killed export may leave half an item only in temp files: the mid-run check.
-        check_inputs(&site, &inputs, false);
-        finish(&site);
-        let (db, journal) = state(&site.db());
+        check_inputs(&site, profile, &inputs, false);
+        finish(&site, profile);
+        let (db, journal) = state(&site);
         assert_eq!(db, want_db, "run {i} ({op}): the database differs");
         assert_eq!(
             journal, want_journal,
             "run {i} ({op}): files applied twice or in part"
         );
         assert_eq!(
-            check_vdir(&site),
+            check_vdir(&site, profile),
             want_files,
             "run {i} ({op}): the files differ"
         );
-        check_inputs(&site, &inputs, true);
-        fs::remove_dir_all(&dir).unwrap();
+        check_inputs(&site, profile, &inputs, true);
     }
     eprintln!(
-        "crash test: {kills} kills within {window} ms, {killed_mid_run} of them mid-run, nothing lost"
+        "crash test on {}: {kills} kills within {window} ms, {killed_mid_run} of them mid-run, \
+         nothing lost",
+        template.engine()
     );
     assert!(killed_mid_run * 2 >= kills, "most kills must land mid-run");
 }

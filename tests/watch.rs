@@ -4,6 +4,7 @@
 mod common;
 
 use common::Watch;
+use common::site::Site;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,49 +12,11 @@ use std::time::{Duration, Instant};
 
 const DANA: &str = "Dana Whitfield";
 
-struct Site {
-    dir: tempfile::TempDir,
-    /// Run every smsync command as this unprivileged uid (for permission tests as root).
-    as_user: Option<u32>,
-}
-
 impl Site {
-    fn new() -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Site { dir, as_user: None };
-        assert!(s.cmd(&["db", "init"]).status().unwrap().success());
-        assert!(
-            s.cmd(&["db", "seed", "--sample"])
-                .status()
-                .unwrap()
-                .success()
-        );
-        s
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = match self.as_user {
-            Some(uid) => {
-                let mut c = Command::new("setpriv");
-                c.arg(format!("--reuid={uid}"))
-                    .arg(format!("--regid={uid}"))
-                    .arg("--clear-groups")
-                    .arg(env!("CARGO_BIN_EXE_smsync"));
-                c
-            }
-            None => Command::new(env!("CARGO_BIN_EXE_smsync")),
-        };
-        c.current_dir(self.path())
-            .env_remove("SMSYNC_DB")
-            .env_remove("SMSYNC_DROP")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        c
+    /// The sample company in the site's database.
+    fn init(&self) {
+        self.ok(&["db", "init"]);
+        self.ok(&["db", "seed", "--sample"]);
     }
 
     fn inbox(&self) -> PathBuf {
@@ -119,9 +82,9 @@ fn drop_file(inbox: &Path, name: &str, text: &str) {
     fs::rename(&tmp, inbox.join(name)).unwrap();
 }
 
-#[test]
-fn drops_and_database_changes_are_seen_within_3_seconds_and_sigterm_exits_0() {
-    let site = Site::new();
+both!(drops_and_database_changes_are_seen_within_3_seconds_and_sigterm_exits_0);
+fn drops_and_database_changes_are_seen_within_3_seconds_and_sigterm_exits_0(site: Site) {
+    site.init();
     let w = site.watch(&[]);
     // Temp and lock names are never read.
     for junk in ["~$locked.csv", "upload.tmp", "big.part", ".~lock.x.csv#"] {
@@ -169,9 +132,9 @@ fn drops_and_database_changes_are_seen_within_3_seconds_and_sigterm_exits_0() {
     assert!(took < Duration::from_secs(2), "{took:?}");
 }
 
-#[test]
-fn a_file_is_read_only_once_complete() {
-    let site = Site::new();
+both!(a_file_is_read_only_once_complete);
+fn a_file_is_read_only_once_complete(site: Site) {
+    site.init();
     let w = site.watch(&[]);
     let path = site.inbox().join("slow.csv");
     let text = edit_csv("SM-T3", "+1 555 0003");
@@ -213,9 +176,9 @@ fn a_file_is_read_only_once_complete() {
     drop(w);
 }
 
-#[test]
-fn the_inbox_deleted_and_recreated_is_watched_again() {
-    let site = Site::new();
+both!(the_inbox_deleted_and_recreated_is_watched_again);
+fn the_inbox_deleted_and_recreated_is_watched_again(site: Site) {
+    site.init();
     let _w = site.watch(&[]);
     fs::remove_dir_all(site.inbox()).unwrap();
     std::thread::sleep(Duration::from_millis(400));
@@ -232,20 +195,30 @@ fn the_inbox_deleted_and_recreated_is_watched_again() {
     );
 }
 
-#[test]
-fn a_locked_database_is_waited_for() {
-    let site = Site::new();
+both!(a_locked_database_is_waited_for);
+fn a_locked_database_is_waited_for(site: Site) {
+    site.init();
     let _w = site.watch(&[]);
-    // Another writer holds the database.
-    let conn = rusqlite::Connection::open(site.path().join("servicemaster.db")).unwrap();
-    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Another writer holds the database: a write transaction left open for a while.
+    let db = site.db_arg();
+    let (held, is_held) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut store = smsync::store::open(db).unwrap();
+        store
+            .write(&mut |_| {
+                held.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(1500));
+                Ok(())
+            })
+            .unwrap();
+    });
+    is_held.recv().unwrap();
     drop_file(
         &site.inbox(),
         "locked.csv",
         &edit_csv("SM-T5", "+1 555 0005"),
     );
-    std::thread::sleep(Duration::from_millis(1500));
-    conn.execute_batch("COMMIT").unwrap();
+    writer.join().unwrap();
     wait_until(
         Duration::from_secs(12),
         || site.show("SM-T5")["mobile"] == "+1 555 0005",
@@ -253,9 +226,9 @@ fn a_locked_database_is_waited_for() {
     );
 }
 
-#[test]
-fn one_watcher_per_drop_folder_and_a_stale_lock_is_taken_over() {
-    let site = Site::new();
+both!(one_watcher_per_drop_folder_and_a_stale_lock_is_taken_over);
+fn one_watcher_per_drop_folder_and_a_stale_lock_is_taken_over(site: Site) {
+    site.init();
     // A lock file left by a crashed watcher (nobody holds it).
     fs::create_dir_all(site.path().join("dropbox")).unwrap();
     fs::write(site.path().join("dropbox/.smsync-watch.lock"), "999999\n").unwrap();
@@ -271,10 +244,10 @@ fn one_watcher_per_drop_folder_and_a_stale_lock_is_taken_over() {
     w.stop();
 }
 
-#[test]
-fn an_unreadable_file_is_retried_and_the_others_go_on() {
+both!(an_unreadable_file_is_retried_and_the_others_go_on);
+fn an_unreadable_file_is_retried_and_the_others_go_on(mut site: Site) {
     use std::os::unix::fs::PermissionsExt;
-    let mut site = Site::new();
+    site.init();
     // Root reads any file: run every command as an unprivileged user to get a real EACCES.
     if unsafe { libc::geteuid() } == 0 {
         let status = Command::new("chown")
@@ -325,9 +298,9 @@ fn an_unreadable_file_is_retried_and_the_others_go_on() {
     assert_eq!(status.code(), Some(0));
 }
 
-#[test]
-fn polling_mode_json_logs_and_a_replaced_file() {
-    let site = Site::new();
+both!(polling_mode_json_logs_and_a_replaced_file);
+fn polling_mode_json_logs_and_a_replaced_file(site: Site) {
+    site.init();
     let w = site.watch(&["--poll", "0.2", "--json-logs"]);
     // A file replaced before it settles: the settled content is what applies.
     let path = site.inbox().join("replaced.csv");
@@ -388,12 +361,12 @@ fn idle_cpu_share(w: &Watch, period: Duration) -> f64 {
     (cpu1 - cpu0).as_secs_f64() / wall.as_secs_f64()
 }
 
+both!(an_idle_watcher_sleeps);
 /// A busy-loop catcher, not a timing test: an idle watcher sleeps between its rounds, so
 /// over a few seconds it uses a small fraction of a core (the bench holds it to 1%; this
 /// bound is ten times that, for a loaded test machine).
-#[test]
-fn an_idle_watcher_sleeps() {
-    let site = Site::new();
+fn an_idle_watcher_sleeps(site: Site) {
+    site.init();
     let w = site.watch(&[]);
     // Let the first export and its scans settle, then do nothing.
     std::thread::sleep(Duration::from_millis(500));
@@ -413,13 +386,13 @@ fn an_idle_watcher_sleeps() {
     );
 }
 
+both!(an_edit_dropped_in_one_inbox_reaches_every_other_profile);
 /// Every database change reaches every watched profile, whatever the timing: an edit
 /// ingested from Dana's inbox (whose export runs at once and sees it) reaches Marco's
 /// files too. The database is checked rarely, so the round of the ingest has no check.
-#[test]
-fn an_edit_dropped_in_one_inbox_reaches_every_other_profile() {
+fn an_edit_dropped_in_one_inbox_reaches_every_other_profile(site: Site) {
     const MARCO: &str = "Marco Rossi";
-    let site = Site::new();
+    site.init();
     let log = site.path().join("watch-two.log");
     let mut c = site.cmd(&["watch", "--debounce-ms", "300", "--db-interval-ms", "1500"]);
     c.stderr(fs::File::create(&log).unwrap());
