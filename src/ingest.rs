@@ -1269,6 +1269,8 @@ pub fn ingest(
     let layout = Layout::new(drop, &profile.name);
     layout.create()?;
     let _lock = layout.lock(&profile.name)?;
+    // A server engine holds the profile across machines too.
+    let _held = store.lock_profile(&profile.name)?;
     let from_inbox = files.is_empty();
     // The PST round trip: the profile's PST, changed by its user since smsync wrote it, is
     // moved into the inbox and ingested with the rest (never when Outlook holds it open).

@@ -15,6 +15,13 @@ use smsync::store::{Outcome, Store};
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         mod sqlite { $( #[test] fn $test() { super::$test(&super::common::SQLITE) } )* }
+        mod postgres {
+            $( #[test] fn $test() {
+                if (super::common::POSTGRES.available)() {
+                    super::$test(&super::common::POSTGRES)
+                }
+            } )*
+        }
     };
 }
 
@@ -327,7 +334,7 @@ fn change_times_strictly_increase_across_transactions(e: &Engine) {
 }
 
 fn keys_are_stable_across_edits_and_reopening(e: &Engine) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = e.place();
     let mut store = (e.create)(dir.path());
     let s = store.as_mut();
     smsync::seed::sample(s).unwrap();

@@ -12,21 +12,21 @@ use crate::admin;
 use crate::error::{Error, Result};
 use crate::fields;
 use crate::model::{Key, Kind};
-use crate::store::{SqliteStore, Store};
+use crate::store::Store;
 
 /// Opens the database, then runs one `admin` subcommand on it.
 pub(super) fn run(db: &Path, cmd: AdminCommand) -> Result<()> {
     let mut store = open(db)?;
     match cmd {
-        AdminCommand::Add { kind, values, json } => add(&mut store, &kind, &values, json),
-        AdminCommand::Set { key, values, json } => set(&mut store, &key, &values, json),
-        AdminCommand::Show { key, json } => show(&store, &key, json),
-        AdminCommand::List { kind, json } => list(&store, &kind, json),
+        AdminCommand::Add { kind, values, json } => add(store.as_mut(), &kind, &values, json),
+        AdminCommand::Set { key, values, json } => set(store.as_mut(), &key, &values, json),
+        AdminCommand::Show { key, json } => show(store.as_ref(), &key, json),
+        AdminCommand::List { kind, json } => list(store.as_ref(), &kind, json),
     }
 }
 
 /// `admin add KIND field=value...`
-fn add(store: &mut SqliteStore, kind: &str, values: &[String], json: bool) -> Result<()> {
+fn add(store: &mut dyn Store, kind: &str, values: &[String], json: bool) -> Result<()> {
     let kind: Kind = kind.parse()?;
     let assignments = admin::parse_assignments(store, kind, values, true)?;
     let key = store.add(kind, &assignments)?;
@@ -39,7 +39,7 @@ fn add(store: &mut SqliteStore, kind: &str, values: &[String], json: bool) -> Re
 }
 
 /// `admin set KEY field=value...`
-fn set(store: &mut SqliteStore, key: &str, values: &[String], json: bool) -> Result<()> {
+fn set(store: &mut dyn Store, key: &str, values: &[String], json: bool) -> Result<()> {
     let key: Key = key.parse()?;
     if values.is_empty() {
         return Err(Error::invalid(format!(
@@ -65,7 +65,7 @@ fn set(store: &mut SqliteStore, key: &str, values: &[String], json: bool) -> Res
 }
 
 /// `admin show KEY`
-fn show(store: &SqliteStore, key: &str, json: bool) -> Result<()> {
+fn show(store: &dyn Store, key: &str, json: bool) -> Result<()> {
     let key: Key = key.parse()?;
     let rec = store.get(key)?;
     if json {
@@ -76,7 +76,7 @@ fn show(store: &SqliteStore, key: &str, json: bool) -> Result<()> {
 }
 
 /// `admin list KIND`: streamed, so memory stays flat for any number of records.
-fn list(store: &SqliteStore, kind: &str, json: bool) -> Result<()> {
+fn list(store: &dyn Store, kind: &str, json: bool) -> Result<()> {
     let kind: Kind = kind.parse()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let io = |e| Error::io("stdout", e);

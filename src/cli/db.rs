@@ -1,4 +1,5 @@
-//! `smsync db init` and `smsync db seed`: creating, migrating and filling the database.
+//! `smsync db init`, `smsync db seed` and `smsync db copy`: creating, migrating, filling
+//! and copying the database.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -6,18 +7,50 @@ use std::path::Path;
 use serde_json::json;
 
 use super::print::print_json;
-use super::{SeedArgs, open};
+use super::{CopyArgs, SeedArgs, open};
 use crate::error::{Error, Result};
 use crate::seed;
-use crate::store::SqliteStore;
+use crate::store::shown;
 
 /// `smsync db init`: creates the database or migrates it to this version's schema.
 pub(super) fn init(db: &Path) -> Result<()> {
-    let (_, before, after) = SqliteStore::create(&crate::store::sqlite_path(db)?)?;
+    let (_, before, after) = crate::store::create(db)?;
     if before == after {
-        println!("{}: schema version {after}, up to date", db.display());
+        println!("{}: schema version {after}, up to date", shown(db));
     } else {
-        println!("{}: schema version {before} -> {after}", db.display());
+        println!("{}: schema version {before} -> {after}", shown(db));
+    }
+    Ok(())
+}
+
+/// `smsync db copy --from SQLITE --to postgres://…`: the whole database into an empty
+/// PostgreSQL database, with the row counts of both compared.
+pub(super) fn copy(args: &CopyArgs) -> Result<()> {
+    let from = crate::store::open_sqlite(&args.from)?;
+    let started = std::time::Instant::now();
+    let report = crate::store::postgres::copy_from_sqlite(&from, &args.to)?;
+    let secs = started.elapsed().as_secs_f64();
+    if args.json {
+        let tables: serde_json::Map<String, serde_json::Value> = report
+            .tables
+            .iter()
+            .map(|(t, n)| (t.clone(), json!(n)))
+            .collect();
+        return print_json(&json!({
+            "from": shown(&args.from),
+            "to": shown(&args.to),
+            "tables": tables,
+            "clock": report.clock,
+            "seconds": secs,
+        }));
+    }
+    println!(
+        "copied {} into {} in {secs:.1} s; rows in both:",
+        shown(&args.from),
+        shown(&args.to)
+    );
+    for (t, n) in &report.tables {
+        println!("  {t:<14} {n}");
     }
     Ok(())
 }
@@ -27,11 +60,11 @@ pub(super) fn seed(db: &Path, args: &SeedArgs) -> Result<()> {
     let mut store = open(db)?;
     let started = std::time::Instant::now();
     let seeded = if args.sample {
-        seed::sample(&mut store)?
+        seed::sample(store.as_mut())?
     } else {
         let n = args.scale.expect("clap requires --sample or --scale");
         seed::scale(
-            &mut store,
+            store.as_mut(),
             n,
             args.sis,
             args.seed,

@@ -10,7 +10,7 @@ use super::print::{Bar, exit_with, print_json};
 use super::{ExportArgs, SyncArgs, open, select_profiles};
 use crate::error::Result;
 use crate::model::Kind;
-use crate::store::{Profile, SqliteStore, Store, SyncCounts};
+use crate::store::{Profile, Store, SyncCounts};
 use crate::summary::{print_export, print_ingest};
 
 /// `smsync export`: one report per profile, as text or one JSON object. With `--all`, a
@@ -27,9 +27,9 @@ pub(super) fn export(
     crate::profile::check_overrides(&over)?;
     let keep_changes = std::time::Duration::from_secs(args.keep_changes_days * 86_400);
     if args.dry_run {
-        return dry_run(&store, drop, &over, &args.profiles, args);
+        return dry_run(store.as_ref(), drop, &over, &args.profiles, args);
     }
-    let profiles = select_profiles(&store, drop, &args.profiles)?;
+    let profiles = select_profiles(store.as_ref(), drop, &args.profiles)?;
     let mut reports = Vec::new();
     let mut failed = Failed::default();
     let total = profiles.len();
@@ -42,7 +42,7 @@ pub(super) fn export(
                 allow_mass_removal: args.allow_mass_removal,
                 ..crate::profile::resolve(&p, &over)?.export_options()
             };
-            crate::report::export_recorded(&mut store, &p, drop, &opts)
+            crate::report::export_recorded(store.as_mut(), &p, drop, &opts)
         });
         std::mem::drop(bar);
         match r {
@@ -75,7 +75,7 @@ pub(super) fn export(
 /// nothing is written and no stamp moves. Exits 4 when the removal guard would stop a run
 /// (and `--allow-mass-removal` is not given).
 fn dry_run(
-    store: &SqliteStore,
+    store: &dyn Store,
     drop: &Path,
     over: &crate::profile::Overrides,
     sel: &super::Profiles,
@@ -239,7 +239,7 @@ pub(super) fn sync(
     let mut store = open(db)?;
     let over = args.settings.overrides(date_format);
     crate::profile::check_overrides(&over)?;
-    let profiles = select_profiles(&store, drop, &args.profiles)?;
+    let profiles = select_profiles(store.as_ref(), drop, &args.profiles)?;
     let mut code = 0;
     let mut failed = Failed::default();
     let mut out = Vec::new();
@@ -248,21 +248,21 @@ pub(super) fn sync(
         let bar = Bar::new("sync", i, total, &p.name);
         let mut one = || -> Result<_> {
             let eff = crate::profile::resolve(&p, &over)?;
-            let moved = crate::export::follow_folder(&mut store, &p, drop)?;
+            let moved = crate::export::follow_folder(store.as_mut(), &p, drop)?;
             let iopts = crate::ingest::Options {
                 pst_checker: std::env::current_exe().ok(),
                 progress: bar.sink(),
                 allow_mass_change: args.allow_mass_change,
                 ..eff.ingest_options()
             };
-            let ing = crate::report::ingest_recorded(&mut store, &p, drop, &[], &iopts)?;
+            let ing = crate::report::ingest_recorded(store.as_mut(), &p, drop, &[], &iopts)?;
             let p = store.profile(&p.name)?;
             let eopts = crate::export::Options {
                 progress: bar.sink(),
                 allow_mass_removal: args.allow_mass_removal,
                 ..eff.export_options()
             };
-            let mut exp = crate::report::export_recorded(&mut store, &p, drop, &eopts)?;
+            let mut exp = crate::report::export_recorded(store.as_mut(), &p, drop, &eopts)?;
             exp.moved_from = exp.moved_from.or(moved);
             Ok((ing, exp))
         };
@@ -317,15 +317,15 @@ pub(super) fn status(db: &Path, drop: &Path, json: bool) -> Result<()> {
         profiles.push((p, counts));
     }
     if json {
-        status_json(&store, db, drop, &profiles)
+        status_json(store.as_ref(), db, drop, &profiles)
     } else {
-        status_text(&store, db, &profiles)?;
-        super::report::attention_text(&store, db, drop)
+        status_text(store.as_ref(), db, &profiles)?;
+        super::report::attention_text(store.as_ref(), db, drop)
     }
 }
 
 fn status_json(
-    store: &SqliteStore,
+    store: &dyn Store,
     db: &Path,
     drop: &Path,
     profiles: &[(Profile, SyncCounts)],
@@ -368,8 +368,8 @@ fn status_json(
     }))
 }
 
-fn status_text(store: &SqliteStore, db: &Path, profiles: &[(Profile, SyncCounts)]) -> Result<()> {
-    println!("database {}", db.display());
+fn status_text(store: &dyn Store, db: &Path, profiles: &[(Profile, SyncCounts)]) -> Result<()> {
+    println!("database {}", crate::store::shown(db));
     let counts: Vec<String> = Kind::ALL
         .iter()
         .map(|&k| Ok(format!("{} {}", store.count(k)?, k.name())))

@@ -27,13 +27,13 @@ pub(super) fn ingest(
     let mut store = open(db)?;
     // The profile's own date format unless --date-format overrides it; a renamed
     // employee's folder (and inbox) follows it first.
-    let profile = crate::profile::one(&store, &args.profile)?;
+    let profile = crate::profile::one(store.as_ref(), &args.profile)?;
     let over = crate::profile::Overrides {
         date_format: date_format.map(str::to_string),
         ..Default::default()
     };
     let eff = crate::profile::resolve(&profile, &over)?;
-    crate::export::follow_folder(&mut store, &profile, drop)?;
+    crate::export::follow_folder(store.as_mut(), &profile, drop)?;
     let bar = Bar::new("ingest", 0, 1, &profile.name);
     let opts = crate::ingest::Options {
         dry_run: args.dry_run,
@@ -43,7 +43,7 @@ pub(super) fn ingest(
         allow_mass_change: args.allow_mass_change,
         ..eff.ingest_options()
     };
-    let r = crate::report::ingest_recorded(&mut store, &profile, drop, &args.files, &opts)?;
+    let r = crate::report::ingest_recorded(store.as_mut(), &profile, drop, &args.files, &opts)?;
     std::mem::drop(bar);
     if let Some(p) = &r.pst {
         eprintln!("smsync: profile '{}': {p}", r.profile);
@@ -165,7 +165,7 @@ pub(super) fn inspect(db: &Path, file: &Path, date_format: Option<&str>, json: b
     let raw = Raw::new(format, &bytes);
     let list: Vec<serde_json::Value> = items
         .iter()
-        .map(|inc| item_json(inc, &raw, store.as_ref().map(|s| s as &dyn Store)))
+        .map(|inc| item_json(inc, &raw, store.as_deref()))
         .collect();
     if json {
         return print_json(&json!({

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::store::{SqliteStore, Store};
+use crate::store::Store;
 
 mod admin;
 mod db;
@@ -28,7 +28,8 @@ mod watch;
     after_help = crate::error::exit::HELP
 )]
 pub struct Cli {
-    /// The Service Master database (SQLite file).
+    /// The Service Master database: an SQLite file (a path, or sqlite:PATH) or a
+    /// PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE).
     #[arg(
         long,
         global = true,
@@ -325,6 +326,21 @@ pub enum DbCommand {
     Init,
     /// Fill an empty database with sample or synthetic data.
     Seed(SeedArgs),
+    /// Copy a whole SQLite database into an empty PostgreSQL database, then check that
+    /// every table holds as many rows in both.
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The SQLite database to copy (a path, or sqlite:PATH); it is only read.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The PostgreSQL database to fill (postgres://…); it must exist and be empty.
+    #[arg(long)]
+    pub to: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -379,8 +395,8 @@ pub enum AdminCommand {
 }
 
 /// Opens the database every command works on (the one place that does).
-pub fn open(db: &Path) -> Result<SqliteStore> {
-    crate::store::open_sqlite(db)
+pub fn open(db: &Path) -> Result<Box<dyn Store>> {
+    crate::store::open(db)
 }
 
 /// Runs a parsed command line; the error carries the exit code.
@@ -397,6 +413,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let result = match command {
         Command::Db(DbCommand::Init) => db::init(&db),
         Command::Db(DbCommand::Seed(args)) => db::seed(&db, &args),
+        Command::Db(DbCommand::Copy(args)) => db::copy(&args),
         Command::Admin(cmd) => admin::run(&db, cmd),
         Command::Export(args) => export::export(&db, &drop, dates, &args),
         Command::Ingest(args) => ingest::ingest(&db, &drop, dates, &args),

@@ -28,7 +28,7 @@ pub(super) fn reconcile(
     }
     super::print::named_files_exist(&args.files, "")?;
     let store = open(db)?;
-    let chosen = select_profiles(&store, drop, &args.profiles)?;
+    let chosen = select_profiles(store.as_ref(), drop, &args.profiles)?;
     let of = chosen.len();
     let mut reports: Vec<Report> = Vec::new();
     let mut errors: Vec<(String, Error)> = Vec::new();
@@ -45,7 +45,7 @@ pub(super) fn reconcile(
             no_package: false,
         };
         let files: Vec<PathBuf> = if args.profiles.all {
-            let (files, notes) = reconcile::full_exports(&store, drop, &profile, &opts)?;
+            let (files, notes) = reconcile::full_exports(store.as_ref(), drop, &profile, &opts)?;
             if !args.json {
                 for note in notes {
                     println!("profile '{}': {note}", profile.name);
@@ -61,7 +61,7 @@ pub(super) fn reconcile(
         } else {
             args.files.clone()
         };
-        let r = reconcile::reconcile_profile(&store, drop, &profile, &files, &opts);
+        let r = reconcile::reconcile_profile(store.as_ref(), drop, &profile, &files, &opts);
         std::mem::drop(bar);
         match r {
             Ok(r) => reports.push(r),

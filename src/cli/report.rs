@@ -8,7 +8,7 @@ use super::open;
 use super::print::print_json;
 use crate::error::{Error, Result};
 use crate::report::{self, Period};
-use crate::store::SqliteStore;
+use crate::store::Store;
 
 /// `smsync report --html FILE | --json [--days N]`.
 pub(super) fn report(db: &Path, drop: &Path, args: &ReportArgs) -> Result<()> {
@@ -17,7 +17,7 @@ pub(super) fn report(db: &Path, drop: &Path, args: &ReportArgs) -> Result<()> {
         days: args.days.max(1),
         now: crate::clock::now_micros(),
     };
-    let r = report::gather(&store, db, drop, Some(period))?;
+    let r = report::gather(store.as_ref(), db, drop, Some(period))?;
     match &args.html {
         Some(file) => {
             crate::fsutil::write_atomic(file, report::html::render(&r).as_bytes())?;
@@ -36,7 +36,7 @@ pub(super) fn report(db: &Path, drop: &Path, args: &ReportArgs) -> Result<()> {
 /// The attention part of `status --json`: the watcher and, per profile, backlog, rejected
 /// files, the last runs and what needs attention.
 pub(super) fn attention_json(
-    store: &SqliteStore,
+    store: &dyn Store,
     db: &Path,
     drop: &Path,
 ) -> Result<serde_json::Value> {
@@ -60,7 +60,7 @@ pub(super) fn attention_json(
 }
 
 /// The attention part of `status`, as text.
-pub(super) fn attention_text(store: &SqliteStore, db: &Path, drop: &Path) -> Result<()> {
+pub(super) fn attention_text(store: &dyn Store, db: &Path, drop: &Path) -> Result<()> {
     let r = report::gather(store, db, drop, None)?;
     match &r.watcher {
         Some(pid) => println!("watcher: pid {pid} holds {}", drop.display()),

@@ -13,9 +13,9 @@ use crate::error::Result;
 pub(super) fn undo(db: &Path, args: &UndoArgs) -> Result<()> {
     let mut store = open(db)?;
     let run = crate::undo::run_name(&args.run);
-    let mut report = crate::undo::plan(&store, &run)?;
+    let mut report = crate::undo::plan(store.as_ref(), &run)?;
     if !args.dry_run {
-        crate::undo::apply(&mut store, &mut report)?;
+        crate::undo::apply(store.as_mut(), &mut report)?;
     }
     if args.json {
         print_json(&report)?;

@@ -727,6 +727,8 @@ pub fn export_profile(
     let layout = Layout::new(drop, &profile.name);
     layout.create()?;
     let _lock = layout.lock(&profile.name)?;
+    // A server engine holds the profile across machines too.
+    let _held = store.lock_profile(&profile.name)?;
     fsutil::remove_if_exists(&layout.inactive_note())?;
     // The stamps as they are now: another export may have moved them while this one waited.
     let current = store

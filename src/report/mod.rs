@@ -198,7 +198,7 @@ pub fn gather(
     let (days, now) = period.map_or((0, clock::now_micros()), |p| (p.days, p.now));
     Ok(SiteReport {
         generated: clock::format_micros(now),
-        database: db.display().to_string(),
+        database: crate::store::shown(db),
         drop: drop.display().to_string(),
         days,
         watcher: watcher_pid(drop),

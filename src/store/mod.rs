@@ -1,13 +1,15 @@
 //! The storage layer: the only way the rest of smsync reads or changes Service Master data.
 //! [`Store`], [`Writer`] and [`Lookup`] are engine-neutral, and so are the Service Master
-//! rules ([`domain`]); [`sqlite::SqliteStore`] is the embedded engine. A server engine
-//! (PostgreSQL) implements the same traits and [`domain::RuleReads`], reuses the rules, and
-//! touches no sync code. [`open`] picks the engine from a database path or URL.
+//! rules ([`domain`]); [`sqlite::SqliteStore`] is the embedded engine and
+//! [`postgres::PgStore`] the server engine: it implements the same traits and
+//! [`domain::RuleReads`], reuses the rules, and touches no sync code. [`open`] picks the
+//! engine from a database path or URL.
 //!
 //! Writes happen in [`Store::write`], one transaction with one change time for every record
 //! it touches, cascades included; change times are strictly increasing across commits.
 
 pub mod domain;
+pub mod postgres;
 pub mod sqlite;
 mod url;
 
@@ -17,8 +19,9 @@ use crate::error::{Error, Result};
 use crate::fields::FieldDef;
 use crate::model::{Key, Kind, Record, Value};
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use url::Target;
+pub use url::{Target, shown};
 
 /// One assignment of a value to a field, as `admin add` and `admin set` pass them.
 pub type Assignment = (&'static FieldDef, Value);
@@ -333,6 +336,21 @@ pub struct RunRecord {
     pub summary: String,
 }
 
+/// A profile held by this process while it exports or ingests it (see
+/// [`Store::lock_profile`]): released when dropped.
+pub struct ProfileLock {
+    _held: Box<dyn std::any::Any + Send>,
+}
+
+impl ProfileLock {
+    /// A lock that lasts as long as `held` (an engine's session, a file lock).
+    pub fn new(held: impl std::any::Any + Send) -> ProfileLock {
+        ProfileLock {
+            _held: Box::new(held),
+        }
+    }
+}
+
 /// How many runs of each profile the store keeps: older ones are dropped as new ones are
 /// recorded.
 pub const RUNS_KEPT: usize = 500;
@@ -367,6 +385,18 @@ pub trait Store: Lookup {
     /// durable commit, which is always correct, only slower.
     fn write_unsynced(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
         self.write(f)
+    }
+
+    /// Holds profile `name` for this process while it exports or ingests it, waiting a
+    /// while for another holder, so that smsyncs on several machines sharing one database
+    /// never work on one profile at once. The drivers take the drop folder's file lock as
+    /// well, which is enough for an engine on one machine.
+    ///
+    /// Optional: the default holds nothing (the embedded engine: its database and drop
+    /// folders are on one machine, where the file lock holds).
+    fn lock_profile(&self, name: &str) -> Result<Option<ProfileLock>> {
+        let _ = name;
+        Ok(None)
     }
     fn get(&self, key: Key) -> Result<Record>;
     /// Calls `f` for every record of a kind, in key order, without loading them all.
@@ -500,17 +530,38 @@ pub trait Store: Lookup {
 }
 
 /// Opens the database that `url_or_path` names, with the engine it names: a plain path or
-/// `sqlite:PATH` is an SQLite file (which must exist with a current schema); a
-/// `postgres://` or `postgresql://` URL is refused for now, with the URL shown without its
+/// `sqlite:PATH` is an SQLite file, a `postgres://` or `postgresql://` URL a PostgreSQL
+/// database; either must exist with a current schema. Errors name the database, never a
 /// password.
 pub fn open(url_or_path: impl AsRef<std::ffi::OsStr>) -> Result<Box<dyn Store>> {
-    match Target::parse(url_or_path)? {
+    let raw = url_or_path.as_ref();
+    match Target::parse(raw)? {
         Target::Sqlite(path) => Ok(Box::new(SqliteStore::open(&path)?)),
-        Target::Postgres { redacted } => Err(Error::invalid(format!(
-            "the PostgreSQL engine is not built yet, so {redacted} cannot be opened; \
-             use an SQLite database (a file path or sqlite:PATH)"
-        ))),
+        Target::Postgres { .. } => Ok(Box::new(PgStore::open(pg_url(raw)?)?)),
     }
+}
+
+/// Creates the database a path or URL names, or migrates it to this version's schema
+/// (`db init`): an SQLite file is created; a PostgreSQL database must exist (empty or
+/// smsync's). Returns the store and the schema versions before and after.
+pub fn create(url_or_path: impl AsRef<std::ffi::OsStr>) -> Result<(Box<dyn Store>, i64, i64)> {
+    let raw = url_or_path.as_ref();
+    match Target::parse(raw)? {
+        Target::Sqlite(path) => {
+            let (s, a, b) = SqliteStore::create(&path)?;
+            Ok((Box::new(s), a, b))
+        }
+        Target::Postgres { .. } => {
+            let (s, a, b) = PgStore::create(pg_url(raw)?)?;
+            Ok((Box::new(s), a, b))
+        }
+    }
+}
+
+/// The text of a PostgreSQL URL (which [`Target::parse`] only accepts as UTF-8).
+fn pg_url(raw: &std::ffi::OsStr) -> Result<&str> {
+    raw.to_str()
+        .ok_or_else(|| Error::invalid("a PostgreSQL URL must be UTF-8 text"))
 }
 
 /// [`open`] for callers that need the SQLite engine itself (its path, its raw

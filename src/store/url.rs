@@ -1,6 +1,6 @@
 //! Which engine and database a database argument names: a plain path or `sqlite:PATH`
-//! (SQLite), or a `postgres://` / `postgresql://` URL (PostgreSQL, not built yet). Never
-//! keeps or prints a password found in a URL.
+//! (SQLite), or a `postgres://` / `postgresql://` URL (PostgreSQL). Never keeps or prints
+//! a password found in a URL.
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -56,6 +56,21 @@ impl Target {
                  postgres:// URL"
             ))),
         }
+    }
+}
+
+/// A database argument as it may be shown (in output, reports and logs): a path as it is,
+/// a PostgreSQL URL without its password.
+pub fn shown(url_or_path: impl AsRef<OsStr>) -> String {
+    let raw = url_or_path.as_ref();
+    match Target::parse(raw) {
+        Ok(Target::Postgres { redacted }) => redacted,
+        Ok(Target::Sqlite(_)) => std::path::Path::new(raw).display().to_string(),
+        // Unreadable as a database argument: show only what is safe (its scheme).
+        Err(_) => match raw.to_str().and_then(scheme) {
+            Some(s) => format!("{s}://***"),
+            None => std::path::Path::new(raw).display().to_string(),
+        },
     }
 }
 
@@ -190,18 +205,27 @@ mod tests {
     }
 
     #[test]
-    fn open_says_postgres_is_not_built_without_showing_the_password() {
-        let e = super::super::open("postgresql://sm:s3cret@db/servicemaster")
-            .err()
-            .expect("postgres is refused");
-        assert!(matches!(e, Error::Invalid(_)), "{e}");
-        let msg = e.to_string();
-        assert!(msg.contains("PostgreSQL engine is not built yet"), "{msg}");
-        assert!(
-            msg.contains("postgresql://sm:***@db/servicemaster"),
-            "{msg}"
+    fn shown_hides_a_password_and_keeps_a_path() {
+        assert_eq!(
+            shown("postgresql://sm:s3cret@db/servicemaster"),
+            "postgresql://sm:***@db/servicemaster"
         );
+        assert_eq!(shown("dir/sm.db"), "dir/sm.db");
+        assert_eq!(shown("sqlite:dir/sm.db"), "sqlite:dir/sm.db");
+        assert_eq!(shown("mysql://root:s3cret@h/db"), "mysql://***");
+    }
+
+    #[test]
+    fn open_names_an_unreachable_server_without_the_password() {
+        // Port 1 on the loopback: nothing listens there.
+        let e = super::super::open("postgresql://sm:s3cret@127.0.0.1:1/servicemaster")
+            .err()
+            .expect("nothing listens on port 1");
+        assert!(matches!(e, Error::Db(_)), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("'servicemaster' on 127.0.0.1:1"), "{msg}");
         assert!(!msg.contains("s3cret"), "{msg}");
+        assert_eq!(e.exit_code(), crate::error::exit::FAILURE);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use crate::error::{Error, Result};
 use crate::export::{self, Layout};
 use crate::ingest;
-use crate::store::{Profile, SqliteStore, Store};
+use crate::store::{Profile, Store};
 
 pub mod schedule;
 
@@ -74,7 +74,7 @@ impl Default for Options {
 /// An inactive one is passed over with a note in its folder; two that would share a
 /// folder are an error for both, logged; a renamed employee's folder moves here, before
 /// its inbox is scanned.
-fn profiles(store: &mut SqliteStore, drop: &Path, opts: &Options) -> Result<Vec<Profile>> {
+fn profiles(store: &mut dyn Store, drop: &Path, opts: &Options) -> Result<Vec<Profile>> {
     use crate::profile::PassedOver;
     if let Some(name) = &opts.profile {
         store.profile(name)?;
@@ -111,7 +111,7 @@ fn profiles(store: &mut SqliteStore, drop: &Path, opts: &Options) -> Result<Vec<
 
 /// Exports one profile; `Some` with the guard's text when the removal guard stopped it.
 fn export_one(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     name: &str,
     drop: &Path,
     opts: &Options,
@@ -159,14 +159,14 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
                 drop.display()
             ))
         })?;
-    let mut store = crate::store::open_sqlite(db)?;
+    let mut store = crate::store::open(db)?;
     if let Some(name) = &opts.profile {
         let p = store.profile(name)?;
         if !p.active {
             return Err(crate::profile::inactive_error(&p));
         }
     }
-    let mut watched = profiles(&mut store, drop, opts)?;
+    let mut watched = profiles(store.as_mut(), drop, opts)?;
     if store.profiles()?.is_empty() {
         return Err(Error::invalid(
             "no employees sync yet: add one with `smsync admin add employee user=SM-U<id>`",
@@ -201,7 +201,7 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
                 if stop.load(Ordering::SeqCst) {
                     continue;
                 }
-                let input = ingest_files(&mut store, &profile, &files, drop, opts);
+                let input = ingest_files(store.as_mut(), &profile, &files, drop, opts);
                 sched.observe(now(), input);
             }
             Action::CheckDb => match store.max_change() {
@@ -212,13 +212,13 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
                 }
             },
             Action::RefreshProfiles => {
-                if let Ok(ps) = profiles(&mut store, drop, opts) {
+                if let Ok(ps) = profiles(store.as_mut(), drop, opts) {
                     watched = ps;
                 }
                 sched.observe(now(), Input::Profiles(names(&watched)));
             }
             Action::Export { profile } => {
-                let input = export_due(&mut store, profile, drop, opts);
+                let input = export_due(store.as_mut(), profile, drop, opts);
                 sched.observe(now(), input);
             }
         }
@@ -228,7 +228,7 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
 }
 
 /// Exports one profile the schedule asked for, and says how it went.
-fn export_due(store: &mut SqliteStore, profile: String, drop: &Path, opts: &Options) -> Input {
+fn export_due(store: &mut dyn Store, profile: String, drop: &Path, opts: &Options) -> Input {
     // What this export will see; a change committed meanwhile is newer.
     let seen = store.max_change().ok();
     match export_one(store, &profile, drop, opts) {
@@ -338,7 +338,7 @@ fn scan(sched: &mut Schedule, watched: &[Profile], drop: &Path, now: Time) {
 
 /// Ingests `files` of one profile, logs the outcome of each, and says how it went.
 fn ingest_files(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     name: &str,
     files: &[PathBuf],
     drop: &Path,

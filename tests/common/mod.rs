@@ -13,28 +13,56 @@ use std::time::{Duration, Instant};
 
 use smsync::admin::parse_assignments;
 use smsync::model::{Key, Kind, Record};
-use smsync::store::{Outcome, SqliteStore, Store};
+use smsync::store::{Outcome, PgStore, SqliteStore, Store};
 use tempfile::TempDir;
 
 /// A storage engine the contract tests (tests/store.rs) run on.
 pub struct Engine {
     pub name: &'static str,
-    /// A new, empty database whose files (if any) live in `dir`.
+    /// A new, empty database whose files (if any) live in `dir` (a [`Place`]'s).
     pub create: fn(&Path) -> Box<dyn Store>,
     /// The database that `create` made for `dir`, opened again.
     pub reopen: fn(&Path) -> Box<dyn Store>,
+    /// Whether the engine can run here (PostgreSQL needs a server, see `pg::server`).
+    pub available: fn() -> bool,
+}
+
+/// Where one test's database lives: a temp dir, and for PostgreSQL a database of its own
+/// (its URL in the file `pg-url` of the dir), dropped with this.
+pub struct Place {
+    pub dir: TempDir,
+    pub pg: Option<pg::PgDb>,
+}
+
+impl Place {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 impl Engine {
-    /// A new, empty database of this engine.
-    pub fn new_store(&self) -> (TempDir, Box<dyn Store>) {
+    /// A place for a database of this engine, not created yet.
+    pub fn place(&self) -> Place {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = (self.create)(dir.path());
-        (dir, store)
+        let pg = if self.name == "postgres" {
+            let db = pg::PgDb::create().expect("a PostgreSQL server (SMSYNC_TEST_PG)");
+            fs::write(dir.path().join("pg-url"), &db.url).expect("write pg-url");
+            Some(db)
+        } else {
+            None
+        };
+        Place { dir, pg }
+    }
+
+    /// A new, empty database of this engine.
+    pub fn new_store(&self) -> (Place, Box<dyn Store>) {
+        let place = self.place();
+        let store = (self.create)(place.path());
+        (place, store)
     }
 
     /// A database of this engine holding the sample company.
-    pub fn sample_store(&self) -> (TempDir, Box<dyn Store>) {
+    pub fn sample_store(&self) -> (Place, Box<dyn Store>) {
         let (dir, mut store) = self.new_store();
         smsync::seed::sample(store.as_mut()).expect("sample");
         (dir, store)
@@ -49,7 +77,24 @@ pub const SQLITE: Engine = Engine {
         Box::new(store)
     },
     reopen: |dir| Box::new(SqliteStore::open(&dir.join("sm.db")).expect("open db")),
+    available: || true,
 };
+
+/// The server engine: a database of its own on the server `SMSYNC_TEST_PG` names.
+pub const POSTGRES: Engine = Engine {
+    name: "postgres",
+    create: |dir| {
+        let (store, _, _) = PgStore::create(&pg_url(dir)).expect("create db");
+        Box::new(store)
+    },
+    reopen: |dir| Box::new(PgStore::open(&pg_url(dir)).expect("open db")),
+    available: || pg::server().is_some(),
+};
+
+/// The URL of the PostgreSQL database of a [`Place`].
+pub fn pg_url(dir: &Path) -> String {
+    fs::read_to_string(dir.join("pg-url")).expect("a PostgreSQL place")
+}
 
 pub fn new_store() -> (TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -5,6 +5,7 @@
 //! [`crate::store::domain`]'s. Also the conversion of SQLite errors into [`Error::Db`].
 
 mod codec;
+pub mod dump;
 mod queries;
 mod runs;
 pub mod schema;
