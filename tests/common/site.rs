@@ -115,18 +115,12 @@ impl Site {
             .unwrap_or_else(|e| panic!("open the {} database: {e}", self.engine()))
     }
 
-    /// Creates the database's schema; the store, open.
+    /// Creates the database's schema (`smsync::store::create`, as `db init` does); the
+    /// store, open.
     pub fn create(&self) -> Box<dyn Store> {
-        match &self.db {
-            Db::Sqlite(path) => {
-                let (store, _, _) = SqliteStore::create(path).expect("create db");
-                Box::new(store)
-            }
-            Db::Postgres(_) => {
-                self.ok(&["db", "init"]);
-                self.open()
-            }
-        }
+        let (store, _, _) = smsync::store::create(self.db_arg())
+            .unwrap_or_else(|e| panic!("create the {} database: {e}", self.engine()));
+        store
     }
 
     /// Creates the database and seeds the sample company; the store, open.
