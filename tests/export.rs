@@ -1,6 +1,6 @@
 //! Export (SPEC §3, §5): what goes out, removals, stamps, determinism, atomicity and the
-//! Outlook formats, on a real SQLite database and real files; every vCard and VTODO is read
-//! back with an independent parser (calcard).
+//! Outlook formats, on a real database of each engine (SQLite and PostgreSQL: `both!`) and
+//! real files; every vCard and VTODO is read back with an independent parser (calcard).
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Ingest (SPEC §4): readers, rules, conflicts, journal, file handling and bad input, on a
-//! real SQLite database and real files; round trips through export.
+//! real database of each engine (SQLite and PostgreSQL: `both!`) and real files; round
+//! trips through export.
 
 mod common;
 

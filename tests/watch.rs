@@ -1,5 +1,5 @@
-//! `smsync watch` as it runs at a site: the real binary, real files, a real database, and
-//! the faults it must survive. Each wait is bounded (3 s for the results the issue names).
+//! `smsync watch` as it runs at a site: the real binary, real files, a real database of each
+//! engine (SQLite and PostgreSQL: `both!`), and the faults it must survive. Each wait is bounded (3 s for the results the issue names).
 
 mod common;
 
