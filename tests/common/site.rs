@@ -51,7 +51,7 @@ pub struct Site {
     pub db: Db,
     /// Run every smsync command as this unprivileged uid (for permission tests as root).
     pub as_user: Option<u32>,
-    // Dropped after `db`: nothing of the database outlives the dir.
+    // Declared last, so it is dropped last: after the database.
     dir: TempDir,
 }
 
