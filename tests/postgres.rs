@@ -522,3 +522,215 @@ fn db_copy_fills_an_empty_database_and_both_engines_export_the_same_bytes() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("is not empty"), "{}", text(&o));
 }
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(120),
+            "{what}: not within 120 s"
+        );
+        thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Records, at every write of a profile's export state, ingested files or stamps, whether
+/// the writing process (known by its application name) holds the profile's advisory lock
+/// at that moment: the lock is what keeps machines apart, so every such write must be
+/// made under it.
+const LOCK_CHECKS: &str = r#"
+CREATE TABLE lock_checks (profile TEXT, app TEXT, held BOOLEAN);
+CREATE FUNCTION held(profile TEXT) RETURNS BOOLEAN LANGUAGE sql AS $$
+  SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted
+      AND ((l.classid::bigint << 32) | l.objid::bigint) =
+          ('x' || substr(encode(sha256(convert_to('smsync profile:' || profile, 'UTF8')),
+                                'hex'), 1, 16))::bit(64)::bigint
+      AND a.application_name = current_setting('application_name'))
+$$;
+CREATE FUNCTION check_employee() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE p TEXT;
+BEGIN
+  SELECT u.first_name || ' ' || u.last_name INTO p FROM employees e JOIN users u
+    ON u.id = e.user_id WHERE e.id = NEW.employee_id;
+  INSERT INTO lock_checks VALUES (p, current_setting('application_name'), held(p));
+  RETURN NEW;
+END $$;
+CREATE FUNCTION check_ingested() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO lock_checks VALUES (NEW.profile, current_setting('application_name'),
+    held(NEW.profile));
+  RETURN NEW;
+END $$;
+CREATE TRIGGER export_state_check BEFORE INSERT OR UPDATE ON export_state
+  FOR EACH ROW EXECUTE FUNCTION check_employee();
+CREATE TRIGGER output_stamps_check BEFORE INSERT OR UPDATE ON output_stamps
+  FOR EACH ROW EXECUTE FUNCTION check_employee();
+CREATE TRIGGER ingested_check BEFORE INSERT OR UPDATE ON ingested
+  FOR EACH ROW EXECUTE FUNCTION check_ingested();
+"#;
+
+/// Two watchers standing for two file servers, each with its own drop folder and profile,
+/// a manual `sync` from a third machine on the first one's folder, and admin processes
+/// writing records, two of them moving one client's Main at once, all on one database.
+#[test]
+fn two_watchers_and_admins_on_one_database_lose_and_skip_nothing() {
+    let Some(db) = PgDb::create() else { return };
+    let marco = "Marco Rossi";
+    drop(sample(&db));
+    psql(&db.url, LOCK_CHECKS);
+    let dir = tempfile::tempdir().unwrap();
+    let drops = [dir.path().join("server-a"), dir.path().join("server-b")];
+    let watch = |drop: &Path, profile: &str, log: &str| {
+        let log = dir.path().join(log);
+        let child = Command::new(env!("CARGO_BIN_EXE_smsync"))
+            .env_remove("SMSYNC_DB")
+            .args(["--db", &db.url, "--drop", drop.to_str().unwrap()])
+            .args(["watch", "--profile", profile])
+            .args(["--debounce-ms", "200", "--db-interval-ms", "100"])
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Watch { child, log }
+    };
+    let a = watch(&drops[0], DANA, "a.log");
+    let b = watch(&drops[1], marco, "b.log");
+    let sheet = |i: usize, p: &str| Layout::new(&drops[i], p).outlook.join("contacts.csv");
+    wait_until("the first exports", || {
+        sheet(0, DANA).exists() && sheet(1, marco).exists()
+    });
+
+    // Edits from Outlook, one on each server.
+    let edit = |i: usize, p: &str, user: &str, mobile: &str| {
+        let bytes = edit_csv(&sheet(i, p), &mut |h, row| {
+            let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+            if row[col("User 1")] == user {
+                row[col("Mobile Phone")] = mobile.into();
+                row[col("Categories")].push_str(";!Update");
+            }
+        });
+        let inbox = Layout::new(&drops[i], p).inbox;
+        fs::write(inbox.join("edit.csv.part"), bytes).unwrap();
+        fs::rename(inbox.join("edit.csv.part"), inbox.join("edit.csv")).unwrap();
+    };
+    edit(0, DANA, "SM-U2", "+1 312 555 0102");
+    edit(1, marco, "SM-U3", "+1 312 555 0103");
+
+    // The admins, and a manual sync of Dana's folder from a third machine.
+    let mains: Vec<String> = psql(
+        &db.url,
+        "SELECT string_agg('SM-L' || id, ' ' ORDER BY id) FROM locations WHERE client_id = 1",
+    )
+    .split(' ')
+    .map(str::to_string)
+    .collect();
+    assert!(mains.len() >= 2, "client 1 has two locations: {mains:?}");
+    let url = db.url.clone();
+    let admins: Vec<_> = (0..2)
+        .map(|n| {
+            let (url, mains) = (url.clone(), mains.clone());
+            thread::spawn(move || {
+                for i in 0..8 {
+                    let name = format!("company=Admin{n}-{i}");
+                    ok(smsync(&["--db", &url, "admin", "add", "tech", &name]));
+                    let l = &mains[(i + n) % 2];
+                    ok(smsync(&["--db", &url, "admin", "set", l, "main=true"]));
+                }
+            })
+        })
+        .collect();
+    let manual = {
+        let (url, d) = (url.clone(), drops[0].to_str().unwrap().to_string());
+        thread::spawn(move || {
+            for _ in 0..4 {
+                ok(smsync(&[
+                    "--db",
+                    &url,
+                    "--drop",
+                    &d,
+                    "sync",
+                    "--profile",
+                    DANA,
+                ]));
+            }
+        })
+    };
+    for t in admins {
+        t.join().unwrap();
+    }
+    manual.join().unwrap();
+
+    // No skipped change: every change reaches both profiles' files.
+    let wanted: Vec<String> = (0..2)
+        .flat_map(|n| (0..8).map(move |i| format!("Admin{n}-{i}")))
+        .chain(["+1 312 555 0102".to_string(), "+1 312 555 0103".to_string()])
+        .collect();
+    let missing = |i: usize, p: &str| {
+        let cards = vcards(&drops[i], p);
+        wanted
+            .iter()
+            .filter(|w| !cards.contains(w.as_str()))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    wait_until("every change in both servers' files", || {
+        missing(0, DANA).is_empty() && missing(1, marco).is_empty()
+    });
+    let pids = [a.child.id(), b.child.id()];
+    a.stop();
+    b.stop();
+
+    // No lost update: both edits and every admin change are in the database.
+    assert_eq!(
+        psql(
+            &db.url,
+            "SELECT mobile FROM users WHERE id IN (2, 3) ORDER BY id"
+        ),
+        "+1 312 555 0102\n+1 312 555 0103"
+    );
+    assert_eq!(
+        psql(
+            &db.url,
+            "SELECT count(*) FROM tech WHERE company LIKE 'Admin%'"
+        ),
+        "16"
+    );
+    // One Main per client with locations.
+    assert_eq!(
+        psql(
+            &db.url,
+            "SELECT count(*) FROM (SELECT client_id FROM locations GROUP BY client_id \
+             HAVING count(*) FILTER (WHERE is_main = 1) <> 1) x"
+        ),
+        "0"
+    );
+    // Each profile worked on by one smsync at a time: every write of its state was made
+    // holding its lock, by watchers and the manual sync alike.
+    assert_eq!(
+        psql(&db.url, "SELECT count(*) FROM lock_checks WHERE NOT held"),
+        "0",
+        "{}",
+        psql(&db.url, "SELECT * FROM lock_checks WHERE NOT held LIMIT 5")
+    );
+    assert_eq!(
+        psql(&db.url, "SELECT count(DISTINCT profile) FROM lock_checks"),
+        "2"
+    );
+    for pid in pids {
+        let n = psql(
+            &db.url,
+            &format!("SELECT count(*) FROM lock_checks WHERE app LIKE 'smsync pid {pid} on %'"),
+        );
+        assert_ne!(n, "0", "watcher {pid} wrote under its lock");
+    }
+    let others = psql(
+        &db.url,
+        &format!(
+            "SELECT count(DISTINCT app) FROM lock_checks WHERE app NOT LIKE 'smsync pid {} on %' \
+             AND app NOT LIKE 'smsync pid {} on %'",
+            pids[0], pids[1]
+        ),
+    );
+    assert_ne!(others, "0", "the manual syncs wrote under the lock too");
+}
