@@ -166,8 +166,15 @@ fn chain(e: &postgres::Error) -> String {
 /// error type names no engine.
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
-        if e.is_closed() || e.as_db_error().is_none() && e.code().is_none() && e.source().is_some()
-        {
+        let io = e
+            .source()
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+        let ended = e.code().is_some_and(|c| {
+            *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        });
+        if e.is_closed() || io || ended {
             return Error::Db(format!(
                 "the connection to the PostgreSQL server was lost ({}); nothing of the \
                  unfinished transaction was kept, run again",
