@@ -288,3 +288,40 @@ pub fn get<'a, T: postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Resul
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_names_its_place_without_the_password() {
+        let (_, p) = config("postgres://sm:s3cret@db.example:6543/servicemaster").unwrap();
+        assert_eq!(
+            p,
+            Place {
+                host: "db.example:6543".into(),
+                database: "servicemaster".into(),
+                user: "sm".into()
+            }
+        );
+        let shown = p.to_string();
+        assert_eq!(
+            shown,
+            "PostgreSQL database 'servicemaster' on db.example:6543 (user 'sm')"
+        );
+        // libpq's defaults: port 5432, the database named after the user.
+        let (_, p) = config("postgresql://ann@db").unwrap();
+        assert_eq!((p.host.as_str(), p.database.as_str()), ("db:5432", "ann"));
+    }
+
+    #[test]
+    fn a_url_the_client_cannot_read_is_a_usage_error_without_the_password() {
+        let e = config("postgres://sm:s3cret@db:notaport/x").unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(
+            e.to_string().contains("postgres://sm:***@db:notaport/x"),
+            "{e}"
+        );
+    }
+}
