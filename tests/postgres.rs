@@ -201,18 +201,20 @@ fn two_transactions_moving_main_at_once_leave_one_main() {
     // The database itself refuses a second Main, whatever writes.
     let other = locs
         .iter()
-        .find(|l| store.get(**l).unwrap().get("main") != &Value::Bool(true));
-    let out = Command::new("psql")
-        .args(["-X", "-q", &db.url, "-c"])
-        .arg(format!(
-            "UPDATE locations SET is_main = 1 WHERE id = {}",
-            other.unwrap().id
-        ))
-        .output();
-    if let Ok(out) = out {
-        assert!(!out.status.success(), "a second Main was accepted");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("locations_one_main"));
-    }
+        .find(|l| store.get(**l).unwrap().get("main") != &Value::Bool(true))
+        .unwrap();
+    let mut raw = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let e = raw
+        .execute(
+            "UPDATE locations SET is_main = 1 WHERE id = $1",
+            &[&other.id],
+        )
+        .expect_err("a second Main was accepted");
+    let constraint = e
+        .as_db_error()
+        .and_then(|d| d.constraint())
+        .map(str::to_string);
+    assert_eq!(constraint.as_deref(), Some("locations_one_main"), "{e}");
 }
 
 #[test]
