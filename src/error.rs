@@ -8,10 +8,12 @@ use std::path::PathBuf;
 pub mod exit {
     /// Everything succeeded.
     pub const OK: i32 = 0;
-    /// A failure: I/O, database, or an internal error.
+    /// A failure: I/O, database, or an internal error (also a PostgreSQL server that cannot
+    /// be reached, a connection lost, a database of a newer schema version).
     pub const FAILURE: i32 = 1;
-    /// Bad usage: unknown field, bad value, unknown key, profile or file, broken rule (clap's
-    /// own usage errors exit 2 as well).
+    /// Bad usage: unknown field, bad value, unknown key, profile or file, broken rule, a
+    /// database that does not exist or a PostgreSQL login refused (clap's own usage errors
+    /// exit 2 as well).
     pub const USAGE: i32 = 2;
     /// Some items or files were refused (ingest), or left out of an output (export: a value
     /// its code page cannot hold); the rest applied. The journal, the `.error.txt` beside
@@ -59,7 +61,7 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     /// A failure of the database engine, with the engine's message. Each engine converts
-    /// its own errors into this (the SQLite engine: `impl From<rusqlite::Error>`).
+    /// its own errors into this (`impl From<rusqlite::Error>`, `impl From<postgres::Error>`).
     #[error("database: {0}")]
     Db(String),
     #[error("{path}: {source}")]

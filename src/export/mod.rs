@@ -221,7 +221,7 @@ pub fn follow_folder(
     let _lock = if taken() {
         None
     } else {
-        Some(old.lock(previous)?)
+        Some((old.lock(previous)?, store.lock_profile(previous)?))
     };
     if taken() {
         return Err(Error::invalid(format!(

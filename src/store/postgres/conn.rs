@@ -89,14 +89,19 @@ pub fn config(url: &str) -> Result<(Config, Place)> {
 
 /// This machine's name, for the application name other sessions see in `pg_stat_activity`.
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown host".into();
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into buf.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if rc == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            return String::from_utf8_lossy(&buf[..end]).into_owned();
+        }
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    std::env::var("COMPUTERNAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown host".into())
 }
 
 /// Connects, turning a failure into an error that says what is wrong and how to fix it:
@@ -166,8 +171,15 @@ fn chain(e: &postgres::Error) -> String {
 /// error type names no engine.
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
-        if e.is_closed() || e.as_db_error().is_none() && e.code().is_none() && e.source().is_some()
-        {
+        let io = e
+            .source()
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+        let ended = e.code().is_some_and(|c| {
+            *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        });
+        if e.is_closed() || io || ended {
             return Error::Db(format!(
                 "the connection to the PostgreSQL server was lost ({}); nothing of the \
                  unfinished transaction was kept, run again",
@@ -280,4 +292,41 @@ pub fn get<'a, T: postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Resul
             row.columns().get(i).map(|c| c.name()).unwrap_or("?")
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_names_its_place_without_the_password() {
+        let (_, p) = config("postgres://sm:s3cret@db.example:6543/servicemaster").unwrap();
+        assert_eq!(
+            p,
+            Place {
+                host: "db.example:6543".into(),
+                database: "servicemaster".into(),
+                user: "sm".into()
+            }
+        );
+        let shown = p.to_string();
+        assert_eq!(
+            shown,
+            "PostgreSQL database 'servicemaster' on db.example:6543 (user 'sm')"
+        );
+        // libpq's defaults: port 5432, the database named after the user.
+        let (_, p) = config("postgresql://ann@db").unwrap();
+        assert_eq!((p.host.as_str(), p.database.as_str()), ("db:5432", "ann"));
+    }
+
+    #[test]
+    fn a_url_the_client_cannot_read_is_a_usage_error_without_the_password() {
+        let e = config("postgres://sm:s3cret@db:notaport/x").unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(
+            e.to_string().contains("postgres://sm:***@db:notaport/x"),
+            "{e}"
+        );
+    }
 }

@@ -74,8 +74,38 @@ pub fn copy_from_sqlite(from: &SqliteStore, to: &str) -> Result<CopyReport> {
             }
         )));
     }
-    let clock = from.clock()?;
-    let conn = &pg.conn;
+    // One snapshot of the SQLite database: what is copied, and the counts it must give.
+    let (clock, want) = dump::in_snapshot(from, || {
+        let clock = from.clock()?;
+        let mut want = Vec::new();
+        for (table, _) in TABLES {
+            want.push(dump::count(from, table)?);
+        }
+        fill(from, &pg.conn, clock)?;
+        Ok((clock, want))
+    })?;
+    // The check, on what was committed.
+    let mut tables = Vec::new();
+    for ((table, n), want) in counts(&pg.conn)?.into_iter().zip(want) {
+        if n != want {
+            return Err(Error::Db(format!(
+                "after the copy, {place} holds {n} rows in {table} where the SQLite database \
+                 holds {want}"
+            )));
+        }
+        tables.push((table.to_string(), n));
+    }
+    let copied = pg.clock()?;
+    if copied != clock {
+        return Err(Error::Db(format!(
+            "after the copy, the change clock of {place} is {copied}, not {clock}"
+        )));
+    }
+    Ok(CopyReport { tables, clock })
+}
+
+/// Copies every table and the clock in one PostgreSQL transaction.
+fn fill(from: &SqliteStore, conn: &Conn, clock: i64) -> Result<()> {
     conn.batch("BEGIN")?;
     let result = (|| {
         conn.query_one("SELECT value FROM meta WHERE key = 'clock' FOR UPDATE", &[])?;
@@ -94,26 +124,7 @@ pub fn copy_from_sqlite(from: &SqliteStore, to: &str) -> Result<CopyReport> {
     if result.is_err() {
         let _ = conn.batch("ROLLBACK");
     }
-    result?;
-    // The check, on what was committed.
-    let mut tables = Vec::new();
-    for (table, n) in counts(conn)? {
-        let want = dump::count(from, table)?;
-        if n != want {
-            return Err(Error::Db(format!(
-                "after the copy, {place} holds {n} rows in {table} where the SQLite database \
-                 holds {want}"
-            )));
-        }
-        tables.push((table.to_string(), n));
-    }
-    let copied = pg.clock()?;
-    if copied != clock {
-        return Err(Error::Db(format!(
-            "after the copy, the change clock of {place} is {copied}, not {clock}"
-        )));
-    }
-    Ok(CopyReport { tables, clock })
+    result
 }
 
 fn copy_table(from: &SqliteStore, conn: &Conn, table: &str, order: &str) -> Result<()> {

@@ -16,9 +16,10 @@ use crate::store::ProfileLock;
 /// How long a second smsync waits for the profile, as for the file lock.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The advisory lock key of a profile: the first 8 bytes of a SHA-256 of its name.
+/// The advisory lock key of a profile: the first 8 bytes of the SHA-256 of
+/// `smsync profile:NAME`, as a big-endian signed integer (so SQL can compute it too).
 pub fn key(profile: &str) -> i64 {
-    let digest = Sha256::digest(format!("smsync profile\u{0}{profile}").as_bytes());
+    let digest = Sha256::digest(format!("smsync profile:{profile}").as_bytes());
     i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 

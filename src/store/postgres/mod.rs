@@ -18,6 +18,7 @@ use postgres::Config;
 
 pub use conn::Place;
 pub use copy::{CopyReport, copy_from_sqlite};
+pub use lock::key as profile_lock_key;
 
 use super::{
     Changed, Cursor, Exported, JournalEntry, Lookup, OutputStamps, Profile, ProfileLock,

@@ -15,6 +15,19 @@ pub enum Cell {
     Text(String),
 }
 
+/// Runs `f` in one read transaction, so that every table it reads out is of one moment
+/// (WAL: writers go on meanwhile, unseen).
+pub fn in_snapshot<T>(store: &SqliteStore, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let conn = store.connection();
+    conn.execute_batch("BEGIN DEFERRED")?;
+    let out = f();
+    // A read transaction commits nothing; ending it releases the snapshot.
+    let ended = conn.execute_batch("COMMIT");
+    let out = out?;
+    ended?;
+    Ok(out)
+}
+
 /// The columns of `table`, in their order.
 pub fn columns(store: &SqliteStore, table: &str) -> Result<Vec<String>> {
     let conn = store.connection();
