@@ -202,6 +202,9 @@ fn export_all_sync_all_and_watch_never_write_two_employees_into_one_folder() {
     // `--profile` of the shared name names both as well.
     let (_, err) = site.fails(&["export", "--profile", MARCO], 2);
     assert!(err.contains("SM-E2") && err.contains("SM-E3"), "{err}");
+    // And a watcher of that one profile stops at once, instead of watching nothing.
+    let (_, err) = site.fails(&["watch", "--profile", MARCO], 2);
+    assert!(err.contains("SM-E2") && err.contains("SM-E3"), "{err}");
 
     fs::remove_dir_all(site.path().join("dropbox")).unwrap();
     site.ok(&["reset", "--profile", DANA]);

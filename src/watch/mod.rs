@@ -161,10 +161,9 @@ pub fn run(db: &Path, drop: &Path, opts: &Options, stop: Arc<AtomicBool>) -> Res
         })?;
     let mut store = crate::store::open(db)?;
     if let Some(name) = &opts.profile {
-        let p = store.profile(name)?;
-        if !p.active {
-            return Err(crate::profile::inactive_error(&p));
-        }
+        // Inactive, or sharing its folder with another employee's profile: an error now,
+        // not a watcher that watches nothing.
+        crate::profile::one(store.as_ref(), name)?;
     }
     let mut watched = profiles(store.as_mut(), drop, opts)?;
     if store.profiles()?.is_empty() {
