@@ -617,6 +617,56 @@ fn smsyncs_reader_reads_every_item_back_unchanged() {
 }
 
 #[test]
+fn messages_share_their_empty_recipient_table_and_subnode_tree_within_the_reference_count() {
+    use smsync::pst_write::PstWriter;
+    use smsync::pst_write::sink::FileSink;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("Service Master.pst");
+    let mut all = items(10, 0);
+    // A message with a value over one heap allocation has a subnode tree of its own, which
+    // names the shared recipient table.
+    all.push(contact(900, &"Lange Notiz ✓ ".repeat(300)));
+    let mut w = PstWriter::new(FileSink::new(std::fs::File::create(&path).unwrap())).unwrap();
+    // Three messages to a copy: 11 messages need four subnode trees and, with the one of
+    // the long note, four references to recipient tables (two copies).
+    w.set_shared_uses(3);
+    for i in &all {
+        w.add(i).unwrap();
+    }
+    let (out, _) = w.finish().unwrap();
+    out.finish().unwrap().sync_all().unwrap();
+    let f = std::fs::read(&path).unwrap();
+    let p = check(&f).unwrap();
+    let messages: Vec<&Nbt> = p
+        .nodes
+        .iter()
+        .filter(|(nid, _)| *nid & 0x1F == 0x04)
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(messages.len(), all.len());
+    let mut subtrees: BTreeMap<u64, usize> = BTreeMap::new();
+    for m in &messages {
+        *subtrees.entry(m.sub).or_default() += 1;
+    }
+    assert_eq!(
+        subtrees.values().copied().collect::<Vec<_>>(),
+        [3, 3, 3, 1, 1],
+        "four shared trees of up to three messages and the long note's own"
+    );
+    for bid in subtrees.keys() {
+        assert_eq!(
+            p.blocks[bid].refs as usize,
+            1 + subtrees[bid],
+            "cRef of {bid:#x}"
+        );
+    }
+    let read = smsync::codec::pst::read(&path).unwrap();
+    let back: Vec<Item> = read.into_iter().map(|i| i.item.unwrap()).collect();
+    assert_eq!(by_key(&back), by_key(&all));
+    assert_eq!(check_contents_tables(&path).unwrap(), all.len());
+}
+
+#[test]
 fn the_same_items_give_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), &items(5, 5));

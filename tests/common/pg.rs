@@ -62,7 +62,10 @@ impl Drop for PgDb {
         // Best effort: a failing drop must not hide the test's own failure.
         let _ = Command::new(psql_bin())
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &self.server, "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
             .output();
     }
 }
@@ -87,7 +90,17 @@ pub fn with_database(server: &str, name: &str) -> String {
 /// Runs one SQL command on `url` with psql; panics with psql's message when it fails.
 pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new(psql_bin())
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            sql,
+        ])
         .output()
         .expect("run psql (Debian's postgresql-client)");
     assert!(
