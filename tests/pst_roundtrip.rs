@@ -462,3 +462,47 @@ fn a_pst_saved_by_outlook_while_the_export_runs_is_not_replaced() {
         "the user's file is still there"
     );
 }
+
+/// A PST is read from its file, not into memory: one above the size limit for other files
+/// is ingested all the same (with the child-process check), while a CSV above it is still
+/// refused with the limit.
+#[test]
+fn a_pst_above_the_size_limit_is_ingested_from_its_file() {
+    use smsync::ingest::{FileOutcome, Options as IngestOptions, ingest};
+    let (dir, mut s) = sample_store();
+    let drop = dir.path().join("drop");
+    export(&mut s, &drop, "pst");
+    let path = pst_of(&drop);
+    let (contact, ..) = edit_in_outlook(&path, &s);
+    let inbox = Layout::new(&drop, DANA).inbox;
+    let mine = inbox.join("mine.pst");
+    fs::rename(&path, &mine).unwrap();
+    let size = fs::metadata(&mine).unwrap().len();
+    let limit = 32 * 1024;
+    assert!(size > 2 * limit, "a PST of {size} bytes");
+    fs::write(inbox.join("big.csv"), vec![b'a'; 2 * limit as usize]).unwrap();
+    let opts = IngestOptions {
+        max_size: limit,
+        pst_checker: Some(PathBuf::from(env!("CARGO_BIN_EXE_smsync"))),
+        ..IngestOptions::default()
+    };
+    let p = s.profile(DANA).unwrap();
+    let r = ingest(&mut s, &p, &drop, &[], &opts).unwrap();
+    let of = |name: &str| r.files.iter().find(|f| f.file.ends_with(name)).unwrap();
+    // Partial: the task In Progress marked complete is refused, as the rules say.
+    assert_eq!(of("mine.pst").outcome, FileOutcome::Partial, "{r:#?}");
+    assert_eq!(
+        s.get(contact).unwrap().text("phone"),
+        "+1 555 0100 ✓",
+        "the edit in the PST was applied"
+    );
+    let csv = of("big.csv");
+    assert_eq!(csv.outcome, FileOutcome::Rejected);
+    assert!(csv.error.as_ref().unwrap().contains("above the limit"));
+    // The same PST again is known by its hash, taken as the file streamed by.
+    let processed = files_in(&Layout::new(&drop, DANA).processed);
+    let again = processed.iter().find(|p| p.ends_with("mine.pst")).unwrap();
+    fs::copy(again, inbox.join("again.pst")).unwrap();
+    let r = ingest(&mut s, &p, &drop, &[], &opts).unwrap();
+    assert_eq!(r.files[0].outcome, FileOutcome::Duplicate, "{r:#?}");
+}
