@@ -506,3 +506,41 @@ fn a_pst_above_the_size_limit_is_ingested_from_its_file() {
     let r = ingest(&mut s, &p, &drop, &[], &opts).unwrap();
     assert_eq!(r.files[0].outcome, FileOutcome::Duplicate, "{r:#?}");
 }
+
+/// A closed SI goes out once more as Completed to the other outputs, but the PST is written
+/// from the synced set, which it has left: the export state must not say the PST holds it
+/// (while vdir, which wrote it as Completed, does).
+#[test]
+fn a_closed_si_leaves_the_pst_and_its_state_says_so() {
+    use smsync::export::OutputKind;
+    let (dir, mut s) = sample_store();
+    let drop = dir.path().join("drop");
+    export(&mut s, &drop, "vdir,pst");
+    let path = pst_of(&drop);
+    let closing = Key::new(Kind::Si, 1001);
+    assert!(keys(&read(&path)).contains(&closing));
+    let employee = s.profile(DANA).unwrap().employee;
+    let held = |s: &SqliteStore| s.exported(employee, closing).unwrap().map_or(0, |e| e.held);
+    assert_ne!(held(&s) & OutputKind::Pst.bit(), 0);
+    set(
+        &mut s,
+        closing,
+        &[("status", "Closed"), ("completed", "2026-11-30")],
+    );
+    let r = export(&mut s, &drop, "vdir,pst");
+    assert!(r.change_files.contains(&path), "the PST is rewritten");
+    assert!(!keys(&read(&path)).contains(&closing), "not in the PST");
+    assert_eq!(
+        held(&s) & OutputKind::Pst.bit(),
+        0,
+        "the PST does not hold it"
+    );
+    assert_ne!(
+        held(&s) & OutputKind::Vdir.bit(),
+        0,
+        "vdir holds it, as Completed"
+    );
+    // Nothing is owed to the PST: the next run leaves it as it is.
+    let r = export(&mut s, &drop, "pst");
+    assert!(r.change_files.is_empty(), "{:?}", r.change_files);
+}

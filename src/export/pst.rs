@@ -28,6 +28,7 @@ use super::output::{Output, OutputKind, Put, Side, WholeSource, Written};
 use crate::codec::item::Item;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::model::SiStatus;
 use crate::pst_write::PstWriter;
 use crate::pst_write::sink::FileSink;
 
@@ -327,8 +328,13 @@ impl Output for Pst {
         OutputKind::Pst
     }
 
-    /// The item goes into the next file; the state then records that the PST holds it.
-    fn put(&mut self, _w: &mut Written, _side: Side, _item: &Item, _in_set: bool) -> Result<Put> {
+    /// The item goes into the next file; the state then records that the PST holds it. A
+    /// closed SI (which goes out once more as Completed to the other outputs) is not in the
+    /// synced set the file is written from: the PST no longer holds it.
+    fn put(&mut self, _w: &mut Written, _side: Side, item: &Item, _in_set: bool) -> Result<Put> {
+        if item.si_status() == Some(SiStatus::Closed) {
+            return Ok(Put::LeftOut);
+        }
         Ok(Put::Done)
     }
 
