@@ -399,6 +399,13 @@ fn check_refs(f: &[u8], p: &Parsed) -> Result<(), String> {
 /// The AMap pages (and the other map pages) equal what is allocated.
 fn check_amap(f: &[u8], p: &Parsed) -> Result<(), String> {
     let n = (f.len() as u64 - AMAP_FIRST).div_ceil(AMAP_RANGE);
+    if (f.len() as u64 - AMAP_FIRST) % AMAP_RANGE != 0 {
+        return Err(format!(
+            "the file ends at {:#x}, inside the range of AMap {} (Outlook's end at a range's end)",
+            f.len(),
+            n - 1
+        ));
+    }
     let mut expected = vec![[0u8; 496]; n as usize];
     let mut mark = |ib: u64, len: u64| {
         for bit in (ib - AMAP_FIRST) / 64..(ib - AMAP_FIRST + len) / 64 {
@@ -586,6 +593,31 @@ fn amaps(f: &[u8]) -> Vec<Vec<u8>> {
 }
 
 // ---------------------------------------------------------------- tests
+
+/// Outlook's own files end where their last AMap's range ends, and their header says so
+/// (ibFileEof the file's size, ibAMapLast the start of that range); smsync's do the same.
+#[test]
+fn the_file_ends_at_the_end_of_its_last_amap_range_as_outlooks_do() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let dir = tempfile::tempdir().unwrap();
+    let ours = write(dir.path(), &items(300, 40));
+    for (name, f) in [
+        (
+            "Empty.pst",
+            std::fs::read(corpus.join("outlook-pst-crate__Empty.pst")).unwrap(),
+        ),
+        (
+            "SampleContacts.pst",
+            std::fs::read(corpus.join("aspose-net__SampleContacts.pst")).unwrap(),
+        ),
+        ("smsync's", ours),
+    ] {
+        let len = f.len() as u64;
+        assert_eq!((len - AMAP_FIRST) % AMAP_RANGE, 0, "{name}: {len} bytes");
+        assert_eq!(u64le(&f, 180 + 4), len, "{name}: ibFileEof");
+        assert_eq!(u64le(&f, 180 + 12), len - AMAP_RANGE, "{name}: ibAMapLast");
+    }
+}
 
 #[test]
 fn the_crc_is_the_one_outlook_writes() {

@@ -4,6 +4,7 @@
 //! bytes per block and node) and the allocation bits are kept; [`Ndb::finish`] then writes
 //! the BBT and NBT pages (built bottom-up), the AMap, PMap, FMap and FPMap pages in the slots
 //! the file's size gives them (§2.2.2.7), the density list and the header with its CRCs.
+//! The file ends at the end of the last AMap's range, as Outlook's files do.
 //!
 //! Layout: the header at 0, the density list at 0x4200, the first AMap at 0x4400 and one
 //! every 253,952 bytes (0x3E000) after it, each followed by the PMap of every eighth AMap,
@@ -474,8 +475,11 @@ impl<W: Write + Seek> Ndb<W> {
         let nbt = self.btree(PTYPE_NBT, nodes.len(), 15, 32, &node_leaf)?;
         let (n_blocks, n_nodes) = (blocks.len(), nodes.len());
         drop((blocks, nodes));
-        let eof = self.pos;
-        // The file ends where its last allocation ends.
+        // The file ends where the last AMap's range ends, as Outlook's own files do (their
+        // ibFileEof is always such an end): the free space the header and the AMap count is
+        // inside the file.
+        let eof = amap_offset(self.amaps.len() as u64);
+        debug_assert!(eof >= self.pos);
         self.put(eof, &[])?;
 
         // Map pages, in every AMap range the file reaches.
