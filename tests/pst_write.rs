@@ -399,7 +399,7 @@ fn check_refs(f: &[u8], p: &Parsed) -> Result<(), String> {
 /// The AMap pages (and the other map pages) equal what is allocated.
 fn check_amap(f: &[u8], p: &Parsed) -> Result<(), String> {
     let n = (f.len() as u64 - AMAP_FIRST).div_ceil(AMAP_RANGE);
-    if (f.len() as u64 - AMAP_FIRST) % AMAP_RANGE != 0 {
+    if !(f.len() as u64 - AMAP_FIRST).is_multiple_of(AMAP_RANGE) {
         return Err(format!(
             "the file ends at {:#x}, inside the range of AMap {} (Outlook's end at a range's end)",
             f.len(),

@@ -64,9 +64,9 @@ fn item(u: &mut Unstructured, n: i64) -> Result<Item> {
                     .map(|name| Named { key: None, name })
                     .collect(),
             ),
-            "status" => Field::Text(
-                (*u.choose(&["In Progress", "Completion Requested", "Closed"])?).into(),
-            ),
+            "status" => {
+                Field::Text((*u.choose(&["In Progress", "Completion Requested", "Closed"])?).into())
+            }
             "priority" => Field::Text((*u.choose(&["High", "Normal", "Low"])?).into()),
             "start" | "due" | "completed" => date(u)?,
             "notes" | "description" => Field::Text(text(u, 5000, false)?),
