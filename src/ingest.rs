@@ -44,7 +44,7 @@ pub struct Options {
     pub dates: DateFormat,
     /// Print the plan and change nothing: no database write, no file moved.
     pub dry_run: bool,
-    /// Files larger than this are refused (bytes).
+    /// Files larger than this are refused (bytes); not a PST, which is read from its file.
     pub max_size: u64,
     /// Files per transaction.
     pub batch: usize,
@@ -960,6 +960,14 @@ fn is_symlink_refusal(e: &std::io::Error, path: &Path) -> bool {
         && fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
+/// Whether the open file is a PST (starts with `!BDN`); leaves it at its start.
+fn is_pst(mut f: &fs::File) -> bool {
+    use std::io::Seek;
+    let mut head = [0u8; 4];
+    let pst = f.read_exact(&mut head).is_ok() && sniff(&head) == Format::Pst;
+    pst & f.rewind().is_ok()
+}
+
 fn load(path: &Path, opts: &Options) -> Input {
     let name = path
         .file_name()
@@ -998,7 +1006,9 @@ fn load(path: &Path, opts: &Options) -> Input {
         Ok((_, m)) if !m.is_file() => {
             input.error = Some("not a regular file; smsync reads only regular files".into());
         }
-        Ok((_, m)) if m.len() > opts.max_size => {
+        // A PST is read from its file (never into memory), so no size limit applies to
+        // it: only its head is kept (for `sniff`), and its hash is taken as it streams by.
+        Ok((f, m)) if m.len() > opts.max_size && !is_pst(&f) => {
             input.error = Some(format!(
                 "{} bytes, above the limit of {} bytes; split the export or raise --max-size",
                 m.len(),
@@ -1006,14 +1016,30 @@ fn load(path: &Path, opts: &Options) -> Input {
             ));
         }
         Ok((mut f, m)) => {
-            let mut b = Vec::with_capacity(m.len() as usize + 1);
-            match f.read_to_end(&mut b) {
+            let pst = is_pst(&f);
+            let mut b = Vec::with_capacity(if pst { 4 } else { m.len() as usize + 1 });
+            let mut hash = Sha256::new();
+            let read = if pst {
+                (&mut f).take(4).read_to_end(&mut b).and_then(|_| {
+                    hash.update(&b);
+                    let mut chunk = vec![0u8; 1 << 20];
+                    loop {
+                        match f.read(&mut chunk)? {
+                            0 => break Ok(0),
+                            n => hash.update(&chunk[..n]),
+                        }
+                    }
+                })
+            } else {
+                f.read_to_end(&mut b).map(|n| {
+                    hash.update(&b);
+                    n as u64
+                })
+            };
+            match read {
                 Ok(_) => {
                     input.seen = Some((m.len(), m.modified().ok()));
-                    input.hash = Sha256::digest(&b)
-                        .iter()
-                        .map(|x| format!("{x:02x}"))
-                        .collect();
+                    input.hash = hash.finalize().iter().map(|x| format!("{x:02x}")).collect();
                     input.parsed = read_ahead(path, &b, opts);
                     input.bytes = Some(b);
                 }

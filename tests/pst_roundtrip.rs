@@ -462,3 +462,85 @@ fn a_pst_saved_by_outlook_while_the_export_runs_is_not_replaced() {
         "the user's file is still there"
     );
 }
+
+/// A PST is read from its file, not into memory: one above the size limit for other files
+/// is ingested all the same (with the child-process check), while a CSV above it is still
+/// refused with the limit.
+#[test]
+fn a_pst_above_the_size_limit_is_ingested_from_its_file() {
+    use smsync::ingest::{FileOutcome, Options as IngestOptions, ingest};
+    let (dir, mut s) = sample_store();
+    let drop = dir.path().join("drop");
+    export(&mut s, &drop, "pst");
+    let path = pst_of(&drop);
+    let (contact, ..) = edit_in_outlook(&path, &s);
+    let inbox = Layout::new(&drop, DANA).inbox;
+    let mine = inbox.join("mine.pst");
+    fs::rename(&path, &mine).unwrap();
+    let size = fs::metadata(&mine).unwrap().len();
+    let limit = 32 * 1024;
+    assert!(size > 2 * limit, "a PST of {size} bytes");
+    fs::write(inbox.join("big.csv"), vec![b'a'; 2 * limit as usize]).unwrap();
+    let opts = IngestOptions {
+        max_size: limit,
+        pst_checker: Some(PathBuf::from(env!("CARGO_BIN_EXE_smsync"))),
+        ..IngestOptions::default()
+    };
+    let p = s.profile(DANA).unwrap();
+    let r = ingest(&mut s, &p, &drop, &[], &opts).unwrap();
+    let of = |name: &str| r.files.iter().find(|f| f.file.ends_with(name)).unwrap();
+    // Partial: the task In Progress marked complete is refused, as the rules say.
+    assert_eq!(of("mine.pst").outcome, FileOutcome::Partial, "{r:#?}");
+    assert_eq!(
+        s.get(contact).unwrap().text("phone"),
+        "+1 555 0100 ✓",
+        "the edit in the PST was applied"
+    );
+    let csv = of("big.csv");
+    assert_eq!(csv.outcome, FileOutcome::Rejected);
+    assert!(csv.error.as_ref().unwrap().contains("above the limit"));
+    // The same PST again is known by its hash, taken as the file streamed by.
+    let processed = files_in(&Layout::new(&drop, DANA).processed);
+    let again = processed.iter().find(|p| p.ends_with("mine.pst")).unwrap();
+    fs::copy(again, inbox.join("again.pst")).unwrap();
+    let r = ingest(&mut s, &p, &drop, &[], &opts).unwrap();
+    assert_eq!(r.files[0].outcome, FileOutcome::Duplicate, "{r:#?}");
+}
+
+/// A closed SI goes out once more as Completed to the other outputs, but the PST is written
+/// from the synced set, which it has left: the export state must not say the PST holds it
+/// (while vdir, which wrote it as Completed, does).
+#[test]
+fn a_closed_si_leaves_the_pst_and_its_state_says_so() {
+    use smsync::export::OutputKind;
+    let (dir, mut s) = sample_store();
+    let drop = dir.path().join("drop");
+    export(&mut s, &drop, "vdir,pst");
+    let path = pst_of(&drop);
+    let closing = Key::new(Kind::Si, 1001);
+    assert!(keys(&read(&path)).contains(&closing));
+    let employee = s.profile(DANA).unwrap().employee;
+    let held = |s: &SqliteStore| s.exported(employee, closing).unwrap().map_or(0, |e| e.held);
+    assert_ne!(held(&s) & OutputKind::Pst.bit(), 0);
+    set(
+        &mut s,
+        closing,
+        &[("status", "Closed"), ("completed", "2026-11-30")],
+    );
+    let r = export(&mut s, &drop, "vdir,pst");
+    assert!(r.change_files.contains(&path), "the PST is rewritten");
+    assert!(!keys(&read(&path)).contains(&closing), "not in the PST");
+    assert_eq!(
+        held(&s) & OutputKind::Pst.bit(),
+        0,
+        "the PST does not hold it"
+    );
+    assert_ne!(
+        held(&s) & OutputKind::Vdir.bit(),
+        0,
+        "vdir holds it, as Completed"
+    );
+    // Nothing is owed to the PST: the next run leaves it as it is.
+    let r = export(&mut s, &drop, "pst");
+    assert!(r.change_files.is_empty(), "{:?}", r.change_files);
+}

@@ -399,6 +399,13 @@ fn check_refs(f: &[u8], p: &Parsed) -> Result<(), String> {
 /// The AMap pages (and the other map pages) equal what is allocated.
 fn check_amap(f: &[u8], p: &Parsed) -> Result<(), String> {
     let n = (f.len() as u64 - AMAP_FIRST).div_ceil(AMAP_RANGE);
+    if !(f.len() as u64 - AMAP_FIRST).is_multiple_of(AMAP_RANGE) {
+        return Err(format!(
+            "the file ends at {:#x}, inside the range of AMap {} (Outlook's end at a range's end)",
+            f.len(),
+            n - 1
+        ));
+    }
     let mut expected = vec![[0u8; 496]; n as usize];
     let mut mark = |ib: u64, len: u64| {
         for bit in (ib - AMAP_FIRST) / 64..(ib - AMAP_FIRST + len) / 64 {
@@ -587,6 +594,31 @@ fn amaps(f: &[u8]) -> Vec<Vec<u8>> {
 
 // ---------------------------------------------------------------- tests
 
+/// Outlook's own files end where their last AMap's range ends, and their header says so
+/// (ibFileEof the file's size, ibAMapLast the start of that range); smsync's do the same.
+#[test]
+fn the_file_ends_at_the_end_of_its_last_amap_range_as_outlooks_do() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let dir = tempfile::tempdir().unwrap();
+    let ours = write(dir.path(), &items(300, 40));
+    for (name, f) in [
+        (
+            "Empty.pst",
+            std::fs::read(corpus.join("outlook-pst-crate__Empty.pst")).unwrap(),
+        ),
+        (
+            "SampleContacts.pst",
+            std::fs::read(corpus.join("aspose-net__SampleContacts.pst")).unwrap(),
+        ),
+        ("smsync's", ours),
+    ] {
+        let len = f.len() as u64;
+        assert_eq!((len - AMAP_FIRST) % AMAP_RANGE, 0, "{name}: {len} bytes");
+        assert_eq!(u64le(&f, 180 + 4), len, "{name}: ibFileEof");
+        assert_eq!(u64le(&f, 180 + 12), len - AMAP_RANGE, "{name}: ibAMapLast");
+    }
+}
+
 #[test]
 fn the_crc_is_the_one_outlook_writes() {
     // Outlook's own empty store and pstsdk's Unicode sample: both header CRCs computed here
@@ -613,6 +645,56 @@ fn smsyncs_reader_reads_every_item_back_unchanged() {
     let back: Vec<Item> = read.into_iter().map(|i| i.item.unwrap()).collect();
     assert_eq!(by_key(&back), by_key(&all));
     check(&f).unwrap();
+    assert_eq!(check_contents_tables(&path).unwrap(), all.len());
+}
+
+#[test]
+fn messages_share_their_empty_recipient_table_and_subnode_tree_within_the_reference_count() {
+    use smsync::pst_write::PstWriter;
+    use smsync::pst_write::sink::FileSink;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("Service Master.pst");
+    let mut all = items(10, 0);
+    // A message with a value over one heap allocation has a subnode tree of its own, which
+    // names the shared recipient table.
+    all.push(contact(900, &"Lange Notiz ✓ ".repeat(300)));
+    let mut w = PstWriter::new(FileSink::new(std::fs::File::create(&path).unwrap())).unwrap();
+    // Three messages to a copy: 11 messages need four subnode trees and, with the one of
+    // the long note, four references to recipient tables (two copies).
+    w.set_shared_uses(3);
+    for i in &all {
+        w.add(i).unwrap();
+    }
+    let (out, _) = w.finish().unwrap();
+    out.finish().unwrap().sync_all().unwrap();
+    let f = std::fs::read(&path).unwrap();
+    let p = check(&f).unwrap();
+    let messages: Vec<&Nbt> = p
+        .nodes
+        .iter()
+        .filter(|(nid, _)| *nid & 0x1F == 0x04)
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(messages.len(), all.len());
+    let mut subtrees: BTreeMap<u64, usize> = BTreeMap::new();
+    for m in &messages {
+        *subtrees.entry(m.sub).or_default() += 1;
+    }
+    assert_eq!(
+        subtrees.values().copied().collect::<Vec<_>>(),
+        [3, 3, 3, 1, 1],
+        "four shared trees of up to three messages and the long note's own"
+    );
+    for bid in subtrees.keys() {
+        assert_eq!(
+            p.blocks[bid].refs as usize,
+            1 + subtrees[bid],
+            "cRef of {bid:#x}"
+        );
+    }
+    let read = smsync::codec::pst::read(&path).unwrap();
+    let back: Vec<Item> = read.into_iter().map(|i| i.item.unwrap()).collect();
+    assert_eq!(by_key(&back), by_key(&all));
     assert_eq!(check_contents_tables(&path).unwrap(), all.len());
 }
 

@@ -367,11 +367,12 @@ impl Files {
                 Action::Write { in_set } => {
                     match out.put(&mut self.written, side, &item, in_set)? {
                         Put::Done => written |= o.bit(),
+                        Put::LeftOut => removed |= o.bit(),
                         Put::Refused => refused |= o.bit(),
                     }
                 }
                 Action::Remove => match out.remove(&item)? {
-                    Put::Done => removed |= o.bit(),
+                    Put::Done | Put::LeftOut => removed |= o.bit(),
                     Put::Refused => refused |= o.bit(),
                 },
                 Action::Unchanged => unchanged = true,

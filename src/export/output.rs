@@ -200,6 +200,10 @@ impl Written {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {
     Done,
+    /// The output does not hold the item after this: a whole-file output asked to write an
+    /// item outside the set its file holds (the PST and a closed SI going out as Completed).
+    /// The export state records it as removed from that output.
+    LeftOut,
     /// A value cannot be written in this output's encoding: the item is left out of this
     /// output (and stays pending for it); the output recorded a [`Refusal`].
     Refused,

@@ -16,8 +16,9 @@
 //! a size or time that changes while smsync reads it) is left alone either way.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -27,7 +28,12 @@ use super::output::{Output, OutputKind, Put, Side, WholeSource, Written};
 use crate::codec::item::Item;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::model::SiStatus;
 use crate::pst_write::PstWriter;
+use crate::pst_write::sink::FileSink;
+
+/// Items handed to the PST encoder at a time.
+const BATCH: usize = 256;
 
 /// The file's name in `outlook/`.
 pub const FILE_NAME: &str = "Service Master.pst";
@@ -322,8 +328,13 @@ impl Output for Pst {
         OutputKind::Pst
     }
 
-    /// The item goes into the next file; the state then records that the PST holds it.
-    fn put(&mut self, _w: &mut Written, _side: Side, _item: &Item, _in_set: bool) -> Result<Put> {
+    /// The item goes into the next file; the state then records that the PST holds it. A
+    /// closed SI (which goes out once more as Completed to the other outputs) is not in the
+    /// synced set the file is written from: the PST no longer holds it.
+    fn put(&mut self, _w: &mut Written, _side: Side, item: &Item, _in_set: bool) -> Result<Put> {
+        if item.si_status() == Some(SiStatus::Closed) {
+            return Ok(Put::LeftOut);
+        }
         Ok(Put::Done)
     }
 
@@ -336,17 +347,48 @@ impl Output for Pst {
         Some(path(&self.layout).exists())
     }
 
+    /// The records are read and made items on this thread while a second encodes them
+    /// into the PST and a third writes its bytes ([`FileSink`]).
     fn write_whole(&mut self, set: &mut WholeSource) -> Result<()> {
         let tmp = self.temp();
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let result = (|| -> Result<()> {
-            let io = |e| Error::io(&tmp, e);
-            let mut w = PstWriter::new(BufWriter::with_capacity(1 << 20, file)).map_err(io)?;
-            set(&mut |r| w.add(&Item::from_record(&r)).map_err(io))?;
-            let (out, _) = w.finish().map_err(io)?;
-            let f = out.into_inner().map_err(|e| io(e.into_error()))?;
-            f.sync_all().map_err(io)
-        })();
+        let io = |e| Error::io(&tmp, e);
+        let result = std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(4);
+            let encoder = scope.spawn(move || -> std::io::Result<File> {
+                let mut w = PstWriter::new(FileSink::new(file))?;
+                for batch in rx {
+                    for item in &batch {
+                        w.add(item)?;
+                    }
+                }
+                let (out, _) = w.finish()?;
+                out.finish()
+            });
+            let mut batch = Vec::with_capacity(BATCH);
+            let read = set(&mut |r| {
+                batch.push(Item::from_record(&r));
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    // A send fails only when the encoder stopped; its error is the one told.
+                    tx.send(full)
+                        .map_err(|_| Error::Other("the PST encoder stopped".into()))?;
+                }
+                Ok(())
+            });
+            if read.is_ok() && !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            drop(tx);
+            let encoded = encoder
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the PST encoder panicked")));
+            match (read, encoded) {
+                (Ok(()), Ok(f)) => f.sync_all().map_err(io),
+                (_, Err(e)) => Err(io(e)),
+                (Err(e), Ok(_)) => Err(e),
+            }
+        });
         match result {
             Ok(()) => {
                 self.written = Some(tmp);

@@ -72,11 +72,20 @@ impl Block {
     }
 
     /// The block's bytes, with `header` (of [`Block::header_len`] bytes after ibHnpm).
+    #[cfg(test)]
     fn bytes(&self, header: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        self.bytes_into(header, &mut b);
+        b
+    }
+
+    /// [`Block::bytes`] into `b` (cleared first).
+    fn bytes_into(&self, header: &[u8], b: &mut Vec<u8>) {
         let h = self.header_len();
         let body = h + self.data.len();
         let hnpm = body.div_ceil(2) * 2;
-        let mut b = Vec::with_capacity(self.size());
+        b.clear();
+        b.reserve(self.size());
         b.extend_from_slice(&(hnpm as u16).to_le_bytes());
         b.extend_from_slice(header);
         debug_assert_eq!(b.len(), h);
@@ -88,7 +97,6 @@ impl Block {
             b.extend_from_slice(&((h + s) as u16).to_le_bytes());
         }
         b.extend_from_slice(&(body as u16).to_le_bytes());
-        b
     }
 }
 
@@ -103,6 +111,8 @@ pub struct Heap {
     /// bitmap block until they are written).
     bids: Vec<(u64, u64)>,
     fills: Vec<u8>,
+    /// The bytes of the block being written (reused).
+    buf: Vec<u8>,
 }
 
 impl Heap {
@@ -114,6 +124,7 @@ impl Heap {
             bitmap: None,
             bids: Vec::new(),
             fills: Vec::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -163,9 +174,11 @@ impl Heap {
         block: Block,
         header: &[u8],
     ) -> io::Result<()> {
-        let bytes = block.bytes(header);
-        let bid = ndb.block(&bytes, false)?;
-        self.bids[block.index] = (bid, bytes.len() as u64);
+        let mut buf = std::mem::take(&mut self.buf);
+        block.bytes_into(header, &mut buf);
+        let bid = ndb.block(&buf, false)?;
+        self.bids[block.index] = (bid, buf.len() as u64);
+        self.buf = buf;
         Ok(())
     }
 
@@ -210,7 +223,8 @@ pub struct BthBuilder {
     leaf: Vec<u8>,
     /// Per level: (first key, HID) of the pages written.
     levels: Vec<Vec<(Vec<u8>, u32)>>,
-    last: Option<Vec<u8>>,
+    /// The last key, as a number (keys are 2 or 4 bytes, little-endian).
+    last: Option<u64>,
 }
 
 impl BthBuilder {
@@ -234,8 +248,11 @@ impl BthBuilder {
             return Err(err("a BTH record of the wrong size"));
         }
         // Keys compare as little-endian numbers.
-        let k: Vec<u8> = record[..self.key].iter().rev().copied().collect();
-        if self.last.as_ref().is_some_and(|l| *l >= k) {
+        let k = record[..self.key]
+            .iter()
+            .rev()
+            .fold(0u64, |n, b| n << 8 | *b as u64);
+        if self.last.is_some_and(|l| l >= k) {
             return Err(err("BTH records out of order"));
         }
         self.last = Some(k);
@@ -288,28 +305,87 @@ impl BthBuilder {
 
 /// The bytes of a property value as stored (Unicode text as UTF-16LE, no terminator).
 pub fn value_bytes(v: &PropValue) -> Vec<u8> {
-    fn utf16(s: &str) -> Vec<u8> {
-        s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-    }
-    match v {
-        PropValue::Int(n) => (*n as i32).to_le_bytes().to_vec(),
-        PropValue::Bool(b) => vec![*b as u8],
-        PropValue::Double(d) => d.to_le_bytes().to_vec(),
-        PropValue::Time(t) => t.0.to_le_bytes().to_vec(),
-        PropValue::Text(s) => utf16(s),
-        PropValue::Binary(b) => b.clone(),
-        PropValue::Texts(list) => {
-            let mut head = (list.len() as u32).to_le_bytes().to_vec();
-            let mut body = Vec::new();
-            let start = 4 + 4 * list.len();
-            for s in list {
-                head.extend_from_slice(&((start + body.len()) as u32).to_le_bytes());
-                body.extend_from_slice(&utf16(s));
-            }
-            head.extend_from_slice(&body);
-            head
+    let mut out = Vec::new();
+    value_bytes_into(v, &mut out);
+    out
+}
+
+/// Appends `s` as UTF-16LE.
+fn utf16_into(s: &str, out: &mut Vec<u8>) {
+    out.reserve(2 * s.len());
+    if s.is_ascii() {
+        out.extend(s.bytes().flat_map(|b| [b, 0]));
+    } else {
+        for u in s.encode_utf16() {
+            out.extend_from_slice(&u.to_le_bytes());
         }
     }
+}
+
+/// Appends the bytes of [`value_bytes`] to `out`.
+pub fn value_bytes_into(v: &PropValue, out: &mut Vec<u8>) {
+    match v {
+        PropValue::Int(n) => out.extend_from_slice(&(*n as i32).to_le_bytes()),
+        PropValue::Bool(b) => out.push(*b as u8),
+        PropValue::Double(d) => out.extend_from_slice(&d.to_le_bytes()),
+        PropValue::Time(t) => out.extend_from_slice(&t.0.to_le_bytes()),
+        PropValue::Text(s) => utf16_into(s, out),
+        PropValue::Binary(b) => out.extend_from_slice(b),
+        PropValue::Texts(list) => {
+            let at = out.len();
+            out.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            out.resize(at + 4 + 4 * list.len(), 0);
+            let start = 4 + 4 * list.len();
+            for (i, s) in list.iter().enumerate() {
+                let off = (out.len() - at) as u32;
+                debug_assert!(off as usize >= start);
+                out[at + 4 + 4 * i..at + 8 + 4 * i].copy_from_slice(&off.to_le_bytes());
+                utf16_into(s, out);
+            }
+        }
+    }
+}
+
+/// A property with its value in stored form ([`value_bytes`]): its ID, the type it is
+/// stored as, and the type of the value it came from ([`PropValue::prop_type`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stored<'a> {
+    pub id: u16,
+    pub ty: PropType,
+    pub value_ty: PropType,
+    pub bytes: &'a [u8],
+}
+
+/// Encodes `props` into `buf` (cleared first): (ID, type, value type, byte range), sorted by
+/// ID; for an ID given twice, the first.
+fn encode<'p>(
+    props: impl Iterator<Item = (u16, PropType, &'p PropValue)>,
+    buf: &mut Vec<u8>,
+) -> Vec<(u16, PropType, PropType, std::ops::Range<usize>)> {
+    buf.clear();
+    let mut out = Vec::new();
+    for (id, ty, v) in props {
+        let at = buf.len();
+        value_bytes_into(v, buf);
+        out.push((id, ty, v.prop_type(), at..buf.len()));
+    }
+    out.sort_by_key(|p| p.0);
+    out.dedup_by_key(|p| p.0);
+    out
+}
+
+fn stored<'a>(
+    list: &[(u16, PropType, PropType, std::ops::Range<usize>)],
+    buf: &'a [u8],
+) -> Vec<Stored<'a>> {
+    list.iter()
+        .map(|(id, ty, value_ty, r)| Stored {
+            id: *id,
+            ty: *ty,
+            value_ty: *value_ty,
+            bytes: &buf[r.clone()],
+        })
+        .collect()
 }
 
 /// Whether a value of this type sits in the PC record itself (4 bytes or fewer).
@@ -385,22 +461,39 @@ pub fn pc<W: Write + Seek>(
     subs: &mut Subnodes,
     props: &[(u16, PropType, PropValue)],
 ) -> io::Result<u64> {
+    if props
+        .iter()
+        .enumerate()
+        .any(|(i, p)| props[..i].iter().any(|q| q.0 == p.0))
+    {
+        return Err(err("BTH records out of order"));
+    }
+    let mut buf = Vec::new();
+    let list = encode(props.iter().map(|(id, ty, v)| (*id, *ty, v)), &mut buf);
+    pc_stored(ndb, subs, &stored(&list, &buf))
+}
+
+/// [`pc`] of properties in stored form, sorted by ID.
+pub fn pc_stored<W: Write + Seek>(
+    ndb: &mut Ndb<W>,
+    subs: &mut Subnodes,
+    props: &[Stored],
+) -> io::Result<u64> {
     let mut heap = Heap::new(SIG_PC);
-    let mut sorted: Vec<&(u16, PropType, PropValue)> = props.iter().collect();
-    sorted.sort_by_key(|p| p.0);
     let mut bth = BthBuilder::new(2, 6);
-    for (id, ty, v) in sorted {
-        let bytes = value_bytes(v);
-        let word = if inline(*ty) {
+    for p in props {
+        let bytes = p.bytes;
+        let word = if inline(p.ty) {
             let mut w = [0u8; 4];
             w[..bytes.len().min(4)].copy_from_slice(&bytes[..bytes.len().min(4)]);
             u32::from_le_bytes(w)
         } else {
-            hnid(&mut heap, subs, ndb, &bytes)?
+            hnid(&mut heap, subs, ndb, bytes)?
         };
-        let mut r = id.to_le_bytes().to_vec();
-        r.extend_from_slice(&ty.code().to_le_bytes());
-        r.extend_from_slice(&word.to_le_bytes());
+        let mut r = [0u8; 8];
+        r[0..2].copy_from_slice(&p.id.to_le_bytes());
+        r[2..4].copy_from_slice(&p.ty.code().to_le_bytes());
+        r[4..8].copy_from_slice(&word.to_le_bytes());
         bth.push(&mut heap, ndb, &r)?;
     }
     let root = bth.finish(&mut heap, ndb)?;
@@ -449,6 +542,8 @@ pub struct Table {
     blocks: Vec<(u64, u64)>,
     pending: Vec<u8>,
     count: u32,
+    /// The row being made (reused).
+    row: Vec<u8>,
 }
 
 impl Table {
@@ -515,6 +610,7 @@ impl Table {
             blocks: Vec::new(),
             pending: Vec::new(),
             count: 0,
+            row: Vec::new(),
         })
     }
 
@@ -533,31 +629,47 @@ impl Table {
         row_id: u32,
         values: &[(u16, PropValue)],
     ) -> io::Result<()> {
+        let mut buf = Vec::new();
+        // The first value of an ID counts; the type is the column's (checked below).
+        let list = encode(
+            values.iter().map(|(id, v)| (*id, v.prop_type(), v)),
+            &mut buf,
+        );
+        self.row_stored(ndb, row_id, &stored(&list, &buf))
+    }
+
+    /// [`Table::row`] with the values in stored form, sorted by ID.
+    pub fn row_stored<W: Write + Seek>(
+        &mut self,
+        ndb: &mut Ndb<W>,
+        row_id: u32,
+        values: &[Stored],
+    ) -> io::Result<()> {
         let size = self.row_size();
-        let mut row = vec![0u8; size];
+        let mut row = std::mem::take(&mut self.row);
+        row.clear();
+        row.resize(size, 0);
         let ceb = self.ends[2] as usize;
-        let cols = self.columns.clone();
-        for c in &cols {
-            let value = match c.id {
-                ROW_ID => Some(PropValue::Int(row_id as i64)),
-                ROW_VER => Some(PropValue::Int(0)),
-                id => values
-                    .iter()
-                    .find(|(i, _)| *i == id)
-                    .map(|(_, v)| v.clone()),
+        let (id_bytes, ver_bytes) = (row_id.to_le_bytes(), 0u32.to_le_bytes());
+        for i in 0..self.columns.len() {
+            let c = self.columns[i];
+            let (bytes, value_ty) = match c.id {
+                ROW_ID => (&id_bytes[..], PropType::Long),
+                ROW_VER => (&ver_bytes[..], PropType::Long),
+                id => match values.binary_search_by_key(&id, |v| v.id) {
+                    Ok(k) => (values[k].bytes, values[k].value_ty),
+                    Err(_) => continue,
+                },
             };
-            let Some(v) = value else { continue };
-            if v.prop_type() != c.ty && !(c.ty == PropType::Long && matches!(v, PropValue::Int(_)))
-            {
+            if value_ty != c.ty && !(c.ty == PropType::Long && value_ty == PropType::Long) {
                 return Err(err(format!(
                     "column {:#06x}: a value of another type",
                     c.id
                 )));
             }
-            let bytes = value_bytes(&v);
             let cell = &mut row[c.offset as usize..c.offset as usize + c.size as usize];
             if cell_size(c.ty) == 4 && !inline(c.ty) {
-                let h = hnid(&mut self.heap, &mut self.subs, ndb, &bytes)?;
+                let h = hnid(&mut self.heap, &mut self.subs, ndb, bytes)?;
                 if h == 0 {
                     continue;
                 }
@@ -567,25 +679,37 @@ impl Table {
             }
             row[ceb + c.bit as usize / 8] |= 0x80 >> (c.bit % 8);
         }
-        let mut r = row_id.to_le_bytes().to_vec();
-        r.extend_from_slice(&self.count.to_le_bytes());
+        let result = self.push_row(ndb, row_id, &row);
+        self.row = row;
+        result
+    }
+
+    fn push_row<W: Write + Seek>(
+        &mut self,
+        ndb: &mut Ndb<W>,
+        row_id: u32,
+        row: &[u8],
+    ) -> io::Result<()> {
+        let size = row.len();
+        let mut r = [0u8; 8];
+        r[0..4].copy_from_slice(&row_id.to_le_bytes());
+        r[4..8].copy_from_slice(&self.count.to_le_bytes());
         self.row_index.push(&mut self.heap, ndb, &r)?;
         self.count += 1;
         if self.rows_node.is_none() && self.small.len() + size <= MAX_ALLOC {
-            self.small.extend_from_slice(&row);
+            self.small.extend_from_slice(row);
             return Ok(());
         }
         if self.rows_node.is_none() {
             self.rows_node = Some(self.subs.next_nid());
             self.pending = std::mem::take(&mut self.small);
         }
-        self.pending.extend_from_slice(&row);
+        self.pending.extend_from_slice(row);
         let per_block = (MAX_BLOCK_DATA / size) * size;
         while self.pending.len() >= per_block + size {
-            let rest = self.pending.split_off(per_block);
-            let bid = ndb.block(&self.pending, false)?;
+            let bid = ndb.block(&self.pending[..per_block], false)?;
             self.blocks.push((bid, per_block as u64));
-            self.pending = rest;
+            self.pending.drain(..per_block);
         }
         Ok(())
     }

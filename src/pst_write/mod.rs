@@ -5,12 +5,14 @@
 //! - [`ndb`]: the node database (header, blocks, XBLOCK/XXBLOCK, subnode trees, the NBT and
 //!   BBT, AMap/PMap/FMap/FPMap pages, the density list), written front to back;
 //! - [`ltp`]: heap-on-node, BTH, property contexts and table contexts;
+//! - [`sink`]: the file, written on a second thread with its write-back started early;
 //! - [`store`]: the messaging layer: the store, the name-to-ID map, the folders Outlook's
 //!   own empty store has, `Contacts` and `Tasks`, and messages from [`crate::mapi::properties_of`].
 
 pub mod crc;
 pub mod ltp;
 pub mod ndb;
+pub mod sink;
 pub mod store;
 
 pub use store::{PstWriter, write_pst};

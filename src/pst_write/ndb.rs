@@ -4,6 +4,7 @@
 //! bytes per block and node) and the allocation bits are kept; [`Ndb::finish`] then writes
 //! the BBT and NBT pages (built bottom-up), the AMap, PMap, FMap and FPMap pages in the slots
 //! the file's size gives them (§2.2.2.7), the density list and the header with its CRCs.
+//! The file ends at the end of the last AMap's range, as Outlook's files do.
 //!
 //! Layout: the header at 0, the density list at 0x4200, the first AMap at 0x4400 and one
 //! every 253,952 bytes (0x3E000) after it, each followed by the PMap of every eighth AMap,
@@ -150,13 +151,21 @@ impl<W: Write + Seek> Ndb<W> {
     }
 
     fn mark(&mut self, ib: u64, len: u64) {
-        let mut bit = (ib - AMAP_FIRST) / 64;
+        let bit = (ib - AMAP_FIRST) / 64;
         let end = bit + len / 64;
-        while bit < end {
-            let page = (bit / (496 * 8)) as usize;
-            let b = (bit % (496 * 8)) as usize;
-            self.amaps[page][b / 8] |= 0x80 >> (b % 8);
-            bit += 1;
+        const PER_PAGE: u64 = 496 * 8;
+        // An allocation never spans two ranges, except the map pages' own: bit by bit.
+        let mut b = bit;
+        while b < end {
+            let page = &mut self.amaps[(b / PER_PAGE) as usize];
+            let i = (b % PER_PAGE) as usize;
+            if i.is_multiple_of(8) && end - b >= 8 {
+                page[i / 8] = 0xFF;
+                b += 8;
+            } else {
+                page[i / 8] |= 0x80 >> (i % 8);
+                b += 1;
+            }
         }
     }
 
@@ -183,14 +192,21 @@ impl<W: Write + Seek> Ndb<W> {
     /// filled with zeros so that the file is written front to back.
     fn put(&mut self, ib: u64, bytes: &[u8]) -> io::Result<()> {
         debug_assert!(ib >= self.written);
-        const ZEROS: [u8; 4096] = [0; 4096];
-        while self.written < ib {
-            let n = ((ib - self.written) as usize).min(ZEROS.len());
-            self.out.write_all(&ZEROS[..n])?;
-            self.written += n as u64;
-        }
+        self.zeros((ib - self.written) as usize)?;
         self.out.write_all(bytes)?;
         self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes `n` zero bytes.
+    fn zeros(&mut self, mut n: usize) -> io::Result<()> {
+        const ZEROS: [u8; 4096] = [0; 4096];
+        self.written += n as u64;
+        while n > 0 {
+            let k = n.min(ZEROS.len());
+            self.out.write_all(&ZEROS[..k])?;
+            n -= k;
+        }
         Ok(())
     }
 
@@ -203,14 +219,15 @@ impl<W: Write + Seek> Ndb<W> {
         self.next_bid += 1;
         let size = (data.len() + BLOCK_TRAILER).div_ceil(64) * 64;
         let ib = self.alloc(size as u64, 64);
-        let mut buf = Vec::with_capacity(size);
-        buf.extend_from_slice(data);
-        buf.resize(size - BLOCK_TRAILER, 0);
-        buf.extend_from_slice(&(data.len() as u16).to_le_bytes());
-        buf.extend_from_slice(&signature(ib, bid).to_le_bytes());
-        buf.extend_from_slice(&crc32(0, data).to_le_bytes());
-        buf.extend_from_slice(&bid.to_le_bytes());
-        self.put(ib, &buf)?;
+        // The data, its padding and the trailer go straight to the (buffered) output.
+        self.put(ib, data)?;
+        self.zeros(size - BLOCK_TRAILER - data.len())?;
+        let mut trailer = [0u8; BLOCK_TRAILER];
+        trailer[0..2].copy_from_slice(&(data.len() as u16).to_le_bytes());
+        trailer[2..4].copy_from_slice(&signature(ib, bid).to_le_bytes());
+        trailer[4..8].copy_from_slice(&crc32(0, data).to_le_bytes());
+        trailer[8..16].copy_from_slice(&bid.to_le_bytes());
+        self.put(self.written, &trailer)?;
         self.blocks.push(BlockEntry {
             bid,
             ib,
@@ -229,7 +246,11 @@ impl<W: Write + Seek> Ndb<W> {
             .blocks
             .binary_search_by_key(&(bid & !1), |b| b.bid)
             .map_err(|_| io_err(format!("no block {bid:#x}")))?;
-        self.blocks[i].refs += 1;
+        let b = &mut self.blocks[i];
+        b.refs = b
+            .refs
+            .checked_add(1)
+            .ok_or_else(|| io_err(format!("block {bid:#x}: over 65,535 references")))?;
         Ok(())
     }
 
@@ -353,26 +374,34 @@ impl<W: Write + Seek> Ndb<W> {
         Ok(())
     }
 
-    /// Writes one B-tree level of pages; the entries of the level above (first key, page
-    /// BID, offset).
+    /// Writes one B-tree level of `n` entries of `size` bytes (`fill` writes entry `i` and
+    /// returns its key), `per_page` to a page; the entries of the level above (first key,
+    /// page BID, offset).
     fn btree_level(
         &mut self,
         ptype: u8,
         level: u8,
-        entries: &[(u64, Vec<u8>)],
+        n: usize,
         per_page: usize,
         size: usize,
-    ) -> io::Result<Vec<(u64, Vec<u8>)>> {
-        let mut up = Vec::new();
-        for group in entries.chunks(per_page) {
+        fill: &dyn Fn(usize, &mut [u8]) -> u64,
+    ) -> io::Result<Vec<[u64; 3]>> {
+        let mut up = Vec::with_capacity(n.div_ceil(per_page));
+        let mut first = 0;
+        while first < n {
+            let count = per_page.min(n - first);
             let ib = self.alloc(PAGE, PAGE);
             let bid = self.next_page;
             self.next_page += 1;
-            let mut p = vec![0u8; PAGE as usize];
-            for (i, (_, e)) in group.iter().enumerate() {
-                p[i * size..i * size + e.len()].copy_from_slice(e);
+            let mut p = [0u8; PAGE as usize];
+            let mut key = 0;
+            for i in 0..count {
+                let k = fill(first + i, &mut p[i * size..(i + 1) * size]);
+                if i == 0 {
+                    key = k;
+                }
             }
-            p[488] = group.len() as u8;
+            p[488] = count as u8;
             p[489] = per_page as u8;
             p[490] = size as u8;
             p[491] = level;
@@ -383,34 +412,35 @@ impl<W: Write + Seek> Ndb<W> {
             p[500..504].copy_from_slice(&crc.to_le_bytes());
             p[504..512].copy_from_slice(&bid.to_le_bytes());
             self.put(ib, &p)?;
-            let mut e = Vec::with_capacity(24);
-            e.extend_from_slice(&group[0].0.to_le_bytes());
-            e.extend_from_slice(&bid.to_le_bytes());
-            e.extend_from_slice(&ib.to_le_bytes());
-            up.push((group[0].0, e));
+            up.push([key, bid, ib]);
+            first += count;
         }
         Ok(up)
     }
 
-    /// Writes a whole B-tree bottom-up; the root's (BID, offset).
+    /// Writes a whole B-tree bottom-up over `n` leaf entries; the root's (BID, offset).
     fn btree(
         &mut self,
         ptype: u8,
-        leaves: Vec<(u64, Vec<u8>)>,
+        n: usize,
         per_leaf: usize,
         leaf_size: usize,
+        leaf: &dyn Fn(usize, &mut [u8]) -> u64,
     ) -> io::Result<(u64, u64)> {
         let mut level = 0u8;
-        let mut entries = self.btree_level(ptype, 0, &leaves, per_leaf, leaf_size)?;
+        let mut entries = self.btree_level(ptype, 0, n, per_leaf, leaf_size, leaf)?;
         while entries.len() > 1 {
             level += 1;
-            entries = self.btree_level(ptype, level, &entries, 20, 24)?;
+            let below = std::mem::take(&mut entries);
+            let fill = |i: usize, e: &mut [u8]| {
+                for (k, v) in below[i].iter().enumerate() {
+                    e[8 * k..8 * k + 8].copy_from_slice(&v.to_le_bytes());
+                }
+                below[i][0]
+            };
+            entries = self.btree_level(ptype, level, below.len(), 20, 24, &fill)?;
         }
-        let e = &entries[0].1;
-        Ok((
-            u64::from_le_bytes(e[8..16].try_into().unwrap()),
-            u64::from_le_bytes(e[16..24].try_into().unwrap()),
-        ))
+        Ok((entries[0][1], entries[0][2]))
     }
 
     /// Writes the B-trees, the map pages, the density list and the header.
@@ -419,39 +449,37 @@ impl<W: Write + Seek> Ndb<W> {
         if let Some(w) = self.nodes.windows(2).find(|w| w[0].nid == w[1].nid) {
             return Err(io_err(format!("node {:#x} twice", w[0].nid)));
         }
-        let block_leaves: Vec<(u64, Vec<u8>)> = self
-            .blocks
-            .iter()
-            .map(|b| {
-                let mut e = Vec::with_capacity(24);
-                e.extend_from_slice(&b.bid.to_le_bytes());
-                e.extend_from_slice(&b.ib.to_le_bytes());
-                e.extend_from_slice(&b.cb.to_le_bytes());
-                e.extend_from_slice(&b.refs.to_le_bytes());
-                e.extend_from_slice(&[0; 4]);
-                (b.bid, e)
-            })
-            .collect();
-        let node_leaves: Vec<(u64, Vec<u8>)> = self
-            .nodes
-            .iter()
-            .map(|n| {
-                let mut e = Vec::with_capacity(32);
-                e.extend_from_slice(&(n.nid as u64).to_le_bytes());
-                e.extend_from_slice(&n.data.to_le_bytes());
-                e.extend_from_slice(&n.sub.to_le_bytes());
-                e.extend_from_slice(&n.parent.to_le_bytes());
-                e.extend_from_slice(&[0; 4]);
-                (n.nid as u64, e)
-            })
-            .collect();
-        if block_leaves.is_empty() || node_leaves.is_empty() {
+        if self.blocks.is_empty() || self.nodes.is_empty() {
             return Err(io_err("a PST needs nodes"));
         }
-        let bbt = self.btree(PTYPE_BBT, block_leaves, 20, 24)?;
-        let nbt = self.btree(PTYPE_NBT, node_leaves, 15, 32)?;
-        let eof = self.pos;
-        // The file ends where its last allocation ends.
+        // The leaves are made from the entries as each page is written: no copy of them.
+        let blocks = std::mem::take(&mut self.blocks);
+        let block_leaf = |i: usize, e: &mut [u8]| {
+            let b = &blocks[i];
+            e[0..8].copy_from_slice(&b.bid.to_le_bytes());
+            e[8..16].copy_from_slice(&b.ib.to_le_bytes());
+            e[16..18].copy_from_slice(&b.cb.to_le_bytes());
+            e[18..20].copy_from_slice(&b.refs.to_le_bytes());
+            b.bid
+        };
+        let bbt = self.btree(PTYPE_BBT, blocks.len(), 20, 24, &block_leaf)?;
+        let nodes = std::mem::take(&mut self.nodes);
+        let node_leaf = |i: usize, e: &mut [u8]| {
+            let n = &nodes[i];
+            e[0..8].copy_from_slice(&(n.nid as u64).to_le_bytes());
+            e[8..16].copy_from_slice(&n.data.to_le_bytes());
+            e[16..24].copy_from_slice(&n.sub.to_le_bytes());
+            e[24..28].copy_from_slice(&n.parent.to_le_bytes());
+            n.nid as u64
+        };
+        let nbt = self.btree(PTYPE_NBT, nodes.len(), 15, 32, &node_leaf)?;
+        let (n_blocks, n_nodes) = (blocks.len(), nodes.len());
+        drop((blocks, nodes));
+        // The file ends where the last AMap's range ends, as Outlook's own files do (their
+        // ibFileEof is always such an end): the free space the header and the AMap count is
+        // inside the file.
+        let eof = amap_offset(self.amaps.len() as u64);
+        debug_assert!(eof >= self.pos);
         self.put(eof, &[])?;
 
         // Map pages, in every AMap range the file reaches.
@@ -519,8 +547,8 @@ impl<W: Write + Seek> Ndb<W> {
         self.out.flush()?;
         let summary = Summary {
             file_size: eof,
-            blocks: self.blocks.len(),
-            nodes: self.nodes.len(),
+            blocks: n_blocks,
+            nodes: n_nodes,
             amap_pages: n_amaps,
         };
         Ok((self.out, summary))

@@ -12,18 +12,20 @@
 //! Left out on purpose: Outlook's undocumented internal nodes (0xC01, 0xE01, 0xEE1, 0xF01),
 //! whose contents no spec describes, and the row Outlook puts in the receive-folder table.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, Write};
+use std::io::{self, Seek, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 use super::crc::crc32;
-use super::ltp::{self, Subnodes, Table};
+use super::ltp::{self, Stored, Subnodes, Table};
 use super::ndb::{Ndb, SubEntry, Summary};
+use super::sink::FileSink;
 use crate::codec::item::Item;
 use crate::mapi::{
-    self, FIRST_NAMED_ID, Filetime, NameKey, NameMap, PropSet, PropType, PropValue, props,
+    self, FIRST_NAMED_ID, Filetime, MapiId, NameKey, NameMap, PropSet, PropType, PropValue, props,
 };
 use crate::model::Kind;
 
@@ -196,14 +198,35 @@ struct Folder {
     count: u32,
 }
 
+/// How many messages share one copy of a shared block: a block's reference count is 16
+/// bits, so a new copy is written once one has this many.
+const SHARED_USES: u32 = 60_000;
+
+/// A block every message without large values refers to, and how many do so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shared {
+    bid: u64,
+    uses: u32,
+}
+
 /// A PST being written: items stream in with [`PstWriter::add`].
 pub struct PstWriter<W: Write + Seek> {
     ndb: Ndb<W>,
     names: NameMap,
+    /// Each MAPI property's ID in this store and its type (`None`: the value's own).
+    ids: HashMap<MapiId, Option<(u16, Option<PropType>)>>,
     record_key: [u8; 16],
     contacts: Folder,
     tasks: Folder,
     next_message: u32,
+    /// The empty recipient table every message has (identical bytes): one block.
+    recipients: Option<Shared>,
+    /// The subnode tree (one SLBLOCK naming that table) of a message without large values.
+    subtree: Option<Shared>,
+    /// A message's values in stored form (reused).
+    scratch: Vec<u8>,
+    /// How many messages share a copy of a shared block ([`SHARED_USES`]).
+    shared_uses: u32,
 }
 
 /// The columns of a folder's contents table: the template's and every property its
@@ -272,83 +295,183 @@ impl<W: Write + Seek> PstWriter<W> {
             contacts,
             tasks,
             next_message: FIRST_MESSAGE_INDEX,
+            ids: HashMap::new(),
+            recipients: None,
+            subtree: None,
+            scratch: Vec::new(),
+            shared_uses: SHARED_USES,
         })
     }
 
+    /// Lets `n` messages share one copy of a shared block (for tests: the default is
+    /// [`SHARED_USES`], which only a file of over 60,000 messages reaches).
+    pub fn set_shared_uses(&mut self, n: u32) {
+        self.shared_uses = n.clamp(1, SHARED_USES);
+    }
+
+    /// A property's ID in this store and the type it is stored as (`None`: the type of
+    /// its value); `None` when no named ID is left for it.
+    fn id_of(&mut self, id: MapiId) -> Option<(u16, Option<PropType>)> {
+        if let Some(known) = self.ids.get(&id) {
+            return *known;
+        }
+        let found = self
+            .names
+            .assign(id)
+            .map(|pid| (pid, props::def_of(id).map(|d| d.ty)));
+        self.ids.insert(id, found);
+        found
+    }
+
+    /// The BID of the shared empty recipient table, for one more reference.
+    fn recipients(&mut self) -> io::Result<u64> {
+        match &mut self.recipients {
+            Some(s) if s.uses < self.shared_uses => {
+                s.uses += 1;
+                Ok(s.bid)
+            }
+            _ => {
+                let (bid, subs) = Table::new(RECIPIENT_COLUMNS)?.finish(&mut self.ndb)?;
+                debug_assert!(subs.is_empty(), "an empty table has no subnodes");
+                self.recipients = Some(Shared { bid, uses: 1 });
+                Ok(bid)
+            }
+        }
+    }
+
+    /// The BID of the shared subnode tree of a message with no large values.
+    fn subtree(&mut self) -> io::Result<u64> {
+        match &mut self.subtree {
+            Some(s) if s.uses < self.shared_uses => {
+                s.uses += 1;
+                Ok(s.bid)
+            }
+            _ => {
+                let rt = self.recipients()?;
+                let bid = self.ndb.subnodes(vec![SubEntry {
+                    nid: NID_RECIPIENT_TEMPLATE,
+                    data: rt,
+                    sub: 0,
+                }])?;
+                self.subtree = Some(Shared { bid, uses: 1 });
+                Ok(bid)
+            }
+        }
+    }
+
     /// The properties of an item's message, under this store's IDs, with the ones a
-    /// message store needs (§2.4.4.1).
-    fn message_props(&mut self, item: &Item) -> Vec<(u16, PropType, PropValue)> {
-        let mut out: Vec<(u16, PropType, PropValue)> = Vec::new();
+    /// message store needs (§2.4.4.1), sorted by ID, without the message size.
+    fn message_props(&mut self, item: &Item) -> Props {
+        let mut out: Props = Vec::with_capacity(64);
         for (id, v) in mapi::properties_of(item) {
-            let Some(pid) = self.names.assign(id) else {
+            let Some((pid, ty)) = self.id_of(id) else {
                 continue;
             };
-            let ty = props::def_of(id).map_or(v.prop_type(), |d| d.ty);
+            let ty = ty.unwrap_or_else(|| v.prop_type());
             let v = match (ty, v) {
                 (PropType::MvUnicode, PropValue::Text(s)) => PropValue::Texts(vec![s]),
                 (_, v) => v,
             };
-            out.retain(|p| p.0 != pid);
             out.push((pid, ty, v));
         }
+        // A later value of an ID wins: reversed, a stable sort puts it first of its run.
+        out.reverse();
+        out.sort_by_key(|p| p.0);
+        out.dedup_by_key(|p| p.0);
         let key = item.key.map(|k| k.to_string()).unwrap_or_default();
         let search_key = sha(&[b"smsync item ", key.as_bytes()])[..16].to_vec();
-        let modified = out
-            .iter()
-            .find(|p| p.0 == props::PID_TAG_LAST_MODIFICATION_TIME.tag_id())
-            .map(|p| p.2.clone())
+        let find = |out: &Props, id: u16| out.binary_search_by_key(&id, |p| p.0).ok();
+        let modified = find(&out, props::PID_TAG_LAST_MODIFICATION_TIME.tag_id())
+            .map(|i| out[i].2.clone())
             .unwrap_or(PropValue::Time(Filetime::UNIX_EPOCH));
-        let mut add = |id: u16, ty: PropType, v: PropValue| {
-            if !out.iter().any(|p| p.0 == id) {
-                out.push((id, ty, v));
+        for (id, ty, v) in [
+            (PID_TAG_MESSAGE_FLAGS, L, PropValue::Int(MSGFLAG_READ)),
+            (PID_TAG_MESSAGE_STATUS, L, PropValue::Int(0)),
+            (PID_TAG_SEARCH_KEY, B, PropValue::Binary(search_key)),
+            (0x3007, T, modified.clone()),
+            (0x3008, T, modified),
+            (props::PID_TAG_IMPORTANCE.tag_id(), L, PropValue::Int(1)),
+        ] {
+            if let Err(at) = out.binary_search_by_key(&id, |p| p.0) {
+                out.insert(at, (id, ty, v));
             }
-        };
-        add(PID_TAG_MESSAGE_FLAGS, L, PropValue::Int(MSGFLAG_READ));
-        add(PID_TAG_MESSAGE_STATUS, L, PropValue::Int(0));
-        add(PID_TAG_SEARCH_KEY, B, PropValue::Binary(search_key));
-        add(0x3007, T, modified.clone());
-        add(0x3008, T, modified);
-        add(props::PID_TAG_IMPORTANCE.tag_id(), L, PropValue::Int(1));
-        // The message size: the bytes of its values, with 8 per property for the record.
-        let size: usize = out
-            .iter()
-            .map(|p| 8 + ltp::value_bytes(&p.2).len())
-            .sum::<usize>()
-            + 8;
-        out.push((PID_TAG_MESSAGE_SIZE, L, PropValue::Int(size as i64)));
+        }
         out
     }
 
     /// Writes one contact or task.
     pub fn add(&mut self, item: &Item) -> io::Result<()> {
         let props = self.message_props(item);
+        // Every value in stored form once, for the message and its contents-table row.
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        let mut ranges = Vec::with_capacity(props.len() + 1);
+        for (_, _, v) in &props {
+            let at = buf.len();
+            ltp::value_bytes_into(v, &mut buf);
+            ranges.push(at..buf.len());
+        }
+        // The message size: the bytes of its values, with 8 per property for the record.
+        let size: usize = ranges.iter().map(|r| 8 + r.len()).sum::<usize>() + 8;
+        let at = buf.len();
+        buf.extend_from_slice(&(size as i32).to_le_bytes());
+        let mut stored: Vec<Stored> = props
+            .iter()
+            .zip(&ranges)
+            .map(|((id, ty, v), r)| Stored {
+                id: *id,
+                ty: *ty,
+                value_ty: v.prop_type(),
+                bytes: &buf[r.clone()],
+            })
+            .collect();
+        let size_prop = Stored {
+            id: PID_TAG_MESSAGE_SIZE,
+            ty: L,
+            value_ty: L,
+            bytes: &buf[at..at + 4],
+        };
+        match stored.binary_search_by_key(&PID_TAG_MESSAGE_SIZE, |p| p.id) {
+            Ok(_) => return Err(io::Error::other("the message size given twice")),
+            Err(i) => stored.insert(i, size_prop),
+        }
+        let result = self.write_message(item.kind, &stored);
+        drop(stored);
+        self.scratch = buf;
+        result
+    }
+
+    fn write_message(&mut self, kind: Kind, stored: &[Stored]) -> io::Result<()> {
         let nid = (self.next_message << 5) | TYPE_NORMAL_MESSAGE;
         self.next_message += 1;
-        let folder = if item.kind == Kind::Si {
-            &mut self.tasks
+        let folder_nid = if kind == Kind::Si {
+            self.tasks.nid
         } else {
-            &mut self.contacts
+            self.contacts.nid
         };
-        let folder_nid = folder.nid;
         let mut subs = Subnodes::new();
-        let data = ltp::pc(&mut self.ndb, &mut subs, &props)?;
-        // Every message has a recipient table (the template's columns, no rows).
-        let (rt, rt_subs) = Table::new(RECIPIENT_COLUMNS)?.finish(&mut self.ndb)?;
-        let rt_sub = self.ndb.subnodes(rt_subs)?;
-        subs.push(SubEntry {
-            nid: NID_RECIPIENT_TEMPLATE,
-            data: rt,
-            sub: rt_sub,
-        });
-        let sub = self.ndb.subnodes(subs.entries)?;
+        let data = ltp::pc_stored(&mut self.ndb, &mut subs, stored)?;
+        // Every message has a recipient table (the template's columns, no rows): one block
+        // that all of them share, as they share the subnode tree of a message whose values
+        // all fit its heap.
+        let sub = if subs.entries.is_empty() {
+            self.subtree()?
+        } else {
+            let rt = self.recipients()?;
+            subs.push(SubEntry {
+                nid: NID_RECIPIENT_TEMPLATE,
+                data: rt,
+                sub: 0,
+            });
+            self.ndb.subnodes(subs.entries)?
+        };
         self.ndb.node(nid, data, sub, folder_nid)?;
-        let row: Vec<(u16, PropValue)> = props.into_iter().map(|(id, _, v)| (id, v)).collect();
-        let folder = if item.kind == Kind::Si {
+        let folder = if kind == Kind::Si {
             &mut self.tasks
         } else {
             &mut self.contacts
         };
-        folder.contents.row(&mut self.ndb, nid, &row)?;
+        folder.contents.row_stored(&mut self.ndb, nid, stored)?;
         folder.count += 1;
         Ok(())
     }
@@ -643,12 +766,12 @@ pub fn write_pst<'a>(
     let tmp = path.with_file_name(format!(".{name}{}", crate::fsutil::TEMP_SUFFIX));
     let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let run = || -> io::Result<Summary> {
-        let mut w = PstWriter::new(BufWriter::with_capacity(1 << 16, file))?;
+        let mut w = PstWriter::new(FileSink::new(file))?;
         for item in items {
             w.add(item)?;
         }
         let (out, summary) = w.finish()?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let file = out.finish()?;
         file.sync_all()?;
         Ok(summary)
     };
