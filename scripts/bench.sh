@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-cargo build --release --quiet --bin smsync --example fs_baseline
+cargo build --release --quiet --bin smsync --example fs_baseline --example ingest_limit
 # Where cargo put them: CARGO_TARGET_DIR when it is set, else ./target.
 bin=${CARGO_TARGET_DIR:-target}/release
 python3 scripts/bench/run.py "$bin/smsync" "$bin/examples/fs_baseline" "$work" "$out" $quick "${only[@]}"
