@@ -2,7 +2,7 @@
 limits, measured in one run. Called by scripts/bench.sh; prints a table and writes JSON.
 
 Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick]
-              [--only vdir,csv,ingest,watch,idle,reconcile,pst]
+              [--only vdir,csv,ingest,watch,idle,reconcile,pst,peer] [--venv DIR]
 """
 
 import csv
@@ -21,6 +21,8 @@ from pathlib import Path
 SMSYNC, BASELINE, WORK, OUT = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 # The other programs sit beside fs_baseline (cargo's examples folder).
 LIMIT = str(Path(BASELINE).with_name("ingest_limit"))
+# The interop virtualenv, where vdirsyncer is installed pinned (scripts/bench.sh builds it).
+VENV = Path(sys.argv[sys.argv.index("--venv") + 1] if "--venv" in sys.argv else ".venv-interop")
 QUICK = "--quick" in sys.argv
 ONLY = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
 SCALE = 10 if QUICK else 1
@@ -335,6 +337,75 @@ def bench_reconcile():
     shutil.rmtree(drop, ignore_errors=True)
 
 
+def bench_peer():
+    """vdirsyncer, the peer (issue 20): it syncs the exported vdir folder to another folder
+    (filesystem storage on both sides) three times, a first sync, one with nothing changed
+    and one after 100 contacts changed, while smsync does the same three jobs into the vdir
+    (a first export, one with no change, one after 100 records changed). The ratios are
+    vdirsyncer's seconds over smsync's, at 10,000 contacts."""
+    vdirsyncer = VENV / "bin" / "vdirsyncer"
+    if not vdirsyncer.exists():
+        sys.exit(f"no vdirsyncer in {VENV}: scripts/bench.sh builds it (see scripts/interop.sh)")
+    contacts = 10_000 // SCALE
+    db, profile = fresh_db("peer", contacts, 0)
+    drop = WORK / "drop-peer"
+    peer = WORK / "peer"
+    for d in (drop, peer, WORK / "peer-status"):
+        shutil.rmtree(d, ignore_errors=True)
+    peer.mkdir()
+    vdir = drop / profile / "contacts"
+    conf = WORK / "vdirsyncer.conf"
+    conf.write_text(f"""[general]
+status_path = "{WORK / 'peer-status'}/"
+
+[pair contacts]
+a = "smsync"
+b = "peer"
+collections = null
+
+[storage smsync]
+type = "filesystem"
+path = "{vdir}/"
+fileext = ".vcf"
+
+[storage peer]
+type = "filesystem"
+path = "{peer}/"
+fileext = ".vcf"
+""")
+
+    def sync():
+        os.sync()
+        t = time.perf_counter()
+        subprocess.run([vdirsyncer, "-c", conf, "sync"], check=True, capture_output=True)
+        return time.perf_counter() - t
+
+    def export():
+        return run(db, "export", "--profile", profile, "--outputs", "vdir", drop=drop)[1]
+
+    first = export()
+    files = len(list(vdir.glob("*.vcf")))
+    # Once, before any sync (it records the pair; not timed).
+    subprocess.run([vdirsyncer, "-c", conf, "discover", "contacts"], check=True,
+                   capture_output=True)
+    first_v = sync()
+    if len(list(peer.glob("*.vcf"))) != files:
+        sys.exit(f"vdirsyncer copied {len(list(peer.glob('*.vcf')))} of {files} files")
+    same, same_v = export(), sync()
+    edit_users(db, 100, "7")
+    changed, changed_v = export(), sync()
+    want = {f.name: f.read_bytes() for f in vdir.glob("*.vcf")}
+    got = {f.name: f.read_bytes() for f in peer.glob("*.vcf")}
+    if want != got:
+        sys.exit("after the third sync the peer folder differs from the vdir")
+    for label, s, v in (("first", first, first_v), ("nochange", same, same_v),
+                        ("changed", changed, changed_v)):
+        note(f"peer_{label}_ratio", round(v / s, 1), "x",
+             f"vdirsyncer {v:.3f} s / smsync {s:.3f} s, {files} contacts")
+    shutil.rmtree(drop, ignore_errors=True)
+    shutil.rmtree(peer, ignore_errors=True)
+
+
 def cpu_seconds(pid):
     """User + system CPU time of a process so far, from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as f:
@@ -394,7 +465,8 @@ def main():
     print(f"smsync benchmarks ({'quick, a tenth of the sizes' if QUICK else 'full sizes'}), "
           f"{os.cpu_count()} cores, work dir {WORK}")
     steps = {"vdir": bench_vdir, "csv": bench_csv_and_incremental, "ingest": bench_ingest,
-             "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile, "pst": bench_pst}
+             "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile, "pst": bench_pst,
+             "peer": bench_peer}
     for name, step in steps.items():
         if ONLY is None or name in ONLY:
             step()
