@@ -7,7 +7,6 @@ Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick]
 
 import csv
 import datetime
-import io
 import json
 import os
 import re
@@ -190,6 +189,33 @@ def bench_pst():
     shutil.rmtree(drop, ignore_errors=True)
 
 
+def in_child(fn, *args):
+    """Runs fn(*args) in a forked copy of this process and returns its (JSON) result: what
+    it holds meanwhile goes with the copy. A child's peak RSS (ru_maxrss) starts from this
+    process's size at the fork, so work on large files here would show in every later
+    step's peak RSS figure."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 0
+        try:
+            with os.fdopen(w, "w") as out:
+                json.dump(fn(*args), out)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as inp:
+        text = inp.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{fn.__name__} failed")
+    return json.loads(text)
+
+
 def ingest_tally(db, profile, drop):
     """Runs an ingest with --json; returns (its tally, seconds). Only the end of the report
     is read (the tally follows the files): the whole report of 100,000 items is about
@@ -209,6 +235,49 @@ def limit(*args):
     return float(out.split("items_per_s=")[1])
 
 
+def edit_sheet(root, n, edits_file):
+    """The inbox sheet of the ingest step: the profile's contacts.csv with the mobile phone
+    of the first n users changed and !Update added; their edits (ROWID, column, value) for
+    the database limit. Streamed row by row. Returns the number of edits."""
+    root = Path(root)
+    edits = 0
+    with open(root / "outlook" / "contacts.csv", encoding="utf-8-sig", newline="") as src, \
+            open(root / "inbox" / "contacts.csv", "w", encoding="utf-8", newline="") as dst, \
+            open(edits_file, "w") as tsv:
+        rows_ = csv.reader(src)
+        h = next(rows_)
+        key, mobile, cats = h.index("User 1"), h.index("Mobile Phone"), h.index("Categories")
+        dst.write("\ufeff")
+        w = csv.writer(dst, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        w.writerow(h)
+        for r in rows_:
+            if edits < n and r[key].startswith("SM-U"):
+                r[mobile] = f"+1 555 {edits:06d}"
+                r[cats] += ";!Update"
+                tsv.write(f"{r[key][4:]}\tmobile\t{r[mobile]}\n")
+                edits += 1
+            w.writerow(r)
+    return edits
+
+
+def edit_vcards(root, n, copies):
+    """The first n users' vCards with a home phone added and !Update, into the inbox and
+    into `copies` (for the file limit). Returns how many."""
+    root = Path(root)
+    done = 0
+    for name in sorted(e.name for e in os.scandir(root / "contacts")
+                       if e.name.startswith("SM-U") and e.name.endswith(".vcf")):
+        if done == n:
+            break
+        text = (root / "contacts" / name).read_bytes().decode("utf-8")
+        text = text.replace("\r\nCATEGORIES:", "\r\nTEL;TYPE=HOME,VOICE:+1 555 %06d\r\nCATEGORIES:" % done, 1)
+        text = text.replace("\r\nREV:", ",!Update\r\nREV:", 1)
+        (root / "inbox" / name).write_bytes(text.encode("utf-8"))
+        (Path(copies) / name).write_bytes(text.encode("utf-8"))
+        done += 1
+    return done
+
+
 def bench_ingest():
     """Ingest of 100,000 edited contacts, from one Outlook CSV and from as many .vcf files,
     each against its limit in the same run (issue 20): the same edits applied by key and
@@ -221,25 +290,8 @@ def bench_ingest():
     shutil.rmtree(drop, ignore_errors=True)
     run(db, "export", "--profile", profile, "--outputs", "vdir,outlook", drop=drop)
     root = drop / profile
-    # Streamed, row by row: a child's peak RSS (ru_maxrss) starts from this process's size
-    # at the fork, so holding the sheet here would show in every later step's figure.
-    edits = []
-    with open(root / "outlook" / "contacts.csv", encoding="utf-8-sig", newline="") as src, \
-            open(root / "inbox" / "contacts.csv", "w", encoding="utf-8", newline="") as dst:
-        rows_ = csv.reader(src)
-        h = next(rows_)
-        key, mobile, cats = h.index("User 1"), h.index("Mobile Phone"), h.index("Categories")
-        dst.write("\ufeff")
-        w = csv.writer(dst, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-        w.writerow(h)
-        for r in rows_:
-            if len(edits) < n and r[key].startswith("SM-U"):
-                r[mobile] = f"+1 555 {len(edits):06d}"
-                r[cats] += ";!Update"
-                edits.append(f"{r[key][4:]}\tmobile\t{r[mobile]}\n")
-            w.writerow(r)
+    edits = in_child(edit_sheet, str(root), n, str(WORK / "limit-edits.tsv"))
     # The limit works on a copy, so that smsync applies its edits to the same database.
-    (WORK / "limit-edits.tsv").write_text("".join(edits))
     copy = WORK / "limit.db"
     shutil.copy(db, copy)
     for ext in ("-wal", "-shm"):
@@ -250,8 +302,8 @@ def bench_ingest():
         p.unlink()
     tally, secs = ingest_tally(db, profile, drop)
     applied = tally["applied"]
-    if applied != len(edits):
-        sys.exit(f"ingest of the CSV applied {applied} of {len(edits)} edits")
+    if applied != edits:
+        sys.exit(f"ingest of the CSV applied {applied} of {edits} edits")
     rate = applied / secs
     note("ingest_csv_items_per_s", round(rate), "items/s", f"{applied} items in {secs:.2f} s")
     note("ingest_csv_limit_items_per_s", round(db_limit), "items/s",
@@ -261,16 +313,7 @@ def bench_ingest():
     for d in (src, dest):
         shutil.rmtree(d, ignore_errors=True)
     src.mkdir()
-    done = 0
-    for f in sorted((root / "contacts").glob("SM-U*.vcf")):
-        if done == n:
-            break
-        text = f.read_bytes().decode("utf-8")
-        text = text.replace("\r\nCATEGORIES:", "\r\nTEL;TYPE=HOME,VOICE:+1 555 %06d\r\nCATEGORIES:" % done, 1)
-        text = text.replace("\r\nREV:", ",!Update\r\nREV:", 1)
-        (root / "inbox" / f.name).write_bytes(text.encode("utf-8"))
-        (src / f.name).write_bytes(text.encode("utf-8"))
-        done += 1
+    done = in_child(edit_vcards, str(root), n, str(src))
     files_limit = limit("files", src, dest, 500)
     for d in (src, dest):
         shutil.rmtree(d, ignore_errors=True)

@@ -345,7 +345,9 @@ impl Codec {
 
     /// The row of an item, driven by the CSV columns of the field table.
     pub fn row(&self, item: &Item) -> Vec<String> {
-        let mut row = vec![String::new(); self.sheet.header().len()];
+        // Empty cells made in place (`vec![String::new(); n]` clones each one).
+        let mut row = Vec::new();
+        row.resize_with(self.sheet.header().len(), String::new);
         for (f, v) in &item.values {
             let Some(col) = f.csv else { continue };
             let text = match (f.name, v) {
