@@ -2,14 +2,14 @@
 limits, measured in one run. Called by scripts/bench.sh; prints a table and writes JSON.
 
 Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick]
-              [--only vdir,csv,ingest,watch,idle,reconcile,pst]
+              [--only vdir,csv,ingest,watch,idle,reconcile,pst,peer] [--venv DIR]
 """
 
 import csv
 import datetime
-import io
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 
 SMSYNC, BASELINE, WORK, OUT = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+# The other programs sit beside fs_baseline (cargo's examples folder).
+LIMIT = str(Path(BASELINE).with_name("ingest_limit"))
+# The interop virtualenv, where vdirsyncer is installed pinned (scripts/bench.sh builds it).
+VENV = Path(sys.argv[sys.argv.index("--venv") + 1] if "--venv" in sys.argv else ".venv-interop")
 QUICK = "--quick" in sys.argv
 ONLY = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
 SCALE = 10 if QUICK else 1
@@ -32,8 +36,8 @@ def note(key, value, unit, target=""):
     print(f"  {key:<28} {value:>12} {unit:<10} {target}", flush=True)
 
 
-def run(db, *args, drop=None, check=True):
-    """Runs smsync; returns (stdout, seconds, peak RSS in MB)."""
+def run(db, *args, drop=None, check=True, tail=None):
+    """Runs smsync; returns (stdout, or its last `tail` bytes, seconds, peak RSS in MB)."""
     cmd = [SMSYNC, "--db", str(db), "--drop", str(drop or WORK / "drop"), *args]
     # Output goes to files, not pipes: a child blocked on a full pipe would never exit.
     # Start from a clean page cache: the write-back of an earlier step (a deleted tree, a
@@ -44,7 +48,8 @@ def run(db, *args, drop=None, check=True):
         p = subprocess.Popen(cmd, stdout=o, stderr=e)
         _, status, usage = os.wait4(p.pid, 0)
         secs = time.perf_counter() - t
-        o.seek(0)
+        o.seek(0, os.SEEK_END)
+        o.seek(max(0, o.tell() - tail) if tail else 0)
         e.seek(0)
         out, err = o.read(), e.read()
     code = os.waitstatus_to_exitcode(status)
@@ -184,42 +189,143 @@ def bench_pst():
     shutil.rmtree(drop, ignore_errors=True)
 
 
-def bench_ingest():
-    n = 10_000 // SCALE
-    db, profile = fresh_db("ingest", int(n / 0.55) + 10)
-    drop = WORK / "drop-ingest"
-    shutil.rmtree(drop, ignore_errors=True)
-    run(db, "export", "--profile", profile, drop=drop)
-    root = drop / profile
-    rows_ = list(csv.reader(open(root / "outlook" / "contacts.csv", encoding="utf-8-sig",
-                                 newline="")))
-    h = rows_[0]
-    buf = io.StringIO()
-    w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    w.writerow(h)
-    edited = 0
-    for r in rows_[1:]:
-        if edited < n and r[h.index("User 1")].startswith("SM-U"):
-            r[h.index("Mobile Phone")] = f"+1 555 {edited:06d}"
-            r[h.index("Categories")] += ";!Update"
-            edited += 1
-        w.writerow(r)
-    (root / "inbox" / "contacts.csv").write_text("\ufeff" + buf.getvalue(), encoding="utf-8")
-    out, secs, _ = run(db, "ingest", "--profile", profile, "--json", drop=drop)
-    applied = json.loads(out)["tally"]["applied"]
-    note("ingest_csv_items_per_s", round(applied / secs), "items/s", f"{applied} items; target >= 50000")
+def in_child(fn, *args):
+    """Runs fn(*args) in a forked copy of this process and returns its (JSON) result: what
+    it holds meanwhile goes with the copy. A child's peak RSS (ru_maxrss) starts from this
+    process's size at the fork, so work on large files here would show in every later
+    step's peak RSS figure."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 0
+        try:
+            with os.fdopen(w, "w") as out:
+                json.dump(fn(*args), out)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as inp:
+        text = inp.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{fn.__name__} failed")
+    return json.loads(text)
+
+
+def ingest_tally(db, profile, drop):
+    """Runs an ingest with --json; returns (its tally, seconds). Only the end of the report
+    is read (the tally follows the files): the whole report of 100,000 items is about
+    200 MB, and this process's size at a fork shows in every later child's peak RSS."""
+    out, secs, _ = run(db, "ingest", "--profile", profile, "--json", drop=drop, tail=1 << 16)
+    tally = re.search(r'\n  "tally": (\{[^}]*\})', out)
+    if not tally:
+        sys.exit(f"no tally at the end of the ingest report: {out[-500:]}")
+    return json.loads(tally.group(1)), secs
+
+
+def limit(*args):
+    """Runs examples/ingest_limit.rs; returns its items per second."""
+    os.sync()
+    out = subprocess.run([LIMIT, *map(str, args)], capture_output=True, text=True,
+                         check=True).stdout
+    return float(out.split("items_per_s=")[1])
+
+
+def edit_sheet(root, n, edits_file):
+    """The inbox sheet of the ingest step: the profile's contacts.csv with the mobile phone
+    of the first n users changed and !Update added; their edits (ROWID, column, value) for
+    the database limit. Streamed row by row. Returns the number of edits."""
+    root = Path(root)
+    edits = 0
+    with open(root / "outlook" / "contacts.csv", encoding="utf-8-sig", newline="") as src, \
+            open(root / "inbox" / "contacts.csv", "w", encoding="utf-8", newline="") as dst, \
+            open(edits_file, "w") as tsv:
+        rows_ = csv.reader(src)
+        h = next(rows_)
+        key, mobile, cats = h.index("User 1"), h.index("Mobile Phone"), h.index("Categories")
+        dst.write("\ufeff")
+        w = csv.writer(dst, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        w.writerow(h)
+        for r in rows_:
+            if edits < n and r[key].startswith("SM-U"):
+                r[mobile] = f"+1 555 {edits:06d}"
+                r[cats] += ";!Update"
+                tsv.write(f"{r[key][4:]}\tmobile\t{r[mobile]}\n")
+                edits += 1
+            w.writerow(r)
+    return edits
+
+
+def edit_vcards(root, n, copies):
+    """The first n users' vCards with a home phone added and !Update, into the inbox and
+    into `copies` (for the file limit). Returns how many."""
+    root = Path(root)
     done = 0
-    for f in sorted((root / "contacts").glob("SM-U*.vcf")):
+    for name in sorted(e.name for e in os.scandir(root / "contacts")
+                       if e.name.startswith("SM-U") and e.name.endswith(".vcf")):
         if done == n:
             break
-        text = f.read_bytes().decode("utf-8")
+        text = (root / "contacts" / name).read_bytes().decode("utf-8")
         text = text.replace("\r\nCATEGORIES:", "\r\nTEL;TYPE=HOME,VOICE:+1 555 %06d\r\nCATEGORIES:" % done, 1)
         text = text.replace("\r\nREV:", ",!Update\r\nREV:", 1)
-        (root / "inbox" / f.name).write_bytes(text.encode("utf-8"))
+        (root / "inbox" / name).write_bytes(text.encode("utf-8"))
+        (Path(copies) / name).write_bytes(text.encode("utf-8"))
         done += 1
-    out, secs, _ = run(db, "ingest", "--profile", profile, "--json", drop=drop)
-    applied = json.loads(out)["tally"]["applied"]
-    note("ingest_vcf_items_per_s", round(applied / secs), "items/s", f"{applied} files; target >= 20000")
+    return done
+
+
+def bench_ingest():
+    """Ingest of 100,000 edited contacts, from one Outlook CSV and from as many .vcf files,
+    each against its limit in the same run (issue 20): the same edits applied by key and
+    journaled in one transaction on a copy of the database (ingest_limit db), and the same
+    files read, hashed and moved with the same fsyncs (ingest_limit files)."""
+    n = 100_000 // SCALE
+    # Edits of more than half the profile's items would stop at the change guard.
+    db, profile = fresh_db("ingest", int(n / 0.45))
+    drop = WORK / "drop-ingest"
+    shutil.rmtree(drop, ignore_errors=True)
+    run(db, "export", "--profile", profile, "--outputs", "vdir,outlook", drop=drop)
+    root = drop / profile
+    edits = in_child(edit_sheet, str(root), n, str(WORK / "limit-edits.tsv"))
+    # The limit works on a copy, so that smsync applies its edits to the same database.
+    copy = WORK / "limit.db"
+    shutil.copy(db, copy)
+    for ext in ("-wal", "-shm"):
+        if Path(f"{db}{ext}").exists():
+            shutil.copy(f"{db}{ext}", f"{copy}{ext}")
+    db_limit = limit("db", copy, "users", WORK / "limit-edits.tsv")
+    for p in WORK.glob("limit.db*"):
+        p.unlink()
+    tally, secs = ingest_tally(db, profile, drop)
+    applied = tally["applied"]
+    if applied != edits:
+        sys.exit(f"ingest of the CSV applied {applied} of {edits} edits")
+    rate = applied / secs
+    note("ingest_csv_items_per_s", round(rate), "items/s", f"{applied} items in {secs:.2f} s")
+    note("ingest_csv_limit_items_per_s", round(db_limit), "items/s",
+         "the same edits by key + journal, one transaction")
+    note("ingest_csv_ratio", round(rate / db_limit, 2), "x", "goal >= 0.5")
+    src, dest = WORK / "limit-src", WORK / "limit-dest"
+    for d in (src, dest):
+        shutil.rmtree(d, ignore_errors=True)
+    src.mkdir()
+    done = in_child(edit_vcards, str(root), n, str(src))
+    files_limit = limit("files", src, dest, 500)
+    for d in (src, dest):
+        shutil.rmtree(d, ignore_errors=True)
+    tally, secs = ingest_tally(db, profile, drop)
+    applied = tally["applied"]
+    if applied != done:
+        sys.exit(f"ingest of the .vcf files applied {applied} of {done} edits")
+    rate = applied / secs
+    note("ingest_vcf_items_per_s", round(rate), "items/s", f"{applied} files in {secs:.2f} s")
+    note("ingest_vcf_limit_items_per_s", round(files_limit), "items/s",
+         "the same files read, hashed, moved; fsyncs per 500")
+    note("ingest_vcf_ratio", round(rate / files_limit, 2), "x", "goal >= 0.5")
     shutil.rmtree(drop, ignore_errors=True)
 
 
@@ -287,6 +393,75 @@ def bench_reconcile():
     shutil.rmtree(drop, ignore_errors=True)
 
 
+def bench_peer():
+    """vdirsyncer, the peer (issue 20): it syncs the exported vdir folder to another folder
+    (filesystem storage on both sides) three times, a first sync, one with nothing changed
+    and one after 100 contacts changed, while smsync does the same three jobs into the vdir
+    (a first export, one with no change, one after 100 records changed). The ratios are
+    vdirsyncer's seconds over smsync's, at 10,000 contacts."""
+    vdirsyncer = VENV / "bin" / "vdirsyncer"
+    if not vdirsyncer.exists():
+        sys.exit(f"no vdirsyncer in {VENV}: scripts/bench.sh builds it (see scripts/interop.sh)")
+    contacts = 10_000 // SCALE
+    db, profile = fresh_db("peer", contacts, 0)
+    drop = WORK / "drop-peer"
+    peer = WORK / "peer"
+    for d in (drop, peer, WORK / "peer-status"):
+        shutil.rmtree(d, ignore_errors=True)
+    peer.mkdir()
+    vdir = drop / profile / "contacts"
+    conf = WORK / "vdirsyncer.conf"
+    conf.write_text(f"""[general]
+status_path = "{WORK / 'peer-status'}/"
+
+[pair contacts]
+a = "smsync"
+b = "peer"
+collections = null
+
+[storage smsync]
+type = "filesystem"
+path = "{vdir}/"
+fileext = ".vcf"
+
+[storage peer]
+type = "filesystem"
+path = "{peer}/"
+fileext = ".vcf"
+""")
+
+    def sync():
+        os.sync()
+        t = time.perf_counter()
+        subprocess.run([vdirsyncer, "-c", conf, "sync"], check=True, capture_output=True)
+        return time.perf_counter() - t
+
+    def export():
+        return run(db, "export", "--profile", profile, "--outputs", "vdir", drop=drop)[1]
+
+    first = export()
+    files = len(list(vdir.glob("*.vcf")))
+    # Once, before any sync (it records the pair; not timed).
+    subprocess.run([vdirsyncer, "-c", conf, "discover", "contacts"], check=True,
+                   capture_output=True)
+    first_v = sync()
+    if len(list(peer.glob("*.vcf"))) != files:
+        sys.exit(f"vdirsyncer copied {len(list(peer.glob('*.vcf')))} of {files} files")
+    same, same_v = export(), sync()
+    edit_users(db, 100, "7")
+    changed, changed_v = export(), sync()
+    want = {f.name: f.read_bytes() for f in vdir.glob("*.vcf")}
+    got = {f.name: f.read_bytes() for f in peer.glob("*.vcf")}
+    if want != got:
+        sys.exit("after the third sync the peer folder differs from the vdir")
+    for label, s, v in (("first", first, first_v), ("nochange", same, same_v),
+                        ("changed", changed, changed_v)):
+        note(f"peer_{label}_ratio", round(v / s, 1), "x",
+             f"vdirsyncer {v:.3f} s / smsync {s:.3f} s, {files} contacts")
+    shutil.rmtree(drop, ignore_errors=True)
+    shutil.rmtree(peer, ignore_errors=True)
+
+
 def cpu_seconds(pid):
     """User + system CPU time of a process so far, from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as f:
@@ -346,7 +521,8 @@ def main():
     print(f"smsync benchmarks ({'quick, a tenth of the sizes' if QUICK else 'full sizes'}), "
           f"{os.cpu_count()} cores, work dir {WORK}")
     steps = {"vdir": bench_vdir, "csv": bench_csv_and_incremental, "ingest": bench_ingest,
-             "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile, "pst": bench_pst}
+             "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile, "pst": bench_pst,
+             "peer": bench_peer}
     for name, step in steps.items():
         if ONLY is None or name in ONLY:
             step()

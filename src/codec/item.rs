@@ -184,16 +184,28 @@ impl Item {
     /// The synced values as a JSON object of field name to text, in table order. Written
     /// directly: this runs once per exported item.
     pub fn values_json(&self) -> String {
+        /// A JSON string: runs of plain text copied whole, `"`, `\` and control
+        /// characters escaped (an export calls this once per record).
         fn push_str(out: &mut String, s: &str) {
             out.push('"');
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                    c => out.push(c),
+            let mut plain = 0;
+            for (i, b) in s.bytes().enumerate() {
+                if b != b'"' && b != b'\\' && b >= 0x20 {
+                    continue;
                 }
+                // An ASCII byte: `i` is a character boundary.
+                out.push_str(&s[plain..i]);
+                match b {
+                    b'"' => out.push_str("\\\""),
+                    b'\\' => out.push_str("\\\\"),
+                    _ => {
+                        use std::fmt::Write;
+                        let _ = write!(out, "\\u{:04x}", b);
+                    }
+                }
+                plain = i + 1;
             }
+            out.push_str(&s[plain..]);
             out.push('"');
         }
         let mut out = String::with_capacity(64 + self.values.len() * 24);
@@ -204,7 +216,7 @@ impl Item {
             }
             push_str(&mut out, f.name);
             out.push(':');
-            push_str(&mut out, &v.to_text());
+            push_str(&mut out, &v.text_cow());
         }
         out.push('}');
         out
@@ -225,7 +237,7 @@ impl Item {
         eat(self.uid.as_deref().unwrap_or("").as_bytes());
         for (f, v) in &self.values {
             eat(f.name.as_bytes());
-            eat(v.to_text().as_bytes());
+            eat(v.text_cow().as_bytes());
             if let Field::Names(ns) = v {
                 for n in ns {
                     eat(n.key.map(|k| k.to_string()).unwrap_or_default().as_bytes());
@@ -394,5 +406,44 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&item.values_json()).unwrap();
         assert_eq!(v["phone"], "+1 \"555\"");
         assert_eq!(v["notes"], "a\\b\nc\u{1}é");
+    }
+
+    #[test]
+    fn values_json_round_trips_random_text() {
+        // Seeded random text of quotes, backslashes, control characters, ASCII and
+        // multi-byte characters: the JSON reads back as the same values.
+        let notes = fields::get(Kind::User, "notes").unwrap();
+        let phone = fields::get(Kind::User, "phone").unwrap();
+        let alphabet: Vec<char> = "\"\\\u{0}\u{1}\n\r\t\u{1f} aZ9,;:{}éß€😀\u{7f}"
+            .chars()
+            .collect();
+        let mut seed: u64 = 0x5eed;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        for _ in 0..500 {
+            let mut text = || -> String {
+                (0..next(12))
+                    .map(|_| alphabet[next(alphabet.len())])
+                    .collect()
+            };
+            let (a, b) = (text(), text());
+            let item = Item {
+                kind: Kind::User,
+                key: None,
+                uid: None,
+                values: vec![
+                    (phone, Field::Text(a.clone())),
+                    (notes, Field::Text(b.clone())),
+                ],
+                modified: None,
+            };
+            let v: serde_json::Value = serde_json::from_str(&item.values_json()).unwrap();
+            assert_eq!(v["phone"], a.as_str());
+            assert_eq!(v["notes"], b.as_str());
+        }
     }
 }

@@ -333,7 +333,108 @@ struct Files {
     modes: Vec<Mode>,
 }
 
+/// What one output did with one record: the output's bit in `written`, `removed` or
+/// `refused`, or `unchanged`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Did {
+    written: u32,
+    removed: u32,
+    refused: u32,
+    unchanged: bool,
+}
+
+impl Did {
+    fn add(&mut self, o: Did) {
+        self.written |= o.written;
+        self.removed |= o.removed;
+        self.refused |= o.refused;
+        self.unchanged |= o.unchanged;
+    }
+}
+
+/// Carries out what the plan says one output does with one record.
+fn carry_out(
+    out: &mut dyn Output,
+    mode: Mode,
+    written: &mut Written,
+    side: Side,
+    item: &Item,
+    facts: &Facts,
+    dirty: bool,
+) -> Result<Did> {
+    let o = out.kind();
+    let mut did = Did::default();
+    if !o.serves(side) {
+        return Ok(did);
+    }
+    let action = if dirty {
+        plan::decide_dirty(facts, o.bit())
+    } else {
+        plan::decide(facts, o.bit(), mode)
+    };
+    match action {
+        Action::Write { in_set } => match out.put(written, side, item, in_set)? {
+            Put::Done => did.written = o.bit(),
+            Put::LeftOut => did.removed = o.bit(),
+            Put::Refused => did.refused = o.bit(),
+        },
+        Action::Remove => match out.remove(item)? {
+            Put::Done | Put::LeftOut => did.removed = o.bit(),
+            Put::Refused => did.refused = o.bit(),
+        },
+        Action::Unchanged => did.unchanged = true,
+        Action::Nothing => {}
+    }
+    Ok(did)
+}
+
 impl Files {
+    /// The item of a record and the facts the plan decides on.
+    fn facts(ch: &Changed) -> (Item, Facts<'_>) {
+        let item = Item::from_record(&ch.record);
+        let closed = ch.record.key.kind == Kind::Si && item.si_status() == Some(SiStatus::Closed);
+        let facts = Facts {
+            in_set: ch.in_set,
+            closed,
+            hash: item.hash(),
+            prev: ch.exported.as_ref(),
+        };
+        (item, facts)
+    }
+
+    /// What every output did with a record: adds to the counts and the changed-output
+    /// bits; returns the state change.
+    fn settle(
+        item: &Item,
+        facts: &Facts,
+        did: Did,
+        counts: &mut Counts,
+        changed: &mut u32,
+    ) -> StateChange {
+        if did.written != 0 {
+            counts.written += 1;
+        } else if did.removed != 0 {
+            counts.removed += 1;
+        } else if did.unchanged {
+            counts.unchanged += 1;
+        }
+        *changed |= did.written | did.removed;
+        plan::next_state(
+            facts.prev,
+            || Exported {
+                hash: facts.hash,
+                status: item.si_status().map(|s| s.as_str().to_string()),
+                values: item.values_json(),
+                updated_at: item.modified.unwrap_or(0),
+                held: 0,
+                current: 0,
+            },
+            did.written,
+            did.removed,
+            did.refused,
+        )
+    }
+
     /// Carries out what the plan says each output does with one record; returns the
     /// state change, and adds to the counts and the changed-output bits.
     fn record(
@@ -344,72 +445,80 @@ impl Files {
         counts: &mut Counts,
         changed: &mut u32,
     ) -> Result<StateChange> {
-        let item = Item::from_record(&ch.record);
-        let closed = ch.record.key.kind == Kind::Si && item.si_status() == Some(SiStatus::Closed);
-        let facts = Facts {
-            in_set: ch.in_set,
-            closed,
-            hash: item.hash(),
-            prev: ch.exported.as_ref(),
-        };
-        let (mut written, mut removed, mut refused, mut unchanged) = (0u32, 0u32, 0u32, false);
+        let (item, facts) = Self::facts(ch);
+        let mut did = Did::default();
         for (out, &mode) in self.outputs.iter_mut().zip(&self.modes) {
-            let o = out.kind();
-            if !o.serves(side) {
-                continue;
-            }
-            let action = if dirty {
-                plan::decide_dirty(&facts, o.bit())
-            } else {
-                plan::decide(&facts, o.bit(), mode)
-            };
-            match action {
-                Action::Write { in_set } => {
-                    match out.put(&mut self.written, side, &item, in_set)? {
-                        Put::Done => written |= o.bit(),
-                        Put::LeftOut => removed |= o.bit(),
-                        Put::Refused => refused |= o.bit(),
-                    }
-                }
-                Action::Remove => match out.remove(&item)? {
-                    Put::Done | Put::LeftOut => removed |= o.bit(),
-                    Put::Refused => refused |= o.bit(),
-                },
-                Action::Unchanged => unchanged = true,
-                Action::Nothing => {}
-            }
+            did.add(carry_out(
+                &mut **out,
+                mode,
+                &mut self.written,
+                side,
+                &item,
+                &facts,
+                dirty,
+            )?);
         }
-        if written != 0 {
-            counts.written += 1;
-        } else if removed != 0 {
-            counts.removed += 1;
-        } else if unchanged {
-            counts.unchanged += 1;
-        }
-        *changed |= written | removed;
-        Ok(plan::next_state(
-            facts.prev,
-            || Exported {
-                hash: facts.hash,
-                status: item.si_status().map(|s| s.as_str().to_string()),
-                values: item.values_json(),
-                updated_at: item.modified.unwrap_or(0),
-                held: 0,
-                current: 0,
-            },
-            written,
-            removed,
-            refused,
-        ))
+        Ok(Self::settle(&item, &facts, did, counts, changed))
     }
 
-    /// Writes one page of changes.
+    /// Writes one page of changes. Each output that serves the side takes the whole page
+    /// on a thread of its own (outputs are independent: the vdir files and the vCard 2.1
+    /// files of a page are created at the same time); the first on this thread.
     fn page(&mut self, side: Side, page: &[Changed]) -> PageDone {
+        let prepared: Vec<(Item, Facts)> = page.iter().map(Self::facts).collect();
+        let serving: Vec<(&mut Box<dyn Output>, Mode)> = self
+            .outputs
+            .iter_mut()
+            .zip(self.modes.iter().copied())
+            .filter(|(o, _)| o.kind().serves(side))
+            .collect();
+        let run = |out: &mut Box<dyn Output>, mode: Mode| -> Result<(Vec<Did>, Written)> {
+            let mut written = Written::default();
+            let mut dids = Vec::with_capacity(prepared.len());
+            for (item, facts) in &prepared {
+                dids.push(carry_out(
+                    &mut **out,
+                    mode,
+                    &mut written,
+                    side,
+                    item,
+                    facts,
+                    false,
+                )?);
+            }
+            Ok((dids, written))
+        };
+        let results: Vec<Result<(Vec<Did>, Written)>> = std::thread::scope(|scope| {
+            let mut serving = serving.into_iter();
+            let first = serving.next();
+            let others: Vec<_> = serving
+                .map(|(out, mode)| scope.spawn(move || run(out, mode)))
+                .collect();
+            let mut results: Vec<_> = first
+                .map(|(out, mode)| run(out, mode))
+                .into_iter()
+                .collect();
+            for h in others {
+                results.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Other("an export output panicked".into()))),
+                );
+            }
+            results
+        });
+        let mut dids = vec![Did::default(); prepared.len()];
+        for r in results {
+            let (done, written) = r?;
+            self.written.merge(written);
+            for (all, one) in dids.iter_mut().zip(done) {
+                all.add(one);
+            }
+        }
         let mut counts = Counts::default();
         let mut changed = 0;
         let mut ops = Vec::with_capacity(page.len());
-        for ch in page {
-            let op = self.record(side, ch, false, &mut counts, &mut changed)?;
+        for ((ch, (item, facts)), did) in page.iter().zip(&prepared).zip(dids) {
+            let op = Self::settle(item, facts, did, &mut counts, &mut changed);
             if op != StateChange::Keep {
                 ops.push((ch.record.key, op));
             }

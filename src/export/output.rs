@@ -177,6 +177,13 @@ impl Written {
         Ok(())
     }
 
+    /// Adds the files another writer wrote in this run.
+    pub fn merge(&mut self, other: Written) {
+        self.count += other.count;
+        self.first.extend(other.first);
+        self.first.truncate(FSYNC_EACH_UP_TO);
+    }
+
     /// Makes the files durable: an fsync per file for a tiny run, else one `syncfs` (an
     /// fsync costs about a millisecond, so 200 of them would dominate a 100-change run;
     /// `syncfs` also waits for other writers on the file system).

@@ -68,6 +68,11 @@ fn label_sql(kind: Kind, id: &str) -> String {
 }
 
 /// The display names of the records a field refers to; `None` for other fields.
+/// Whether a field has a label column ([`ref_label_sql`]): a cheap test for every row read.
+fn has_ref_label(f: &FieldDef) -> bool {
+    matches!(f.ty, Ty::Ref(_) | Ty::Refs(Kind::User))
+}
+
 fn ref_label_sql(f: &FieldDef) -> Option<String> {
     match f.ty {
         Ty::Ref(k) => Some(label_sql(
@@ -181,7 +186,7 @@ pub(super) fn read_record(kind: Kind, row: &Row) -> rusqlite::Result<Record> {
     let mut labels = Vec::new();
     let mut col = 3 + defs.len();
     for (i, f) in defs.iter().enumerate() {
-        if ref_label_sql(f).is_some() {
+        if has_ref_label(f) {
             let names: Option<String> = row.get(col)?;
             col += 1;
             let names = names
@@ -243,4 +248,25 @@ pub(super) fn row_id(conn: &Connection, key: Key) -> Result<Option<i64>> {
         .prepare_cached("SELECT id FROM sis WHERE number = ?1")?
         .query_row([key.id], |r| r.get(0))
         .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_label_test_agrees_with_the_label_columns() {
+        // read_record finds the label columns by `has_ref_label`; select_sql adds them by
+        // `ref_label_sql`.
+        for &kind in Kind::ALL.iter() {
+            for f in fields::of(kind) {
+                assert_eq!(
+                    has_ref_label(f),
+                    ref_label_sql(f).is_some(),
+                    "{kind:?} {}",
+                    f.name
+                );
+            }
+        }
+    }
 }
