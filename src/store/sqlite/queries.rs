@@ -401,14 +401,10 @@ pub(super) fn later_change(
         .optional()?)
 }
 
-pub(super) fn pending_removals(
-    conn: &Connection,
-    employee: Key,
-    kind: Kind,
-    since: Option<i64>,
-    upto: i64,
-    outputs: u32,
-) -> Result<Vec<RemovalFacts>> {
+/// The query of `pending_removals` for a kind: (key, own active flag, client id, client
+/// active, status) of the records changed in the range that a selected output holds and that
+/// left the synced set. `None` for kinds that never leave it.
+fn pending_removals_sql(kind: Kind) -> Option<String> {
     // (own active flag, client id, client active, status) of each kind.
     let (cols, join, extra) = match kind {
         Kind::Location => (
@@ -427,17 +423,35 @@ pub(super) fn pending_removals(
             "AND t.status <> 'Closed'",
         ),
         // Tech entries never leave the set; clients and employees are not items.
-        _ => return Ok(Vec::new()),
+        _ => return None,
     };
-    let sql = format!(
-        "SELECT t.{key}, {cols} FROM {table} t {join} \
-         JOIN export_state s ON s.employee_id = ?1 AND s.item_kind = ?2 AND s.item_id = t.{key} \
+    // `CROSS JOIN` keeps SQLite's join order: the records changed in the range first (the
+    // `updated_at` index), then their state by primary key. Left to the planner (no
+    // statistics), it walked the profile's whole export state: every no-change export of
+    // 1,000,000 contacts spent half a second here.
+    Some(format!(
+        "SELECT t.{key}, {cols} FROM {table} t \
+         CROSS JOIN export_state s ON s.employee_id = ?1 AND s.item_kind = ?2 AND s.item_id = t.{key} \
+         {join} \
          WHERE t.updated_at > ?3 AND t.updated_at <= ?4 AND (s.held & ?5) <> 0 \
          AND NOT ({pred}) {extra} ORDER BY t.{key}",
         key = key_column(kind),
         table = table(kind),
         pred = synced_predicate(kind),
-    );
+    ))
+}
+
+pub(super) fn pending_removals(
+    conn: &Connection,
+    employee: Key,
+    kind: Kind,
+    since: Option<i64>,
+    upto: i64,
+    outputs: u32,
+) -> Result<Vec<RemovalFacts>> {
+    let Some(sql) = pending_removals_sql(kind) else {
+        return Ok(Vec::new());
+    };
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
         params![
@@ -507,4 +521,41 @@ pub(super) fn output_stamps(conn: &Connection, employee: Key) -> Result<Vec<Outp
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite makes for a query on a freshly migrated database (no statistics).
+    fn plan(sql: &str) -> Vec<String> {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let args: Vec<i64> = vec![0; n];
+        stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn pending_removals_reads_the_changed_records_first_not_the_whole_export_state() {
+        for kind in [Kind::Location, Kind::User, Kind::Si] {
+            let sql = pending_removals_sql(kind).unwrap();
+            let steps = plan(&sql);
+            let first = steps.first().cloned().unwrap_or_default();
+            assert!(
+                first.starts_with("SEARCH t USING INDEX") && first.contains("updated_at>"),
+                "{kind:?}: {steps:?}"
+            );
+            assert!(
+                steps.iter().any(|s| s.starts_with("SEARCH s USING PRIMARY KEY")
+                    && s.contains("item_id=?")),
+                "{kind:?}: {steps:?}"
+            );
+        }
+        assert!(pending_removals_sql(Kind::Tech).is_none());
+    }
 }
