@@ -260,6 +260,19 @@ fn sql_key(name: &str) -> String {
     )
 }
 
+/// The role of scripts/pg.sh's cluster whose password the server checks, and its password.
+const PW_ROLE: &str = "smsync_pw";
+const PW_SECRET: &str = "smsync-pw-right";
+
+fn password_role_exists(server: &str) -> bool {
+    psql(
+        server,
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{PW_ROLE}'"),
+    )
+    .trim()
+        == "1"
+}
+
 #[test]
 fn bad_urls_and_schemas_name_host_and_database_never_the_password() {
     let Some(db) = PgDb::create() else { return };
@@ -271,7 +284,7 @@ fn bad_urls_and_schemas_name_host_and_database_never_the_password() {
     };
     let with_user =
         |user: &str, database: &str| format!("postgres://{user}:s3cret@{host}/{database}");
-    let cases: Vec<(String, i32, &str, String)> = vec![
+    let mut cases: Vec<(String, i32, &str, String)> = vec![
         (
             "postgres://sm:s3cret@127.0.0.1:1/servicemaster".into(),
             1,
@@ -297,6 +310,25 @@ fn bad_urls_and_schemas_name_host_and_database_never_the_password() {
             format!("'{name}' on {host}"),
         ),
     ];
+    // A wrong password: scripts/pg.sh's cluster checks the password of one role.
+    if password_role_exists(&server) {
+        cases.push((
+            with_user(PW_ROLE, &name),
+            2,
+            "refused the login",
+            format!("'{name}' on {host}"),
+        ));
+        // The right password gets past the login (to the missing schema).
+        let right = format!("postgres://{PW_ROLE}:{PW_SECRET}@{host}/{name}");
+        let t = text(&smsync(&["--db", &right, "status"]));
+        assert!(t.contains("smsync db init"), "{t}");
+    } else {
+        assert!(
+            std::env::var("SMSYNC_REQUIRE_PG").is_err(),
+            "the test server has no role '{PW_ROLE}': start it with scripts/pg.sh"
+        );
+        eprintln!("wrong-password case passed over: the server was not started by scripts/pg.sh");
+    }
     for (url, code, says, names) in &cases {
         let o = smsync(&["--db", url, "status"]);
         let t = text(&o);
