@@ -219,6 +219,18 @@ impl PidLock {
         }))
     }
 
+    /// How long a second smsync waits for a profile another one works on (the file lock,
+    /// and PostgreSQL's advisory lock) before it gives up naming the holder: a minute, or
+    /// `SMSYNC_LOCK_WAIT` seconds (0 gives up at once; a value that is not a number of
+    /// seconds is ignored).
+    pub fn wait() -> std::time::Duration {
+        let secs = std::env::var("SMSYNC_LOCK_WAIT")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(60);
+        std::time::Duration::from_secs(secs)
+    }
+
     /// Takes the lock, waiting up to `wait` for another holder to finish.
     pub fn acquire(path: &Path, wait: std::time::Duration, what: &str) -> Result<PidLock> {
         let start = std::time::Instant::now();

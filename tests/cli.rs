@@ -885,3 +885,48 @@ fn inspect_shows_what_it_read_even_when_it_cannot_be_applied() {
         "{si}"
     );
 }
+
+#[test]
+fn a_profile_another_smsync_holds_is_given_up_after_the_wait_naming_it() {
+    let d = seeded();
+    let p = d.path();
+    let folder = p.join("dropbox").join("Dana Whitfield");
+    std::fs::create_dir_all(&folder).unwrap();
+    // This test process stands for the other smsync: it holds the profile's lock file.
+    let held = smsync::fsutil::PidLock::try_acquire(&folder.join(".smsync.lock"))
+        .unwrap()
+        .unwrap();
+    let export = || {
+        Command::new(env!("CARGO_BIN_EXE_smsync"))
+            .current_dir(p)
+            .env_remove("SMSYNC_DB")
+            .env_remove("SMSYNC_DROP")
+            .env("SMSYNC_LOCK_WAIT", "1")
+            .args(["export", "--profile", "Dana Whitfield"])
+            .output()
+            .unwrap()
+    };
+    let out = export();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "profile 'Dana Whitfield' in dropbox/Dana Whitfield: another smsync (pid {}) has \
+             been working on it for 1 s; try again when it is done",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(
+        !folder.join("contacts").exists()
+            || folder.join("contacts").read_dir().unwrap().next().is_none()
+    );
+    drop(held);
+    let out = export();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(folder.join("contacts").read_dir().unwrap().next().is_some());
+}

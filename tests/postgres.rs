@@ -10,6 +10,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::str::FromStr;
 use std::thread;
 
 use common::pg::{PgDb, psql};
@@ -250,6 +251,53 @@ fn a_profile_is_held_by_an_advisory_lock_while_it_is_exported() {
     );
     // The SQL form of the key is the one the lock uses (the watcher test checks with it).
     assert_eq!(psql(&db.url, &sql_key("'Dana Whitfield'")), key.to_string());
+}
+
+#[test]
+fn a_profile_another_session_holds_is_given_up_after_the_wait_naming_the_holder() {
+    let Some(db) = PgDb::create() else { return };
+    drop(sample(&db));
+    let drop_dir = tempfile::tempdir().unwrap();
+    let dir = drop_dir.path().to_str().unwrap();
+    // Another machine's smsync, as the server sees it: a session holding the profile's lock.
+    let mut holder = postgres::Config::from_str(&db.url)
+        .unwrap()
+        .application_name("smsync on fileserver-2")
+        .connect(postgres::NoTls)
+        .unwrap();
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&profile_lock_key(DANA)])
+        .unwrap();
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let export = || {
+        Command::new(env!("CARGO_BIN_EXE_smsync"))
+            .args(["--db", &db.url, "--drop", dir, "export", "--profile", DANA])
+            .env_remove("SMSYNC_DB")
+            .env("SMSYNC_LOCK_WAIT", "1")
+            .output()
+            .unwrap()
+    };
+    let o = export();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(&format!(
+            "profile '{DANA}': another smsync (smsync on fileserver-2 (server pid {pid})) has \
+             been working on it in PostgreSQL database"
+        )),
+        "{t}"
+    );
+    assert!(t.contains("for 1 s; try again when it is done"), "{t}");
+    let contacts = Path::new(dir).join(DANA).join("contacts");
+    let files = || fs::read_dir(&contacts).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files(), 0, "nothing written while another held the profile");
+    // Once it lets go, the export runs.
+    drop(holder);
+    ok(export());
+    assert!(files() > 0);
 }
 
 /// SQL computing [`profile_lock_key`] of the profile name `name` (an SQL expression).

@@ -158,11 +158,11 @@ impl Layout {
     }
 
     /// One smsync at a time works on a profile's folder: a second export or ingest waits
-    /// for the first (up to a minute), then refuses naming it.
+    /// for the first (up to a minute: `fsutil::PidLock::wait`), then refuses naming it.
     pub fn lock(&self, profile: &str) -> Result<fsutil::PidLock> {
         fsutil::PidLock::acquire(
             &self.root.join(".smsync.lock"),
-            std::time::Duration::from_secs(60),
+            fsutil::PidLock::wait(),
             &format!("profile '{profile}' in {}", self.root.display()),
         )
     }

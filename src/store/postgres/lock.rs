@@ -13,9 +13,6 @@ use super::conn::{self, Place, get};
 use crate::error::{Error, Result};
 use crate::store::ProfileLock;
 
-/// How long a second smsync waits for the profile, as for the file lock.
-const WAIT: Duration = Duration::from_secs(60);
-
 /// The advisory lock key of a profile: the first 8 bytes of the SHA-256 of
 /// `smsync profile:NAME`, as a big-endian signed integer (so SQL can compute it too).
 pub fn key(profile: &str) -> i64 {
@@ -31,13 +28,15 @@ struct Held {
 pub(super) fn lock_profile(config: &Config, place: &Place, profile: &str) -> Result<ProfileLock> {
     let mut client = conn::connect(config, place)?;
     let k = key(profile);
+    // As long as for the file lock.
+    let wait = crate::fsutil::PidLock::wait();
     let start = Instant::now();
     loop {
         let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&k])?;
         if get::<bool>(&row, 0)? {
             return Ok(ProfileLock::new(Held { _client: client }));
         }
-        if start.elapsed() >= WAIT {
+        if start.elapsed() >= wait {
             let holder = client
                 .query_opt(
                     "SELECT a.application_name, a.pid FROM pg_locks l \
@@ -57,7 +56,7 @@ pub(super) fn lock_profile(config: &Config, place: &Place, profile: &str) -> Res
             return Err(Error::Other(format!(
                 "profile '{profile}': another smsync ({holder}) has been working on it in {place} \
                  for {} s; try again when it is done",
-                WAIT.as_secs()
+                wait.as_secs()
             )));
         }
         std::thread::sleep(Duration::from_millis(50));
