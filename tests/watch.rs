@@ -430,3 +430,37 @@ fn an_edit_dropped_in_one_inbox_reaches_every_other_profile(site: Site) {
     let (status, _) = w.stop();
     assert_eq!(status.code(), Some(0));
 }
+
+both!(an_employee_added_or_reset_while_watching_is_exported);
+/// The watcher sees employees change, not only records: a new employee's profile is
+/// exported, and a profile whose sync dates are reset is written again, without a restart.
+fn an_employee_added_or_reset_while_watching_is_exported(site: Site) {
+    site.init();
+    let w = site.watch(&[]);
+    site.ok(&["admin", "add", "employee", "user=SM-U15"]);
+    let priya = site
+        .path()
+        .join("dropbox")
+        .join("Priya Natarajan")
+        .join("contacts/SM-U1.vcf");
+    wait_until(
+        Duration::from_secs(3),
+        || priya.exists(),
+        "the new employee's profile exported",
+    );
+    // A file removed by hand comes back only from a full export: the reset's.
+    let dana = site
+        .path()
+        .join("dropbox")
+        .join(DANA)
+        .join("contacts/SM-U1.vcf");
+    fs::remove_file(&dana).unwrap();
+    site.ok(&["reset", "--profile", DANA]);
+    wait_until(
+        Duration::from_secs(3),
+        || dana.exists(),
+        "the reset profile exported again",
+    );
+    let (status, _) = w.stop();
+    assert_eq!(status.code(), Some(0));
+}

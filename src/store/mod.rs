@@ -209,7 +209,8 @@ pub trait Writer: Lookup {
         folder: &str,
         previous: Option<&str>,
     ) -> Result<()>;
-    /// Sets one output's stamps; the profile's own stamps become its outputs' oldest.
+    /// Sets one output's stamps; the profile's own stamps become its outputs' oldest. The
+    /// employee's change time stays (see `max_change`).
     fn set_output_stamps(
         &mut self,
         employee: Key,
@@ -408,7 +409,9 @@ pub trait Store: Lookup {
     /// The change time of the latest commit: every later commit has a larger one.
     fn clock(&self) -> Result<i64>;
     /// The latest change time of any record that goes to Outlook (clients, locations,
-    /// users, tech entries, SIs); export bookkeeping does not move it. Reads indexes only.
+    /// users, tech entries, SIs) or of an employee (added, its settings changed, its stamps
+    /// reset); export bookkeeping (export state, an export's stamps) does not move it, so a
+    /// watcher never wakes for its own exports. Reads indexes and the small employees table.
     fn max_change(&self) -> Result<i64>;
     /// One page of the records of `kind` changed in `(since, upto]` (all up to `upto` when
     /// `since` is `None`), in change order after `after`, with their synced-set flag and

@@ -220,6 +220,7 @@ pub(super) fn max_change(conn: &Conn) -> Result<i64> {
         Kind::User,
         Kind::Tech,
         Kind::Si,
+        Kind::Employee,
     ]
     .iter()
     .map(|k| format!("(SELECT max(updated_at) FROM {})", table(*k)))

@@ -612,9 +612,9 @@ impl Writer for TxWriter<'_> {
              contacts_stamp = (SELECT CASE WHEN count(*) = count(contacts_stamp) \
                THEN min(contacts_stamp) END FROM output_stamps WHERE employee_id = $1), \
              tasks_stamp = (SELECT CASE WHEN count(*) = count(tasks_stamp) \
-               THEN min(tasks_stamp) END FROM output_stamps WHERE employee_id = $1), \
-             updated_at = $2 WHERE id = $1",
-            &[&employee.id, &self.now],
+               THEN min(tasks_stamp) END FROM output_stamps WHERE employee_id = $1) \
+             WHERE id = $1",
+            &[&employee.id],
         )?;
         if n == 0 {
             return Err(Error::NotFound(format!("{employee} does not exist")));

@@ -187,6 +187,7 @@ pub(super) fn max_change(conn: &Connection) -> Result<i64> {
         Kind::User,
         Kind::Tech,
         Kind::Si,
+        Kind::Employee,
     ] {
         let sql = format!("SELECT coalesce(max(updated_at), 0) FROM {}", table(k));
         max = max.max(conn.query_row(&sql, [], |r| r.get::<_, i64>(0))?);

@@ -628,10 +628,10 @@ impl Writer for TxWriter<'_> {
                  contacts_stamp = (SELECT CASE WHEN count(*) = count(contacts_stamp) \
                    THEN min(contacts_stamp) END FROM output_stamps WHERE employee_id = ?1), \
                  tasks_stamp = (SELECT CASE WHEN count(*) = count(tasks_stamp) \
-                   THEN min(tasks_stamp) END FROM output_stamps WHERE employee_id = ?1), \
-                 updated_at = ?2 WHERE id = ?1",
+                   THEN min(tasks_stamp) END FROM output_stamps WHERE employee_id = ?1) \
+                 WHERE id = ?1",
             )?
-            .execute(params![employee.id, self.now])?;
+            .execute(params![employee.id])?;
         if n == 0 {
             return Err(Error::NotFound(format!("{employee} does not exist")));
         }
