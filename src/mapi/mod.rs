@@ -11,7 +11,8 @@
 //! - [`PropValue`], [`PropertyBag`]: property values as found;
 //! - [`props`]: the properties smsync reads or writes, with their types;
 //! - [`Filetime`]: PtypTime and its conversions;
-//! - [`item_from_properties`] and [`properties_of`]: MAPI properties ⇄ neutral items.
+//! - [`item_from_properties`] and [`properties_of`]: MAPI properties ⇄ neutral items;
+//! - [`carried`]: what MAPI carries of an item, for comparing round trips.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,9 +20,11 @@ use std::fmt;
 mod item;
 pub mod props;
 mod time;
+mod view;
 
 pub use item::{Importance, TaskStatus, item_from_properties, properties_of, seen};
 pub use time::Filetime;
+pub use view::carried;
 
 /// A property type (MS-OXCDATA §2.11.1), the low 16 bits of a property tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
