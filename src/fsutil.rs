@@ -211,8 +211,9 @@ impl PidLock {
             }
         }
         file.set_len(0).map_err(|e| Error::io(path, e))?;
+        // Not synced: the pid only names the holder to a waiting smsync, and the lock itself
+        // (the flock) does not outlive the process, so a crash leaves nothing to keep.
         writeln!(file, "{}", std::process::id()).map_err(|e| Error::io(path, e))?;
-        file.sync_all().map_err(|e| Error::io(path, e))?;
         Ok(Ok(PidLock {
             _file: file,
             path: path.to_path_buf(),

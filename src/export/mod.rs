@@ -990,16 +990,28 @@ pub fn export_profile(
     // reported, and stay pending for it.
     let refused = run.files.refusals();
     run.files.written.make_durable(&layout.root)?;
+    let written_nothing = run.files.written.is_empty();
     let Run { store, files, .. } = run;
     let mut change_files = Vec::new();
     for out in files.outputs {
         change_files.extend(out.commit()?);
     }
-    for d in layout.output_dirs() {
-        fsutil::sync_dir(d)?;
-    }
     // Each selected output's stamps move; the others keep theirs.
     let (contacts, tasks) = (sides[0].1, sides[1].1);
+    // The folders' entries (new, renamed and removed files) are made durable before the
+    // stamps move; a run that wrote and removed nothing has nothing there to make durable
+    // (and an fsync costs a device flush even then).
+    let touched = recovering
+        || !written_nothing
+        || contacts.changed()
+        || tasks.changed()
+        || !change_files.is_empty()
+        || sheets.contains(&FullSheet::Rewritten);
+    if touched {
+        for d in layout.output_dirs() {
+            fsutil::sync_dir(d)?;
+        }
+    }
     let mut moves = Vec::new();
     for &o in &selected {
         let (c, t) = stamps_of(&stamps, o);

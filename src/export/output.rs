@@ -177,6 +177,11 @@ impl Written {
         Ok(())
     }
 
+    /// No file was written.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// Adds the files another writer wrote in this run.
     pub fn merge(&mut self, other: Written) {
         self.count += other.count;
