@@ -44,6 +44,7 @@ contract!(
     a_record_found_in_a_transaction_is_never_written_back_stale,
     change_pages_cover_every_record_once_when_many_share_one_change_time,
     unsynced_writes_commit_and_an_error_rolls_them_back,
+    adds_in_one_transaction_see_each_other_and_a_failed_savepoint_leaves_nothing,
 );
 
 fn mains(store: &dyn Store, client: Key) -> Vec<Key> {
@@ -636,6 +637,168 @@ fn unsynced_writes_commit_and_an_error_rolls_them_back(e: &Engine) {
         "+1 UNSYNCED",
         "rolled back"
     );
+}
+
+/// Many writes in one transaction, as a seed or an ingest batch makes them: each sees the
+/// ones before it (PostgreSQL queues added rows and keeps what it learned; the answers must
+/// be SQLite's), and a savepoint that fails leaves nothing behind, not even what the
+/// transaction learned inside it.
+fn adds_in_one_transaction_see_each_other_and_a_failed_savepoint_leaves_nothing(e: &Engine) {
+    use smsync::admin::assign;
+    use smsync::store::{Source, Writer};
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    let add = |w: &mut dyn Writer, kind: Kind, pairs: &[(&str, &str)]| {
+        let values = assign(&*w, kind, pairs)?;
+        w.add(kind, &values)
+    };
+    let mut keys: Vec<Key> = Vec::new();
+    s.write(&mut |w| {
+        w.set_source(Some(Source::admin()));
+        let a = add(w, Kind::Client, &[("name", "Alpha")])?;
+        let l1 = add(
+            w,
+            Kind::Location,
+            &[("client", &a.to_string()), ("name", "One")],
+        )?;
+        let l2 = add(
+            w,
+            Kind::Location,
+            &[
+                ("client", &a.to_string()),
+                ("name", "Two"),
+                ("main", "true"),
+            ],
+        )?;
+        // The name is taken by the row added just before, and Main has moved.
+        let again = w.savepoint(&mut |w| {
+            add(
+                w,
+                Kind::Location,
+                &[("client", &a.to_string()), ("name", "Two")],
+            )
+            .map(|_| ())
+        });
+        assert!(matches!(again, Err(Error::Invalid(_))), "{again:?}");
+        assert_eq!(w.get(l1)?.get("main"), &Value::Bool(false));
+        let dup = w.savepoint(&mut |w| add(w, Kind::Client, &[("name", "Alpha")]).map(|_| ()));
+        assert!(matches!(dup, Err(Error::Invalid(_))), "{dup:?}");
+        let u = add(
+            w,
+            Kind::User,
+            &[
+                ("kind", "client"),
+                ("client", &a.to_string()),
+                ("first_name", "Ann"),
+                ("last_name", "Lee"),
+            ],
+        )?;
+        let si1 = add(
+            w,
+            Kind::Si,
+            &[
+                ("client", &a.to_string()),
+                ("description", "a"),
+                ("people", &u.to_string()),
+            ],
+        )?;
+        let si2 = add(
+            w,
+            Kind::Si,
+            &[
+                ("client", &a.to_string()),
+                ("description", "b"),
+                ("number", "7"),
+            ],
+        )?;
+        let si3 = add(
+            w,
+            Kind::Si,
+            &[("client", &a.to_string()), ("description", "c")],
+        )?;
+        let taken = w.savepoint(&mut |w| {
+            add(
+                w,
+                Kind::Si,
+                &[
+                    ("client", &a.to_string()),
+                    ("description", "d"),
+                    ("number", "8"),
+                ],
+            )
+            .map(|_| ())
+        });
+        assert!(
+            matches!(taken, Err(Error::Invalid(_))),
+            "SI-8 exists: {taken:?}"
+        );
+        // A savepoint that fails after adding: its rows and what was learned go.
+        let mut gone = None;
+        let failed = w.savepoint(&mut |w| {
+            let b = add(w, Kind::Client, &[("name", "Beta")])?;
+            add(
+                w,
+                Kind::Location,
+                &[("client", &b.to_string()), ("name", "B1")],
+            )?;
+            gone = Some(b);
+            Err(Error::invalid("stop"))
+        });
+        assert!(failed.is_err());
+        let gone = gone.expect("added before failing");
+        let missing = w.savepoint(&mut |w| {
+            add(
+                w,
+                Kind::Location,
+                &[("client", &gone.to_string()), ("name", "B2")],
+            )
+            .map(|_| ())
+        });
+        assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+        let c = add(w, Kind::Client, &[("name", "Beta")])?;
+        // Two savepoints that end well, one after the other.
+        let mut v = None;
+        w.savepoint(&mut |w| {
+            v = Some(add(w, Kind::Tech, &[("company", "V")])?);
+            Ok(())
+        })?;
+        let mut t = None;
+        w.savepoint(&mut |w| {
+            t = Some(add(w, Kind::Tech, &[("company", "W")])?);
+            Ok(())
+        })?;
+        keys = vec![a, l1, l2, u, si1, si2, si3, gone, c, v.unwrap(), t.unwrap()];
+        Ok(())
+    })
+    .unwrap();
+    let [a, l1, l2, u, si1, si2, si3, gone, c, v, t] = keys[..] else {
+        panic!("{keys:?}")
+    };
+    assert_eq!(mains(s, a), vec![l2]);
+    assert_eq!((l1.id + 1, l2.id), (l2.id, l2.id));
+    assert_eq!((si1.id, si2.id, si3.id), (1, 7, 8));
+    assert_eq!(s.get(si1).unwrap().get("people"), &Value::Refs(vec![u]));
+    assert_eq!(s.get(si1).unwrap().get("location"), &Value::Ref(l2));
+    // The rolled-back client's id is given again, as SQLite gives ids.
+    assert_eq!(c, gone);
+    assert_eq!(s.get(c).unwrap().text("name"), "Beta");
+    assert_eq!(all(s, Kind::Location).len(), 2);
+    assert_eq!((v.id, t.id), (1, 2));
+    // One journal row per record added, in the order of the adds.
+    let mut added = Vec::new();
+    s.journal_entries(None, 100, &mut |j| {
+        if j.outcome == "added" {
+            added.push(j.item.unwrap_or_default());
+        }
+        Ok(())
+    })
+    .unwrap();
+    added.reverse();
+    let want: Vec<String> = [a, l1, l2, u, si1, si2, si3, c, v, t]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(added, want);
 }
 
 /// What only the SQLite engine has: its schema's own guards and its connection settings.
