@@ -45,6 +45,7 @@ contract!(
     change_pages_cover_every_record_once_when_many_share_one_change_time,
     unsynced_writes_commit_and_an_error_rolls_them_back,
     adds_in_one_transaction_see_each_other_and_a_failed_savepoint_leaves_nothing,
+    a_transaction_referring_to_many_earlier_records_checks_them_as_one_at_a_time,
 );
 
 fn mains(store: &dyn Store, client: Key) -> Vec<Key> {
@@ -799,6 +800,156 @@ fn adds_in_one_transaction_see_each_other_and_a_failed_savepoint_leaves_nothing(
         .map(|k| k.to_string())
         .collect();
     assert_eq!(added, want);
+}
+
+/// One transaction that refers to hundreds of records written before it, as a seed or a
+/// batch does: every name, Main location, reference and SI person is checked as when it
+/// comes alone (PostgreSQL reads neighbouring ids and, past a few hundred new client names,
+/// every client name at once; the answers must be SQLite's).
+fn a_transaction_referring_to_many_earlier_records_checks_them_as_one_at_a_time(e: &Engine) {
+    use smsync::admin::assign;
+    use smsync::store::{Source, Writer};
+    const N: usize = 300;
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    let add = |w: &mut dyn Writer, kind: Kind, pairs: &[(&str, &str)]| {
+        let values = assign(&*w, kind, pairs)?;
+        w.add(kind, &values)
+    };
+    // An attempt that must fail, in a savepoint as ingest makes them.
+    let refused = |w: &mut dyn Writer, kind: Kind, pairs: &[(&str, &str)]| {
+        let r = w.savepoint(&mut |w| add(w, kind, pairs).map(|_| ()));
+        r.expect_err(&format!("{kind} {pairs:?} was added"))
+    };
+    let mut old = Vec::new();
+    s.write(&mut |w| {
+        for i in 0..N {
+            let c = add(w, Kind::Client, &[("name", &format!("Old {i:03}"))])?;
+            let cs = c.to_string();
+            let l = add(w, Kind::Location, &[("client", &cs), ("name", "Site")])?;
+            let u = add(
+                w,
+                Kind::User,
+                &[
+                    ("kind", "client"),
+                    ("client", &cs),
+                    ("first_name", "U"),
+                    ("last_name", &format!("{i}")),
+                ],
+            )?;
+            old.push((c, l, u));
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut added = Vec::new();
+    s.write(&mut |w| {
+        w.set_source(Some(Source::admin()));
+        // More new names than PostgreSQL looks up one by one.
+        let mut news = Vec::new();
+        for i in 0..N {
+            news.push(add(w, Kind::Client, &[("name", &format!("New {i:03}"))])?);
+        }
+        for name in ["Old 000", "Old 150", "Old 299", "New 000", "New 299"] {
+            let err = refused(w, Kind::Client, &[("name", name)]);
+            assert!(matches!(err, Error::Invalid(_)), "{name}: {err}");
+        }
+        // Downwards, with nothing sent in between: later reads cover clients whose
+        // locations this transaction added (an old client has a Main: these are not).
+        let some = [N - 1, 150, 70, 0];
+        for i in some {
+            let cs = old[i].0.to_string();
+            added.push(add(
+                w,
+                Kind::Location,
+                &[("client", &cs), ("name", "Annex")],
+            )?);
+        }
+        for i in some {
+            let cs = old[i].0.to_string();
+            for name in ["Annex", "Site"] {
+                let err = refused(w, Kind::Location, &[("client", &cs), ("name", name)]);
+                assert!(matches!(err, Error::Invalid(_)), "{cs} {name}: {err}");
+            }
+        }
+        for (n, i) in some.into_iter().enumerate() {
+            let cs = old[i].0.to_string();
+            // SI people: a user of this client, never of the next one.
+            let (_, next_loc, next_user) = old[(i + 1) % N];
+            let err = refused(
+                w,
+                Kind::Si,
+                &[
+                    ("client", &cs),
+                    ("description", "x"),
+                    ("people", &next_user.to_string()),
+                ],
+            );
+            assert!(matches!(err, Error::Invalid(_)), "{cs}: {err}");
+            let err = refused(
+                w,
+                Kind::Si,
+                &[
+                    ("client", &cs),
+                    ("description", "x"),
+                    ("location", &next_loc.to_string()),
+                ],
+            );
+            assert!(matches!(err, Error::Invalid(_)), "{cs}: {err}");
+            add(
+                w,
+                Kind::Si,
+                &[
+                    ("client", &cs),
+                    ("description", "ok"),
+                    ("people", &old[i].2.to_string()),
+                    ("location", &added[n].to_string()),
+                ],
+            )?;
+        }
+        // A new client's first location is its Main.
+        added.push(add(
+            w,
+            Kind::Location,
+            &[("client", &news[5].to_string()), ("name", "Site")],
+        )?);
+        let far = Key::new(Kind::Client, 1_000_000);
+        let err = refused(
+            w,
+            Kind::Location,
+            &[("client", &far.to_string()), ("name", "X")],
+        );
+        assert!(matches!(err, Error::NotFound(_)), "{err}");
+        // Renamed records free their names and take the new ones.
+        let (c2, l2, _) = old[2];
+        let values = assign(&*w, Kind::Client, &[("name", "Renamed")])?;
+        w.set(c2, &values)?;
+        let values = assign(&*w, Kind::Location, &[("name", "Moved")])?;
+        w.set(l2, &values)?;
+        add(w, Kind::Client, &[("name", "Old 002")])?;
+        let err = refused(w, Kind::Client, &[("name", "Renamed")]);
+        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        added.push(add(
+            w,
+            Kind::Location,
+            &[("client", &c2.to_string()), ("name", "Site")],
+        )?);
+        let err = refused(
+            w,
+            Kind::Location,
+            &[("client", &c2.to_string()), ("name", "Moved")],
+        );
+        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(all(s, Kind::Client).len(), 2 * N + 1);
+    let mains_now: Vec<bool> = added
+        .iter()
+        .map(|l| s.get(*l).unwrap().get("main") == &Value::Bool(true))
+        .collect();
+    assert_eq!(mains_now, [false, false, false, false, true, false]);
+    assert_eq!(all(s, Kind::Si).len(), 4);
 }
 
 /// What only the SQLite engine has: its schema's own guards and its connection settings.

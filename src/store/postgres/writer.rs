@@ -103,10 +103,26 @@ const QUEUED_ROWS: usize = 1024;
 /// prepares a few shapes of each statement, not one per count.
 const INSERT_ROWS: usize = 256;
 
+/// Ids per block of [`Memo::read_blocks`].
+const BLOCK: i64 = 64;
+
+/// Blocks one read takes at most: a transaction's first miss in a table reads one block,
+/// each later miss twice as many, up to this (1,024 ids). A seed or a batch that refers to
+/// thousands of records reads each part of a table once; a single look-up reads 64 ids.
+const MOST_BLOCKS: i64 = 16;
+
+/// Client names looked up in vain in one transaction before every client's name is read
+/// at once (a seed adds thousands of clients, each checked for a name already taken).
+const NAME_MISSES: u32 = 256;
+
 /// What one write transaction knows without asking the server. Every record `add`
 /// queues is in `exists`, `next_id`, and (by kind) `client_names`, `location_client`,
 /// `user_kind` and its client's `locations` when those were loaded, so a read that
 /// consults these first may skip the queue; every other read sends the queue first.
+///
+/// A miss reads a block of neighbouring ids (or clients' locations) at once: seeds and
+/// batches refer to many records of a table, and a round trip costs more than a
+/// thousand rows of an index range.
 #[derive(Default)]
 struct Memo {
     queue: Vec<Queued>,
@@ -115,8 +131,16 @@ struct Memo {
     next_id: HashMap<Kind, i64>,
     /// Records known to exist (records are never deleted; a rollback forgets).
     exists: HashSet<Key>,
-    /// Clients added by this transaction, by exact name.
+    /// Blocks of [`BLOCK`] ids (an SI's by number) read whole: every record in them is in
+    /// `exists`, and for users and locations in `user_kind` and `location_client`.
+    read_blocks: HashSet<(Kind, i64)>,
+    /// Blocks the next miss reads, by table (`None` for the locations by client).
+    span: HashMap<Option<Kind>, i64>,
+    /// Clients by exact name: those added by this transaction, those looked up, and
+    /// when `all_client_names`, every client.
     client_names: HashMap<String, Key>,
+    all_client_names: bool,
+    name_misses: u32,
     /// Every location of a client, by exact name, and its Main, loaded once per client.
     locations: HashMap<i64, ClientLocations>,
     location_client: HashMap<i64, Key>,
@@ -135,9 +159,12 @@ impl Memo {
     /// deleted, and ids only grow, so `exists` and `next_id` stay).
     fn forget_facts(&mut self) {
         self.client_names.clear();
+        self.all_client_names = false;
         self.locations.clear();
         self.location_client.clear();
         self.user_kind.clear();
+        self.read_blocks
+            .retain(|(kind, _)| !matches!(kind, Kind::User | Kind::Location));
         self.next_si = None;
     }
 
@@ -145,6 +172,16 @@ impl Memo {
     /// did since its savepoint (the queue then holds only rows added since).
     fn forget_all(&mut self) {
         *self = Memo::default();
+    }
+
+    /// The ids `[lo, hi)` of the next read around `id`, for `table` (`None`: the
+    /// locations by client id): whole blocks, more of them with each miss.
+    fn next_range(&mut self, table: Option<Kind>, id: i64) -> (i64, i64) {
+        let span = self.span.entry(table).or_insert(1);
+        let blocks = *span;
+        *span = (blocks * 2).min(MOST_BLOCKS);
+        let lo = id.div_euclid(BLOCK) * BLOCK;
+        (lo, lo.saturating_add(blocks * BLOCK))
     }
 }
 
@@ -224,28 +261,87 @@ impl TxWriter<'_> {
         Ok(id)
     }
 
-    /// A client's locations, loaded once. The load need not send the queue first: `add`
-    /// of a location loads its client's locations before it queues the row, and they stay
-    /// loaded until the memo forgets them, which happens only with an empty queue (`set`
-    /// sends it first, a rollback drops it). So no queued location belongs to a client
-    /// whose locations are not loaded.
+    /// A client's locations, loaded once, with those of the clients of neighbouring ids.
+    /// The load need not send the queue first: `add` of a location loads its client's
+    /// locations before it queues the row, and they stay loaded until the memo forgets
+    /// them, which happens only with an empty queue (`set` sends it first, a rollback drops
+    /// it). So no queued location belongs to a client whose locations are not loaded, and
+    /// a load keeps the clients already loaded as they are.
     fn with_locations<T>(&self, client: Key, f: impl FnOnce(&ClientLocations) -> T) -> Result<T> {
         if !self.memo.borrow().locations.contains_key(&client.id) {
+            let (lo, hi) = self.memo.borrow_mut().next_range(None, client.id);
             let rows = self.conn.query(
-                "SELECT id, name, is_main FROM locations WHERE client_id = $1",
-                &[&client.id],
+                "SELECT id, client_id, name, is_main FROM locations \
+                 WHERE client_id >= $1 AND client_id < $2",
+                &[&lo, &hi],
             )?;
-            let mut locs = ClientLocations::default();
+            let mut read: HashMap<i64, ClientLocations> = HashMap::new();
+            let mut m = self.memo.borrow_mut();
             for r in &rows {
                 let key = Key::new(Kind::Location, get(r, 0)?);
-                locs.by_name.insert(get(r, 1)?, key);
-                if get::<i64>(r, 2)? == 1 {
+                let owner: i64 = get(r, 1)?;
+                m.location_client
+                    .insert(key.id, Key::new(Kind::Client, owner));
+                let locs = read.entry(owner).or_default();
+                locs.by_name.insert(get(r, 2)?, key);
+                if get::<i64>(r, 3)? == 1 {
                     locs.main = Some(key);
                 }
             }
-            self.memo.borrow_mut().locations.insert(client.id, locs);
+            for id in lo..hi {
+                // A client loaded before keeps its entry: it may hold queued locations.
+                m.locations
+                    .entry(id)
+                    .or_insert_with(|| read.remove(&id).unwrap_or_default());
+            }
         }
         Ok(f(&self.memo.borrow().locations[&client.id]))
+    }
+
+    /// Reads the block of ids around `id` in `kind`'s table into the memo: which records
+    /// exist, and a user's kind and client, a location's client. Need not send the queue:
+    /// its records are in the memo already.
+    fn read_block(&self, kind: Kind, id: i64) -> Result<()> {
+        let (lo, hi) = self.memo.borrow_mut().next_range(Some(kind), id);
+        let sql = match kind {
+            Kind::User => "SELECT id, kind, client_id FROM users WHERE id >= $1 AND id < $2",
+            Kind::Location => "SELECT id, client_id FROM locations WHERE id >= $1 AND id < $2",
+            Kind::Si => "SELECT number FROM sis WHERE number >= $1 AND number < $2",
+            Kind::Client => "SELECT id FROM clients WHERE id >= $1 AND id < $2",
+            Kind::Tech => "SELECT id FROM tech WHERE id >= $1 AND id < $2",
+            Kind::Employee => "SELECT id FROM employees WHERE id >= $1 AND id < $2",
+        };
+        let rows = self.conn.query(sql, &[&lo, &hi])?;
+        let mut m = self.memo.borrow_mut();
+        for r in &rows {
+            let key = Key::new(kind, get(r, 0)?);
+            m.exists.insert(key);
+            match kind {
+                Kind::User => {
+                    let client = get::<Option<i64>>(r, 2)?.map(|c| Key::new(Kind::Client, c));
+                    m.user_kind.insert(key.id, (get(r, 1)?, client));
+                }
+                Kind::Location => {
+                    m.location_client
+                        .insert(key.id, Key::new(Kind::Client, get(r, 1)?));
+                }
+                _ => {}
+            }
+        }
+        let mut block = lo.div_euclid(BLOCK);
+        while block.checked_mul(BLOCK).is_some_and(|start| start < hi) {
+            m.read_blocks.insert((kind, block));
+            block += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether the block of `key` was read whole (see [`Memo::read_blocks`]).
+    fn block_read(&self, key: Key) -> bool {
+        self.memo
+            .borrow()
+            .read_blocks
+            .contains(&(key.kind, key.id.div_euclid(BLOCK)))
     }
 
     /// Keeps the memo true after `add` queued a record.
@@ -596,18 +692,36 @@ impl RuleReads for TxWriter<'_> {
                 return Ok(false);
             }
         }
-        let found = RuleReads::exists(self.conn, key)?;
-        if found {
-            self.memo.borrow_mut().exists.insert(key);
+        if !self.block_read(key) {
+            self.read_block(key.kind, key.id)?;
         }
-        Ok(found)
+        Ok(self.memo.borrow().exists.contains(&key))
     }
 
     fn client_named_exactly(&self, name: &str) -> Result<Option<Key>> {
-        if let Some(k) = self.memo.borrow().client_names.get(name) {
-            return Ok(Some(*k));
+        let misses = {
+            let mut m = self.memo.borrow_mut();
+            if let Some(k) = m.client_names.get(name) {
+                return Ok(Some(*k));
+            }
+            if m.all_client_names {
+                return Ok(None);
+            }
+            m.name_misses += 1;
+            m.name_misses
+        };
+        if misses <= NAME_MISSES {
+            return self.conn.client_named_exactly(name);
         }
-        self.conn.client_named_exactly(name)
+        // Names are unique; the queued clients are in the memo already.
+        let rows = self.conn.query("SELECT id, name FROM clients", &[])?;
+        let mut m = self.memo.borrow_mut();
+        for r in &rows {
+            m.client_names
+                .insert(get(r, 1)?, Key::new(Kind::Client, get(r, 0)?));
+        }
+        m.all_client_names = true;
+        Ok(m.client_names.get(name).copied())
     }
 
     fn location_named_exactly(&self, client: Key, name: &str) -> Result<Option<Key>> {
@@ -622,25 +736,25 @@ impl RuleReads for TxWriter<'_> {
         if let Some(c) = self.memo.borrow().location_client.get(&location.id) {
             return Ok(Some(*c));
         }
-        let client = self.conn.location_client(location)?;
-        if let Some(c) = client {
-            self.memo
-                .borrow_mut()
-                .location_client
-                .insert(location.id, c);
+        if !self.block_read(location) {
+            self.read_block(Kind::Location, location.id)?;
         }
-        Ok(client)
+        Ok(self
+            .memo
+            .borrow()
+            .location_client
+            .get(&location.id)
+            .copied())
     }
 
     fn user_kind(&self, user: Key) -> Result<Option<(String, Option<Key>)>> {
         if let Some(k) = self.memo.borrow().user_kind.get(&user.id) {
             return Ok(Some(k.clone()));
         }
-        let kind = self.conn.user_kind(user)?;
-        if let Some(k) = &kind {
-            self.memo.borrow_mut().user_kind.insert(user.id, k.clone());
+        if !self.block_read(user) {
+            self.read_block(Kind::User, user.id)?;
         }
-        Ok(kind)
+        Ok(self.memo.borrow().user_kind.get(&user.id).cloned())
     }
 
     fn employee_of(&self, user: Key) -> Result<Option<Key>> {
