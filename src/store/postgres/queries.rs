@@ -3,7 +3,7 @@
 //! counts, profiles, the clock, the journal and the runs. Loops over many rows read them
 //! in pages by key, so the caller's closure may read the database again.
 
-use postgres::Row;
+use tokio_postgres::Row;
 
 use super::codec::{key_column, load, read_record, select_sql, table};
 use super::conn::{Conn, get};

@@ -7,18 +7,23 @@
 //! its commit, so write transactions run one at a time in the order they took the clock,
 //! and change times rise in commit order (ARCHITECTURE.md says why no commit is skipped).
 //!
-//! Round trips, not the server's work, are what a write costs here (about 30 µs each on one
-//! machine, against a few µs for a SQLite statement), so a transaction saves them where
-//! that changes no answer ([`Memo`]): the rows `add` inserts wait in a queue and go out as
-//! multi-row `INSERT`s, in their order, before any other statement and at every savepoint
-//! and commit; and since the clock's lock makes this transaction the only writer, what it
-//! learned about records (which exist, a client's locations, a user's kind, the next id)
-//! stays true until it changes them itself, which `add` keeps up and `set` forgets.
+//! Round trips, not the server's work, are what a write costs here (about 40 µs each on an
+//! idle machine, several times that on a busy one, against a few µs for a SQLite
+//! statement), so a transaction saves them where that changes no answer:
+//! - the rows `add` inserts wait in a queue ([`Memo`]) and become multi-row `INSERT`s, in
+//!   their order, before any other statement;
+//! - writes whose answer nobody needs (updates, journal rows, export state, `SAVEPOINT`,
+//!   `RELEASE`) are deferred ([`Conn::defer`]) and go out with the next statement, in the
+//!   same round trip; a savepoint sends what was deferred inside it and waits for the
+//!   answers before it ends, so an error still undoes that savepoint and no other, and a
+//!   savepoint in which nothing was sent is never made;
+//! - since the clock's lock makes this transaction the only writer, what it learned about
+//!   records (which exist, a client's locations, a user's kind, the next id) stays true
+//!   until it changes them itself, which `add` keeps up and `set` forgets; a look-up that
+//!   misses reads a block of neighbouring ids at once.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-
-use postgres::types::ToSql;
 
 use super::codec::{load_required, param, row_id, table};
 use super::conn::{Conn, Param, get};
@@ -42,11 +47,12 @@ pub(super) fn write(
     durable: bool,
     f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>,
 ) -> Result<()> {
-    conn.batch(if durable {
+    // BEGIN goes out with the clock's statement, the writes with COMMIT (see `Conn::defer`).
+    conn.defer_batch(if durable {
         "BEGIN"
     } else {
         "BEGIN; SET LOCAL synchronous_commit = off"
-    })?;
+    });
     let result = (|| {
         let now: i64 = get(
             &conn.query_one(TAKE_CLOCK, &[&crate::clock::now_micros()])?,
@@ -59,14 +65,17 @@ pub(super) fn write(
             savepoints: 0,
             last_found: RefCell::new(None),
             memo: RefCell::new(Memo::default()),
-            release_due: Cell::new(None),
         };
         f(&mut w)?;
-        w.flush()?;
+        w.flush();
+        // The deferred writes, then COMMIT, in one round trip. Should one of them fail,
+        // the server has ended the transaction at COMMIT without keeping any of it.
         conn.batch("COMMIT")
     })();
     if result.is_err() {
-        // Nothing to undo when the connection is gone: the server dropped the transaction.
+        // What was not sent is not sent. Nothing to undo when the connection is gone: the
+        // server dropped the transaction.
+        conn.drop_deferred(0);
         let _ = conn.batch("ROLLBACK");
     }
     result
@@ -83,9 +92,6 @@ pub(super) struct TxWriter<'c> {
     last_found: RefCell<Option<Record>>,
     /// Rows not yet sent and facts learned (see the module's doc).
     memo: RefCell<Memo>,
-    /// A savepoint that ended well and is not yet released: its `RELEASE` goes out with
-    /// the next statement, or with the next `SAVEPOINT` of the same depth in one message.
-    release_due: Cell<Option<u32>>,
 }
 
 /// Rows queued for one multi-row `INSERT` (`head VALUES (…), (…) tail`).
@@ -186,18 +192,16 @@ impl Memo {
 }
 
 impl TxWriter<'_> {
-    /// The connection, for a statement that must see every earlier one: the released
-    /// savepoint and the queued rows go out first.
+    /// The connection, for a statement that must see every earlier one: the queued rows
+    /// are deferred first, and go out with it.
     fn db(&self) -> Result<&Conn> {
-        self.flush()?;
+        self.flush();
         Ok(self.conn)
     }
 
-    /// Sends what waits: a due `RELEASE`, then the queued rows.
-    fn flush(&self) -> Result<()> {
-        if let Some(depth) = self.release_due.take() {
-            self.conn.batch(&format!("RELEASE sp{depth}"))?;
-        }
+    /// Defers the queued rows on the connection, as multi-row `INSERT`s: they go out with
+    /// the next statement sent.
+    fn flush(&self) {
         let mut queue = {
             let mut m = self.memo.borrow_mut();
             m.queued_rows = 0;
@@ -215,10 +219,16 @@ impl TxWriter<'_> {
                 _ => merged.push(q),
             }
         }
-        for q in &merged {
-            insert_rows(self.conn, q)?;
+        for q in merged {
+            defer_rows(self.conn, q);
         }
-        Ok(())
+    }
+
+    /// Defers a write whose answer nobody needs (see [`Conn::defer`]), after the rows queued
+    /// before it.
+    fn defer(&self, sql: &str, params: Vec<Param>) {
+        self.flush();
+        self.conn.defer(sql, params);
     }
 
     /// Queues one row of `head (columns) VALUES (…) tail`.
@@ -239,7 +249,12 @@ impl TxWriter<'_> {
             m.queued_rows += 1;
             m.queued_rows >= QUEUED_ROWS
         };
-        if full { self.flush() } else { Ok(()) }
+        if full {
+            // A long transaction (a seed) sends its rows as it goes.
+            self.flush();
+            self.conn.send()?;
+        }
+        Ok(())
     }
 
     /// The id the next row of `kind` takes: one more than the largest (ids as SQLite
@@ -378,7 +393,6 @@ impl TxWriter<'_> {
 
     /// Queues a journal row (ids follow the queue's order, which is the calls' order).
     fn queue_journal(&self, src: &Source, e: &JournalEntry) -> Result<()> {
-        let text = |v: Option<&String>| v.map_or(Param::Null, |s| Param::Text(s.clone()));
         self.queue(
             "INSERT INTO journal (at, source, profile, file, item, field, old_value, \
              new_value, outcome, reason, run)"
@@ -438,22 +452,22 @@ impl TxWriter<'_> {
         match c {
             Cascade::DeactivateClientUsers { client, reason } => {
                 if let Some(src) = &self.source {
-                    self.db()?.execute(
+                    self.defer(
                         "INSERT INTO journal (at, source, profile, file, item, field, \
                          old_value, new_value, outcome, reason, run) \
                          SELECT $1, $2, $3, $4, 'SM-U' || id, 'active', 'true', 'false', \
                          'changed', $5, $7 FROM users WHERE client_id = $6 AND active = 1 \
                          ORDER BY id",
-                        &[
-                            &self.now,
-                            &src.kind,
-                            &src.profile,
-                            &src.file,
-                            reason,
-                            &client.id,
-                            &src.run,
+                        vec![
+                            Param::Int(self.now),
+                            Param::Text(src.kind.to_string()),
+                            text(src.profile.as_ref()),
+                            text(src.file.as_ref()),
+                            Param::Text(reason.clone()),
+                            Param::Int(client.id),
+                            text(src.run.as_ref()),
                         ],
-                    )?;
+                    );
                 }
                 self.touch(
                     "UPDATE users SET updated_at = $1, active = 0 WHERE client_id = $2",
@@ -490,30 +504,32 @@ impl TxWriter<'_> {
     }
 
     fn clear_other_main(&self, client: i64, except: i64) -> Result<()> {
-        self.db()?.execute(
+        self.defer(
             "UPDATE locations SET is_main = 0, updated_at = $1 \
              WHERE client_id = $2 AND is_main = 1 AND id <> $3",
-            &[&self.now, &client, &except],
-        )?;
+            vec![Param::Int(self.now), Param::Int(client), Param::Int(except)],
+        );
         Ok(())
     }
 
     fn write_people(&self, si_id: i64, d: &Draft) -> Result<()> {
-        self.db()?
-            .execute("DELETE FROM si_people WHERE si_id = $1", &[&si_id])?;
+        self.defer(
+            "DELETE FROM si_people WHERE si_id = $1",
+            vec![Param::Int(si_id)],
+        );
         if let Value::Refs(people) = d.get("people") {
             for p in people {
-                self.db()?.execute(
+                self.defer(
                     "INSERT INTO si_people (si_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&si_id, &p.id],
-                )?;
+                    vec![Param::Int(si_id), Param::Int(p.id)],
+                );
             }
         }
         Ok(())
     }
 
     fn touch(&self, sql: &str, id: i64) -> Result<()> {
-        self.db()?.execute(sql, &[&self.now, &id])?;
+        self.defer(sql, vec![Param::Int(self.now), Param::Int(id)]);
         Ok(())
     }
 
@@ -558,9 +574,9 @@ impl TxWriter<'_> {
         let mut args: Vec<Param> = changed.iter().map(|(i, _)| param(&d.values[*i])).collect();
         args.push(Param::Int(self.now));
         args.push(Param::Int(id));
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        self.db()?.execute(&sql, &refs)?;
+        // The record exists (it was just read, and records are never deleted): nobody
+        // needs the count, and the update goes out with the next statement.
+        self.defer(&sql, args);
         if people_changed {
             self.write_people(id, &d)?;
             self.journal_change(key, "people", old.get("people"), d.get("people"), None)?;
@@ -800,43 +816,59 @@ impl Writer for TxWriter<'_> {
     fn savepoint(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
         self.savepoints += 1;
         let depth = self.savepoints;
-        // The rows queued before belong outside the savepoint: they go out first. A
-        // savepoint that ended well just before at this depth is released in the same
-        // message as this one begins.
-        let queued = self.memo.borrow().queued_rows > 0;
-        if !queued && self.release_due.get() == Some(depth) {
-            self.release_due.set(None);
-            self.conn
-                .batch(&format!("RELEASE sp{depth}; SAVEPOINT sp{depth}"))?;
-        } else {
-            self.flush()?;
-            self.conn.batch(&format!("SAVEPOINT sp{depth}"))?;
-        }
-        // The rows queued inside go out inside, so that their errors undo this savepoint.
-        let result = f(self).and_then(|()| self.flush());
+        // The rows queued before belong outside the savepoint: deferred before it. The
+        // SAVEPOINT itself goes out with the next statement sent, if any is.
+        self.flush();
+        let mark = self.conn.deferred();
+        let sends = self.conn.sends();
+        self.conn.defer_batch(&format!("SAVEPOINT sp{depth}"));
+        // What was deferred inside goes out inside, and is answered before this returns,
+        // so that its errors undo this savepoint and no other.
+        let result = f(self).and_then(|()| {
+            self.flush();
+            if !self.conn.sent_since(sends) && self.conn.deferred() == mark + 1 {
+                // Nothing was read or written inside: the savepoint need never be made.
+                self.conn.drop_deferred(mark);
+                return Ok(false);
+            }
+            self.conn.send()?;
+            Ok(true)
+        });
         self.savepoints -= 1;
         self.last_found.borrow_mut().take();
         match result {
-            Ok(()) => {
-                self.release_due.set(Some(depth));
+            Ok(made) => {
+                if made {
+                    self.conn.defer_batch(&format!("RELEASE sp{depth}"));
+                }
                 Ok(())
             }
             Err(e) => {
-                self.release_due.set(None);
                 self.memo.borrow_mut().forget_all();
-                self.conn
-                    .batch(&format!("ROLLBACK TO sp{depth}; RELEASE sp{depth}"))?;
+                if self.conn.sent_since(sends) {
+                    // The savepoint went out: what is still deferred came after it.
+                    self.conn.drop_deferred(0);
+                    self.conn
+                        .defer_batch(&format!("ROLLBACK TO sp{depth}; RELEASE sp{depth}"));
+                } else {
+                    // Nothing since the savepoint reached the server: it is forgotten.
+                    self.conn.drop_deferred(mark);
+                }
                 Err(e)
             }
         }
     }
 
     fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()> {
-        self.db()?.execute(
+        self.defer(
             "UPDATE export_state SET current = 0 \
              WHERE employee_id = $1 AND item_kind = $2 AND item_id = $3",
-            &[&employee.id, &item.kind.name(), &item.id],
-        )?;
+            vec![
+                Param::Int(employee.id),
+                Param::Text(item.kind.name().to_string()),
+                Param::Int(item.id),
+            ],
+        );
         Ok(())
     }
 
@@ -847,12 +879,18 @@ impl Writer for TxWriter<'_> {
         file: &str,
         outcome: &str,
     ) -> Result<()> {
-        self.db()?.execute(
+        self.defer(
             "INSERT INTO ingested (profile, hash, file, at, outcome) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (profile, hash) DO UPDATE SET file = excluded.file, at = excluded.at, \
              outcome = excluded.outcome",
-            &[&profile, &hash, &file, &self.now, &outcome],
-        )?;
+            vec![
+                Param::Text(profile.to_string()),
+                Param::Text(hash.to_string()),
+                Param::Text(file.to_string()),
+                Param::Int(self.now),
+                Param::Text(outcome.to_string()),
+            ],
+        );
         Ok(())
     }
 
@@ -918,7 +956,7 @@ impl Writer for TxWriter<'_> {
     }
 
     fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
-        self.flush()?;
+        self.flush();
         self.memo.borrow_mut().forget_facts();
         let out = self.change(key, values);
         // What validation learned may be untrue after the change.
@@ -966,42 +1004,35 @@ impl Writer for TxWriter<'_> {
                  current = excluded.current",
                 values.join(", ")
             );
-            let cols: Vec<(i64, &'static str, i64, i64)> = chunk
-                .iter()
-                .map(|(k, e)| {
-                    (
-                        e.hash as i64,
-                        k.kind.name(),
-                        e.held as i64,
-                        e.current as i64,
-                    )
-                })
-                .collect();
-            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 9);
-            for ((k, e), (h, kind, held, current)) in chunk.iter().zip(&cols) {
-                params.extend_from_slice(&[
-                    &employee.id as &(dyn ToSql + Sync),
-                    kind,
-                    &k.id,
-                    h,
-                    &e.status,
-                    &e.values,
-                    &e.updated_at,
-                    held,
-                    current,
+            let mut params: Vec<Param> = Vec::with_capacity(chunk.len() * 9);
+            for (k, e) in chunk {
+                params.extend([
+                    Param::Int(employee.id),
+                    Param::Text(k.kind.name().to_string()),
+                    Param::Int(k.id),
+                    Param::Int(e.hash as i64),
+                    text(e.status.as_ref()),
+                    Param::Text(e.values.clone()),
+                    Param::Int(e.updated_at),
+                    Param::Int(e.held as i64),
+                    Param::Int(e.current as i64),
                 ]);
             }
-            self.db()?.execute(&sql, &params)?;
+            self.defer(&sql, params);
         }
         Ok(())
     }
 
     fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()> {
         self.last_found.borrow_mut().take();
-        self.db()?.execute(
+        self.defer(
             "DELETE FROM export_state WHERE employee_id = $1 AND item_kind = $2 AND item_id = $3",
-            &[&employee.id, &item.kind.name(), &item.id],
-        )?;
+            vec![
+                Param::Int(employee.id),
+                Param::Text(item.kind.name().to_string()),
+                Param::Int(item.id),
+            ],
+        );
         Ok(())
     }
 
@@ -1020,11 +1051,12 @@ impl Writer for TxWriter<'_> {
         if n == 0 {
             return Err(Error::NotFound(format!("{employee} does not exist")));
         }
-        self.db()?.execute(
+        let stamp = |s: Option<i64>| s.map_or(Param::Null, Param::Int);
+        self.defer(
             "UPDATE output_stamps SET contacts_stamp = $1, tasks_stamp = $2 \
              WHERE employee_id = $3",
-            &[&contacts, &tasks, &employee.id],
-        )?;
+            vec![stamp(contacts), stamp(tasks), Param::Int(employee.id)],
+        );
         Ok(())
     }
 
@@ -1045,15 +1077,21 @@ impl Writer for TxWriter<'_> {
         if let Some(old) = previous.filter(|old| *old != folder) {
             // What was ingested under the old name is known under the new one (the old
             // name's row wins over one the new name already had, as in SQLite).
-            self.db()?.execute(
+            let names = || {
+                vec![
+                    Param::Text(folder.to_string()),
+                    Param::Text(old.to_string()),
+                ]
+            };
+            self.defer(
                 "DELETE FROM ingested WHERE profile = $1 AND hash IN \
                  (SELECT hash FROM ingested WHERE profile = $2)",
-                &[&folder, &old],
-            )?;
-            self.db()?.execute(
+                names(),
+            );
+            self.defer(
                 "UPDATE ingested SET profile = $1 WHERE profile = $2",
-                &[&folder, &old],
-            )?;
+                names(),
+            );
         }
         Ok(())
     }
@@ -1066,12 +1104,18 @@ impl Writer for TxWriter<'_> {
         tasks: Option<i64>,
     ) -> Result<()> {
         self.last_found.borrow_mut().take();
-        self.db()?.execute(
+        let stamp = |s: Option<i64>| s.map_or(Param::Null, Param::Int);
+        self.defer(
             "INSERT INTO output_stamps (employee_id, output, contacts_stamp, tasks_stamp) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (employee_id, output) DO UPDATE SET \
              contacts_stamp = excluded.contacts_stamp, tasks_stamp = excluded.tasks_stamp",
-            &[&employee.id, &(output as i64), &contacts, &tasks],
-        )?;
+            vec![
+                Param::Int(employee.id),
+                Param::Int(output as i64),
+                stamp(contacts),
+                stamp(tasks),
+            ],
+        );
         let n = self.db()?.execute(
             "UPDATE employees SET \
              contacts_stamp = (SELECT CASE WHEN count(*) = count(contacts_stamp) \
@@ -1118,6 +1162,11 @@ impl Lookup for TxWriter<'_> {
     }
 }
 
+/// A text parameter, NULL when absent.
+fn text(v: Option<&String>) -> Param {
+    v.map_or(Param::Null, |s| Param::Text(s.clone()))
+}
+
 /// The tables rows are queued for, each after the tables its rows refer to (the journal
 /// refers to none; its ids follow its own rows' order).
 const INSERT_ORDER: &[&str] = &[
@@ -1143,11 +1192,12 @@ fn insert_rank(head: &str) -> usize {
         .unwrap_or(INSERT_ORDER.len())
 }
 
-/// Sends queued rows as multi-row `INSERT`s: [`INSERT_ROWS`] at a time, then the rest
+/// Defers queued rows as multi-row `INSERT`s: [`INSERT_ROWS`] at a time, then the rest
 /// in powers of two (and never more parameters than a statement takes).
-fn insert_rows(conn: &Conn, q: &Queued) -> Result<()> {
+fn defer_rows(conn: &Conn, q: Queued) {
     let rows = q.params.len() / q.width;
     let most = INSERT_ROWS.min(u16::MAX as usize / q.width).max(1);
+    let mut params = q.params.into_iter();
     let mut done = 0;
     while done < rows {
         let left = rows - done;
@@ -1165,12 +1215,7 @@ fn insert_rows(conn: &Conn, q: &Queued) -> Result<()> {
             })
             .collect();
         let sql = format!("{} VALUES {}{}", q.head, values.join(", "), q.tail);
-        let params: Vec<&(dyn ToSql + Sync)> = q.params[done * q.width..(done + n) * q.width]
-            .iter()
-            .map(|p| p as &(dyn ToSql + Sync))
-            .collect();
-        conn.execute(&sql, &params)?;
+        conn.defer(&sql, params.by_ref().take(n * q.width).collect());
         done += n;
     }
-    Ok(())
 }
