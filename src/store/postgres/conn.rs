@@ -289,15 +289,30 @@ impl Conn {
         self.client.as_ref().expect("open")
     }
 
+    /// A statement prepared once per text and connection. Preparing is a round trip of
+    /// its own, made in the transaction's state at that moment: what is deferred goes out
+    /// first (a `ROLLBACK TO` among it may be what makes the transaction usable again).
     fn statement(&self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
+        self.send()?;
+        self.prepare(sql)
+    }
+
+    fn prepare(&self, sql: &str) -> Result<Statement> {
         let s = self.runtime.block_on(self.client().prepare(sql))?;
         self.statements
             .borrow_mut()
             .insert(sql.to_string(), s.clone());
         Ok(s)
+    }
+
+    fn prepared(&self, d: &Deferred) -> bool {
+        match d {
+            Deferred::Batch(_) => true,
+            Deferred::Execute(sql, _) => self.statements.borrow().contains_key(sql),
+        }
     }
 
     /// Defers a statement whose answer nobody waits for: it goes out, in order, with the
@@ -340,19 +355,36 @@ impl Conn {
     /// Sends the deferred statements and then `last`, when given, in one round trip;
     /// returns `last`'s answer. The first error in order is the answer (the requests
     /// after it are still answered by the server, and the connection drops those answers).
+    /// A deferred statement not prepared yet costs a round trip more, the first time.
     fn round_trip(&self, last: Option<Request<'_>>) -> Result<Option<Answer>> {
-        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let mut deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        while let Some(i) = deferred.iter().position(|d| !self.prepared(d)) {
+            let rest = deferred.split_off(i);
+            self.pipeline(deferred, None)?;
+            deferred = rest;
+            if let Deferred::Execute(sql, _) = &deferred[0] {
+                self.prepare(sql)?;
+            }
+        }
+        self.pipeline(deferred, last)
+    }
+
+    /// Sends `deferred`, all prepared, and `last` in one round trip (see `round_trip`).
+    fn pipeline(
+        &self,
+        deferred: Vec<Deferred>,
+        last: Option<Request<'_>>,
+    ) -> Result<Option<Answer>> {
         if !deferred.is_empty() {
             self.sends.set(self.sends.get() + 1);
         }
-        // Prepared first (once per text), so that no request waits on another.
-        let mut prepared: Vec<Option<Statement>> = Vec::with_capacity(deferred.len());
-        for d in &deferred {
-            prepared.push(match d {
+        let prepared: Vec<Option<Statement>> = deferred
+            .iter()
+            .map(|d| match d {
                 Deferred::Batch(_) => None,
-                Deferred::Execute(sql, _) => Some(self.statement(sql)?),
-            });
-        }
+                Deferred::Execute(sql, _) => self.statements.borrow().get(sql).cloned(),
+            })
+            .collect();
         let client = self.client();
         let mut requests: Vec<Request<'_>> = Vec::with_capacity(deferred.len() + 1);
         for (d, st) in deferred.iter().zip(&prepared) {
@@ -367,11 +399,14 @@ impl Conn {
                         params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
                     client.execute(st, &refs).await.map(Answer::Count)
                 }),
-                (Deferred::Execute(..), None) => unreachable!("prepared above"),
+                (Deferred::Execute(..), None) => unreachable!("prepared first"),
             });
         }
         let waits = last.is_some();
         requests.extend(last);
+        if requests.is_empty() {
+            return Ok(None);
+        }
         let mut answers = self.runtime.block_on(all_in_order(requests))?;
         Ok(if waits { answers.pop() } else { None })
     }
