@@ -46,6 +46,7 @@ contract!(
     unsynced_writes_commit_and_an_error_rolls_them_back,
     adds_in_one_transaction_see_each_other_and_a_failed_savepoint_leaves_nothing,
     a_transaction_referring_to_many_earlier_records_checks_them_as_one_at_a_time,
+    an_export_state_read_with_its_record_is_never_answered_stale,
 );
 
 fn mains(store: &dyn Store, client: Key) -> Vec<Key> {
@@ -950,6 +951,58 @@ fn a_transaction_referring_to_many_earlier_records_checks_them_as_one_at_a_time(
         .collect();
     assert_eq!(mains_now, [false, false, false, false, true, false]);
     assert_eq!(all(s, Kind::Si).len(), 4);
+}
+
+/// An ingest asks for a record and then for the profile's export state of it, item after
+/// item; PostgreSQL reads the state with the record. Whatever is written in between, and
+/// whichever profile is asked, the answer is the state as it is now.
+fn an_export_state_read_with_its_record_is_never_answered_stale(e: &Engine) {
+    use smsync::store::{Exported, Writer};
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
+    let employees: Vec<Key> = all(s, Kind::Employee).iter().map(|r| r.key).collect();
+    let (emp, other) = (employees[0], employees[1]);
+    let u = Key::new(Kind::User, 2);
+    let state = |hash: u64| Exported {
+        hash,
+        status: None,
+        values: "{}".into(),
+        updated_at: 1,
+        held: 3,
+        current: 3,
+    };
+    let hash = |w: &dyn Writer| w.exported(emp, u).unwrap().map(|x| (x.hash, x.current));
+    s.write(&mut |w| {
+        w.put_exported(emp, u, &state(1))?;
+        w.put_exported(other, u, &state(9))?;
+        assert_eq!(hash(w), Some((1, 3)));
+        w.find(u)?;
+        w.mark_dirty(emp, u)?;
+        assert_eq!(hash(w), Some((1, 0)), "after mark_dirty");
+        w.find(u)?;
+        w.put_exported(emp, u, &state(2))?;
+        assert_eq!(hash(w), Some((2, 3)), "after put_exported");
+        w.find(u)?;
+        assert_eq!(
+            w.exported(other, u)?.map(|x| x.hash),
+            Some(9),
+            "another profile"
+        );
+        w.find(u)?;
+        w.delete_exported(emp, u)?;
+        assert_eq!(hash(w), None, "after delete_exported");
+        w.put_exported(emp, u, &state(3))?;
+        assert_eq!(hash(w), Some((3, 3)));
+        let undone = w.savepoint(&mut |w| {
+            w.put_exported(emp, u, &state(4))?;
+            w.find(u)?;
+            Err(smsync::error::Error::invalid("stop"))
+        });
+        assert!(undone.is_err());
+        assert_eq!(hash(w), Some((3, 3)), "after a savepoint rolled back");
+        Ok(())
+    })
+    .unwrap();
 }
 
 /// What only the SQLite engine has: its schema's own guards and its connection settings.

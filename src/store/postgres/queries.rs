@@ -230,6 +230,31 @@ pub(super) fn max_change(conn: &Conn) -> Result<i64> {
     Ok(conn.int(&sql, &[])?.unwrap_or(0))
 }
 
+/// A record by key with a profile's export state of it, in one statement: what an ingest
+/// asks for each item, one after the other (`None` when the record does not exist).
+pub(super) fn find_with_state(
+    conn: &Conn,
+    key: Key,
+    employee: Key,
+) -> Result<Option<(Record, Option<Exported>)>> {
+    let base = select_sql(key.kind);
+    let (cols, from) = base.rsplit_once(" FROM ").expect("select");
+    let sql = format!(
+        "{cols}, s.hash, s.status, s.vals, s.updated_at, s.held, s.current \
+         FROM {from} LEFT JOIN export_state s ON s.employee_id = $2 AND s.item_kind = $3 \
+         AND s.item_id = t.{key} WHERE t.{key} = $1",
+        key = key_column(key.kind)
+    );
+    match conn.query_opt(&sql, &[&key.id, &employee.id, &key.kind.name()])? {
+        Some(row) => {
+            let record = read_record(key.kind, &row)?;
+            let state = exported_at(&row, row.len() - 6)?;
+            Ok(Some((record, state)))
+        }
+        None => Ok(None),
+    }
+}
+
 pub(super) fn changes(
     conn: &Conn,
     kind: Kind,

@@ -22,11 +22,12 @@
 //!   until it changes them itself, which `add` keeps up and `set` forgets; a look-up that
 //!   misses reads a block of neighbouring ids at once.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 
 use super::codec::{load_required, param, row_id, table};
 use super::conn::{Conn, Param, get};
+use super::queries::find_with_state;
 use crate::error::{Error, Result};
 use crate::fields::{self, Access, FieldDef};
 use crate::model::{Key, Kind, Record, Value};
@@ -65,6 +66,8 @@ pub(super) fn write(
             savepoints: 0,
             last_found: RefCell::new(None),
             memo: RefCell::new(Memo::default()),
+            state_of: Cell::new(None),
+            found_state: RefCell::new(None),
         };
         f(&mut w)?;
         w.flush();
@@ -92,6 +95,11 @@ pub(super) struct TxWriter<'c> {
     last_found: RefCell<Option<Record>>,
     /// Rows not yet sent and facts learned (see the module's doc).
     memo: RefCell<Memo>,
+    /// The profile whose export state `exported` was asked for last: `find` reads that
+    /// profile's export state of its record with it (an ingest asks for both, item after
+    /// item), and keeps it in `found_state` for `exported` to answer once.
+    state_of: Cell<Option<Key>>,
+    found_state: RefCell<Option<(Key, Key, Option<Exported>)>>,
 }
 
 /// Rows queued for one multi-row `INSERT` (`head VALUES (…), (…) tail`).
@@ -222,6 +230,13 @@ impl TxWriter<'_> {
         for q in merged {
             defer_rows(self.conn, q);
         }
+    }
+
+    /// Forgets the record `find` read last and the export state read with it: a write may
+    /// have changed them.
+    fn forget_found(&self) {
+        self.last_found.borrow_mut().take();
+        self.found_state.borrow_mut().take();
     }
 
     /// Defers a write whose answer nobody needs (see [`Conn::defer`]), after the rows queued
@@ -835,7 +850,7 @@ impl Writer for TxWriter<'_> {
             Ok(true)
         });
         self.savepoints -= 1;
-        self.last_found.borrow_mut().take();
+        self.forget_found();
         match result {
             Ok(made) => {
                 if made {
@@ -860,6 +875,7 @@ impl Writer for TxWriter<'_> {
     }
 
     fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()> {
+        self.forget_found();
         self.defer(
             "UPDATE export_state SET current = 0 \
              WHERE employee_id = $1 AND item_kind = $2 AND item_id = $3",
@@ -895,7 +911,7 @@ impl Writer for TxWriter<'_> {
     }
 
     fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key> {
-        self.last_found.borrow_mut().take();
+        self.forget_found();
         let mut d = Draft::defaults(kind);
         d.apply(values, true)?;
         domain::validate(&*self, &mut d, None)?;
@@ -975,7 +991,7 @@ impl Writer for TxWriter<'_> {
     fn put_exported_many(&mut self, employee: Key, items: &[(Key, &Exported)]) -> Result<()> {
         // Rows per statement: one round trip per page of an export, not per item.
         const ROWS: usize = 256;
-        self.last_found.borrow_mut().take();
+        self.forget_found();
         for chunk in items.chunks(ROWS) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|r| {
@@ -1024,7 +1040,7 @@ impl Writer for TxWriter<'_> {
     }
 
     fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()> {
-        self.last_found.borrow_mut().take();
+        self.forget_found();
         self.defer(
             "DELETE FROM export_state WHERE employee_id = $1 AND item_kind = $2 AND item_id = $3",
             vec![
@@ -1042,7 +1058,7 @@ impl Writer for TxWriter<'_> {
         contacts: Option<i64>,
         tasks: Option<i64>,
     ) -> Result<()> {
-        self.last_found.borrow_mut().take();
+        self.forget_found();
         let n = self.db()?.execute(
             "UPDATE employees SET contacts_stamp = $1, tasks_stamp = $2, updated_at = $3 \
              WHERE id = $4",
@@ -1066,7 +1082,7 @@ impl Writer for TxWriter<'_> {
         folder: &str,
         previous: Option<&str>,
     ) -> Result<()> {
-        self.last_found.borrow_mut().take();
+        self.forget_found();
         let n = self.db()?.execute(
             "UPDATE employees SET folder = $1 WHERE id = $2",
             &[&folder, &employee.id],
@@ -1103,7 +1119,7 @@ impl Writer for TxWriter<'_> {
         contacts: Option<i64>,
         tasks: Option<i64>,
     ) -> Result<()> {
-        self.last_found.borrow_mut().take();
+        self.forget_found();
         let stamp = |s: Option<i64>| s.map_or(Param::Null, Param::Int);
         self.defer(
             "INSERT INTO output_stamps (employee_id, output, contacts_stamp, tasks_stamp) \
@@ -1148,13 +1164,30 @@ impl Lookup for TxWriter<'_> {
     fn si_by_uid(&self, uid: &str) -> Result<Option<Key>> {
         Lookup::si_by_uid(self.db()?, uid)
     }
-    /// Also keeps the record for a `set` that follows at once.
+    /// Also keeps the record for a `set` that follows at once, and reads the export state
+    /// `exported` is likely to be asked for next.
     fn find(&self, key: Key) -> Result<Option<Record>> {
-        let r = Lookup::find(self.db()?, key)?;
+        let r = match self.state_of.get() {
+            Some(employee) => {
+                let found = find_with_state(self.db()?, key, employee)?;
+                found.map(|(record, state)| {
+                    *self.found_state.borrow_mut() = Some((employee, key, state));
+                    record
+                })
+            }
+            None => Lookup::find(self.db()?, key)?,
+        };
         *self.last_found.borrow_mut() = r.clone();
         Ok(r)
     }
     fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
+        let found = self.found_state.borrow_mut().take();
+        if let Some((e, k, state)) = found
+            && (e, k) == (employee, item)
+        {
+            return Ok(state);
+        }
+        self.state_of.set(Some(employee));
         Lookup::exported(self.db()?, employee, item)
     }
     fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
