@@ -174,11 +174,14 @@ pub(super) fn count(conn: &Conn, kind: Kind) -> Result<u64> {
 
 pub(super) fn profiles(conn: &Conn) -> Result<Vec<Profile>> {
     let rows = conn.query(
-        "SELECT e.id, e.user_id, u.first_name || ' ' || u.last_name, e.contacts_stamp, \
+        // The name by the user's key, row by row: as a join, a plan made before the
+        // statistics knew how many users there are hashed all of them.
+        "SELECT e.id, e.user_id, (SELECT u.first_name || ' ' || u.last_name FROM users u \
+         WHERE u.id = e.user_id), e.contacts_stamp, \
          e.tasks_stamp, e.active, e.folder, e.date_format, e.csv_language, e.csv_encoding, \
          e.vcard_version, e.outputs, e.full_csv_limit, e.csv_safe, e.removal_guard_percent, \
          e.removal_guard_min, e.change_guard_percent, e.change_guard_min, e.blank_guard_max \
-         FROM employees e JOIN users u ON u.id = e.user_id ORDER BY e.id",
+         FROM employees e ORDER BY e.id",
         &[],
     )?;
     rows.iter()
@@ -231,7 +234,8 @@ pub(super) fn max_change(conn: &Conn) -> Result<i64> {
 }
 
 /// A record by key with a profile's export state of it, in one statement: what an ingest
-/// asks for each item, one after the other (`None` when the record does not exist).
+/// asks for each item, one after the other (`None` when the record does not exist). The
+/// state is a look-up by its primary key whatever the statistics say (see `changes`).
 pub(super) fn find_with_state(
     conn: &Conn,
     key: Key,
@@ -241,8 +245,9 @@ pub(super) fn find_with_state(
     let (cols, from) = base.rsplit_once(" FROM ").expect("select");
     let sql = format!(
         "{cols}, s.hash, s.status, s.vals, s.updated_at, s.held, s.current \
-         FROM {from} LEFT JOIN export_state s ON s.employee_id = $2 AND s.item_kind = $3 \
-         AND s.item_id = t.{key} WHERE t.{key} = $1",
+         FROM {from} LEFT JOIN LATERAL (SELECT x.hash, x.status, x.vals, x.updated_at, \
+         x.held, x.current FROM export_state x WHERE x.employee_id = $2 \
+         AND x.item_kind = $3 AND x.item_id = t.{key} LIMIT 1) s ON TRUE WHERE t.{key} = $1",
         key = key_column(key.kind)
     );
     match conn.query_opt(&sql, &[&key.id, &employee.id, &key.kind.name()])? {
@@ -462,9 +467,14 @@ pub(super) fn pending_removals(
         // Tech entries never leave the set; clients and employees are not items.
         _ => return Ok(Vec::new()),
     };
+    // From the records changed since the stamps (the `updated_at` index) to their export
+    // state by its primary key, whatever the statistics say: with the export state as the
+    // outer side, a plan made before they knew a first export had filled it read every
+    // state row of the profile (355 ms of an export with no change over 100,000 contacts).
     let sql = format!(
         "SELECT t.{key}, {cols} FROM {table} t {join} \
-         JOIN export_state s ON s.employee_id = $1 AND s.item_kind = $2 AND s.item_id = t.{key} \
+         JOIN LATERAL (SELECT x.held FROM export_state x WHERE x.employee_id = $1 \
+         AND x.item_kind = $2 AND x.item_id = t.{key} LIMIT 1) s ON TRUE \
          WHERE t.updated_at > $3 AND t.updated_at <= $4 AND (s.held & $5) <> 0 \
          AND NOT ({pred}) {extra} ORDER BY t.{key}",
         key = key_column(kind),

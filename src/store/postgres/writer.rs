@@ -691,8 +691,8 @@ impl RuleReads for Conn {
 
     fn profile_names(&self) -> Result<Vec<(Key, Key, String)>> {
         let rows = self.query(
-            "SELECT e.id, e.user_id, u.first_name || ' ' || u.last_name \
-             FROM employees e JOIN users u ON u.id = e.user_id ORDER BY e.id",
+            "SELECT e.id, e.user_id, (SELECT u.first_name || ' ' || u.last_name \
+             FROM users u WHERE u.id = e.user_id) FROM employees e ORDER BY e.id",
             &[],
         )?;
         rows.iter()
