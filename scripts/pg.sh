@@ -6,6 +6,7 @@
 #
 # Usage: scripts/pg.sh start DIR   prints the server URL (postgres://postgres@127.0.0.1:PORT/postgres)
 #        scripts/pg.sh stop DIR    stops the cluster and removes DIR
+# SMSYNC_PG_OPTS adds server settings to the start (e.g. "-c shared_preload_libraries=pg_stat_statements").
 set -euo pipefail
 
 bindir() {
@@ -59,7 +60,7 @@ case "${1:-}" in
     for _ in 1 2 3 4 5; do
       port=$(free_port)
       if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=on" start >/dev/null; then
+        -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=on ${SMSYNC_PG_OPTS:-}" start >/dev/null; then
         url="postgres://postgres@127.0.0.1:$port/postgres"
         "$bin/psql" -X -q -v ON_ERROR_STOP=1 "$url" \
           -c "CREATE ROLE $PW_ROLE LOGIN PASSWORD '$PW_SECRET'" >/dev/null

@@ -61,7 +61,7 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     /// A failure of the database engine, with the engine's message. Each engine converts
-    /// its own errors into this (`impl From<rusqlite::Error>`, `impl From<postgres::Error>`).
+    /// its own errors into this (`impl From<rusqlite::Error>`, `impl From<tokio_postgres::Error>`).
     #[error("database: {0}")]
     Db(String),
     #[error("{path}: {source}")]

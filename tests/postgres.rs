@@ -3,7 +3,8 @@
 //! clock in commit order (concurrent writers and exports miss no commit, lose no update,
 //! keep one Main per client), the profile's advisory lock, `db copy` from SQLite with
 //! byte-identical exports, clear errors for bad URLs and schemas, a connection lost
-//! mid-ingest, and two watchers standing for two machines on one database.
+//! mid-ingest, a write the server refuses after it was sent with later statements, and two
+//! watchers standing for two machines on one database.
 
 mod common;
 
@@ -481,6 +482,104 @@ fn a_connection_lost_mid_ingest_loses_nothing() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(!file.exists(), "the next run applied and moved it");
     assert_eq!(mobile(), "+1 312 555 0199");
+}
+
+/// The server refuses a value smsync lets through (a trigger stands for any rule of the
+/// database smsync does not check first). A write goes out with the next statement
+/// (pipelined), yet its error still undoes its own savepoint and nothing else, and outside
+/// a savepoint the whole transaction.
+#[test]
+fn a_write_the_server_refuses_undoes_its_savepoint_and_nothing_else() {
+    use smsync::store::Source;
+    let Some(db) = PgDb::create() else { return };
+    let mut store = sample(&db);
+    psql(
+        &db.url,
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF NEW.mobile = 'refused' THEN RAISE EXCEPTION 'mobile refused'; END IF; \
+         RETURN NEW; END $$; \
+         CREATE TRIGGER refuse BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION refuse()",
+    );
+    let (a, b, c) = (
+        Key::new(Kind::User, 2),
+        Key::new(Kind::User, 3),
+        Key::new(Kind::User, 4),
+    );
+    let mobile = |store: &PgStore, m: &str| assignments(store, Kind::User, &[("mobile", m)], false);
+    let (refused, for_b, for_c) = (
+        mobile(&store, "refused"),
+        mobile(&store, "+1 555 0102"),
+        mobile(&store, "+1 555 0103"),
+    );
+    let mobile_of = |store: &PgStore, k: Key| store.get(k).unwrap().get("mobile").clone();
+    let before = mobile_of(&store, a);
+    let mut seen = None;
+    store
+        .write(&mut |w| {
+            w.set_source(Some(Source::admin()));
+            w.set(b, &for_b)?;
+            seen = Some(w.savepoint(&mut |w| w.set(a, &refused).map(|_| ())));
+            w.savepoint(&mut |w| w.set(c, &for_c).map(|_| ()))?;
+            Ok(())
+        })
+        .unwrap();
+    let err = seen.unwrap().expect_err("the server refused the value");
+    assert!(err.to_string().contains("mobile refused"), "{err}");
+    assert_eq!(mobile_of(&store, a), before);
+    assert_eq!(mobile_of(&store, b), Value::Text("+1 555 0102".into()));
+    assert_eq!(mobile_of(&store, c), Value::Text("+1 555 0103".into()));
+    let journaled = psql(
+        &db.url,
+        "SELECT string_agg(item, ',' ORDER BY id) FROM journal WHERE field = 'mobile'",
+    );
+    assert_eq!(journaled, "SM-U3,SM-U4");
+    // Outside a savepoint the refusal ends the transaction: the change before it goes too.
+    let again = mobile(&store, "+1 555 0199");
+    let err = store
+        .write(&mut |w| {
+            w.set(b, &again)?;
+            w.set(a, &refused)?;
+            Ok(())
+        })
+        .expect_err("the server refused the value");
+    assert!(err.to_string().contains("mobile refused"), "{err}");
+    assert_eq!(mobile_of(&store, b), Value::Text("+1 555 0102".into()));
+    drop(store);
+
+    // An ingest: the refused row is refused, the other row of the file applies.
+    let dir = tempfile::tempdir().unwrap();
+    let drop_dir = dir.path().join("drop");
+    let d = drop_dir.to_str().unwrap();
+    ok(smsync(&[
+        "--db",
+        &db.url,
+        "--drop",
+        d,
+        "export",
+        "--profile",
+        DANA,
+    ]));
+    let l = Layout::new(&drop_dir, DANA);
+    let sheet = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+        let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+        let m = match row[col("User 1")].as_str() {
+            "SM-U2" => "refused",
+            "SM-U4" => "+1 555 0204",
+            _ => return,
+        };
+        row[col("Mobile Phone")] = m.into();
+        row[col("Categories")].push_str(";!Update");
+    });
+    fs::write(l.inbox.join("contacts.csv"), sheet).unwrap();
+    let o = smsync(&["--db", &db.url, "--drop", d, "ingest", "--profile", DANA]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{t}");
+    assert!(t.contains("mobile refused"), "{t}");
+    let mobiles = psql(
+        &db.url,
+        "SELECT string_agg(coalesce(mobile, ''), ',' ORDER BY id) FROM users WHERE id IN (2, 4)",
+    );
+    assert_eq!(mobiles, format!("{before},+1 555 0204"), "{t}");
 }
 
 #[test]

@@ -44,6 +44,9 @@ contract!(
     a_record_found_in_a_transaction_is_never_written_back_stale,
     change_pages_cover_every_record_once_when_many_share_one_change_time,
     unsynced_writes_commit_and_an_error_rolls_them_back,
+    adds_in_one_transaction_see_each_other_and_a_failed_savepoint_leaves_nothing,
+    a_transaction_referring_to_many_earlier_records_checks_them_as_one_at_a_time,
+    an_export_state_read_with_its_record_is_never_answered_stale,
 );
 
 fn mains(store: &dyn Store, client: Key) -> Vec<Key> {
@@ -636,6 +639,370 @@ fn unsynced_writes_commit_and_an_error_rolls_them_back(e: &Engine) {
         "+1 UNSYNCED",
         "rolled back"
     );
+}
+
+/// Many writes in one transaction, as a seed or an ingest batch makes them: each sees the
+/// ones before it (PostgreSQL queues added rows and keeps what it learned; the answers must
+/// be SQLite's), and a savepoint that fails leaves nothing behind, not even what the
+/// transaction learned inside it.
+fn adds_in_one_transaction_see_each_other_and_a_failed_savepoint_leaves_nothing(e: &Engine) {
+    use smsync::admin::assign;
+    use smsync::store::{Source, Writer};
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    let add = |w: &mut dyn Writer, kind: Kind, pairs: &[(&str, &str)]| {
+        let values = assign(&*w, kind, pairs)?;
+        w.add(kind, &values)
+    };
+    let mut keys: Vec<Key> = Vec::new();
+    s.write(&mut |w| {
+        w.set_source(Some(Source::admin()));
+        let a = add(w, Kind::Client, &[("name", "Alpha")])?;
+        let l1 = add(
+            w,
+            Kind::Location,
+            &[("client", &a.to_string()), ("name", "One")],
+        )?;
+        let l2 = add(
+            w,
+            Kind::Location,
+            &[
+                ("client", &a.to_string()),
+                ("name", "Two"),
+                ("main", "true"),
+            ],
+        )?;
+        // The name is taken by the row added just before, and Main has moved.
+        let again = w.savepoint(&mut |w| {
+            add(
+                w,
+                Kind::Location,
+                &[("client", &a.to_string()), ("name", "Two")],
+            )
+            .map(|_| ())
+        });
+        assert!(matches!(again, Err(Error::Invalid(_))), "{again:?}");
+        assert_eq!(w.get(l1)?.get("main"), &Value::Bool(false));
+        let dup = w.savepoint(&mut |w| add(w, Kind::Client, &[("name", "Alpha")]).map(|_| ()));
+        assert!(matches!(dup, Err(Error::Invalid(_))), "{dup:?}");
+        let u = add(
+            w,
+            Kind::User,
+            &[
+                ("kind", "client"),
+                ("client", &a.to_string()),
+                ("first_name", "Ann"),
+                ("last_name", "Lee"),
+            ],
+        )?;
+        let si1 = add(
+            w,
+            Kind::Si,
+            &[
+                ("client", &a.to_string()),
+                ("description", "a"),
+                ("people", &u.to_string()),
+            ],
+        )?;
+        let si2 = add(
+            w,
+            Kind::Si,
+            &[
+                ("client", &a.to_string()),
+                ("description", "b"),
+                ("number", "7"),
+            ],
+        )?;
+        let si3 = add(
+            w,
+            Kind::Si,
+            &[("client", &a.to_string()), ("description", "c")],
+        )?;
+        let taken = w.savepoint(&mut |w| {
+            add(
+                w,
+                Kind::Si,
+                &[
+                    ("client", &a.to_string()),
+                    ("description", "d"),
+                    ("number", "8"),
+                ],
+            )
+            .map(|_| ())
+        });
+        assert!(
+            matches!(taken, Err(Error::Invalid(_))),
+            "SI-8 exists: {taken:?}"
+        );
+        // A savepoint that fails after adding: its rows and what was learned go.
+        let mut gone = None;
+        let failed = w.savepoint(&mut |w| {
+            let b = add(w, Kind::Client, &[("name", "Beta")])?;
+            add(
+                w,
+                Kind::Location,
+                &[("client", &b.to_string()), ("name", "B1")],
+            )?;
+            gone = Some(b);
+            Err(Error::invalid("stop"))
+        });
+        assert!(failed.is_err());
+        let gone = gone.expect("added before failing");
+        let missing = w.savepoint(&mut |w| {
+            add(
+                w,
+                Kind::Location,
+                &[("client", &gone.to_string()), ("name", "B2")],
+            )
+            .map(|_| ())
+        });
+        assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+        let c = add(w, Kind::Client, &[("name", "Beta")])?;
+        // Two savepoints that end well, one after the other.
+        let mut v = None;
+        w.savepoint(&mut |w| {
+            v = Some(add(w, Kind::Tech, &[("company", "V")])?);
+            Ok(())
+        })?;
+        let mut t = None;
+        w.savepoint(&mut |w| {
+            t = Some(add(w, Kind::Tech, &[("company", "W")])?);
+            Ok(())
+        })?;
+        keys = vec![a, l1, l2, u, si1, si2, si3, gone, c, v.unwrap(), t.unwrap()];
+        Ok(())
+    })
+    .unwrap();
+    let [a, l1, l2, u, si1, si2, si3, gone, c, v, t] = keys[..] else {
+        panic!("{keys:?}")
+    };
+    assert_eq!(mains(s, a), vec![l2]);
+    assert_eq!((l1.id + 1, l2.id), (l2.id, l2.id));
+    assert_eq!((si1.id, si2.id, si3.id), (1, 7, 8));
+    assert_eq!(s.get(si1).unwrap().get("people"), &Value::Refs(vec![u]));
+    assert_eq!(s.get(si1).unwrap().get("location"), &Value::Ref(l2));
+    // The rolled-back client's id is given again, as SQLite gives ids.
+    assert_eq!(c, gone);
+    assert_eq!(s.get(c).unwrap().text("name"), "Beta");
+    assert_eq!(all(s, Kind::Location).len(), 2);
+    assert_eq!((v.id, t.id), (1, 2));
+    // One journal row per record added, in the order of the adds.
+    let mut added = Vec::new();
+    s.journal_entries(None, 100, &mut |j| {
+        if j.outcome == "added" {
+            added.push(j.item.unwrap_or_default());
+        }
+        Ok(())
+    })
+    .unwrap();
+    added.reverse();
+    let want: Vec<String> = [a, l1, l2, u, si1, si2, si3, c, v, t]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(added, want);
+}
+
+/// One transaction that refers to hundreds of records written before it, as a seed or a
+/// batch does: every name, Main location, reference and SI person is checked as when it
+/// comes alone (PostgreSQL reads neighbouring ids and, past a few hundred new client names,
+/// every client name at once; the answers must be SQLite's).
+fn a_transaction_referring_to_many_earlier_records_checks_them_as_one_at_a_time(e: &Engine) {
+    use smsync::admin::assign;
+    use smsync::store::{Source, Writer};
+    const N: usize = 300;
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    let add = |w: &mut dyn Writer, kind: Kind, pairs: &[(&str, &str)]| {
+        let values = assign(&*w, kind, pairs)?;
+        w.add(kind, &values)
+    };
+    // An attempt that must fail, in a savepoint as ingest makes them.
+    let refused = |w: &mut dyn Writer, kind: Kind, pairs: &[(&str, &str)]| {
+        let r = w.savepoint(&mut |w| add(w, kind, pairs).map(|_| ()));
+        r.expect_err(&format!("{kind} {pairs:?} was added"))
+    };
+    let mut old = Vec::new();
+    s.write(&mut |w| {
+        for i in 0..N {
+            let c = add(w, Kind::Client, &[("name", &format!("Old {i:03}"))])?;
+            let cs = c.to_string();
+            let l = add(w, Kind::Location, &[("client", &cs), ("name", "Site")])?;
+            let u = add(
+                w,
+                Kind::User,
+                &[
+                    ("kind", "client"),
+                    ("client", &cs),
+                    ("first_name", "U"),
+                    ("last_name", &format!("{i}")),
+                ],
+            )?;
+            old.push((c, l, u));
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut added = Vec::new();
+    s.write(&mut |w| {
+        w.set_source(Some(Source::admin()));
+        // More new names than PostgreSQL looks up one by one.
+        let mut news = Vec::new();
+        for i in 0..N {
+            news.push(add(w, Kind::Client, &[("name", &format!("New {i:03}"))])?);
+        }
+        for name in ["Old 000", "Old 150", "Old 299", "New 000", "New 299"] {
+            let err = refused(w, Kind::Client, &[("name", name)]);
+            assert!(matches!(err, Error::Invalid(_)), "{name}: {err}");
+        }
+        // Downwards, with nothing sent in between: later reads cover clients whose
+        // locations this transaction added (an old client has a Main: these are not).
+        let some = [N - 1, 150, 70, 0];
+        for i in some {
+            let cs = old[i].0.to_string();
+            added.push(add(
+                w,
+                Kind::Location,
+                &[("client", &cs), ("name", "Annex")],
+            )?);
+        }
+        for i in some {
+            let cs = old[i].0.to_string();
+            for name in ["Annex", "Site"] {
+                let err = refused(w, Kind::Location, &[("client", &cs), ("name", name)]);
+                assert!(matches!(err, Error::Invalid(_)), "{cs} {name}: {err}");
+            }
+        }
+        for (n, i) in some.into_iter().enumerate() {
+            let cs = old[i].0.to_string();
+            // SI people: a user of this client, never of the next one.
+            let (_, next_loc, next_user) = old[(i + 1) % N];
+            let err = refused(
+                w,
+                Kind::Si,
+                &[
+                    ("client", &cs),
+                    ("description", "x"),
+                    ("people", &next_user.to_string()),
+                ],
+            );
+            assert!(matches!(err, Error::Invalid(_)), "{cs}: {err}");
+            let err = refused(
+                w,
+                Kind::Si,
+                &[
+                    ("client", &cs),
+                    ("description", "x"),
+                    ("location", &next_loc.to_string()),
+                ],
+            );
+            assert!(matches!(err, Error::Invalid(_)), "{cs}: {err}");
+            add(
+                w,
+                Kind::Si,
+                &[
+                    ("client", &cs),
+                    ("description", "ok"),
+                    ("people", &old[i].2.to_string()),
+                    ("location", &added[n].to_string()),
+                ],
+            )?;
+        }
+        // A new client's first location is its Main.
+        added.push(add(
+            w,
+            Kind::Location,
+            &[("client", &news[5].to_string()), ("name", "Site")],
+        )?);
+        let far = Key::new(Kind::Client, 1_000_000);
+        let err = refused(
+            w,
+            Kind::Location,
+            &[("client", &far.to_string()), ("name", "X")],
+        );
+        assert!(matches!(err, Error::NotFound(_)), "{err}");
+        // Renamed records free their names and take the new ones.
+        let (c2, l2, _) = old[2];
+        let values = assign(&*w, Kind::Client, &[("name", "Renamed")])?;
+        w.set(c2, &values)?;
+        let values = assign(&*w, Kind::Location, &[("name", "Moved")])?;
+        w.set(l2, &values)?;
+        add(w, Kind::Client, &[("name", "Old 002")])?;
+        let err = refused(w, Kind::Client, &[("name", "Renamed")]);
+        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        added.push(add(
+            w,
+            Kind::Location,
+            &[("client", &c2.to_string()), ("name", "Site")],
+        )?);
+        let err = refused(
+            w,
+            Kind::Location,
+            &[("client", &c2.to_string()), ("name", "Moved")],
+        );
+        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(all(s, Kind::Client).len(), 2 * N + 1);
+    let mains_now: Vec<bool> = added
+        .iter()
+        .map(|l| s.get(*l).unwrap().get("main") == &Value::Bool(true))
+        .collect();
+    assert_eq!(mains_now, [false, false, false, false, true, false]);
+    assert_eq!(all(s, Kind::Si).len(), 4);
+}
+
+/// An ingest asks for a record and then for the profile's export state of it, item after
+/// item; PostgreSQL reads the state with the record. Whatever is written in between, and
+/// whichever profile is asked, the answer is the state as it is now.
+fn an_export_state_read_with_its_record_is_never_answered_stale(e: &Engine) {
+    use smsync::store::{Exported, Writer};
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
+    let employees: Vec<Key> = all(s, Kind::Employee).iter().map(|r| r.key).collect();
+    let (emp, other) = (employees[0], employees[1]);
+    let u = Key::new(Kind::User, 2);
+    let state = |hash: u64| Exported {
+        hash,
+        status: None,
+        values: "{}".into(),
+        updated_at: 1,
+        held: 3,
+        current: 3,
+    };
+    let hash = |w: &dyn Writer| w.exported(emp, u).unwrap().map(|x| (x.hash, x.current));
+    s.write(&mut |w| {
+        w.put_exported(emp, u, &state(1))?;
+        w.put_exported(other, u, &state(9))?;
+        assert_eq!(hash(w), Some((1, 3)));
+        w.find(u)?;
+        w.mark_dirty(emp, u)?;
+        assert_eq!(hash(w), Some((1, 0)), "after mark_dirty");
+        w.find(u)?;
+        w.put_exported(emp, u, &state(2))?;
+        assert_eq!(hash(w), Some((2, 3)), "after put_exported");
+        w.find(u)?;
+        assert_eq!(
+            w.exported(other, u)?.map(|x| x.hash),
+            Some(9),
+            "another profile"
+        );
+        w.find(u)?;
+        w.delete_exported(emp, u)?;
+        assert_eq!(hash(w), None, "after delete_exported");
+        w.put_exported(emp, u, &state(3))?;
+        assert_eq!(hash(w), Some((3, 3)));
+        let undone = w.savepoint(&mut |w| {
+            w.put_exported(emp, u, &state(4))?;
+            w.find(u)?;
+            Err(smsync::error::Error::invalid("stop"))
+        });
+        assert!(undone.is_err());
+        assert_eq!(hash(w), Some((3, 3)), "after a savepoint rolled back");
+        Ok(())
+    })
+    .unwrap();
 }
 
 /// What only the SQLite engine has: its schema's own guards and its connection settings.

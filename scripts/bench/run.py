@@ -3,6 +3,12 @@ limits, measured in one run. Called by scripts/bench.sh; prints a table and writ
 
 Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick]
               [--only vdir,csv,ingest,watch,idle,reconcile,pst,peer] [--venv DIR]
+              [--db postgres://... [--stats]]
+
+With --db (issue 19) every step runs twice, on SQLite and then on PostgreSQL (a fresh
+database on that server for each step), and the table has both columns side by side with
+their ratio; the limits of the file system and the peer, which no engine changes, are left
+out. --stats prints, after each PostgreSQL command that matters, what pg_stat_statements saw.
 """
 
 import csv
@@ -18,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import pgserver
+
 SMSYNC, BASELINE, WORK, OUT = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 # The other programs sit beside fs_baseline (cargo's examples folder).
 LIMIT = str(Path(BASELINE).with_name("ingest_limit"))
@@ -26,14 +34,51 @@ VENV = Path(sys.argv[sys.argv.index("--venv") + 1] if "--venv" in sys.argv else 
 QUICK = "--quick" in sys.argv
 ONLY = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
 SCALE = 10 if QUICK else 1
+# A PostgreSQL server: both engines, side by side.
+DB = sys.argv[sys.argv.index("--db") + 1] if "--db" in sys.argv else None
+COMPARE = DB is not None
+STATS = "--stats" in sys.argv
+SERVER = pgserver.Server(DB) if COMPARE else None
+# The engine the steps run on now.
+ENGINE = "sqlite"
 results = {}
 rows = []
+# With --db: each engine's figures, and each figure's label and unit, in the order found.
+figures = {"sqlite": {}, "postgres": {}}
+labels = {}
 
 
 def note(key, value, unit, target=""):
+    """A figure of the plain run (with --db, `figure` keeps each engine's instead)."""
+    if COMPARE:
+        return
     results[key] = value
     rows.append((key, value, unit, target))
     print(f"  {key:<28} {value:>12} {unit:<10} {target}", flush=True)
+
+
+def figure(key, value, unit, label):
+    """One engine's figure for the side-by-side table (with --db only)."""
+    if not COMPARE:
+        return
+    value = round(value, 4)
+    figures[ENGINE][key] = value
+    labels.setdefault(key, (label, unit))
+    print(f"  {ENGINE:<8} {label:<60} {value:>10} {unit}", flush=True)
+
+
+def on_postgres(db):
+    return isinstance(db, str) and db.startswith(("postgres://", "postgresql://"))
+
+
+def stats_start(db):
+    """With --stats on PostgreSQL: starts counting the statements of the next command."""
+    return STATS and on_postgres(db) and SERVER.reset_stats(db)
+
+
+def stats_show(started, db, label, items):
+    if started:
+        SERVER.show_stats(db, label, items)
 
 
 def run(db, *args, drop=None, check=True, tail=None):
@@ -58,15 +103,30 @@ def run(db, *args, drop=None, check=True, tail=None):
     return out, secs, usage.ru_maxrss / 1024
 
 
-def fresh_db(name, contacts, sis=None):
-    db = WORK / f"{name}.db"
-    for p in WORK.glob(f"{name}.db*"):
-        p.unlink()
+def new_db(name):
+    """An empty database with smsync's schema, on the engine the steps run on now."""
+    if ENGINE == "postgres":
+        db = SERVER.fresh(name)
+    else:
+        db = WORK / f"{name}.db"
+        for p in WORK.glob(f"{name}.db*"):
+            p.unlink()
     run(db, "db", "init")
+    return db
+
+
+def fresh_db(name, contacts, sis=None, seed_figure=None):
+    """A database seeded with `contacts` contacts; `seed_figure` names the seed's time in
+    the side-by-side table."""
+    db = new_db(name)
     args = ["db", "seed", "--scale", str(contacts)]
     if sis is not None:
         args += ["--sis", str(sis)]
-    run(db, *args)
+    counting = stats_start(db)
+    _, secs, _ = run(db, *args)
+    stats_show(counting, db, f"seed of {contacts}", contacts + (sis or 0))
+    if seed_figure:
+        figure(seed_figure, secs, "s", " ".join(args))
     profile = json.loads(run(db, "status", "--json")[0])["profiles"][0]["profile"]
     return db, profile
 
@@ -91,16 +151,23 @@ def edit_users(db, count, tag):
 
 def bench_vdir():
     contacts, sis = 200_000 // SCALE, 20_000 // SCALE
-    db, profile = fresh_db("vdir", contacts, sis)
+    db, profile = fresh_db("vdir", contacts, sis, seed_figure="seed_vdir")
     drop = WORK / "drop-vdir"
     shutil.rmtree(drop, ignore_errors=True)
+    counting = stats_start(db)
     out, secs, rss = run(db, "export", "--profile", profile, "--json", drop=drop)
     r = json.loads(out)["profiles"][0]
     items = r["contacts"]["written"] + r["tasks"]["written"]
+    stats_show(counting, db, "first export", items)
     root = drop / profile
     n, size = tree_stats(root / "contacts", root / "tasks", root / "outlook-vcards")
+    figure("export_vdir_s", secs, "s", f"first export, every output ({items} items, {n} files)")
+    figure("export_peak_rss_mb", rss, "MB", "its peak RSS")
     note("export_vdir_items_per_s", round(items / secs), "items/s", f"{items} items, {n} files")
     note("export_peak_rss_mb", round(rss, 1), "MB", "target < 100")
+    if COMPARE:
+        shutil.rmtree(drop, ignore_errors=True)
+        return
     base = WORK / "baseline-files"
     shutil.rmtree(base, ignore_errors=True)
     os.sync()
@@ -116,13 +183,22 @@ def bench_vdir():
 
 def bench_csv_and_incremental():
     contacts = 1_000_000 // SCALE
-    db, profile = fresh_db("csv", contacts)
+    db, profile = fresh_db("csv", contacts, seed_figure="seed_csv")
     drop = WORK / "drop-csv"
     shutil.rmtree(drop, ignore_errors=True)
+    counting = stats_start(db)
     out, secs, _ = run(db, "export", "--profile", profile, "--outputs", "outlook", "--json",
                        drop=drop)
+    stats_show(counting, db, "Outlook CSV export", contacts)
     n, size = tree_stats(drop / profile / "outlook", drop / profile / "outlook" / "changes")
     mb = size / 1e6
+    figure("export_csv_s", secs, "s", f"first export, --outputs outlook ({mb:.0f} MB)")
+    if not COMPARE:
+        bench_csv_baseline(mb, secs, size)
+    incremental(db, profile, drop, contacts)
+
+
+def bench_csv_baseline(mb, secs, size):
     note("export_csv_mb_per_s", round(mb / secs, 1), "MB/s", f"{mb:.0f} MB in {secs:.1f} s")
     # The device's flush rate varies from run to run here (a virtual disk): the median of
     # three writes of the same bytes.
@@ -137,11 +213,15 @@ def bench_csv_and_incremental():
     note("baseline_seq_mb_per_s", round(seq_mb, 1), "MB/s",
          "sequential write + fsync, median of " + ", ".join(f"{x:.0f}" for x in seqs))
     note("export_csv_ratio", round((mb / secs) / seq_mb, 2), "x", "target >= 0.5")
+
+
+def incremental(db, profile, drop, contacts):
     # The later runs write the same output as the first: each output keeps its own stamps,
     # so a run of every output here would be the first run of vdir and vCard 2.1.
     outlook = ("--outputs", "outlook")
     _, secs, _ = run(db, "export", "--profile", profile, *outlook, "--json", drop=drop)
     note("nochange_export_ms", round(secs * 1000, 1), "ms", f"over {contacts} contacts; target < 50")
+    figure("nochange_export_ms", secs * 1000, "ms", f"export with no change, {contacts} contacts")
     edit_users(db, 100, "9")
     _, secs, _ = run(db, "export", "--profile", profile, *outlook, "--json", drop=drop)
     big = secs
@@ -155,6 +235,10 @@ def bench_csv_and_incremental():
     note("incremental_100_of_100k_ms", round(small * 1000, 1), "ms", f"100 of {label}; target < 100")
     note("incremental_100_of_1m_ms", round(big * 1000, 1), "ms",
          f"100 of {contacts}; ratio {big / small:.2f} (target <= 1.5)")
+    figure("incremental_100_of_100k_ms", small * 1000, "ms",
+           f"export of 100 changed users among {contacts // 10}")
+    figure("incremental_100_of_1m_ms", big * 1000, "ms",
+           f"export of 100 changed users among {contacts}")
     shutil.rmtree(drop, ignore_errors=True)
 
 
@@ -165,12 +249,19 @@ def bench_pst():
     db, profile = fresh_db("pst", contacts, sis)
     drop = WORK / "drop-pst"
     shutil.rmtree(drop, ignore_errors=True)
+    counting = stats_start(db)
     out, secs, rss = run(db, "export", "--profile", profile, "--outputs", "pst", "--json",
                          drop=drop)
     r = json.loads(out)["profiles"][0]
     items = r["contacts"]["written"] + r["tasks"]["written"]
+    stats_show(counting, db, "PST export", items)
     size = (drop / profile / "outlook" / "Service Master.pst").stat().st_size
     mb = size / 1e6
+    figure("pst_export_s", secs, "s", f"first export, --outputs pst ({items} items, {mb:.0f} MB)")
+    figure("pst_export_peak_rss_mb", rss, "MB", "its peak RSS")
+    if COMPARE:
+        shutil.rmtree(drop, ignore_errors=True)
+        return
     note("pst_export_mb_per_s", round(mb / secs, 1), "MB/s",
          f"{items} items, {mb:.0f} MB in {secs:.1f} s")
     seqs = []
@@ -291,41 +382,51 @@ def bench_ingest():
     run(db, "export", "--profile", profile, "--outputs", "vdir,outlook", drop=drop)
     root = drop / profile
     edits = in_child(edit_sheet, str(root), n, str(WORK / "limit-edits.tsv"))
-    # The limit works on a copy, so that smsync applies its edits to the same database.
-    copy = WORK / "limit.db"
-    shutil.copy(db, copy)
-    for ext in ("-wal", "-shm"):
-        if Path(f"{db}{ext}").exists():
-            shutil.copy(f"{db}{ext}", f"{copy}{ext}")
-    db_limit = limit("db", copy, "users", WORK / "limit-edits.tsv")
-    for p in WORK.glob("limit.db*"):
-        p.unlink()
+    if not COMPARE:
+        # The limit works on a copy, so that smsync applies its edits to the same database.
+        copy = WORK / "limit.db"
+        shutil.copy(db, copy)
+        for ext in ("-wal", "-shm"):
+            if Path(f"{db}{ext}").exists():
+                shutil.copy(f"{db}{ext}", f"{copy}{ext}")
+        db_limit = limit("db", copy, "users", WORK / "limit-edits.tsv")
+        for p in WORK.glob("limit.db*"):
+            p.unlink()
+    counting = stats_start(db)
     tally, secs = ingest_tally(db, profile, drop)
     applied = tally["applied"]
+    stats_show(counting, db, "ingest of the CSV", applied)
     if applied != edits:
         sys.exit(f"ingest of the CSV applied {applied} of {edits} edits")
-    rate = applied / secs
-    note("ingest_csv_items_per_s", round(rate), "items/s", f"{applied} items in {secs:.2f} s")
-    note("ingest_csv_limit_items_per_s", round(db_limit), "items/s",
-         "the same edits by key + journal, one transaction")
-    note("ingest_csv_ratio", round(rate / db_limit, 2), "x", "goal >= 0.5")
+    figure("ingest_csv_s", secs, "s", f"ingest of an Outlook CSV, {applied} edited contacts")
+    if not COMPARE:
+        rate = applied / secs
+        note("ingest_csv_items_per_s", round(rate), "items/s", f"{applied} items in {secs:.2f} s")
+        note("ingest_csv_limit_items_per_s", round(db_limit), "items/s",
+             "the same edits by key + journal, one transaction")
+        note("ingest_csv_ratio", round(rate / db_limit, 2), "x", "goal >= 0.5")
     src, dest = WORK / "limit-src", WORK / "limit-dest"
     for d in (src, dest):
         shutil.rmtree(d, ignore_errors=True)
     src.mkdir()
     done = in_child(edit_vcards, str(root), n, str(src))
-    files_limit = limit("files", src, dest, 500)
+    if not COMPARE:
+        files_limit = limit("files", src, dest, 500)
     for d in (src, dest):
         shutil.rmtree(d, ignore_errors=True)
+    counting = stats_start(db)
     tally, secs = ingest_tally(db, profile, drop)
     applied = tally["applied"]
+    stats_show(counting, db, "ingest of the .vcf files", applied)
     if applied != done:
         sys.exit(f"ingest of the .vcf files applied {applied} of {done} edits")
-    rate = applied / secs
-    note("ingest_vcf_items_per_s", round(rate), "items/s", f"{applied} files in {secs:.2f} s")
-    note("ingest_vcf_limit_items_per_s", round(files_limit), "items/s",
-         "the same files read, hashed, moved; fsyncs per 500")
-    note("ingest_vcf_ratio", round(rate / files_limit, 2), "x", "goal >= 0.5")
+    figure("ingest_vcf_s", secs, "s", f"ingest of {applied} edited .vcf files")
+    if not COMPARE:
+        rate = applied / secs
+        note("ingest_vcf_items_per_s", round(rate), "items/s", f"{applied} files in {secs:.2f} s")
+        note("ingest_vcf_limit_items_per_s", round(files_limit), "items/s",
+             "the same files read, hashed, moved; fsyncs per 500")
+        note("ingest_vcf_ratio", round(rate / files_limit, 2), "x", "goal >= 0.5")
     shutil.rmtree(drop, ignore_errors=True)
 
 
@@ -359,8 +460,11 @@ def bench_watch():
                 time.sleep(0.002)
             lat.append((time.perf_counter() - t) * 1000)
         lat.sort()
-        note("watch_p50_ms", round(statistics.median(lat)), "ms", f"{drops} drops, debounce 1000 ms")
-        note("watch_p95_ms", round(lat[int(0.95 * (len(lat) - 1))]), "ms", "target < 1300")
+        p50, p95 = statistics.median(lat), lat[int(0.95 * (len(lat) - 1))]
+        note("watch_p50_ms", round(p50), "ms", f"{drops} drops, debounce 1000 ms")
+        note("watch_p95_ms", round(p95), "ms", "target < 1300")
+        figure("watch_p50_ms", p50, "ms", f"watch, drop to applied, p50 of {drops} (1 s debounce)")
+        figure("watch_p95_ms", p95, "ms", "… p95")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
@@ -378,8 +482,10 @@ def bench_reconcile():
     root = drop / profile
     sheet = WORK / "reconcile-contacts.csv"
     shutil.copy(root / "outlook" / "contacts.csv", sheet)
+    counting = stats_start(db)
     out, secs, rss = run(db, "reconcile", "--profile", profile, str(sheet), "--json",
                          drop=drop, check=False)
+    stats_show(counting, db, "reconcile", contacts)
     r = json.loads(out)
     found = sum(len(r[k]) for k in ("duplicates", "stale", "missing", "mismatched", "unreadable"))
     if found:
@@ -389,6 +495,8 @@ def bench_reconcile():
     note("reconcile_s", round(secs, 2), "s", f"{r['counts']['found']} rows, peak {rss:.0f} MB")
     note("reconcile_ingest_s", round(ingest_secs, 2), "s", "ingest of the same file")
     note("reconcile_ratio", round(secs / ingest_secs, 2), "x", "limit: none set yet")
+    figure("reconcile_s", secs, "s", f"reconcile of {r['counts']['found']} rows")
+    figure("reconcile_ingest_s", ingest_secs, "s", "ingest of the same file (no !Update)")
     sheet.unlink()
     shutil.rmtree(drop, ignore_errors=True)
 
@@ -400,6 +508,8 @@ def bench_peer():
     (a first export, one with no change, one after 100 records changed). The ratios are
     vdirsyncer's seconds over smsync's, at 10,000 contacts."""
     vdirsyncer = VENV / "bin" / "vdirsyncer"
+    if COMPARE:
+        return peer_exports()
     if not vdirsyncer.exists():
         sys.exit(f"no vdirsyncer in {VENV}: scripts/bench.sh builds it (see scripts/interop.sh)")
     contacts = 10_000 // SCALE
@@ -462,6 +572,23 @@ fileext = ".vcf"
     shutil.rmtree(peer, ignore_errors=True)
 
 
+def peer_exports():
+    """With --db: smsync's side of the peer step (the same three exports), on each engine."""
+    contacts = 10_000 // SCALE
+    db, profile = fresh_db("peer", contacts, 0)
+    drop = WORK / "drop-peer"
+    shutil.rmtree(drop, ignore_errors=True)
+
+    def export():
+        return run(db, "export", "--profile", profile, "--outputs", "vdir", drop=drop)[1]
+
+    figure("peer_first_s", export(), "s", f"export to vdir, {contacts} contacts: first")
+    figure("peer_nochange_s", export(), "s", "… with no change")
+    edit_users(db, 100, "7")
+    figure("peer_changed_s", export(), "s", "… after 100 changed")
+    shutil.rmtree(drop, ignore_errors=True)
+
+
 def cpu_seconds(pid):
     """User + system CPU time of a process so far, from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as f:
@@ -473,10 +600,7 @@ def bench_watch_idle():
     """Idle `watch` in inotify mode: the share of one core it uses while nothing happens,
     with one profile and with 100 (issue #16: under 1% over a minute)."""
     seconds = 60 if not QUICK else 10
-    db = WORK / "idle.db"
-    for p in WORK.glob("idle.db*"):
-        p.unlink()
-    run(db, "db", "init")
+    db = new_db("idle")
     run(db, "db", "seed", "--sample")
     profiles = json.loads(run(db, "status", "--json")[0])["profiles"]
     for i in range(100 - len(profiles)):
@@ -513,6 +637,27 @@ def bench_watch_idle():
             shutil.rmtree(drop, ignore_errors=True)
         key = "watch_idle_cpu_pct" + ("" if want == 1 else "_100_profiles")
         note(key, round(pct, 2), "% core", f"{label}, {seconds} s idle; limit < 1")
+        figure(key, pct, "% core", f"idle watch, {label}, {seconds} s")
+
+
+def side_by_side():
+    """The table of both engines' figures: PostgreSQL's and its ratio to SQLite's (for
+    times and memory, how many times as much; above 1 PostgreSQL is slower)."""
+    out = []
+    print()
+    print("| figure | SQLite | PostgreSQL | PostgreSQL / SQLite |")
+    print("|---|---:|---:|---:|")
+    for key, (label, unit) in labels.items():
+        s, p = figures["sqlite"].get(key), figures["postgres"].get(key)
+        if s is None or p is None:
+            continue
+        ratio = p / s if s else None
+        digits = {"s": 2, "ms": 1, "MB": 1}.get(unit, 2)
+        shown = f"{ratio:.2f}" if ratio is not None else "-"
+        print(f"| {label} | {s:,.{digits}f} {unit} | {p:,.{digits}f} {unit} | {shown} |")
+        out.append({"figure": key, "label": label, "unit": unit, "sqlite": s, "postgres": p,
+                    "ratio": round(ratio, 2) if ratio is not None else None})
+    return out
 
 
 def main():
@@ -520,13 +665,32 @@ def main():
     started = time.time()
     print(f"smsync benchmarks ({'quick, a tenth of the sizes' if QUICK else 'full sizes'}), "
           f"{os.cpu_count()} cores, work dir {WORK}")
+    if COMPARE:
+        version = pgserver.check(DB)
+        print(f"SQLite and PostgreSQL {version} ({pgserver.shown(DB)}) side by side: each step "
+              "on SQLite, then on a fresh PostgreSQL database")
     steps = {"vdir": bench_vdir, "csv": bench_csv_and_incremental, "ingest": bench_ingest,
              "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile, "pst": bench_pst,
              "peer": bench_peer}
-    for name, step in steps.items():
-        if ONLY is None or name in ONLY:
-            step()
+    global ENGINE
+    try:
+        for name, step in steps.items():
+            if ONLY is None or name in ONLY:
+                if not COMPARE:
+                    step()
+                    continue
+                for ENGINE in ("sqlite", "postgres"):
+                    step()
+                    if ENGINE == "postgres":
+                        SERVER.drop_all()
+    finally:
+        if COMPARE:
+            SERVER.drop_all()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if COMPARE:
+        table = side_by_side()
+        results.update({"server": f"PostgreSQL {version}", "figures": table,
+                        "sqlite": figures["sqlite"], "postgres": figures["postgres"]})
     results.update({
         "cores": os.cpu_count(),
         "git_commit": commit,

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
-use postgres::Row;
+use tokio_postgres::Row;
 
 use super::conn::{Conn, Param, get};
 use crate::error::{Error, Result};

@@ -1,18 +1,27 @@
 //! One connection to the PostgreSQL server: connecting with errors that name the host and
 //! database (never the password), prepared statements cached by their text, dynamic
-//! parameters ([`Param`]), and the conversion of the client's errors into [`Error`].
-//! Statements borrow the client only while they run, so a caller may read again from
-//! inside a loop over rows it already has.
+//! parameters ([`Param`]), deferred statements sent in the same round trip as the next one
+//! (pipelining), and the conversion of the client's errors into [`Error`]. Statements borrow
+//! the client only while they run, so a caller may read again from inside a loop over rows
+//! it already has.
+//!
+//! The client is tokio-postgres on a runtime of one thread that only this connection uses
+//! and only while a call waits: smsync stays synchronous. tokio-postgres sends requests that
+//! are in flight at once without waiting for each answer, which is what lets a write
+//! transaction send its deferred writes together with the statement after them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::error::Error as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
+use std::task::Poll;
 use std::time::Duration;
 
-use postgres::error::SqlState;
-use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, Config, NoTls, Row, Statement};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use crate::error::{Error, Result};
 
@@ -49,9 +58,9 @@ pub fn config(url: &str) -> Result<(Config, Place)> {
         ))
     })?;
     let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
         #[cfg(unix)]
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
         None => "localhost".into(),
     };
     let host = match config.get_ports().first() {
@@ -71,7 +80,7 @@ pub fn config(url: &str) -> Result<(Config, Place)> {
     }
     config.keepalives_idle(Duration::from_secs(60));
     if config.get_application_name().is_none() {
-        config.application_name(&format!(
+        config.application_name(format!(
             "smsync pid {} on {}",
             std::process::id(),
             hostname()
@@ -104,14 +113,7 @@ pub fn hostname() -> String {
         .unwrap_or_else(|_| "unknown host".into())
 }
 
-/// Connects, turning a failure into an error that says what is wrong and how to fix it:
-/// an unreachable server is a failure (exit 1, it may come back); a login refused or a
-/// database that does not exist is a usage error (exit 2, the URL must change).
-pub fn connect(config: &Config, place: &Place) -> Result<Client> {
-    config.connect(NoTls).map_err(|e| connect_error(&e, place))
-}
-
-fn connect_error(e: &postgres::Error, place: &Place) -> Error {
+fn connect_error(e: &tokio_postgres::Error, place: &Place) -> Error {
     match e.code() {
         Some(c)
             if *c == SqlState::INVALID_PASSWORD
@@ -137,7 +139,7 @@ fn connect_error(e: &postgres::Error, place: &Place) -> Error {
 }
 
 /// The server's message (with its detail and hint), or the client's.
-fn db_message(e: &postgres::Error) -> String {
+fn db_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut s = db.message().to_string();
@@ -154,7 +156,7 @@ fn db_message(e: &postgres::Error) -> String {
 }
 
 /// An error with its causes, one after the other.
-fn chain(e: &postgres::Error) -> String {
+fn chain(e: &tokio_postgres::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {
@@ -169,8 +171,8 @@ fn chain(e: &postgres::Error) -> String {
 
 /// The client's errors become [`Error::Db`] with the server's message, so the public
 /// error type names no engine.
-impl From<postgres::Error> for Error {
-    fn from(e: postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
         let io = e
             .source()
             .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
@@ -202,7 +204,7 @@ impl ToSql for Param {
     fn to_sql(
         &self,
         ty: &Type,
-        out: &mut postgres::types::private::BytesMut,
+        out: &mut tokio_postgres::types::private::BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Param::Null => Ok(IsNull::Yes),
@@ -225,54 +227,246 @@ impl ToSql for Param {
 
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-/// A client with a cache of prepared statements.
-pub struct Conn {
-    client: RefCell<Client>,
-    statements: RefCell<HashMap<String, Statement>>,
+/// A statement a write transaction has no need to wait for: sent with the next one that
+/// waits (see [`Conn::defer`]).
+#[derive(Debug, Clone)]
+enum Deferred {
+    /// Statements without parameters (transaction control).
+    Batch(String),
+    Execute(String, Vec<Param>),
 }
 
+/// A client with a cache of prepared statements and a list of deferred statements.
+pub struct Conn {
+    runtime: tokio::runtime::Runtime,
+    /// `None` only while dropping (closing the session).
+    client: Option<Client>,
+    /// The task that reads and writes the socket; it runs while a call waits.
+    connection: Option<tokio::task::JoinHandle<()>>,
+    statements: RefCell<HashMap<String, Statement>>,
+    deferred: RefCell<Vec<Deferred>>,
+    /// How many times deferred statements went out (see [`Conn::sent_since`]).
+    sends: Cell<u64>,
+}
+
+/// What a request answers: rows, or how many rows a statement changed.
+enum Answer {
+    Rows(Vec<Row>),
+    Count(u64),
+}
+
+/// One request of a round trip.
+type Request<'a> =
+    Pin<Box<dyn Future<Output = std::result::Result<Answer, tokio_postgres::Error>> + 'a>>;
+
 impl Conn {
-    pub fn new(client: Client) -> Conn {
-        Conn {
-            client: RefCell::new(client),
+    /// Connects, turning a failure into an error that says what is wrong and how to fix
+    /// it: an unreachable server is a failure (exit 1, it may come back); a login refused
+    /// or a database that does not exist is a usage error (exit 2, the URL must change).
+    pub fn connect(config: &Config, place: &Place) -> Result<Conn> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Db(format!("cannot start the PostgreSQL client: {e}")))?;
+        let (client, connection) = runtime
+            .block_on(config.connect(NoTls))
+            .map_err(|e| connect_error(&e, place))?;
+        let connection = runtime.spawn(async move {
+            // Its end is seen by the next request, as a closed connection.
+            let _ = connection.await;
+        });
+        Ok(Conn {
+            runtime,
+            client: Some(client),
+            connection: Some(connection),
             statements: RefCell::new(HashMap::new()),
-        }
+            deferred: RefCell::new(Vec::new()),
+            sends: Cell::new(0),
+        })
     }
 
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("open")
+    }
+
+    /// A statement prepared once per text and connection. Preparing is a round trip of
+    /// its own, made in the transaction's state at that moment: what is deferred goes out
+    /// first (a `ROLLBACK TO` among it may be what makes the transaction usable again).
     fn statement(&self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.borrow_mut().prepare(sql)?;
+        self.send()?;
+        self.prepare(sql)
+    }
+
+    fn prepare(&self, sql: &str) -> Result<Statement> {
+        let s = self.runtime.block_on(self.client().prepare(sql))?;
         self.statements
             .borrow_mut()
             .insert(sql.to_string(), s.clone());
         Ok(s)
     }
 
+    fn prepared(&self, d: &Deferred) -> bool {
+        match d {
+            Deferred::Batch(_) => true,
+            Deferred::Execute(sql, _) => self.statements.borrow().contains_key(sql),
+        }
+    }
+
+    /// Defers a statement whose answer nobody waits for: it goes out, in order, with the
+    /// next statement that is sent, in the same round trip. An error it meets is that
+    /// statement's error (and, inside a transaction, every later one's until a rollback):
+    /// so a transaction sends what it deferred before it ends a savepoint or commits.
+    pub fn defer(&self, sql: &str, params: Vec<Param>) {
+        self.deferred
+            .borrow_mut()
+            .push(Deferred::Execute(sql.to_string(), params));
+    }
+
+    /// Defers statements without parameters (see [`Conn::defer`]).
+    pub fn defer_batch(&self, sql: &str) {
+        self.deferred
+            .borrow_mut()
+            .push(Deferred::Batch(sql.to_string()));
+    }
+
+    /// How many statements are deferred now.
+    pub fn deferred(&self) -> usize {
+        self.deferred.borrow().len()
+    }
+
+    /// Forgets the deferred statements from the `n`th on (none of them was sent).
+    pub fn drop_deferred(&self, n: usize) {
+        self.deferred.borrow_mut().truncate(n);
+    }
+
+    /// A mark for [`Conn::sent_since`].
+    pub fn sends(&self) -> u64 {
+        self.sends.get()
+    }
+
+    /// Whether deferred statements went out since `mark` ([`Conn::sends`]).
+    pub fn sent_since(&self, mark: u64) -> bool {
+        self.sends.get() != mark
+    }
+
+    /// Sends the deferred statements and then `last`, when given, in one round trip;
+    /// returns `last`'s answer. The first error in order is the answer (the requests
+    /// after it are still answered by the server, and the connection drops those answers).
+    /// A deferred statement not prepared yet costs a round trip more, the first time.
+    fn round_trip(&self, last: Option<Request<'_>>) -> Result<Option<Answer>> {
+        let mut deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        while let Some(i) = deferred.iter().position(|d| !self.prepared(d)) {
+            let rest = deferred.split_off(i);
+            self.pipeline(deferred, None)?;
+            deferred = rest;
+            if let Deferred::Execute(sql, _) = &deferred[0] {
+                self.prepare(sql)?;
+            }
+        }
+        self.pipeline(deferred, last)
+    }
+
+    /// Sends `deferred`, all prepared, and `last` in one round trip (see `round_trip`).
+    fn pipeline(
+        &self,
+        deferred: Vec<Deferred>,
+        last: Option<Request<'_>>,
+    ) -> Result<Option<Answer>> {
+        if !deferred.is_empty() {
+            self.sends.set(self.sends.get() + 1);
+        }
+        let prepared: Vec<Option<Statement>> = deferred
+            .iter()
+            .map(|d| match d {
+                Deferred::Batch(_) => None,
+                Deferred::Execute(sql, _) => self.statements.borrow().get(sql).cloned(),
+            })
+            .collect();
+        let client = self.client();
+        let mut requests: Vec<Request<'_>> = Vec::with_capacity(deferred.len() + 1);
+        for (d, st) in deferred.iter().zip(&prepared) {
+            requests.push(match (d, st) {
+                (Deferred::Batch(sql), _) => {
+                    Box::pin(
+                        async move { client.batch_execute(sql).await.map(|()| Answer::Count(0)) },
+                    )
+                }
+                (Deferred::Execute(_, params), Some(st)) => Box::pin(async move {
+                    let refs: Vec<&(dyn ToSql + Sync)> =
+                        params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                    client.execute(st, &refs).await.map(Answer::Count)
+                }),
+                (Deferred::Execute(..), None) => unreachable!("prepared first"),
+            });
+        }
+        let waits = last.is_some();
+        requests.extend(last);
+        if requests.is_empty() {
+            return Ok(None);
+        }
+        let mut answers = self.runtime.block_on(all_in_order(requests))?;
+        Ok(if waits { answers.pop() } else { None })
+    }
+
+    /// Sends what is deferred (one round trip; none when nothing is).
+    pub fn send(&self) -> Result<()> {
+        if !self.deferred.borrow().is_empty() {
+            self.round_trip(None)?;
+        }
+        Ok(())
+    }
+
     pub fn query(&self, sql: &str, params: Params) -> Result<Vec<Row>> {
         let s = self.statement(sql)?;
-        Ok(self.client.borrow_mut().query(&s, params)?)
+        let client = self.client();
+        let s = &s;
+        match self.round_trip(Some(Box::pin(async move {
+            client.query(s, params).await.map(Answer::Rows)
+        })))? {
+            Some(Answer::Rows(rows)) => Ok(rows),
+            _ => unreachable!("a query answers rows"),
+        }
     }
 
     pub fn query_opt(&self, sql: &str, params: Params) -> Result<Option<Row>> {
-        let s = self.statement(sql)?;
-        Ok(self.client.borrow_mut().query_opt(&s, params)?)
+        let mut rows = self.query(sql, params)?;
+        match rows.len() {
+            0 | 1 => Ok(rows.pop()),
+            n => Err(Error::Db(format!(
+                "a query for at most one row returned {n}"
+            ))),
+        }
     }
 
     pub fn query_one(&self, sql: &str, params: Params) -> Result<Row> {
-        let s = self.statement(sql)?;
-        Ok(self.client.borrow_mut().query_one(&s, params)?)
+        self.query_opt(sql, params)?
+            .ok_or_else(|| Error::Db("a query for one row returned none".into()))
     }
 
+    /// Runs a statement; returns how many rows it changed.
     pub fn execute(&self, sql: &str, params: Params) -> Result<u64> {
         let s = self.statement(sql)?;
-        Ok(self.client.borrow_mut().execute(&s, params)?)
+        let client = self.client();
+        let s = &s;
+        match self.round_trip(Some(Box::pin(async move {
+            client.execute(s, params).await.map(Answer::Count)
+        })))? {
+            Some(Answer::Count(n)) => Ok(n),
+            _ => unreachable!("a statement answers a count"),
+        }
     }
 
-    /// Statements without parameters, sent as they are (transaction control, DDL).
+    /// Statements without parameters, sent as they are (transaction control, DDL), after
+    /// the deferred ones and in the same round trip.
     pub fn batch(&self, sql: &str) -> Result<()> {
-        Ok(self.client.borrow_mut().batch_execute(sql)?)
+        let client = self.client();
+        self.round_trip(Some(Box::pin(async move {
+            client.batch_execute(sql).await.map(|()| Answer::Count(0))
+        })))?;
+        Ok(())
     }
 
     /// The one integer a query returns, if it returns a row and the value is not NULL.
@@ -284,8 +478,50 @@ impl Conn {
     }
 }
 
+/// Polls every request, each in turn (so they are written to the connection in this order
+/// without waiting for answers), until all are answered; their answers, in order. The
+/// first error in order is the answer.
+async fn all_in_order(
+    mut requests: Vec<Request<'_>>,
+) -> std::result::Result<Vec<Answer>, tokio_postgres::Error> {
+    let mut done: Vec<Option<Answer>> = requests.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (r, slot) in requests.iter_mut().zip(done.iter_mut()) {
+            if slot.is_some() {
+                continue;
+            }
+            match r.as_mut().poll(cx) {
+                Poll::Ready(Ok(answer)) => *slot = Some(answer),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => pending = true,
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    })
+    .await?;
+    Ok(done.into_iter().map(|a| a.expect("answered")).collect())
+}
+
+impl Drop for Conn {
+    /// Closes the session: the client's end tells the connection to say goodbye to the
+    /// server, which the connection's task does before it ends.
+    fn drop(&mut self) {
+        self.client.take();
+        if let Some(task) = self.connection.take() {
+            let _ = self
+                .runtime
+                .block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+        }
+    }
+}
+
 /// A column of a row, with a type mismatch as an error rather than a panic.
-pub fn get<'a, T: postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
+pub fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
     row.try_get(i).map_err(|e| {
         Error::Db(format!(
             "column {} of a result: {e}",

@@ -3,8 +3,8 @@
 //! transaction, then the row count of every table compared. Ids, change times and journal
 //! numbers are kept, so an export from either database writes the same files.
 
-use postgres::types::ToSql;
 use serde::Serialize;
+use tokio_postgres::types::ToSql;
 
 use super::PgStore;
 use super::conn::{Conn, Param, get};

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use postgres::{Client, Config};
 use sha2::{Digest, Sha256};
+use tokio_postgres::Config;
 
-use super::conn::{self, Place, get};
+use super::conn::{Conn, Place, get};
 use crate::error::{Error, Result};
 use crate::store::ProfileLock;
 
@@ -22,22 +22,22 @@ pub fn key(profile: &str) -> i64 {
 
 /// The session holding the lock; closing it releases the lock.
 struct Held {
-    _client: Client,
+    _conn: Conn,
 }
 
 pub(super) fn lock_profile(config: &Config, place: &Place, profile: &str) -> Result<ProfileLock> {
-    let mut client = conn::connect(config, place)?;
+    let conn = Conn::connect(config, place)?;
     let k = key(profile);
     // As long as for the file lock.
     let wait = crate::fsutil::PidLock::wait();
     let start = Instant::now();
     loop {
-        let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&k])?;
+        let row = conn.query_one("SELECT pg_try_advisory_lock($1)", &[&k])?;
         if get::<bool>(&row, 0)? {
-            return Ok(ProfileLock::new(Held { _client: client }));
+            return Ok(ProfileLock::new(Held { _conn: conn }));
         }
         if start.elapsed() >= wait {
-            let holder = client
+            let holder = conn
                 .query_opt(
                     "SELECT a.application_name, a.pid FROM pg_locks l \
                      JOIN pg_stat_activity a ON a.pid = l.pid \

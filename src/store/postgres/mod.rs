@@ -14,7 +14,7 @@ mod queries;
 pub mod schema;
 mod writer;
 
-use postgres::Config;
+use tokio_postgres::Config;
 
 pub use conn::Place;
 pub use copy::{CopyReport, copy_from_sqlite};
@@ -53,9 +53,8 @@ impl PgStore {
 
     fn connect(url: &str) -> Result<Self> {
         let (config, place) = conn::config(url)?;
-        let client = conn::connect(&config, &place)?;
         Ok(PgStore {
-            conn: Conn::new(client),
+            conn: Conn::connect(&config, &place)?,
             config,
             place,
         })
@@ -90,9 +89,8 @@ impl Store for PgStore {
     }
 
     fn second_connection(&self) -> Result<Option<Box<dyn Store + Send>>> {
-        let client = conn::connect(&self.config, &self.place)?;
         Ok(Some(Box::new(PgStore {
-            conn: Conn::new(client),
+            conn: Conn::connect(&self.config, &self.place)?,
             config: self.config.clone(),
             place: self.place.clone(),
         })))
