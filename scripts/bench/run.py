@@ -673,6 +673,7 @@ def main():
              "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile, "pst": bench_pst,
              "peer": bench_peer}
     global ENGINE
+    took = {}
     try:
         for name, step in steps.items():
             if ONLY is None or name in ONLY:
@@ -680,7 +681,10 @@ def main():
                     step()
                     continue
                 for ENGINE in ("sqlite", "postgres"):
+                    t = time.time()
                     step()
+                    took[f"{name} on {ENGINE}"] = round(time.time() - t, 1)
+                    print(f"  ({name} on {ENGINE}: {took[f'{name} on {ENGINE}']} s)", flush=True)
                     if ENGINE == "postgres":
                         SERVER.drop_all()
     finally:
@@ -690,7 +694,8 @@ def main():
     if COMPARE:
         table = side_by_side()
         results.update({"server": f"PostgreSQL {version}", "figures": table,
-                        "sqlite": figures["sqlite"], "postgres": figures["postgres"]})
+                        "sqlite": figures["sqlite"], "postgres": figures["postgres"],
+                        "step_seconds": took})
     results.update({
         "cores": os.cpu_count(),
         "git_commit": commit,
