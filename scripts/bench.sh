@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Benchmarks: export, ingest and watch against this machine's own file-system rates.
 # Usage: scripts/bench.sh [--quick] [--out bench/results.json] [--work DIR]
-#        [--only vdir,csv,ingest,watch,idle,reconcile,pst,peer] [--db postgres://... [--stats]]
-# --quick runs a tenth of the sizes (under 3 minutes); --only runs some parts. Prints a table;
-# writes JSON. --db runs every part on SQLite and on PostgreSQL (a fresh database on that
-# server for each part; the role must be allowed to create databases) and prints both side by
-# side (default output bench/results-pg.json); --stats adds what pg_stat_statements saw.
+#        [--only vdir,csv,ingest,watch,idle,reconcile,pst,peer] [--scale K]
+#        [--db postgres://... [--stats]]
+# --quick runs a tenth of the sizes (under 3 minutes), --scale K a K-th; --only runs some parts.
+# Prints a table; writes JSON. --db runs every part on SQLite and on PostgreSQL (a fresh
+# database on that server for each part; the role must be allowed to create databases) and
+# prints both side by side (default output bench/results-pg.json); --stats adds what
+# pg_stat_statements saw.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=""
 only=()
+scale=()
 out=""
 dburl=""
 stats=""
@@ -17,12 +20,13 @@ work=${SMSYNC_BENCH_DIR:-$(mktemp -d)}
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=--quick ;;
+    --scale) scale=(--scale "$2"); shift ;;
     --out) out=$2; shift ;;
     --work) work=$2; shift ;;
     --only) only=(--only "$2"); shift ;;
     --db) dburl=$2; shift ;;
     --stats) stats=--stats ;;
-    *) echo "usage: scripts/bench.sh [--quick] [--out FILE] [--work DIR] [--only PARTS] [--db URL [--stats]]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--out FILE] [--work DIR] [--only PARTS] [--scale K] [--db URL [--stats]]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -55,5 +59,5 @@ cargo build --release --quiet --bin smsync --example fs_baseline --example inges
 # Where cargo put them: CARGO_TARGET_DIR when it is set, else ./target.
 bin=${CARGO_TARGET_DIR:-target}/release
 python3 scripts/bench/run.py "$bin/smsync" "$bin/examples/fs_baseline" "$work" "$out" $quick \
-  ${only[@]+"${only[@]}"} ${db[@]+"${db[@]}"}
+  ${scale[@]+"${scale[@]}"} ${only[@]+"${only[@]}"} ${db[@]+"${db[@]}"}
 rm -rf "$work"

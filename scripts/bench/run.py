@@ -3,7 +3,7 @@ limits, measured in one run. Called by scripts/bench.sh; prints a table and writ
 
 Usage: run.py SMSYNC FS_BASELINE WORKDIR OUT.json [--quick]
               [--only vdir,csv,ingest,watch,idle,reconcile,pst,peer] [--venv DIR]
-              [--db postgres://... [--stats]]
+              [--scale K] [--db postgres://... [--stats]]
 
 With --db (issue 19) every step runs twice, on SQLite and then on PostgreSQL (a fresh
 database on that server for each step), and the table has both columns side by side with
@@ -33,7 +33,8 @@ LIMIT = str(Path(BASELINE).with_name("ingest_limit"))
 VENV = Path(sys.argv[sys.argv.index("--venv") + 1] if "--venv" in sys.argv else ".venv-interop")
 QUICK = "--quick" in sys.argv
 ONLY = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
-SCALE = 10 if QUICK else 1
+# --scale K divides every size by K (--quick is --scale 10).
+SCALE = int(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else (10 if QUICK else 1)
 # A PostgreSQL server: both engines, side by side.
 DB = sys.argv[sys.argv.index("--db") + 1] if "--db" in sys.argv else None
 COMPARE = DB is not None
@@ -65,6 +66,26 @@ def figure(key, value, unit, label):
     figures[ENGINE][key] = value
     labels.setdefault(key, (label, unit))
     print(f"  {ENGINE:<8} {label:<60} {value:>10} {unit}", flush=True)
+
+
+# With --db: SQLite's output folders, removed only once PostgreSQL's run of the step is over.
+# A folder of 400,000 files just deleted slows every file created after it (ext4's inode
+# allocator passes over recently deleted inodes), which would count against the engine
+# that runs second.
+later = []
+
+
+def drop_dir(name):
+    """A step's drop folder (one per engine with --db)."""
+    return WORK / (f"drop-{name}-{ENGINE}" if COMPARE else f"drop-{name}")
+
+
+def remove(drop):
+    """Removes a step's drop folder at its end (see `later`)."""
+    if COMPARE and ENGINE == "sqlite":
+        later.append(drop)
+    else:
+        shutil.rmtree(drop, ignore_errors=True)
 
 
 def on_postgres(db):
@@ -152,7 +173,7 @@ def edit_users(db, count, tag):
 def bench_vdir():
     contacts, sis = 200_000 // SCALE, 20_000 // SCALE
     db, profile = fresh_db("vdir", contacts, sis, seed_figure="seed_vdir")
-    drop = WORK / "drop-vdir"
+    drop = drop_dir("vdir")
     shutil.rmtree(drop, ignore_errors=True)
     counting = stats_start(db)
     out, secs, rss = run(db, "export", "--profile", profile, "--json", drop=drop)
@@ -166,7 +187,7 @@ def bench_vdir():
     note("export_vdir_items_per_s", round(items / secs), "items/s", f"{items} items, {n} files")
     note("export_peak_rss_mb", round(rss, 1), "MB", "target < 100")
     if COMPARE:
-        shutil.rmtree(drop, ignore_errors=True)
+        remove(drop)
         return
     base = WORK / "baseline-files"
     shutil.rmtree(base, ignore_errors=True)
@@ -178,13 +199,13 @@ def bench_vdir():
     note("baseline_files_per_s", round(files_per_s), "files/s", "temp file + rename")
     ratio = (n / secs) / files_per_s
     note("export_vdir_ratio", round(ratio, 2), "x", "target >= 0.8")
-    shutil.rmtree(drop, ignore_errors=True)
+    remove(drop)
 
 
 def bench_csv_and_incremental():
     contacts = 1_000_000 // SCALE
     db, profile = fresh_db("csv", contacts, seed_figure="seed_csv")
-    drop = WORK / "drop-csv"
+    drop = drop_dir("csv")
     shutil.rmtree(drop, ignore_errors=True)
     counting = stats_start(db)
     out, secs, _ = run(db, "export", "--profile", profile, "--outputs", "outlook", "--json",
@@ -239,7 +260,7 @@ def incremental(db, profile, drop, contacts):
            f"export of 100 changed users among {contacts // 10}")
     figure("incremental_100_of_1m_ms", big * 1000, "ms",
            f"export of 100 changed users among {contacts}")
-    shutil.rmtree(drop, ignore_errors=True)
+    remove(drop)
 
 
 def bench_pst():
@@ -247,7 +268,7 @@ def bench_pst():
     sequential write rate of the same bytes in the same run (issue #17)."""
     contacts, sis = 200_000 // SCALE, 20_000 // SCALE
     db, profile = fresh_db("pst", contacts, sis)
-    drop = WORK / "drop-pst"
+    drop = drop_dir("pst")
     shutil.rmtree(drop, ignore_errors=True)
     counting = stats_start(db)
     out, secs, rss = run(db, "export", "--profile", profile, "--outputs", "pst", "--json",
@@ -260,7 +281,7 @@ def bench_pst():
     figure("pst_export_s", secs, "s", f"first export, --outputs pst ({items} items, {mb:.0f} MB)")
     figure("pst_export_peak_rss_mb", rss, "MB", "its peak RSS")
     if COMPARE:
-        shutil.rmtree(drop, ignore_errors=True)
+        remove(drop)
         return
     note("pst_export_mb_per_s", round(mb / secs, 1), "MB/s",
          f"{items} items, {mb:.0f} MB in {secs:.1f} s")
@@ -277,7 +298,7 @@ def bench_pst():
          ", ".join(f"{x:.0f}" for x in seqs))
     note("pst_export_ratio", round((mb / secs) / seq_mb, 2), "x", "goal >= 0.5")
     note("pst_export_peak_rss_mb", round(rss, 1), "MB", "goal < 100")
-    shutil.rmtree(drop, ignore_errors=True)
+    remove(drop)
 
 
 def in_child(fn, *args):
@@ -377,7 +398,7 @@ def bench_ingest():
     n = 100_000 // SCALE
     # Edits of more than half the profile's items would stop at the change guard.
     db, profile = fresh_db("ingest", int(n / 0.45))
-    drop = WORK / "drop-ingest"
+    drop = drop_dir("ingest")
     shutil.rmtree(drop, ignore_errors=True)
     run(db, "export", "--profile", profile, "--outputs", "vdir,outlook", drop=drop)
     root = drop / profile
@@ -427,13 +448,13 @@ def bench_ingest():
         note("ingest_vcf_limit_items_per_s", round(files_limit), "items/s",
              "the same files read, hashed, moved; fsyncs per 500")
         note("ingest_vcf_ratio", round(rate / files_limit, 2), "x", "goal >= 0.5")
-    shutil.rmtree(drop, ignore_errors=True)
+    remove(drop)
 
 
 def bench_watch():
     drops = 100 // SCALE
     db, _ = fresh_db("watch", 100)
-    drop = WORK / "drop-watch"
+    drop = drop_dir("watch")
     shutil.rmtree(drop, ignore_errors=True)
     env = dict(os.environ, SMSYNC_DB=str(db), SMSYNC_DROP=str(drop))
     log = open(WORK / "watch.log", "w")
@@ -468,7 +489,7 @@ def bench_watch():
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
-        shutil.rmtree(drop, ignore_errors=True)
+        remove(drop)
 
 
 def bench_reconcile():
@@ -476,7 +497,7 @@ def bench_reconcile():
     ingest of the same file (which reads every row and skips those without !Update)."""
     contacts = 200_000 // SCALE
     db, profile = fresh_db("reconcile", contacts, 0)
-    drop = WORK / "drop-reconcile"
+    drop = drop_dir("reconcile")
     shutil.rmtree(drop, ignore_errors=True)
     run(db, "export", "--profile", profile, "--outputs", "outlook", drop=drop)
     root = drop / profile
@@ -498,7 +519,7 @@ def bench_reconcile():
     figure("reconcile_s", secs, "s", f"reconcile of {r['counts']['found']} rows")
     figure("reconcile_ingest_s", ingest_secs, "s", "ingest of the same file (no !Update)")
     sheet.unlink()
-    shutil.rmtree(drop, ignore_errors=True)
+    remove(drop)
 
 
 def bench_peer():
@@ -514,7 +535,7 @@ def bench_peer():
         sys.exit(f"no vdirsyncer in {VENV}: scripts/bench.sh builds it (see scripts/interop.sh)")
     contacts = 10_000 // SCALE
     db, profile = fresh_db("peer", contacts, 0)
-    drop = WORK / "drop-peer"
+    drop = drop_dir("peer")
     peer = WORK / "peer"
     for d in (drop, peer, WORK / "peer-status"):
         shutil.rmtree(d, ignore_errors=True)
@@ -568,7 +589,7 @@ fileext = ".vcf"
                         ("changed", changed, changed_v)):
         note(f"peer_{label}_ratio", round(v / s, 1), "x",
              f"vdirsyncer {v:.3f} s / smsync {s:.3f} s, {files} contacts")
-    shutil.rmtree(drop, ignore_errors=True)
+    remove(drop)
     shutil.rmtree(peer, ignore_errors=True)
 
 
@@ -576,7 +597,7 @@ def peer_exports():
     """With --db: smsync's side of the peer step (the same three exports), on each engine."""
     contacts = 10_000 // SCALE
     db, profile = fresh_db("peer", contacts, 0)
-    drop = WORK / "drop-peer"
+    drop = drop_dir("peer")
     shutil.rmtree(drop, ignore_errors=True)
 
     def export():
@@ -586,7 +607,7 @@ def peer_exports():
     figure("peer_nochange_s", export(), "s", "… with no change")
     edit_users(db, 100, "7")
     figure("peer_changed_s", export(), "s", "… after 100 changed")
-    shutil.rmtree(drop, ignore_errors=True)
+    remove(drop)
 
 
 def cpu_seconds(pid):
@@ -599,7 +620,7 @@ def cpu_seconds(pid):
 def bench_watch_idle():
     """Idle `watch` in inotify mode: the share of one core it uses while nothing happens,
     with one profile and with 100 (issue #16: under 1% over a minute)."""
-    seconds = 60 if not QUICK else 10
+    seconds = max(10, 60 // SCALE)
     db = new_db("idle")
     run(db, "db", "seed", "--sample")
     profiles = json.loads(run(db, "status", "--json")[0])["profiles"]
@@ -610,7 +631,7 @@ def bench_watch_idle():
     names = [p["profile"] for p in json.loads(run(db, "status", "--json")[0])["profiles"]]
     first = names[0]
     for label, args in (("1 profile", ["--profile", first]), ("100 profiles", ["--all"])):
-        drop = WORK / "drop-idle"
+        drop = drop_dir("idle")
         shutil.rmtree(drop, ignore_errors=True)
         # A new drop folder: every profile's first export writes everything.
         for name in names:
@@ -634,7 +655,7 @@ def bench_watch_idle():
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=10)
             log.close()
-            shutil.rmtree(drop, ignore_errors=True)
+            remove(drop)
         key = "watch_idle_cpu_pct" + ("" if want == 1 else "_100_profiles")
         note(key, round(pct, 2), "% core", f"{label}, {seconds} s idle; limit < 1")
         figure(key, pct, "% core", f"idle watch, {label}, {seconds} s")
@@ -663,7 +684,8 @@ def side_by_side():
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    print(f"smsync benchmarks ({'quick, a tenth of the sizes' if QUICK else 'full sizes'}), "
+    size = "full sizes" if SCALE == 1 else f"1/{SCALE} of the sizes"
+    print(f"smsync benchmarks ({'quick, ' if QUICK else ''}{size}), "
           f"{os.cpu_count()} cores, work dir {WORK}")
     if COMPARE:
         version = pgserver.check(DB)
@@ -673,6 +695,7 @@ def main():
              "watch": bench_watch, "idle": bench_watch_idle, "reconcile": bench_reconcile, "pst": bench_pst,
              "peer": bench_peer}
     global ENGINE
+    took = {}
     try:
         for name, step in steps.items():
             if ONLY is None or name in ONLY:
@@ -680,9 +703,15 @@ def main():
                     step()
                     continue
                 for ENGINE in ("sqlite", "postgres"):
+                    t = time.time()
                     step()
+                    took[f"{name} on {ENGINE}"] = round(time.time() - t, 1)
+                    print(f"  ({name} on {ENGINE}: {took[f'{name} on {ENGINE}']} s)", flush=True)
                     if ENGINE == "postgres":
                         SERVER.drop_all()
+                        for d in later:
+                            shutil.rmtree(d, ignore_errors=True)
+                        later.clear()
     finally:
         if COMPARE:
             SERVER.drop_all()
@@ -690,12 +719,14 @@ def main():
     if COMPARE:
         table = side_by_side()
         results.update({"server": f"PostgreSQL {version}", "figures": table,
-                        "sqlite": figures["sqlite"], "postgres": figures["postgres"]})
+                        "sqlite": figures["sqlite"], "postgres": figures["postgres"],
+                        "step_seconds": took})
     results.update({
         "cores": os.cpu_count(),
         "git_commit": commit,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": QUICK,
+        "scale": SCALE,
         "seconds": round(time.time() - started, 1),
     })
     OUT.parent.mkdir(parents=True, exist_ok=True)
