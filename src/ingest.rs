@@ -9,11 +9,13 @@
 //! in the inbox, and the content hash makes a second ingest of the same bytes change
 //! nothing.
 //!
-//! Guard: before a batch commits, its verdicts are added up ([`ChangePlan`]); when the run
+//! Guard: before a run commits, its verdicts are added up ([`ChangePlan`]); when the run
 //! would change more of the profile's items, or blank more fields, than the profile's
-//! thresholds allow ([`change_guard`], pure), the batch is undone, no file moves, and the
-//! report carries the guard and the plan. A run of more than one batch is planned whole
-//! first (a dry pass), so that no batch commits before the guard has seen them all.
+//! thresholds allow ([`change_guard`], pure), the run is undone, no file moves, and the
+//! report carries the guard and the plan. So a guarded run applies all its batches in one
+//! transaction, which commits only after the guard has seen them all; its files are filed
+//! after that commit, a batch at a time. A run the guard need not see whole (a dry run,
+//! `--allow-mass-change`) commits batch by batch.
 //!
 //! Every journal row of a run names it (`ingest-<time>`, also the name of its report in
 //! `reports/`), so that `smsync undo` can take the run back.
@@ -1320,62 +1322,17 @@ pub fn ingest(
         None
     } else {
         let all = [Kind::Location, Kind::User, Kind::Tech, Kind::Si];
-        Some(Guarding {
-            held: store.exported_count(profile.employee, &all, u64::MAX)?,
-            plan: ChangePlan::default(),
-        })
+        Some(store.exported_count(profile.employee, &all, u64::MAX)?)
     };
-    let mut stopped = None;
-    let mut reports = Vec::new();
-    if let Some(mut g) = guard {
-        if paths.len() > opts.batch.max(1) {
-            // Several batches commit one by one: plan them all first (a dry pass), so that
-            // none commits before the guard has seen the whole run.
-            let dry = Options {
-                dry_run: true,
-                progress: Default::default(),
-                ..opts.clone()
-            };
-            let mut whole = Guarding {
-                held: g.held,
-                plan: ChangePlan::default(),
-            };
-            let (planned, hit) = run_batches(
-                store,
-                profile,
-                &layout,
-                from_inbox,
-                &paths,
-                &dry,
-                None,
-                Some(&mut whole),
-            )?;
-            if hit.is_some() {
-                reports = planned;
-                stopped = hit;
-            }
-        }
-        if stopped.is_none() {
-            opts.progress
-                .emit(crate::progress::Event::Files(paths.len() as u64));
-            let (done, hit) = run_batches(
-                store,
-                profile,
-                &layout,
-                from_inbox,
-                &paths,
-                opts,
-                run,
-                Some(&mut g),
-            )?;
-            reports = done;
-            stopped = hit;
-        }
-    } else {
-        opts.progress
-            .emit(crate::progress::Event::Files(paths.len() as u64));
-        reports = run_batches(store, profile, &layout, from_inbox, &paths, opts, run, None)?.0;
-    }
+    opts.progress
+        .emit(crate::progress::Event::Files(paths.len() as u64));
+    let (reports, stopped) = match guard {
+        Some(held) => run_guarded(store, profile, &layout, from_inbox, &paths, opts, run, held)?,
+        None => (
+            run_batches(store, profile, &layout, from_inbox, &paths, opts, run)?,
+            None,
+        ),
+    };
     let mut tally = Tally::default();
     for r in &reports {
         tally.add(&r.tally);
@@ -1401,16 +1358,39 @@ pub fn ingest(
     Ok(report)
 }
 
-/// The guard's state over a run: the profile's size and the plan so far.
-struct Guarding {
-    held: u64,
-    plan: ChangePlan,
+/// Reads (and hashes) `paths` a batch at a time on a thread of its own, in order; the
+/// thread stops when the receiver is dropped.
+fn spawn_loader<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    paths: &'scope [PathBuf],
+    opts: &'scope Options,
+) -> (
+    std::sync::mpsc::Receiver<Vec<Input>>,
+    std::thread::ScopedJoinHandle<'scope, ()>,
+) {
+    let (loaded_tx, loaded_rx) = std::sync::mpsc::sync_channel::<Vec<Input>>(1);
+    let loader = scope.spawn(move || {
+        for chunk in paths.chunks(opts.batch.max(1)) {
+            let inputs: Vec<Input> = chunk
+                .iter()
+                .map(|p| {
+                    let input = load(p, opts);
+                    if let Some(hook) = opts.after_read {
+                        hook(p);
+                    }
+                    input
+                })
+                .collect();
+            if loaded_tx.send(inputs).is_err() {
+                break;
+            }
+        }
+    });
+    (loaded_rx, loader)
 }
 
-/// Reads, applies and files `paths` batch by batch. With `guard`, a batch that would take
-/// the run over the guard's thresholds is undone and the run stops there: its reports
-/// (the plan) and the guard are returned, and its files stay where they are.
-#[allow(clippy::too_many_arguments)]
+/// Reads, applies and files `paths` batch by batch, each batch in a transaction of its
+/// own (a run the guard need not see whole: a dry run, `--allow-mass-change`).
 fn run_batches(
     store: &mut dyn Store,
     profile: &Profile,
@@ -1419,35 +1399,15 @@ fn run_batches(
     paths: &[PathBuf],
     opts: &Options,
     run: Option<&str>,
-    mut guard: Option<&mut Guarding>,
-) -> Result<(Vec<FileReport>, Option<ChangeGuard>)> {
+) -> Result<Vec<FileReport>> {
     let mut reports: Vec<FileReport> = Vec::new();
-    let mut stopped = None;
     // Three stages on their own threads, a batch apart: one reads (and hashes) batch n+1,
     // this one applies batch n in one transaction, one files batch n−1 (moves after its
     // commit, then one fsync per folder).
     std::thread::scope(|scope| -> Result<()> {
-        let (loaded_tx, loaded_rx) = std::sync::mpsc::sync_channel::<Vec<Input>>(1);
+        let (loaded_rx, loader) = spawn_loader(scope, paths, opts);
         let (applied_tx, applied_rx) =
             std::sync::mpsc::sync_channel::<(Vec<FileReport>, Vec<Input>)>(1);
-        let chunks = paths.chunks(opts.batch.max(1));
-        let loader = scope.spawn(move || {
-            for chunk in chunks {
-                let inputs: Vec<Input> = chunk
-                    .iter()
-                    .map(|p| {
-                        let input = load(p, opts);
-                        if let Some(hook) = opts.after_read {
-                            hook(p);
-                        }
-                        input
-                    })
-                    .collect();
-                if loaded_tx.send(inputs).is_err() {
-                    break;
-                }
-            }
-        });
         let filer = scope.spawn(move || -> Result<Vec<FileReport>> {
             let mut filed = Vec::new();
             for (mut batch, inputs) in applied_rx {
@@ -1460,14 +1420,8 @@ fn run_batches(
         });
         let mut applied = Ok(());
         for mut inputs in loaded_rx {
-            match apply_batch(store, profile, opts, run, guard.as_deref_mut(), &mut inputs) {
-                Ok((batch, Some(hit))) => {
-                    // Undone: the plan is reported, its files are not filed.
-                    reports.extend(batch);
-                    stopped = Some(hit);
-                    break;
-                }
-                Ok((batch, None)) => {
+            match apply_batch(store, profile, opts, run, &mut inputs) {
+                Ok(batch) => {
                     if applied_tx.send((batch, inputs)).is_err() {
                         break; // the filer stopped on an error, returned below
                     }
@@ -1486,31 +1440,26 @@ fn run_batches(
             .join()
             .unwrap_or_else(|_| Err(Error::Other("the filing thread panicked".into())));
         // Files of committed batches are filed even when a later batch failed.
-        let mut filed = filed?;
-        filed.append(&mut reports);
-        reports = filed;
+        reports = filed?;
         applied?;
         loaded.map_err(|_| Error::Other("the reading thread panicked".into()))
     })?;
-    Ok((reports, stopped))
+    Ok(reports)
 }
 
-/// Applies one batch of loaded files in one transaction; returns their reports, and the
-/// guard when the batch takes the run over its thresholds (then it is undone).
+/// Applies one batch of loaded files in one transaction (undone in a dry run); returns
+/// their reports.
 fn apply_batch(
     store: &mut dyn Store,
     profile: &Profile,
     opts: &Options,
     run: Option<&str>,
-    mut guard: Option<&mut Guarding>,
     inputs: &mut [Input],
-) -> Result<(Vec<FileReport>, Option<ChangeGuard>)> {
+) -> Result<Vec<FileReport>> {
     let mut batch: Vec<FileReport> = Vec::new();
-    let mut end = BatchEnd::Commit;
-    let mut hit = None;
+    let mut dry = false;
     let result = store.write(&mut |w| {
         batch.clear();
-        end = BatchEnd::Commit;
         for input in inputs.iter_mut() {
             // Item problems are reported inside; an error here is the database's own
             // (locked, full disk): the batch stops, its transaction is undone, and its
@@ -1519,43 +1468,95 @@ fn apply_batch(
             // undo journal, which made a 10,000-row CSV quadratic.)
             batch.push(apply_file(w, profile, input, opts, run)?);
         }
-        if let Some(g) = guard.as_deref_mut() {
-            // The batch's verdicts, added to the run's: the guard decides before the commit.
-            let mut plan = g.plan.clone();
-            for r in &batch {
-                plan.add(r);
-            }
-            hit = change_guard(&plan, g.held, opts.change_guard, opts.blank_guard_max);
-            if hit.is_some() {
-                end = BatchEnd::RollBack;
-                return Err(Error::Other("guard: rolled back".into()));
-            }
-            g.plan = plan;
-        }
         if opts.dry_run {
-            // The store undoes a transaction whose closure fails; `end` tells this error
+            // The store undoes a transaction whose closure fails; `dry` tells this error
             // from the database's own.
-            end = BatchEnd::RollBack;
+            dry = true;
             return Err(Error::Other("dry run: rolled back".into()));
         }
         Ok(())
     });
-    match (result, end) {
-        (Ok(()), _) | (Err(_), BatchEnd::RollBack) => {
-            for _ in &batch {
-                opts.progress.emit(crate::progress::Event::File);
-            }
-            Ok((batch, hit))
-        }
-        (Err(e), BatchEnd::Commit) => Err(e),
+    match result {
+        Ok(()) => {}
+        Err(_) if dry => {}
+        Err(e) => return Err(e),
     }
+    for _ in &batch {
+        opts.progress.emit(crate::progress::Event::File);
+    }
+    Ok(batch)
 }
 
-/// How a batch's transaction is meant to end: committed, or undone on purpose (a dry run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BatchEnd {
-    Commit,
-    RollBack,
+/// A run under the change guard: every batch applies in one transaction, which commits
+/// only after the guard has seen the whole run; a run the guard stops is undone whole (its
+/// reports are the plan, and no file moves). The files are read a batch ahead on a thread
+/// of their own, and filed after the commit a batch at a time (one fsync per folder per
+/// batch). One transaction, not a dry pass over the run and then one per batch: every
+/// file is read and applied once, and the database writes each changed page once.
+#[allow(clippy::too_many_arguments)]
+fn run_guarded(
+    store: &mut dyn Store,
+    profile: &Profile,
+    layout: &Layout,
+    from_inbox: bool,
+    paths: &[PathBuf],
+    opts: &Options,
+    run: Option<&str>,
+    held: u64,
+) -> Result<(Vec<FileReport>, Option<ChangeGuard>)> {
+    let mut reports: Vec<FileReport> = Vec::new();
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut hit = None;
+    std::thread::scope(|scope| -> Result<()> {
+        let (loaded_rx, loader) = spawn_loader(scope, paths, opts);
+        let result = store.write(&mut |w| {
+            reports.clear();
+            inputs.clear();
+            for batch in loaded_rx.iter() {
+                for mut input in batch {
+                    // Item problems are reported inside; an error here is the database's
+                    // own: the run stops, undone, and no file moves.
+                    reports.push(apply_file(w, profile, &mut input, opts, run)?);
+                    // Filing needs the path and what was seen; the content can go.
+                    input.bytes = None;
+                    input.parsed = None;
+                    inputs.push(input);
+                    opts.progress.emit(crate::progress::Event::File);
+                }
+            }
+            if inputs.len() != paths.len() {
+                // The reading thread stopped early (a panic): not the whole run.
+                return Err(Error::Other("the reading thread panicked".into()));
+            }
+            let mut plan = ChangePlan::default();
+            for r in &reports {
+                plan.add(r);
+            }
+            hit = change_guard(&plan, held, opts.change_guard, opts.blank_guard_max);
+            if hit.is_some() {
+                // Undone by the store, as any failing transaction; `hit` tells this error
+                // from the database's own.
+                return Err(Error::Other("guard: rolled back".into()));
+            }
+            Ok(())
+        });
+        // Ends a loader still sending (after an error).
+        std::mem::drop(loaded_rx);
+        let loaded = loader.join();
+        match result {
+            Ok(()) => {}
+            Err(_) if hit.is_some() => {}
+            Err(e) => return Err(e),
+        }
+        loaded.map_err(|_| Error::Other("the reading thread panicked".into()))
+    })?;
+    if hit.is_none() {
+        let n = opts.batch.max(1);
+        for (batch, inputs) in reports.chunks_mut(n).zip(inputs.chunks(n)) {
+            file_batch(layout, from_inbox, batch, inputs)?;
+        }
+    }
+    Ok((reports, hit))
 }
 
 /// Files a committed batch: each file to processed/ or rejected/ (unless it changed while

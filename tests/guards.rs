@@ -407,21 +407,33 @@ fn blanking_up_to_the_limit_applies_and_beyond_it_stops() {
 
 #[test]
 fn a_run_of_several_batches_is_planned_whole_before_any_batch_commits() {
-    // 600 files (the batch is 500): the guard sees the whole run first; nothing applies.
+    // 600 files (the batch is 500): the first 500 change one phone and blank none, the last
+    // 100 blank 4 phones (the limit is 3). The guard sees the whole run before any of it
+    // commits: nothing applies, not even the first batch's change.
     let site = Site::new();
     let inbox = site.folder(DANA).join("inbox");
-    let sheet = edited_sheet(&site, DANA, 2, &|_| (Some(String::new()), None));
+    let change = edited_sheet(&site, DANA, 6, &|i| {
+        (i == 5)
+            .then(|| "+1 555 0199".to_string())
+            .map_or((None, None), |p| (Some(p), None))
+    });
+    let blank = edited_sheet(&site, DANA, 4, &|_| (Some(String::new()), None));
     for i in 0..600 {
         // The same edit in distinct files (a trailing empty line keeps the hashes apart).
-        let mut bytes = sheet.clone();
+        let mut bytes = if i < 500 {
+            change.clone()
+        } else {
+            blank.clone()
+        };
         bytes.extend(std::iter::repeat_n(b'\n', i));
         fs::write(inbox.join(format!("f{i:03}.csv")), bytes).unwrap();
     }
     let db = records(&site);
-    let o = site.run(&["ingest", "--profile", DANA, "--quiet"]);
-    // Each batch alone blanks 2 phones (its first file; the later ones find them blank), so
-    // only the whole run (4) is over the limit of 3: batch one must not have committed.
+    let o = site.run(&["ingest", "--profile", DANA, "--json"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["guard"]["blanked"].as_array().unwrap().len(), 4, "{v}");
+    assert_eq!(v["guard"]["changed"], 5, "{v}");
     assert_eq!(records(&site), db);
     assert_eq!(fs::read_dir(&inbox).unwrap().count(), 600);
 }

@@ -5,6 +5,7 @@
 //! page cannot hold is an error that names the column, never a silent replacement.
 //! Reading detects the encoding, the separator, the sheet and the language.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -688,7 +689,8 @@ fn header_cells(text: &str) -> Vec<String> {
 /// code page (Windows-1252, Windows-1250, Shift_JIS) under which the header matches the
 /// most known columns in any language (Windows-1252 among equals). Returns the text and
 /// the encoding's name.
-fn decode_csv(bytes: &[u8]) -> (String, &'static str) {
+/// Valid UTF-8 is borrowed, not copied.
+fn decode_csv(bytes: &[u8]) -> (Cow<'_, str>, &'static str) {
     if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(bytes) {
         let (text, _) = enc.decode_without_bom_handling(&bytes[bom..]);
         let name = match enc.name() {
@@ -696,10 +698,10 @@ fn decode_csv(bytes: &[u8]) -> (String, &'static str) {
             "UTF-16LE" => "utf-16",
             _ => "utf-16be",
         };
-        return (text.into_owned(), name);
+        return (text, name);
     }
     if let Ok(s) = std::str::from_utf8(bytes) {
-        return (s.to_string(), "utf-8 (no BOM)");
+        return (Cow::Borrowed(s), "utf-8 (no BOM)");
     }
     let mut best: Option<(String, &'static str, usize)> = None;
     for enc in [
@@ -718,7 +720,7 @@ fn decode_csv(bytes: &[u8]) -> (String, &'static str) {
         }
     }
     let (text, name, _) = best.expect("windows-1252 always decodes");
-    (text, name)
+    (Cow::Owned(text), name)
 }
 
 /// What the CSV reader found in a file.
@@ -779,7 +781,8 @@ pub struct Info {
 }
 
 /// [`read`], handing each item to `each` as soon as its row is read. An error (the header,
-/// a flood of rows) comes before the first item: the rows are counted first.
+/// a flood of rows) comes before the first item: the rows are counted first (when the line
+/// breaks allow too many).
 pub fn read_each(
     bytes: &[u8],
     dates: &DateFormat,
@@ -829,17 +832,21 @@ pub fn read_each(
                 .into(),
         );
     };
-    // A file that repeats rows to blow up memory is refused before any of it is used.
-    let mut counter = builder().from_reader(text.as_bytes());
-    let mut raw = csv::ByteRecord::new();
-    let mut rows = 0usize;
-    while counter.read_byte_record(&mut raw).unwrap_or(true) {
-        rows += 1;
-        if rows > super::item::MAX_ITEMS + 1 {
-            return Err(format!(
-                "the file holds more than {} rows; split it into smaller exports",
-                super::item::MAX_ITEMS
-            ));
+    // A file that repeats rows to blow up memory is refused before any of it is used. A
+    // row ends at a line break, so a file with few line breaks has few rows: only a file
+    // that may hold too many is parsed twice to count them.
+    if 1 + line_breaks(text.as_bytes()) > super::item::MAX_ITEMS + 1 {
+        let mut counter = builder().from_reader(text.as_bytes());
+        let mut raw = csv::ByteRecord::new();
+        let mut rows = 0usize;
+        while counter.read_byte_record(&mut raw).unwrap_or(true) {
+            rows += 1;
+            if rows > super::item::MAX_ITEMS + 1 {
+                return Err(format!(
+                    "the file holds more than {} rows; split it into smaller exports",
+                    super::item::MAX_ITEMS
+                ));
+            }
         }
     }
     // Rows are numbered as a spreadsheet shows them: the header is row 1. Each row is
@@ -902,6 +909,19 @@ pub fn read_each(
         language,
         unknown_columns,
     })
+}
+
+/// How many line breaks (LF, CR LF or a lone CR: each ends a CSV row) a text holds.
+fn line_breaks(b: &[u8]) -> usize {
+    let lf = b.iter().filter(|&&c| c == b'\n').count();
+    if !b.contains(&b'\r') {
+        return lf;
+    }
+    let lone_cr = b
+        .windows(2)
+        .filter(|w| w[0] == b'\r' && w[1] != b'\n')
+        .count();
+    lf + lone_cr + usize::from(b.last() == Some(&b'\r'))
 }
 
 /// Where a sheet's columns are (by English name), and how its header names them.
@@ -1014,6 +1034,19 @@ fn row_item(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_breaks_count_every_row_end() {
+        for (text, n) in [
+            ("", 0),
+            ("a", 0),
+            ("a\r\nb\r\n", 2),
+            ("a\nb\rc\r", 3),
+            ("\r\r\n\n", 3),
+        ] {
+            assert_eq!(line_breaks(text.as_bytes()), n, "{text:?}");
+        }
+    }
 
     #[test]
     fn formulas_are_neutralised_on_request() {
