@@ -63,44 +63,61 @@ pub struct Item {
 impl Item {
     /// The neutral form of a record, driven by the field table.
     pub fn from_record(r: &Record) -> Item {
-        let mut values = Vec::new();
-        let mut uid = Some(r.key.to_string());
-        for (i, (f, v)) in r.fields().enumerate() {
+        Item::from_owned(r.clone())
+    }
+
+    /// [`Item::from_record`] of a record that is no longer needed: its texts move into the
+    /// item instead of being copied (an export makes an item of every record it reads).
+    pub fn from_owned(r: Record) -> Item {
+        let Record {
+            key,
+            updated_at,
+            values: record_values,
+            mut labels,
+        } = r;
+        let mut values = Vec::with_capacity(record_values.len());
+        let mut uid = None;
+        // The labels of field `i` (each field has at most one entry).
+        let mut take_labels = |i: usize| -> Vec<String> {
+            match labels.iter_mut().find(|(j, _)| *j == i) {
+                Some((_, l)) => std::mem::take(l),
+                None => Vec::new(),
+            }
+        };
+        for (i, (f, v)) in fields::of(key.kind).iter().zip(record_values).enumerate() {
             if f.name == "uid" {
                 if let Value::Text(u) = v {
-                    uid = Some(u.clone());
+                    uid = Some(u);
                 }
                 continue;
             }
             if !f.synced() {
                 continue;
             }
-            let labels = r
-                .labels
-                .iter()
-                .find(|(j, _)| *j == i)
-                .map(|(_, l)| l.as_slice())
-                .unwrap_or(&[]);
             let field = match (f.ty, v) {
                 (_, Value::Null) => None,
-                (_, Value::Text(s)) if f.name == "category" => Some(Field::List(vec![s.clone()])),
-                (_, Value::Text(s)) => Some(Field::Text(s.clone())),
-                (_, Value::Date(d)) => Some(Field::Date(*d)),
-                (Ty::Ref(Kind::Client), Value::Ref(_)) => labels.first().cloned().map(Field::Text),
+                (_, Value::Text(s)) if f.name == "category" => Some(Field::List(vec![s])),
+                (_, Value::Text(s)) => Some(Field::Text(s)),
+                (_, Value::Date(d)) => Some(Field::Date(d)),
+                (Ty::Ref(Kind::Client), Value::Ref(_)) => {
+                    take_labels(i).into_iter().next().map(Field::Text)
+                }
                 (_, Value::Ref(k)) => Some(Field::Names(vec![Named {
-                    key: Some(*k),
-                    name: labels.first().cloned().unwrap_or_default(),
+                    key: Some(k),
+                    name: take_labels(i).into_iter().next().unwrap_or_default(),
                 }])),
                 (_, Value::Refs(ks)) if ks.is_empty() => None,
-                (_, Value::Refs(ks)) => Some(Field::Names(
-                    ks.iter()
-                        .enumerate()
-                        .map(|(n, k)| Named {
-                            key: Some(*k),
-                            name: labels.get(n).cloned().unwrap_or_default(),
-                        })
-                        .collect(),
-                )),
+                (_, Value::Refs(ks)) => {
+                    let mut names = take_labels(i).into_iter();
+                    Some(Field::Names(
+                        ks.into_iter()
+                            .map(|k| Named {
+                                key: Some(k),
+                                name: names.next().unwrap_or_default(),
+                            })
+                            .collect(),
+                    ))
+                }
                 (_, Value::Bool(_) | Value::Int(_)) => None,
             };
             if let Some(field) = field {
@@ -108,11 +125,11 @@ impl Item {
             }
         }
         Item {
-            kind: r.key.kind,
-            key: Some(r.key),
-            uid,
+            kind: key.kind,
+            key: Some(key),
+            uid: Some(uid.unwrap_or_else(|| key.to_string())),
             values,
-            modified: Some(r.updated_at),
+            modified: Some(updated_at),
         }
     }
 
