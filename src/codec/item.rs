@@ -7,6 +7,12 @@ use chrono::NaiveDate;
 use crate::fields::{self, FieldDef, Ty};
 use crate::model::{Key, Kind, Record, SiStatus, Value};
 
+/// Fields whose exported value no sync rule reads (`rules::plan_update` passes them over:
+/// the key names the record, the category is the client's name or the kind's, a UID never
+/// changes, and an SI's people are compared with the record's), so the export state does
+/// not keep them ([`Item::values_json`]).
+pub const NOT_COMPARED: [&str; 4] = ["key", "category", "uid", "people"];
+
 /// A referenced record by name, with its key when it is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Named {
@@ -198,8 +204,10 @@ impl Item {
         self.text("status").and_then(|s| s.parse().ok())
     }
 
-    /// The synced values as a JSON object of field name to text, in table order. Written
-    /// directly: this runs once per exported item.
+    /// The synced values as a JSON object of field name to text, in table order: what the
+    /// export state keeps as the values last exported, which ingest's rules compare edits
+    /// against. Fields no rule compares ([`NOT_COMPARED`]) are left out. Written directly:
+    /// this runs once per exported item.
     pub fn values_json(&self) -> String {
         /// A JSON string: runs of plain text copied whole, `"`, `\` and control
         /// characters escaped (an export calls this once per record).
@@ -227,8 +235,12 @@ impl Item {
         }
         let mut out = String::with_capacity(64 + self.values.len() * 24);
         out.push('{');
-        for (i, (f, v)) in self.values.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for (f, v) in &self.values {
+            if NOT_COMPARED.contains(&f.name) {
+                continue;
+            }
+            if !std::mem::take(&mut first) {
                 out.push(',');
             }
             push_str(&mut out, f.name);
