@@ -601,6 +601,9 @@ impl Run<'_> {
             progress,
         } = self;
         let (employee, limit) = (*employee, (*page).max(1));
+        // A kind the profile holds nothing of (its first run) has no export state to read
+        // with its records; this run's own commits are of records it already read.
+        let held = store.exported_count(employee, &[kind], 1)? > 0;
         std::thread::scope(|scope| {
             let (page_tx, page_rx) = mpsc::sync_channel::<Vec<Changed>>(1);
             let (done_tx, done_rx) = mpsc::sync_channel::<PageDone>(2);
@@ -627,7 +630,12 @@ impl Run<'_> {
             let mut more = true;
             while more || in_flight > 0 {
                 if more {
-                    match store.changes(kind, employee, since, upto, cursor, limit) {
+                    let page = if held {
+                        store.changes(kind, employee, since, upto, cursor, limit)
+                    } else {
+                        store.changes_unheld(kind, employee, since, upto, cursor, limit)
+                    };
+                    match page {
                         Ok(page) => {
                             more = page.len() == limit;
                             if let Some(last) = page.last() {
