@@ -7,6 +7,12 @@ use chrono::NaiveDate;
 use crate::fields::{self, FieldDef, Ty};
 use crate::model::{Key, Kind, Record, SiStatus, Value};
 
+/// Fields whose exported value no sync rule reads (`rules::plan_update` passes them over:
+/// the key names the record, the category is the client's name or the kind's, a UID never
+/// changes, and an SI's people are compared with the record's), so the export state does
+/// not keep them ([`Item::values_json`]).
+pub const NOT_COMPARED: [&str; 4] = ["key", "category", "uid", "people"];
+
 /// A referenced record by name, with its key when it is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Named {
@@ -63,44 +69,61 @@ pub struct Item {
 impl Item {
     /// The neutral form of a record, driven by the field table.
     pub fn from_record(r: &Record) -> Item {
-        let mut values = Vec::new();
-        let mut uid = Some(r.key.to_string());
-        for (i, (f, v)) in r.fields().enumerate() {
+        Item::from_owned(r.clone())
+    }
+
+    /// [`Item::from_record`] of a record that is no longer needed: its texts move into the
+    /// item instead of being copied (an export makes an item of every record it reads).
+    pub fn from_owned(r: Record) -> Item {
+        let Record {
+            key,
+            updated_at,
+            values: record_values,
+            mut labels,
+        } = r;
+        let mut values = Vec::with_capacity(record_values.len());
+        let mut uid = None;
+        // The labels of field `i` (each field has at most one entry).
+        let mut take_labels = |i: usize| -> Vec<String> {
+            match labels.iter_mut().find(|(j, _)| *j == i) {
+                Some((_, l)) => std::mem::take(l),
+                None => Vec::new(),
+            }
+        };
+        for (i, (f, v)) in fields::of(key.kind).iter().zip(record_values).enumerate() {
             if f.name == "uid" {
                 if let Value::Text(u) = v {
-                    uid = Some(u.clone());
+                    uid = Some(u);
                 }
                 continue;
             }
             if !f.synced() {
                 continue;
             }
-            let labels = r
-                .labels
-                .iter()
-                .find(|(j, _)| *j == i)
-                .map(|(_, l)| l.as_slice())
-                .unwrap_or(&[]);
             let field = match (f.ty, v) {
                 (_, Value::Null) => None,
-                (_, Value::Text(s)) if f.name == "category" => Some(Field::List(vec![s.clone()])),
-                (_, Value::Text(s)) => Some(Field::Text(s.clone())),
-                (_, Value::Date(d)) => Some(Field::Date(*d)),
-                (Ty::Ref(Kind::Client), Value::Ref(_)) => labels.first().cloned().map(Field::Text),
+                (_, Value::Text(s)) if f.name == "category" => Some(Field::List(vec![s])),
+                (_, Value::Text(s)) => Some(Field::Text(s)),
+                (_, Value::Date(d)) => Some(Field::Date(d)),
+                (Ty::Ref(Kind::Client), Value::Ref(_)) => {
+                    take_labels(i).into_iter().next().map(Field::Text)
+                }
                 (_, Value::Ref(k)) => Some(Field::Names(vec![Named {
-                    key: Some(*k),
-                    name: labels.first().cloned().unwrap_or_default(),
+                    key: Some(k),
+                    name: take_labels(i).into_iter().next().unwrap_or_default(),
                 }])),
                 (_, Value::Refs(ks)) if ks.is_empty() => None,
-                (_, Value::Refs(ks)) => Some(Field::Names(
-                    ks.iter()
-                        .enumerate()
-                        .map(|(n, k)| Named {
-                            key: Some(*k),
-                            name: labels.get(n).cloned().unwrap_or_default(),
-                        })
-                        .collect(),
-                )),
+                (_, Value::Refs(ks)) => {
+                    let mut names = take_labels(i).into_iter();
+                    Some(Field::Names(
+                        ks.into_iter()
+                            .map(|k| Named {
+                                key: Some(k),
+                                name: names.next().unwrap_or_default(),
+                            })
+                            .collect(),
+                    ))
+                }
                 (_, Value::Bool(_) | Value::Int(_)) => None,
             };
             if let Some(field) = field {
@@ -108,11 +131,11 @@ impl Item {
             }
         }
         Item {
-            kind: r.key.kind,
-            key: Some(r.key),
-            uid,
+            kind: key.kind,
+            key: Some(key),
+            uid: Some(uid.unwrap_or_else(|| key.to_string())),
             values,
-            modified: Some(r.updated_at),
+            modified: Some(updated_at),
         }
     }
 
@@ -181,8 +204,10 @@ impl Item {
         self.text("status").and_then(|s| s.parse().ok())
     }
 
-    /// The synced values as a JSON object of field name to text, in table order. Written
-    /// directly: this runs once per exported item.
+    /// The synced values as a JSON object of field name to text, in table order: what the
+    /// export state keeps as the values last exported, which ingest's rules compare edits
+    /// against. Fields no rule compares ([`NOT_COMPARED`]) are left out. Written directly:
+    /// this runs once per exported item.
     pub fn values_json(&self) -> String {
         /// A JSON string: runs of plain text copied whole, `"`, `\` and control
         /// characters escaped (an export calls this once per record).
@@ -210,8 +235,12 @@ impl Item {
         }
         let mut out = String::with_capacity(64 + self.values.len() * 24);
         out.push('{');
-        for (i, (f, v)) in self.values.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for (f, v) in &self.values {
+            if NOT_COMPARED.contains(&f.name) {
+                continue;
+            }
+            if !std::mem::take(&mut first) {
                 out.push(',');
             }
             push_str(&mut out, f.name);

@@ -333,45 +333,72 @@ impl Codec {
         &self.header
     }
 
-    fn put(&self, row: &mut [String], column: &str, value: String) {
+    /// Adds `value` to the cell of `column`: several fields share Outlook's task Contacts
+    /// list, joined with "; ".
+    fn put(&self, row: &mut [String], column: &str, value: &str) {
         if let Some(&i) = self.column.get(column) {
-            if row[i].is_empty() {
-                row[i] = value;
+            let cell = &mut row[i];
+            if cell.is_empty() {
+                cell.push_str(value);
             } else if !value.is_empty() {
-                // Several fields share Outlook's task Contacts list.
-                row[i] = format!("{}; {value}", row[i]);
+                cell.push_str("; ");
+                cell.push_str(value);
             }
         }
     }
 
     /// The row of an item, driven by the CSV columns of the field table.
     pub fn row(&self, item: &Item) -> Vec<String> {
-        // Empty cells made in place (`vec![String::new(); n]` clones each one).
         let mut row = Vec::new();
-        row.resize_with(self.sheet.header().len(), String::new);
+        self.row_into(item, &mut row);
+        row
+    }
+
+    /// [`Codec::row`] into `row`, whose cells are emptied and refilled (an export renders
+    /// every row into the same cells, which keep their room).
+    pub fn row_into(&self, item: &Item, row: &mut Vec<String>) {
+        let width = self.sheet.header().len();
+        row.truncate(width);
+        for cell in row.iter_mut() {
+            cell.clear();
+        }
+        row.resize_with(width, String::new);
         for (f, v) in &item.values {
             let Some(col) = f.csv else { continue };
-            let text = match (f.name, v) {
-                (_, Field::Date(d)) => self.dates.format(Some(*d)),
-                ("status", Field::Text(s)) => {
-                    s.parse().map_or("Deferred", outlook_status).to_string()
+            let text;
+            let value: &str = match (f.name, v) {
+                (_, Field::Date(d)) => {
+                    text = self.dates.format(Some(*d));
+                    &text
                 }
-                (_, Field::List(l)) => l.join(";"),
-                (_, v) => v.to_text(),
+                ("status", Field::Text(s)) => s.parse().map_or("Deferred", outlook_status),
+                (_, Field::List(l)) => {
+                    text = l.join(";");
+                    &text
+                }
+                (_, Field::Text(s)) => s,
+                (_, v) => {
+                    text = v.to_text();
+                    &text
+                }
             };
-            self.put(&mut row, col, text);
+            self.put(row, col, value);
         }
         match self.sheet {
             Sheet::Contacts => {
-                let name = item.display_name();
+                let mut name = None;
                 for (addr, kind, display) in [
                     ("E-mail Address", "E-mail Type", "E-mail Display Name"),
                     ("E-mail 2 Address", "E-mail 2 Type", "E-mail 2 Display Name"),
                 ] {
-                    let email = row[self.column[addr]].clone();
+                    let email = &row[self.column[addr]];
                     if !email.is_empty() {
-                        row[self.column[kind]] = "SMTP".into();
-                        row[self.column[display]] = format!("{name} ({email})");
+                        let name = name.get_or_insert_with(|| item.display_name());
+                        let shown = format!("{name} ({email})");
+                        let cell = &mut row[self.column[kind]];
+                        cell.clear();
+                        cell.push_str("SMTP");
+                        row[self.column[display]] = shown;
                     }
                 }
                 for (col, v) in [
@@ -380,7 +407,9 @@ impl Codec {
                     ("Private", "False"),
                     ("Sensitivity", "Normal"),
                 ] {
-                    row[self.column[col]] = v.into();
+                    let cell = &mut row[self.column[col]];
+                    cell.clear();
+                    cell.push_str(v);
                 }
             }
             Sheet::Tasks => {
@@ -399,12 +428,13 @@ impl Codec {
                     ("Private", "False"),
                     ("Sensitivity", "Normal"),
                 ] {
-                    row[self.column[col]] = v.into();
+                    let cell = &mut row[self.column[col]];
+                    cell.clear();
+                    cell.push_str(v);
                 }
             }
             Sheet::Removals => {}
         }
-        row
     }
 
     /// The removals row of an item that left Outlook.

@@ -29,7 +29,8 @@ pub struct OutlookCsv {
     contacts_full: Option<LazySheet>,
     tasks_full: Option<LazySheet>,
     refusals: Vec<Refusal>,
-    /// The CSV line being written (reused).
+    /// The row and the CSV line being written (reused).
+    row: Vec<String>,
     line: Vec<u8>,
 }
 
@@ -64,6 +65,7 @@ impl OutlookCsv {
             encoding,
             csv_safe,
             refusals: Vec::new(),
+            row: Vec::new(),
             line: Vec::with_capacity(1024),
         }
     }
@@ -79,21 +81,24 @@ impl OutlookCsv {
         self.layout.outlook.join(format!("{}.csv", side.name()))
     }
 
-    /// A row checked against the encoding; what it cannot hold is recorded, naming item,
-    /// column and character, and the row is left out.
-    fn checked_row(&mut self, side: Side, item: &Item) -> Option<Vec<String>> {
-        let mut row = self.codec(side).row(item);
+    /// Renders an item's row into `self.row`, checked against the encoding: `false` when
+    /// the encoding cannot hold a value, which is recorded (naming item, column and
+    /// character), and the row is left out.
+    fn checked_row(&mut self, side: Side, item: &Item) -> bool {
+        let mut row = std::mem::take(&mut self.row);
+        self.codec(side).row_into(item, &mut row);
         if self.csv_safe {
             outlook_csv::neutralise(&mut row);
         }
         let bad = self.codec(side).check(&row, self.encoding);
+        self.row = row;
         if bad.is_empty() {
-            return Some(row);
+            return true;
         }
         let key = item.key.map(|k| k.to_string()).unwrap_or_default();
         let file = self.sheet_path(side);
         self.refuse(&file, &key, &bad);
-        None
+        false
     }
 
     /// Records what a row cannot hold, once per item, file, column and character (an item
@@ -123,9 +128,11 @@ impl OutlookCsv {
             .map_err(|e| Error::io(&path, e))?;
         let mut refused: Vec<(Key, Vec<Unencodable>)> = Vec::new();
         let (codec, encoding, safe) = (self.codec(side), self.encoding, self.csv_safe);
+        let mut row = Vec::new();
         set(&mut |r| {
-            let item = Item::from_record(&r);
-            let mut row = codec.row(&item);
+            let key = r.key;
+            let item = Item::from_owned(r);
+            codec.row_into(&item, &mut row);
             if safe {
                 outlook_csv::neutralise(&mut row);
             }
@@ -133,7 +140,7 @@ impl OutlookCsv {
             if bad.is_empty() {
                 sink.row(&row).map_err(|e| Error::io(&path, e))?;
             } else {
-                refused.push((r.key, bad));
+                refused.push((key, bad));
             }
             Ok(())
         })?;
@@ -163,11 +170,11 @@ impl Output for OutlookCsv {
     }
 
     fn put(&mut self, _w: &mut Written, side: Side, item: &Item, in_set: bool) -> Result<Put> {
-        let Some(row) = self.checked_row(side, item) else {
+        if !self.checked_row(side, item) {
             return Ok(Put::Refused);
-        };
+        }
         self.line.clear();
-        outlook_csv::encode_row(&row, &mut self.line);
+        outlook_csv::encode_row(&self.row, &mut self.line);
         let (changes, full) = match side {
             Side::Contacts => (&mut self.contacts_changes, &mut self.contacts_full),
             Side::Tasks => (&mut self.tasks_changes, &mut self.tasks_full),

@@ -367,7 +367,7 @@ impl Output for Pst {
             });
             let mut batch = Vec::with_capacity(BATCH);
             let read = set(&mut |r| {
-                batch.push(Item::from_record(&r));
+                batch.push(Item::from_owned(r));
                 if batch.len() == BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                     // A send fails only when the encoder stopped; its error is the one told.

@@ -12,12 +12,12 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
+use crate::fsutil::{WRITEBACK, start_writeback};
+
 /// The size of one buffer.
 const CHUNK: usize = 1 << 20;
 /// Buffers queued for the writing thread.
 const IN_FLIGHT: usize = 4;
-/// Write-back is started once this many bytes were written since it last was.
-const WRITEBACK: u64 = 8 << 20;
 
 /// A file written on a second thread (see the module's doc).
 pub struct FileSink {
@@ -124,25 +124,6 @@ fn write_at(file: &File, mut buf: &[u8], mut at: u64) -> io::Result<()> {
     }
     Ok(())
 }
-
-/// Starts writing `len` bytes from `from` back to the disk without waiting for them (Linux;
-/// elsewhere the final sync does it all). Only a hint: a failure shows at that sync.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, from: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain system call on a descriptor `file` owns.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            from as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _from: u64, _len: u64) {}
 
 impl Write for FileSink {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {

@@ -781,3 +781,154 @@ fn decision_names_are_their_serialized_names() {
         assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
     }
 }
+
+/// A seeded random history for the export state test below: SplitMix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[self.below(from.len())]
+    }
+}
+
+/// A random value for field `f` of a record, from small pools so that the sides of a
+/// history often agree; also the label of a reference.
+fn random_value(rng: &mut Rng, f: &FieldDef) -> (Value, Vec<String>) {
+    const TEXTS: [&str; 7] = [
+        "Acme",
+        "Beta",
+        " Acme ",
+        "Head Office",
+        "a\r\nb",
+        "a\nb",
+        "x",
+    ];
+    const NAMES: [&str; 4] = ["Head Office", "Warehouse", "Laura Kowalski", "Sam Lee"];
+    // An SI always has a client (the database requires it).
+    if rng.chance(20) && !(f.kind == Kind::Si && f.name == "client") {
+        return (Value::Null, Vec::new());
+    }
+    match f.ty {
+        Ty::Text => (text(rng.pick(&TEXTS)), Vec::new()),
+        Ty::Choice(options) => (text(rng.pick(options)), Vec::new()),
+        Ty::Date => {
+            let dates = [(2026, 3, 4), (2026, 4, 3), (2025, 12, 31)];
+            let (y, m, d) = rng.pick(&dates);
+            (
+                Value::Date(NaiveDate::from_ymd_opt(y, m, d).unwrap()),
+                Vec::new(),
+            )
+        }
+        Ty::Ref(kind) => (
+            Value::Ref(k(kind, 1 + rng.below(3) as i64)),
+            vec![rng.pick(&NAMES).to_string()],
+        ),
+        Ty::Refs(kind) => {
+            let n = rng.below(3);
+            let keys: Vec<Key> = (0..n).map(|i| k(kind, 1 + i as i64)).collect();
+            let labels = (0..n).map(|_| rng.pick(&NAMES).to_string()).collect();
+            (Value::Refs(keys), labels)
+        }
+        Ty::Bool => (Value::Bool(rng.chance(50)), Vec::new()),
+        Ty::Int | Ty::Stamp => (Value::Int(rng.below(3) as i64), Vec::new()),
+    }
+}
+
+/// Sets field `i` of a record to a random value (with its label).
+fn randomize(rng: &mut Rng, r: &mut Record, i: usize) {
+    let f = &fields::of(r.key.kind)[i];
+    let (v, labels) = match f.name {
+        "key" => (text(&r.key.to_string()), Vec::new()),
+        _ => random_value(rng, f),
+    };
+    r.values[i] = v;
+    r.labels.retain(|(j, _)| *j != i);
+    if !labels.is_empty() {
+        r.labels.push((i, labels));
+    }
+}
+
+/// The export state as it was before it left out [`NOT_COMPARED`]: every synced value.
+fn every_value(r: &Record) -> serde_json::Map<String, serde_json::Value> {
+    Item::from_record(r)
+        .values
+        .iter()
+        .map(|(f, v)| (f.name.to_string(), v.text_cow().into_owned().into()))
+        .collect()
+}
+
+#[test]
+fn decisions_are_the_same_without_the_values_the_export_state_leaves_out() {
+    // Random histories: a record as it was exported, what the database made of it since,
+    // and the copy Outlook sends back, edited or not, with or without !Update, older or
+    // newer than the database's change. The rules decide each the same whether the state
+    // holds every exported value or leaves out the fields no rule compares.
+    let mut rng = Rng(20);
+    let mut differed = 0;
+    for _ in 0..5_000 {
+        let kind = rng.pick(&[Kind::Location, Kind::User, Kind::Tech, Kind::Si]);
+        let defs = fields::of(kind);
+        let mut was = record(k(kind, 1), &[], &[]);
+        for i in 0..defs.len() {
+            randomize(&mut rng, &mut was, i);
+        }
+        let mut now = was.clone();
+        for i in 0..defs.len() {
+            if rng.chance(25) {
+                randomize(&mut rng, &mut now, i);
+            }
+        }
+        // Outlook's copy: the exported one or the database's now, with edits.
+        let mut item = Item::from_record(if rng.chance(80) { &was } else { &now });
+        let mut edits = if rng.chance(50) {
+            was.clone()
+        } else {
+            now.clone()
+        };
+        for (i, f) in defs.iter().enumerate() {
+            if f.synced() && rng.chance(25) {
+                randomize(&mut rng, &mut edits, i);
+                let from = Item::from_record(&edits);
+                match from.get(f.name) {
+                    Some(v) => set(&mut item, f.name, v.clone()),
+                    None => item.values.retain(|(g, _)| g.name != f.name),
+                }
+            }
+        }
+        if rng.chance(60) {
+            add_category(&mut item, UPDATE_CATEGORY);
+        }
+        let item_time = rng.pick(&[OLDER, NEWER]);
+        let whole = every_value(&was);
+        let kept: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&Item::from_record(&was).values_json()).unwrap();
+        if whole != kept {
+            differed += 1;
+        }
+        let decide = |exported: &serde_json::Map<String, serde_json::Value>| {
+            let base = Base {
+                record: &now,
+                exported: Some(exported),
+                item_time,
+                today: TODAY,
+            };
+            format!("{:?}", plan_update(&item, &base, &mem()))
+        };
+        assert_eq!(decide(&whole), decide(&kept), "{was:?}\n{now:?}\n{item:?}");
+    }
+    // The state did leave values out in most histories.
+    assert!(differed > 2_500, "{differed}");
+}

@@ -425,6 +425,21 @@ pub trait Store: Lookup {
         after: Cursor,
         limit: usize,
     ) -> Result<Vec<Changed>>;
+    /// [`Store::changes`] of a kind that `employee`'s profile held nothing of when the
+    /// export began (its first run): no record comes with an export state, so an engine
+    /// may skip reading it (the run's own state commits are of records it already read).
+    /// The default reads it anyway.
+    fn changes_unheld(
+        &self,
+        kind: Kind,
+        employee: Key,
+        since: Option<i64>,
+        upto: i64,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Changed>> {
+        self.changes(kind, employee, since, upto, after, limit)
+    }
     /// Calls `f` for every record of a kind in the synced set, in key order.
     fn for_each_synced(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
     /// How many items of `kinds` a profile holds, counting no further than `limit`.

@@ -33,17 +33,44 @@ pub(super) fn key_column(kind: Kind) -> &'static str {
     if kind == Kind::Si { "number" } else { "id" }
 }
 
+/// The records a kind's select joins by primary key (alias, table, the record's column),
+/// whose columns it reads instead of a subquery per column: a user's client name is its
+/// category and its client's label, and its client's flag decides whether it is synced.
+const JOINS: [(&str, &str, &str); 2] = [
+    ("c", "clients", "client_id"),
+    ("l", "locations", "location_id"),
+];
+
+/// The alias of the joined record that the reference column `column` of `kind` names.
+fn joined(kind: Kind, column: &str) -> Option<&'static str> {
+    let (alias, _, _) = JOINS.iter().find(|(_, _, c)| *c == column)?;
+    fields::of(kind)
+        .iter()
+        .any(|f| f.column == Some(column) && matches!(f.ty, Ty::Ref(_)))
+        .then_some(*alias)
+}
+
+/// `<table> t` and the joins of [`JOINS`] that `kind` has.
+fn from_sql(kind: Kind) -> String {
+    let mut from = format!("{} t", table(kind));
+    for (alias, joined_table, column) in JOINS {
+        if joined(kind, column).is_some() {
+            from.push_str(&format!(
+                " LEFT JOIN {joined_table} {alias} ON {alias}.id = t.{column}"
+            ));
+        }
+    }
+    from
+}
+
 /// SQL for a field that is derived from other records rather than stored.
 fn derived_sql(f: &FieldDef) -> String {
     match (f.kind, f.name) {
         (_, "key") => "NULL".into(),
-        (Kind::Location | Kind::Si, "category") => {
-            "(SELECT c.name FROM clients c WHERE c.id = t.client_id)".into()
+        (Kind::Location | Kind::Si, "category") => "c.name".into(),
+        (Kind::User, "category") => {
+            format!("CASE WHEN t.kind = 'agent' THEN '{AGENTS_CATEGORY}' ELSE c.name END")
         }
-        (Kind::User, "category") => format!(
-            "CASE WHEN t.kind = 'agent' THEN '{AGENTS_CATEGORY}' \
-             ELSE (SELECT c.name FROM clients c WHERE c.id = t.client_id) END"
-        ),
         (Kind::Tech, "category") => format!("'{TECH_CATEGORY}'"),
         (Kind::Si, "people") => "(SELECT group_concat(p.user_id, ',') FROM \
              (SELECT user_id FROM si_people WHERE si_id = t.id ORDER BY user_id) p)"
@@ -75,10 +102,13 @@ fn has_ref_label(f: &FieldDef) -> bool {
 
 fn ref_label_sql(f: &FieldDef) -> Option<String> {
     match f.ty {
-        Ty::Ref(k) => Some(label_sql(
-            k,
-            &format!("t.{}", f.column.expect("stored ref")),
-        )),
+        Ty::Ref(k) => {
+            let column = f.column.expect("stored ref");
+            Some(match joined(f.kind, column) {
+                Some(alias) => format!("{alias}.name"),
+                None => label_sql(k, &format!("t.{column}")),
+            })
+        }
         Ty::Refs(Kind::User) => Some(format!(
             "(SELECT group_concat(n, char({LABEL_SEP})) FROM (SELECT {} AS n FROM si_people p \
              WHERE p.si_id = t.id ORDER BY p.user_id))",
@@ -91,7 +121,8 @@ fn ref_label_sql(f: &FieldDef) -> Option<String> {
 /// Separates the names of several references in one label column (ASCII unit separator).
 const LABEL_SEP: u32 = 31;
 
-/// `SELECT t.id, <key number>, t.updated_at, <fields...>, <ref labels...> FROM <table> t`.
+/// `SELECT t.id, <key number>, t.updated_at, <fields...>, <ref labels...> FROM <table> t`
+/// with the joins of [`JOINS`] (see [`from_sql`]).
 pub(super) fn select_sql(kind: Kind) -> &'static str {
     static SQL: OnceLock<Vec<String>> = OnceLock::new();
     let all = SQL.get_or_init(|| {
@@ -107,10 +138,10 @@ pub(super) fn select_sql(kind: Kind) -> &'static str {
                     .collect();
                 cols.extend(fields::of(k).iter().filter_map(ref_label_sql));
                 format!(
-                    "SELECT t.id, t.{}, t.updated_at, {} FROM {} t",
+                    "SELECT t.id, t.{}, t.updated_at, {} FROM {}",
                     key_column(k),
                     cols.join(", "),
-                    table(k)
+                    from_sql(k)
                 )
             })
             .collect()

@@ -172,7 +172,19 @@ impl Store for SqliteStore {
         after: Cursor,
         limit: usize,
     ) -> Result<Vec<Changed>> {
-        queries::changes(&self.conn, kind, employee, since, upto, after, limit)
+        queries::changes(&self.conn, kind, employee, since, upto, after, limit, true)
+    }
+
+    fn changes_unheld(
+        &self,
+        kind: Kind,
+        employee: Key,
+        since: Option<i64>,
+        upto: i64,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Changed>> {
+        queries::changes(&self.conn, kind, employee, since, upto, after, limit, false)
     }
 
     fn for_each_synced(&self, kind: Kind, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {

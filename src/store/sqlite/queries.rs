@@ -28,12 +28,21 @@ fn synced_predicate(kind: Kind) -> &'static str {
     }
 }
 
+/// [`synced_predicate`] over [`select_sql`], which joins a record's client as `c`.
+fn synced_flag(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Location => "t.active = 1 AND c.active IS 1",
+        Kind::User => "t.active = 1 AND (t.kind = 'agent' OR c.active IS 1)",
+        k => synced_predicate(k),
+    }
+}
+
 /// The select of [`select_sql`] with the synced-set flag as its last column.
 fn select_with_flag(kind: Kind) -> String {
     let base = select_sql(kind);
     // The table's own FROM is the last one: the column list holds the subqueries.
     let (cols, from) = base.rsplit_once(" FROM ").expect("select");
-    format!("{cols}, ({}) FROM {from}", synced_predicate(kind))
+    format!("{cols}, ({}) FROM {from}", synced_flag(kind))
 }
 
 impl Lookup for Connection {
@@ -195,6 +204,9 @@ pub(super) fn max_change(conn: &Connection) -> Result<i64> {
     Ok(max)
 }
 
+/// A page of changes (see `Store::changes`); `held`: the profile may hold records of the
+/// kind, so each comes with its export state (else none is read: `Store::changes_unheld`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn changes(
     conn: &Connection,
     kind: Kind,
@@ -203,6 +215,7 @@ pub(super) fn changes(
     upto: i64,
     after: Cursor,
     limit: usize,
+    held: bool,
 ) -> Result<Vec<Changed>> {
     // The profile's export state comes with each record (one query per page, not one
     // per record). A page is two range scans of the `updated_at` index, which holds the
@@ -212,12 +225,16 @@ pub(super) fn changes(
     // seed, a cascade), which made a full export quadratic.
     let base = select_with_flag(kind);
     let (cols, from) = base.rsplit_once(" FROM ").expect("select");
-    let head = format!(
-        "{cols}, s.hash, s.status, s.vals, s.updated_at, s.held, s.current FROM {from} \
-         LEFT JOIN export_state s ON s.employee_id = ?4 AND s.item_kind = ?5 \
-         AND s.item_id = t.{}",
-        key_column(kind)
-    );
+    let head = if held {
+        format!(
+            "{cols}, s.hash, s.status, s.vals, s.updated_at, s.held, s.current FROM {from} \
+             LEFT JOIN export_state s ON s.employee_id = ?4 AND s.item_kind = ?5 \
+             AND s.item_id = t.{}",
+            key_column(kind)
+        )
+    } else {
+        format!("{cols}, NULL, NULL, NULL, NULL, NULL, NULL FROM {from}")
+    };
     let same = format!("{head} WHERE t.updated_at = ?1 AND t.id > ?2 ORDER BY t.id LIMIT ?3");
     let later = format!(
         "{head} WHERE t.updated_at > ?1 AND t.updated_at <= ?2 \
@@ -253,7 +270,8 @@ pub(super) fn changes(
     let scan = |sql: &str, a: i64, b: i64, out: &mut Vec<Changed>| -> Result<()> {
         let mut stmt = conn.prepare_cached(sql)?;
         let left = (limit - out.len()) as i64;
-        let rows = stmt.query_map(params![a, b, left, employee.id, kind.name()], read)?;
+        let all = params![a, b, left, employee.id, kind.name()];
+        let rows = stmt.query_map(if held { &all[..] } else { &all[..3] }, read)?;
         for r in rows {
             out.push(r?);
         }
@@ -276,7 +294,7 @@ pub(super) fn for_each_synced(
     let sql = format!(
         "{} WHERE {} ORDER BY t.{}",
         select_sql(kind),
-        synced_predicate(kind),
+        synced_flag(kind),
         key_column(kind)
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -539,6 +557,46 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()
+    }
+
+    #[test]
+    fn the_synced_flag_over_the_joined_client_is_the_synced_predicate() {
+        // Every combination of a record's own flag, its kind, and its client (active,
+        // inactive, none): the select's flag over the joined client says what the
+        // predicate's subquery says.
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO clients (id, name, active, updated_at) VALUES (1, 'On', 1, 1), \
+             (2, 'Off', 0, 1);
+             INSERT INTO locations (id, client_id, name, active, updated_at) VALUES \
+             (1, 1, 'a', 1, 1), (2, 1, 'b', 0, 1), (3, 2, 'c', 1, 1), (4, 2, 'd', 0, 1);
+             INSERT INTO users (id, kind, client_id, first_name, last_name, active, updated_at) \
+             VALUES (1, 'client', 1, 'A', 'B', 1, 1), (2, 'client', 1, 'A', 'B', 0, 1), \
+             (3, 'client', 2, 'A', 'B', 1, 1), (4, 'client', 2, 'A', 'B', 0, 1), \
+             (5, 'agent', NULL, 'A', 'B', 1, 1), (6, 'agent', NULL, 'A', 'B', 0, 1);",
+        )
+        .unwrap();
+        for kind in [Kind::Location, Kind::User] {
+            let flags = |sql: String| -> Vec<(i64, i64)> {
+                let mut stmt = conn.prepare(&sql).unwrap();
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+                rows.collect::<rusqlite::Result<_>>().unwrap()
+            };
+            let table = table(kind);
+            let by_subquery = flags(format!(
+                "SELECT t.id, ({}) FROM {table} t ORDER BY t.id",
+                synced_predicate(kind)
+            ));
+            let joined = flags(format!(
+                "SELECT t.id, ({}) FROM {table} t LEFT JOIN clients c ON c.id = t.client_id \
+                 ORDER BY t.id",
+                synced_flag(kind)
+            ));
+            assert_eq!(by_subquery, joined, "{kind:?}");
+            let synced = by_subquery.iter().filter(|(_, f)| *f == 1).count();
+            assert!(synced > 0 && synced < by_subquery.len(), "{kind:?}");
+        }
     }
 
     #[test]
