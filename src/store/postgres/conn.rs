@@ -79,6 +79,14 @@ pub fn config(url: &str) -> Result<(Config, Place)> {
         config.connect_timeout(Duration::from_secs(10));
     }
     config.keepalives_idle(Duration::from_secs(60));
+    // No JIT compilation: smsync's statements read a page or a few rows, and the server
+    // compiled a page of the synced set (estimated costly) anew for every page, 40 to 200
+    // ms each (EXPLAIN ANALYZE).
+    let options = match config.get_options() {
+        Some(o) if !o.is_empty() => format!("{o} -c jit=off"),
+        _ => "-c jit=off".to_string(),
+    };
+    config.options(options);
     if config.get_application_name().is_none() {
         config.application_name(format!(
             "smsync pid {} on {}",
@@ -553,6 +561,14 @@ mod tests {
         // libpq's defaults: port 5432, the database named after the user.
         let (_, p) = config("postgresql://ann@db").unwrap();
         assert_eq!((p.host.as_str(), p.database.as_str()), ("db:5432", "ann"));
+    }
+
+    #[test]
+    fn sessions_run_without_jit_and_keep_the_urls_own_options() {
+        let (c, _) = config("postgres://sm@db/x").unwrap();
+        assert_eq!(c.get_options(), Some("-c jit=off"));
+        let (c, _) = config("postgres://sm@db/x?options=-c%20work_mem%3D64MB").unwrap();
+        assert_eq!(c.get_options(), Some("-c work_mem=64MB -c jit=off"));
     }
 
     #[test]

@@ -290,6 +290,13 @@ pub(super) fn changes(
     );
     let since = since.unwrap_or(i64::MIN);
     let limit = limit.min(i64::MAX as usize) as i64;
+    // The page is read in the index's order whatever the statistics say: while they are
+    // stale (right after a seed, a `db copy` or a mass ingest, until autovacuum analyses
+    // the table), the planner took the matching rows for a few, read all of them with their
+    // export state and sorted them for each page: a first export was quadratic (450 ms a
+    // page of 2,000 among 60,000 users, 8 ms in index order; EXPLAIN ANALYZE). The settings
+    // go out with the query and back after it, in the same round trips.
+    conn.defer_batch("SET enable_sort = off");
     let rows = conn.query(
         &sql,
         &[
@@ -301,7 +308,9 @@ pub(super) fn changes(
             &kind.name(),
             &limit,
         ],
-    )?;
+    );
+    conn.defer_batch("RESET enable_sort");
+    let rows = rows?;
     rows.iter()
         .map(|row| {
             let record = read_record(kind, row)?;
