@@ -4,8 +4,8 @@
 //!
 //! Each file is one unit inside a transaction that holds a batch of files, so ten thousand
 //! small files cost a few commits, not ten thousand: an item the rules or the store refuse
-//! is undone alone (a savepoint per applied item), and a database error undoes the whole
-//! batch. Files move only after their batch is committed; a crash before that leaves them
+//! is undone alone ([`Writer::try_set`], a savepoint per new SI), and a database error
+//! undoes the whole batch. Files move only after their batch is committed; a crash before that leaves them
 //! in the inbox, and the content hash makes a second ingest of the same bytes change
 //! nothing.
 //!
@@ -791,17 +791,15 @@ fn apply_item(
         } => {
             changes.append(&mut settled_notes);
             let k = key.expect("updates have keys");
-            // Apply in a savepoint: a rule the store enforces (e.g. people of another
-            // client) refuses this item only.
-            let mut outcome = crate::store::Outcome::Unchanged;
-            let applied = w.savepoint(&mut |w| {
-                outcome = w.set(k, &assignments)?;
-                Ok(())
-            });
-            if let Err(e) = applied {
-                report.fields = changes;
-                return refuse(w, report, e.to_string());
-            }
+            // All or nothing: a rule the store enforces (e.g. people of another client)
+            // refuses this item only.
+            let outcome = match w.try_set(k, &assignments) {
+                Ok(o) => o,
+                Err(e) => {
+                    report.fields = changes;
+                    return refuse(w, report, e.to_string());
+                }
+            };
             for c in &changes {
                 if !matches!(c.decision, Decision::Applied) {
                     journal_decision(w, k, c)?;
