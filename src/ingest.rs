@@ -389,6 +389,10 @@ pub struct Report {
     /// The profile's PST (`outlook/Service Master.pst`) when its user had changed it: moved
     /// into the inbox and ingested with the rest, or left alone because it is in use.
     pub pst: Option<crate::export::pst::Adopted>,
+    /// This report as its file holds it (pretty JSON), when one was written: `--json`
+    /// prints these bytes instead of writing the report out a second time.
+    #[serde(skip)]
+    pub json: Option<Vec<u8>>,
 }
 
 impl Report {
@@ -1345,13 +1349,16 @@ pub fn ingest(
         run: None,
         guard: stopped,
         pst,
+        json: None,
     };
     if changed && !report.files.is_empty() {
         report.run = Some(run_name.clone());
+        // The file names itself, as the printed report does.
         let path = layout.reports.join(format!("{run_name}.json"));
+        report.report_file = Some(path.clone());
         let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Other(e.to_string()))?;
         fsutil::write_atomic(&path, &json)?;
-        report.report_file = Some(path);
+        report.json = Some(json);
     }
     Ok(report)
 }
