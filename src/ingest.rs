@@ -441,7 +441,9 @@ pub fn inbox_files(layout: &Layout) -> Result<Vec<PathBuf>> {
             out.push(e.path());
         }
     }
-    out.sort();
+    // By name: the paths share their folder, and comparing them whole is that order
+    // without walking each path's components.
+    out.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
     Ok(out)
 }
 
@@ -504,8 +506,11 @@ pub fn read_items(
         Format::ICalendar => guarded(|| ical::read::read(&calendar_text(bytes))),
         Format::Csv => {
             let mut items = Vec::new();
-            let info =
-                guarded(|| outlook_csv::read_each(bytes, &opts.dates, &mut |i| items.push(i)))??;
+            let info = guarded(|| {
+                outlook_csv::read_each(bytes, &opts.dates, outlook_csv::Unmarked::Whole, &mut |i| {
+                    items.push(i)
+                })
+            })??;
             csv_notes(&info, notes);
             Ok(items)
         }
@@ -636,7 +641,8 @@ fn each_item(
         let reader = scope.spawn(move || {
             let mut chunk = Vec::with_capacity(256);
             let info = guarded(|| {
-                outlook_csv::read_each(bytes, dates, &mut |inc| {
+                // Ingest skips a contact without `!Update`: its key and categories will do.
+                outlook_csv::read_each(bytes, dates, outlook_csv::Unmarked::KeyOnly, &mut |inc| {
                     chunk.push(inc);
                     if chunk.len() == 256 {
                         // A closed channel means the applying side stopped on an error.
@@ -1043,7 +1049,7 @@ fn load(path: &Path, opts: &Options) -> Input {
             match read {
                 Ok(_) => {
                     input.seen = Some((m.len(), m.modified().ok()));
-                    input.hash = hash.finalize().iter().map(|x| format!("{x:02x}")).collect();
+                    input.hash = hex(&hash.finalize());
                     input.parsed = read_ahead(path, &b, opts);
                     input.bytes = Some(b);
                 }
@@ -1053,6 +1059,17 @@ fn load(path: &Path, opts: &Options) -> Input {
         Err(e) => unreadable(&mut input, e),
     }
     input
+}
+
+/// Lower-case hexadecimal digits of `bytes` (a content hash as the `ingested` table keeps it).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// Applies one file; returns its report (without the move).
@@ -1649,6 +1666,16 @@ mod tests {
             assert_eq!((f.as_str(), f.to_string()), (name, name.to_string()));
             assert_eq!(serde_json::to_value(f).unwrap(), name);
         }
+    }
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        // SHA-256 of "abc" (FIPS 180-2, appendix B.1).
+        assert_eq!(
+            hex(&Sha256::digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
