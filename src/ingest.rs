@@ -4,8 +4,8 @@
 //!
 //! Each file is one unit inside a transaction that holds a batch of files, so ten thousand
 //! small files cost a few commits, not ten thousand: an item the rules or the store refuse
-//! is undone alone (a savepoint per applied item), and a database error undoes the whole
-//! batch. Files move only after their batch is committed; a crash before that leaves them
+//! is undone alone ([`Writer::try_set`], a savepoint per new SI), and a database error
+//! undoes the whole batch. Files move only after their batch is committed; a crash before that leaves them
 //! in the inbox, and the content hash makes a second ingest of the same bytes change
 //! nothing.
 //!
@@ -389,6 +389,10 @@ pub struct Report {
     /// The profile's PST (`outlook/Service Master.pst`) when its user had changed it: moved
     /// into the inbox and ingested with the rest, or left alone because it is in use.
     pub pst: Option<crate::export::pst::Adopted>,
+    /// This report as its file holds it (pretty JSON), when one was written: `--json`
+    /// prints these bytes instead of writing the report out a second time.
+    #[serde(skip)]
+    pub json: Option<Vec<u8>>,
 }
 
 impl Report {
@@ -437,7 +441,9 @@ pub fn inbox_files(layout: &Layout) -> Result<Vec<PathBuf>> {
             out.push(e.path());
         }
     }
-    out.sort();
+    // By name: the paths share their folder, and comparing them whole is that order
+    // without walking each path's components.
+    out.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
     Ok(out)
 }
 
@@ -500,8 +506,11 @@ pub fn read_items(
         Format::ICalendar => guarded(|| ical::read::read(&calendar_text(bytes))),
         Format::Csv => {
             let mut items = Vec::new();
-            let info =
-                guarded(|| outlook_csv::read_each(bytes, &opts.dates, &mut |i| items.push(i)))??;
+            let info = guarded(|| {
+                outlook_csv::read_each(bytes, &opts.dates, outlook_csv::Unmarked::Whole, &mut |i| {
+                    items.push(i)
+                })
+            })??;
             csv_notes(&info, notes);
             Ok(items)
         }
@@ -632,7 +641,8 @@ fn each_item(
         let reader = scope.spawn(move || {
             let mut chunk = Vec::with_capacity(256);
             let info = guarded(|| {
-                outlook_csv::read_each(bytes, dates, &mut |inc| {
+                // Ingest skips a contact without `!Update`: its key and categories will do.
+                outlook_csv::read_each(bytes, dates, outlook_csv::Unmarked::KeyOnly, &mut |inc| {
                     chunk.push(inc);
                     if chunk.len() == 256 {
                         // A closed channel means the applying side stopped on an error.
@@ -791,17 +801,15 @@ fn apply_item(
         } => {
             changes.append(&mut settled_notes);
             let k = key.expect("updates have keys");
-            // Apply in a savepoint: a rule the store enforces (e.g. people of another
-            // client) refuses this item only.
-            let mut outcome = crate::store::Outcome::Unchanged;
-            let applied = w.savepoint(&mut |w| {
-                outcome = w.set(k, &assignments)?;
-                Ok(())
-            });
-            if let Err(e) = applied {
-                report.fields = changes;
-                return refuse(w, report, e.to_string());
-            }
+            // All or nothing: a rule the store enforces (e.g. people of another client)
+            // refuses this item only.
+            let outcome = match w.try_set(k, &assignments) {
+                Ok(o) => o,
+                Err(e) => {
+                    report.fields = changes;
+                    return refuse(w, report, e.to_string());
+                }
+            };
             for c in &changes {
                 if !matches!(c.decision, Decision::Applied) {
                     journal_decision(w, k, c)?;
@@ -1041,7 +1049,7 @@ fn load(path: &Path, opts: &Options) -> Input {
             match read {
                 Ok(_) => {
                     input.seen = Some((m.len(), m.modified().ok()));
-                    input.hash = hash.finalize().iter().map(|x| format!("{x:02x}")).collect();
+                    input.hash = hex(&hash.finalize());
                     input.parsed = read_ahead(path, &b, opts);
                     input.bytes = Some(b);
                 }
@@ -1051,6 +1059,17 @@ fn load(path: &Path, opts: &Options) -> Input {
         Err(e) => unreadable(&mut input, e),
     }
     input
+}
+
+/// Lower-case hexadecimal digits of `bytes` (a content hash as the `ingested` table keeps it).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// Applies one file; returns its report (without the move).
@@ -1347,13 +1366,16 @@ pub fn ingest(
         run: None,
         guard: stopped,
         pst,
+        json: None,
     };
     if changed && !report.files.is_empty() {
         report.run = Some(run_name.clone());
+        // The file names itself, as the printed report does.
         let path = layout.reports.join(format!("{run_name}.json"));
+        report.report_file = Some(path.clone());
         let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Other(e.to_string()))?;
         fsutil::write_atomic(&path, &json)?;
-        report.report_file = Some(path);
+        report.json = Some(json);
     }
     Ok(report)
 }
@@ -1644,6 +1666,16 @@ mod tests {
             assert_eq!((f.as_str(), f.to_string()), (name, name.to_string()));
             assert_eq!(serde_json::to_value(f).unwrap(), name);
         }
+    }
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        // SHA-256 of "abc" (FIPS 180-2, appendix B.1).
+        assert_eq!(
+            hex(&Sha256::digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

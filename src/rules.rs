@@ -302,10 +302,16 @@ pub fn plan_update<R: Resolve + ?Sized>(item: &Item, base: &Base, r: &R) -> Resu
         if matches!(f.name, "key" | "category" | "uid" | "people" | "location") {
             continue;
         }
-        // The common case, an unchanged field, without a copy.
+        // The common case, an unchanged field, without a copy. (Both items hold the field
+        // table's own definitions: the record's value is found by address, not by name.)
         let inc_text = incoming.text_cow();
-        let cur_text = db.get(f.name).map(Field::text_cow).unwrap_or_default();
-        if norm_cow(&inc_text) == norm_cow(&cur_text) {
+        let cur_text = db
+            .values
+            .iter()
+            .find(|(g, _)| std::ptr::eq(*g, *f))
+            .map(|(_, v)| v.text_cow())
+            .unwrap_or_default();
+        if inc_text == cur_text || norm_cow(&inc_text) == norm_cow(&cur_text) {
             continue;
         }
         let inc = norm(&inc_text);

@@ -274,7 +274,7 @@ pub fn apply(store: &mut dyn Store, report: &mut Report) -> Result<()> {
             }
             // A rule of the database may refuse an old value now (a Main location taken
             // meanwhile, …): that item is kept whole, the others are reverted.
-            let done = w.savepoint(&mut |w| w.set(key, &assignments).map(drop));
+            let done = w.try_set(key, &assignments).map(drop);
             match done {
                 Ok(()) => reverted.extend(going),
                 Err(e) => {

@@ -1026,6 +1026,80 @@ mod sqlite_only {
         assert!(raw.is_err(), "a second Main slipped past the unique index");
     }
 
+    /// Two client users of one client, and the assignment of a mobile number.
+    fn two_users(s: &mut SqliteStore) -> (Key, Key) {
+        let (_, _, users) = client_with(s, "Acme", 1, 2);
+        (users[0], users[1])
+    }
+
+    fn mobile(v: &str) -> [smsync::store::Assignment; 1] {
+        [(
+            smsync::fields::get(Kind::User, "mobile").unwrap(),
+            Value::Text(v.into()),
+        )]
+    }
+
+    fn journal_rows(s: &SqliteStore) -> i64 {
+        s.connection()
+            .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_change_the_database_refuses_leaves_nothing_and_the_transaction_goes_on() {
+        // `try_set` of one row writes no savepoint: SQLite undoes the refused UPDATE alone.
+        let (_d, mut s) = new_store();
+        let (a, b) = two_users(&mut s);
+        s.connection()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE UPDATE OF mobile ON users \
+                 WHEN NEW.mobile = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        let (before, rows) = (s.get(a).unwrap(), journal_rows(&s));
+        s.write(&mut |w| {
+            w.set_source(Some(smsync::store::Source::admin()));
+            let err = w.try_set(a, &mobile("boom")).unwrap_err();
+            assert!(err.to_string().contains("refused"), "{err}");
+            w.try_set(b, &mobile("+1 555 0100"))?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.get(a).unwrap(), before, "the refused change left nothing");
+        assert_eq!(s.get(b).unwrap().text("mobile"), "+1 555 0100");
+        assert_eq!(
+            journal_rows(&s),
+            rows + 1,
+            "one row: the change that stayed"
+        );
+    }
+
+    #[test]
+    fn a_change_whose_journal_row_fails_undoes_the_whole_transaction() {
+        // A change must never stay without its journal row: when the row cannot be written
+        // after the UPDATE, the transaction cannot commit.
+        let (_d, mut s) = new_store();
+        let (a, b) = two_users(&mut s);
+        s.connection()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON journal \
+                 WHEN NEW.new_value = 'poison' BEGIN SELECT RAISE(ABORT, 'no row'); END;",
+            )
+            .unwrap();
+        let (was_a, was_b) = (s.get(a).unwrap(), s.get(b).unwrap());
+        let result = s.write(&mut |w| {
+            w.set_source(Some(smsync::store::Source::admin()));
+            w.try_set(b, &mobile("+1 555 0100"))?;
+            assert!(w.try_set(a, &mobile("poison")).is_err());
+            Ok(())
+        });
+        assert!(
+            result.is_err(),
+            "committed a change without its journal row"
+        );
+        assert_eq!((s.get(a).unwrap(), s.get(b).unwrap()), (was_a, was_b));
+    }
+
     #[test]
     fn unsynced_writes_leave_the_connection_at_full_sync() {
         let (_d, mut s) = sample_store();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::print::{Bar, exit_with, named_files_exist, print_json};
+use super::print::{Bar, exit_with, named_files_exist, print_bytes, print_json};
 use super::{IngestArgs, open};
 use crate::codec::item::Incoming;
 use crate::codec::text::DateFormat;
@@ -49,7 +49,10 @@ pub(super) fn ingest(
         eprintln!("smsync: profile '{}': {p}", r.profile);
     }
     if args.json {
-        print_json(&r)?;
+        match &r.json {
+            Some(json) => print_bytes(json)?,
+            None => print_json(&r)?,
+        }
     } else {
         print_ingest(&r);
         if let Some(g) = &r.guard {

@@ -13,6 +13,15 @@ pub(super) fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<()> {
     out.flush().map_err(|e| Error::io("stdout", e))
 }
 
+/// Prints JSON already written out (as [`print_json`] would print it).
+pub(super) fn print_bytes(json: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(json)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("stdout", e))
+}
+
 /// Ends the process with `code` when it is not 0 (after output is flushed).
 pub(super) fn exit_with(code: i32) -> Result<()> {
     if code != 0 {

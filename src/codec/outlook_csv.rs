@@ -788,7 +788,7 @@ fn delimiter(text: &str) -> u8 {
 /// Windows-1252, Windows-1250, Shift_JIS).
 pub fn read(bytes: &[u8], dates: &DateFormat) -> std::result::Result<Read, String> {
     let mut items = Vec::new();
-    let info = read_each(bytes, dates, &mut |i| items.push(i))?;
+    let info = read_each(bytes, dates, Unmarked::Whole, &mut |i| items.push(i))?;
     Ok(Read {
         sheet: info.sheet,
         encoding: info.encoding,
@@ -796,6 +796,17 @@ pub fn read(bytes: &[u8], dates: &DateFormat) -> std::result::Result<Read, Strin
         unknown_columns: info.unknown_columns,
         items,
     })
+}
+
+/// What [`read_each`] keeps of a contact row without the `!Update` category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmarked {
+    /// Every field.
+    Whole,
+    /// Its key and categories only: all an ingest looks at (it skips such a contact). Its
+    /// dates are still read, so that one the profile's format cannot read refuses the row
+    /// as it does in a whole read.
+    KeyOnly,
 }
 
 /// What [`read_each`] found besides the items.
@@ -816,6 +827,7 @@ pub struct Info {
 pub fn read_each(
     bytes: &[u8],
     dates: &DateFormat,
+    unmarked: Unmarked,
     each: &mut dyn FnMut(Incoming),
 ) -> std::result::Result<Info, String> {
     let (text, encoding) = decode_csv(bytes);
@@ -913,6 +925,7 @@ pub fn read_each(
                                     names: &names,
                                 },
                                 dates,
+                                unmarked,
                             )
                         })
                         .and_then(|item| item),
@@ -966,6 +979,7 @@ fn row_item(
     row: &csv::StringRecord,
     cols: &Columns,
     dates: &DateFormat,
+    unmarked: Unmarked,
 ) -> std::result::Result<Item, String> {
     let columns = cols.at;
     let shown = |col: &str| cols.names.get(col).map_or(col.to_string(), |n| n.clone());
@@ -1001,6 +1015,17 @@ fn row_item(
         }
         (None, _) => Kind::Si,
     };
+    // A contact without `!Update`, read for ingest: its categories (and its dates checked).
+    let key_only = unmarked == Unmarked::KeyOnly
+        && kind != Kind::Si
+        && !crate::fields::get(kind, "category")
+            .and_then(|f| f.csv)
+            .and_then(cell)
+            .is_some_and(|raw| {
+                split_categories(raw)
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(super::item::UPDATE_CATEGORY))
+            });
     let mut values = Vec::new();
     for f in crate::fields::of(kind) {
         let Some(col) = f.csv else { continue };
@@ -1008,6 +1033,14 @@ fn row_item(
             continue;
         }
         let raw = cell(col).unwrap_or("");
+        if key_only && f.name != "category" {
+            if f.ty == crate::fields::Ty::Date {
+                dates
+                    .read(raw)
+                    .map_err(|e| format!("column '{}': {e}", shown(col)))?;
+            }
+            continue;
+        }
         let field = match (f.name, f.ty) {
             ("category", _) => Field::List(split_categories(raw)),
             ("status", _) if raw.is_empty() => continue,
@@ -1064,6 +1097,37 @@ fn row_item(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_only_reads_an_unmarked_contact_as_its_key_and_categories() {
+        let csv = "\"User 1\",\"Mobile Phone\",\"Categories\"\r\n\
+                   \"SM-U1\",\"+1 555 0101\",\"Clients\"\r\n\
+                   \"SM-U2\",\"+1 555 0102\",\"Clients;!update\"\r\n";
+        let names = |unmarked| {
+            let mut items = Vec::new();
+            read_each(csv.as_bytes(), &DateFormat::default(), unmarked, &mut |i| {
+                items.push(i)
+            })
+            .unwrap();
+            items
+                .into_iter()
+                .map(|i| {
+                    let item = i.item.unwrap();
+                    let names: Vec<&str> = item.values.iter().map(|(f, _)| f.name).collect();
+                    (item.key.unwrap().to_string(), names.join(" "))
+                })
+                .collect::<Vec<_>>()
+        };
+        let pair = |k: &str, n: &str| (k.to_string(), n.to_string());
+        assert_eq!(
+            names(Unmarked::KeyOnly),
+            [pair("SM-U1", "category"), pair("SM-U2", "mobile category")]
+        );
+        assert_eq!(
+            names(Unmarked::Whole),
+            [pair("SM-U1", "mobile category"), pair("SM-U2", "mobile category")]
+        );
+    }
 
     #[test]
     fn line_breaks_count_every_row_end() {

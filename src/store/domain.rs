@@ -146,12 +146,12 @@ impl Draft {
             };
             self.set(f.name, v);
         }
-        for f in fields::of(self.kind) {
+        for (f, v) in fields::of(self.kind).iter().zip(&self.values) {
             let required = matches!(
                 f.access,
                 Access::Required | Access::Fixed { required: true }
             );
-            if required && self.is_null(f.name) {
+            if required && v.is_null() {
                 return Err(Error::invalid(format!(
                     "{}.{} is required ({})",
                     self.kind,
@@ -194,10 +194,9 @@ fn require_ref(db: &dyn RuleReads, d: &Draft, name: &str) -> Result<()> {
 pub fn validate(db: &dyn RuleReads, d: &mut Draft, old: Option<&Record>) -> Result<()> {
     let own = old.map(|r| r.key);
     let other = |k: Option<Key>| k.filter(|k| Some(*k) != own);
-    for f in fields::of(d.kind) {
+    for (i, f) in fields::of(d.kind).iter().enumerate() {
         // A reference the record already had exists (the engine keeps it so).
-        let unchanged = old.is_some_and(|r| r.get(f.name) == d.get(f.name));
-        if matches!(f.ty, Ty::Ref(_)) && !unchanged {
+        if matches!(f.ty, Ty::Ref(_)) && old.is_none_or(|r| r.values[i] != d.values[i]) {
             require_ref(db, d, f.name)?;
         }
     }

@@ -172,6 +172,17 @@ pub trait Writer: Lookup {
     fn journal(&mut self, entry: &JournalEntry) -> Result<()>;
     /// Runs `f` in a savepoint: its changes stay only if it returns `Ok`.
     fn savepoint(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()>;
+    /// [`Writer::set`], all or nothing: when it fails, none of its changes stay and the
+    /// transaction goes on (ingest refuses that one item). The default runs `set` in a
+    /// savepoint; an engine may do without one when it can tell that nothing was written.
+    fn try_set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
+        let mut out = Outcome::Unchanged;
+        self.savepoint(&mut |w| {
+            out = w.set(key, values)?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
     /// Makes the next export rewrite a profile's copy of an item.
     fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()>;
     /// Remembers that a file was ingested for a profile.

@@ -251,12 +251,15 @@ pub(super) fn sql_value(v: &Value) -> SqlValue {
 
 /// Reads one record by key; `None` when it does not exist.
 pub(super) fn load(conn: &Connection, key: Key) -> Result<Option<Record>> {
-    let sql = format!(
-        "{} WHERE t.{} = ?1",
-        select_sql(key.kind),
-        key_column(key.kind)
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        Kind::ALL
+            .iter()
+            .map(|&k| format!("{} WHERE t.{} = ?1", select_sql(k), key_column(k)))
+            .collect()
+    });
+    let sql = &all[Kind::ALL.iter().position(|&k| k == key.kind).expect("kind")];
+    let mut stmt = conn.prepare_cached(sql)?;
     Ok(stmt
         .query_row([key.id], |r| read_record(key.kind, r))
         .optional()?)

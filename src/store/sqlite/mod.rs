@@ -45,8 +45,8 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Savepoints (one per input file and item) keep their undo pages here; in a temp file
-    // every first change of a page inside a savepoint cost a write system call.
+    // Savepoints and statement journals keep their undo pages here; in a temp file every
+    // first change of a page inside a savepoint cost a write system call.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(())

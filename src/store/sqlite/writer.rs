@@ -31,11 +31,16 @@ pub(super) fn write(
     let mut w = TxWriter {
         conn: &tx,
         now,
+        broken: None,
         source: None,
         savepoints: 0,
         last_found: RefCell::new(None),
     };
     f(&mut w)?;
+    if let Some(e) = w.broken {
+        // Dropping the transaction undoes it.
+        return Err(Error::Db(e));
+    }
     tx.commit()?;
     Ok(())
 }
@@ -55,9 +60,26 @@ pub(super) fn write_unsynced(
     Ok(())
 }
 
+/// What a `set` writes, decided before it writes anything.
+struct SetPlan {
+    key: Key,
+    /// The row id.
+    id: i64,
+    old: Record,
+    d: Draft,
+    /// The stored columns that change (field index, column).
+    changed: Vec<(usize, &'static str)>,
+    people_changed: bool,
+    /// The client whose other Main location is demoted.
+    main_of: Option<Key>,
+    cascades: Vec<Cascade>,
+}
+
 pub(super) struct TxWriter<'c> {
     conn: &'c Connection,
     now: i64,
+    /// Set when a change could not be finished nor undone: the transaction cannot commit.
+    broken: Option<String>,
     source: Option<Source>,
     /// How deep the open savepoints nest.
     savepoints: u32,
@@ -190,6 +212,111 @@ impl TxWriter<'_> {
         Ok(())
     }
 
+    /// What `set` would write, checked against the rules; `None` when nothing changes.
+    /// Writes nothing.
+    fn plan_set(&self, key: Key, values: &[Assignment]) -> Result<Option<SetPlan>> {
+        let cached = self.last_found.borrow_mut().take().filter(|r| r.key == key);
+        let old = match cached {
+            Some(r) => r,
+            None => load_required(self.conn, key)?,
+        };
+        // Only SIs are keyed by something other than their row id.
+        let id = if key.kind == Kind::Si {
+            row_id(self.conn, key)?.expect("loaded")
+        } else {
+            key.id
+        };
+        let mut d = Draft::of(&old);
+        d.apply(values, false)?;
+        domain::validate(self.conn, &mut d, Some(&old))?;
+        let changed: Vec<(usize, &'static str)> = Self::stored_columns(key.kind)
+            .filter(|(i, f, _)| f.access != Access::Auto && d.values[*i] != old.values[*i])
+            .map(|(i, _, c)| (i, c))
+            .collect();
+        let people_changed = key.kind == Kind::Si && d.get("people") != old.get("people");
+        if changed.is_empty() && !people_changed {
+            return Ok(None);
+        }
+        let main_of = domain::takes_main(&d, Some(&old));
+        let cascades = domain::cascades(&old, &d);
+        Ok(Some(SetPlan {
+            key,
+            id,
+            old,
+            d,
+            changed,
+            people_changed,
+            main_of,
+            cascades,
+        }))
+    }
+
+    /// Carries out a planned `set`.
+    fn write_set(&mut self, plan: &SetPlan) -> Result<Outcome> {
+        if let Some(client) = plan.main_of {
+            self.clear_other_main(client.id, plan.id)?;
+        }
+        self.update_row(plan)?;
+        if plan.people_changed {
+            self.write_people(plan.id, &plan.d)?;
+            self.journal_change(
+                plan.key,
+                "people",
+                plan.old.get("people"),
+                plan.d.get("people"),
+                None,
+            )?;
+        }
+        self.journal_set(plan)?;
+        for c in &plan.cascades {
+            self.apply(c)?;
+        }
+        Ok(Outcome::Changed)
+    }
+
+    /// The UPDATE of a planned `set`'s row (its changed columns and its change time).
+    fn update_row(&self, plan: &SetPlan) -> Result<()> {
+        let mut sets: Vec<String> = plan
+            .changed
+            .iter()
+            .enumerate()
+            .map(|(n, (_, c))| format!("{c} = ?{}", n + 1))
+            .collect();
+        sets.push(format!("updated_at = ?{}", plan.changed.len() + 1));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE id = ?{}",
+            table(plan.key.kind),
+            sets.join(", "),
+            plan.changed.len() + 2
+        );
+        let mut args: Vec<SqlValue> = plan
+            .changed
+            .iter()
+            .map(|(i, _)| sql_value(&plan.d.values[*i]))
+            .collect();
+        args.push(SqlValue::Integer(self.now));
+        args.push(SqlValue::Integer(plan.id));
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(args))?;
+        Ok(())
+    }
+
+    /// The journal rows of a planned `set`'s changed columns.
+    fn journal_set(&self, plan: &SetPlan) -> Result<()> {
+        for (i, _) in &plan.changed {
+            let f = &fields::of(plan.key.kind)[*i];
+            self.journal_change(
+                plan.key,
+                f.name,
+                &plan.old.values[*i],
+                &plan.d.values[*i],
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
     fn stored_columns(
         kind: Kind,
     ) -> impl Iterator<Item = (usize, &'static FieldDef, &'static str)> {
@@ -316,7 +443,7 @@ impl Writer for TxWriter<'_> {
 
     fn savepoint(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
         // Named by nesting depth, so the statements are prepared once and reused (ingest
-        // opens one per file and one per item).
+        // opens one per new SI, `try_set` one per change of more than one row).
         self.savepoints += 1;
         let depth = self.savepoints;
         let run = |conn: &Connection, sql: String| -> Result<()> {
@@ -414,63 +541,32 @@ impl Writer for TxWriter<'_> {
     }
 
     fn set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
-        let cached = self.last_found.borrow_mut().take().filter(|r| r.key == key);
-        let old = match cached {
-            Some(r) => r,
-            None => load_required(self.conn, key)?,
-        };
-        // Only SIs are keyed by something other than their row id.
-        let id = if key.kind == Kind::Si {
-            row_id(self.conn, key)?.expect("loaded")
-        } else {
-            key.id
-        };
-        let mut d = Draft::of(&old);
-        d.apply(values, false)?;
-        domain::validate(self.conn, &mut d, Some(&old))?;
-        let changed: Vec<(usize, &str)> = Self::stored_columns(key.kind)
-            .filter(|(i, f, _)| f.access != Access::Auto && d.values[*i] != old.values[*i])
-            .map(|(i, _, c)| (i, c))
-            .collect();
-        let people_changed = key.kind == Kind::Si && d.get("people") != old.get("people");
-        if changed.is_empty() && !people_changed {
+        match self.plan_set(key, values)? {
+            Some(plan) => self.write_set(&plan),
+            None => Ok(Outcome::Unchanged),
+        }
+    }
+
+    fn try_set(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
+        // The checks write nothing; a change of one row is one UPDATE, which SQLite undoes
+        // by itself when it fails, and its journal rows, which fail only with the engine
+        // (then the transaction can only be undone whole). Only a change that writes other
+        // rows first or after (a Main demotion, an SI's people, cascades) needs a savepoint.
+        let Some(plan) = self.plan_set(key, values)? else {
             return Ok(Outcome::Unchanged);
+        };
+        if plan.main_of.is_some() || plan.people_changed || !plan.cascades.is_empty() {
+            let mut out = Outcome::Unchanged;
+            self.savepoint(&mut |w| {
+                out = w.set(key, values)?;
+                Ok(())
+            })?;
+            return Ok(out);
         }
-        if let Some(client) = domain::takes_main(&d, Some(&old)) {
-            self.clear_other_main(client.id, id)?;
-        }
-        let mut sets: Vec<String> = changed
-            .iter()
-            .enumerate()
-            .map(|(n, (_, c))| format!("{c} = ?{}", n + 1))
-            .collect();
-        sets.push(format!("updated_at = ?{}", changed.len() + 1));
-        let sql = format!(
-            "UPDATE {} SET {} WHERE id = ?{}",
-            table(key.kind),
-            sets.join(", "),
-            changed.len() + 2
-        );
-        let mut args: Vec<SqlValue> = changed
-            .iter()
-            .map(|(i, _)| sql_value(&d.values[*i]))
-            .collect();
-        args.push(SqlValue::Integer(self.now));
-        args.push(SqlValue::Integer(id));
-        self.conn
-            .prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(args))?;
-        if people_changed {
-            self.write_people(id, &d)?;
-            self.journal_change(key, "people", old.get("people"), d.get("people"), None)?;
-        }
-        for (i, _) in &changed {
-            let f = &fields::of(key.kind)[*i];
-            self.journal_change(key, f.name, &old.values[*i], &d.values[*i], None)?;
-        }
-        for c in domain::cascades(&old, &d) {
-            self.apply(&c)?;
-        }
+        self.update_row(&plan)?;
+        self.journal_set(&plan).inspect_err(|e| {
+            self.broken = Some(e.to_string());
+        })?;
         Ok(Outcome::Changed)
     }
 
