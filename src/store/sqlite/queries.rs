@@ -270,7 +270,7 @@ pub(super) fn changes(
         let mut stmt = conn.prepare_cached(sql)?;
         let left = (limit - out.len()) as i64;
         let all = params![a, b, left, employee.id, kind.name()];
-        let rows = stmt.query_map(if held { &all[..] } else { &all[..3] }, read)?;
+        let rows = stmt.query_map(if held { all } else { &all[..3] }, read)?;
         for r in rows {
             out.push(r?);
         }
