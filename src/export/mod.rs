@@ -660,7 +660,7 @@ impl Run<'_> {
                             let rx = state_rx.take().expect("one state thread");
                             stater = Some(scope.spawn(move || -> Result<()> {
                                 for ops in rx {
-                                    commit_state(&mut *second, employee, &ops)?;
+                                    commit_state(&mut *second, employee, &ops, !held)?;
                                 }
                                 Ok(())
                             }));
@@ -686,7 +686,7 @@ impl Run<'_> {
                                 Some(_) => state_tx.send(ops).map_err(|_| {
                                     Error::Other("the export state thread stopped".into())
                                 }),
-                                None => commit_state(&mut **store, employee, &ops),
+                                None => commit_state(&mut **store, employee, &ops, !held),
                             };
                             hook();
                         }
@@ -758,7 +758,7 @@ impl Run<'_> {
                 ops.push((key, op));
             }
         }
-        commit_state(self.store, self.employee, &ops)
+        commit_state(self.store, self.employee, &ops, false)
     }
 }
 
@@ -766,7 +766,9 @@ impl Run<'_> {
 /// disk on its own: the run's marker stays until the stamps commit durably (which syncs
 /// these commits too), and a run that finds the marker rewrites everything since the stamps
 /// whatever the state says, so a state commit lost to a power failure costs only a rewrite.
-fn commit_state(store: &mut dyn Store, employee: Key, ops: &StateOps) -> Result<()> {
+/// `fresh`: the profile has no state for any of these items (see
+/// [`crate::store::Writer::add_exported_many`]).
+fn commit_state(store: &mut dyn Store, employee: Key, ops: &StateOps, fresh: bool) -> Result<()> {
     if ops.is_empty() {
         return Ok(());
     }
@@ -779,7 +781,11 @@ fn commit_state(store: &mut dyn Store, employee: Key, ops: &StateOps) -> Result<
         .collect();
     store.write_unsynced(&mut |w| {
         // Each key appears once per page, so the order of puts and deletes is free.
-        w.put_exported_many(employee, &puts)?;
+        if fresh {
+            w.add_exported_many(employee, &puts)?;
+        } else {
+            w.put_exported_many(employee, &puts)?;
+        }
         for (k, op) in ops {
             if let StateChange::Delete = op {
                 w.delete_exported(employee, *k)?;
