@@ -272,36 +272,12 @@ pub struct Unencodable {
     pub ch: char,
 }
 
-/// FNV-1a for the column names of [`Codec`]: short, fixed keys, where the default
-/// SipHash cost an export about a tenth of its rendering.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// Turns items into rows of one sheet.
 pub struct Codec {
     sheet: Sheet,
     dates: DateFormat,
     /// The English name of each column to its index.
-    column: HashMap<&'static str, usize, std::hash::BuildHasherDefault<Fnv>>,
+    column: HashMap<&'static str, usize, super::FnvBuild>,
     /// The column of each field of the field table, by kind and position there (what
     /// `column` says of its CSV column, without hashing the name for every value).
     field_columns: Vec<(Kind, Vec<Option<usize>>)>,
@@ -317,7 +293,7 @@ impl Codec {
 
     /// A sheet whose header is in `lang` (the rows are the same: values, not names).
     pub fn with_language(sheet: Sheet, dates: DateFormat, lang: Language) -> Self {
-        let column: HashMap<&'static str, usize, std::hash::BuildHasherDefault<Fnv>> = sheet
+        let column: HashMap<&'static str, usize, super::FnvBuild> = sheet
             .header()
             .iter()
             .enumerate()
