@@ -928,6 +928,28 @@ pub fn export_profile(
         progress: opts.progress.clone(),
     };
 
+    // A whole-file output that will be rewritten whatever the pages hold (its first run,
+    // a recovery, a missing file) starts now, reading both sides' synced sets on a
+    // connection of its own while the pages are read (when the engine gives one).
+    for (o, out) in selected.iter().zip(run.files.outputs.iter_mut()) {
+        let Some(exists) = out.whole_file() else {
+            continue;
+        };
+        let (c, t) = stamps_of(&stamps, *o);
+        let certain = |stamp: Option<i64>| SheetFacts {
+            side_full: stamp.is_none(),
+            recovering,
+            exists,
+            changed: false,
+        };
+        if plan::whole_file([certain(c), certain(t)]) != FullSheet::Rewritten {
+            continue;
+        }
+        if let Some(second) = run.store.second_connection()? {
+            out.start_whole(Box::new(move |f| synced_sets(&*second, f)));
+        }
+    }
+
     let mut sides = Vec::new();
     let mut full = recovering;
     for side in [Side::Contacts, Side::Tasks] {
@@ -1003,14 +1025,7 @@ pub fn export_profile(
         };
         if plan::whole_file([facts(0), facts(1)]) == FullSheet::Rewritten {
             let store = &*run.store;
-            out.write_whole(&mut |f| {
-                for side in [Side::Contacts, Side::Tasks] {
-                    for &kind in side.kinds() {
-                        store.for_each_synced(kind, f)?;
-                    }
-                }
-                Ok(())
-            })?;
+            out.write_whole(&mut |f| synced_sets(store, f))?;
         }
     }
     // Values an output cannot write left their items out of that output only; they are
@@ -1089,6 +1104,20 @@ pub fn export_profile(
         guard: None,
         pst_skipped,
     })
+}
+
+/// Both sides' synced sets, contacts then tasks, each kind in key order: what a
+/// whole-file output holds.
+fn synced_sets(
+    store: &dyn Store,
+    f: &mut dyn FnMut(crate::model::Record) -> Result<()>,
+) -> Result<()> {
+    for side in [Side::Contacts, Side::Tasks] {
+        for &kind in side.kinds() {
+            store.for_each_synced(kind, f)?;
+        }
+    }
+    Ok(())
 }
 
 /// The oldest stamp of a side among the `selected` outputs that serve it (`None`: one of
