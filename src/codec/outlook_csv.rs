@@ -17,6 +17,7 @@ use super::item::{
     split_categories,
 };
 use super::text::DateFormat;
+use crate::fields::FieldDef;
 use crate::model::{Key, Kind, SiStatus};
 
 /// The contacts header Outlook 2007 and later write, in order.
@@ -272,36 +273,15 @@ pub struct Unencodable {
     pub ch: char,
 }
 
-/// FNV-1a for the column names of [`Codec`]: short, fixed keys, where the default
-/// SipHash cost an export about a tenth of its rendering.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// Turns items into rows of one sheet.
 pub struct Codec {
     sheet: Sheet,
     dates: DateFormat,
-    /// The English name of each column to its index (looked up about ten times a row).
-    column: HashMap<&'static str, usize, std::hash::BuildHasherDefault<Fnv>>,
+    /// The English name of each column to its index.
+    column: HashMap<&'static str, usize, super::FnvBuild>,
+    /// The column of each field of the field table, by kind and position there (what
+    /// `column` says of its CSV column, without hashing the name for every value).
+    field_columns: Vec<(Kind, Vec<Option<usize>>)>,
     /// The header as written (in the codec's language).
     header: Vec<&'static str>,
 }
@@ -314,16 +294,27 @@ impl Codec {
 
     /// A sheet whose header is in `lang` (the rows are the same: values, not names).
     pub fn with_language(sheet: Sheet, dates: DateFormat, lang: Language) -> Self {
-        let column = sheet
+        let column: HashMap<&'static str, usize, super::FnvBuild> = sheet
             .header()
             .iter()
             .enumerate()
             .map(|(i, h)| (*h, i))
             .collect();
+        let field_columns = [Kind::Location, Kind::User, Kind::Tech, Kind::Si]
+            .into_iter()
+            .map(|k| {
+                let cols = crate::fields::of(k)
+                    .iter()
+                    .map(|f| f.csv.and_then(|c| column.get(c).copied()))
+                    .collect();
+                (k, cols)
+            })
+            .collect();
         Codec {
             sheet,
             dates,
             column,
+            field_columns,
             header: sheet.header_in(lang),
         }
     }
@@ -333,17 +324,29 @@ impl Codec {
         &self.header
     }
 
-    /// Adds `value` to the cell of `column`: several fields share Outlook's task Contacts
-    /// list, joined with "; ".
-    fn put(&self, row: &mut [String], column: &str, value: &str) {
-        if let Some(&i) = self.column.get(column) {
-            let cell = &mut row[i];
-            if cell.is_empty() {
-                cell.push_str(value);
-            } else if !value.is_empty() {
-                cell.push_str("; ");
-                cell.push_str(value);
-            }
+    /// The column of a field's CSV column in this sheet, if it has one.
+    fn column_of(&self, f: &'static FieldDef) -> Option<usize> {
+        // A field of the table is found by its place there; any other by its column name.
+        let defs = crate::fields::of(f.kind);
+        let at = (f as *const FieldDef as usize).wrapping_sub(defs.as_ptr() as usize)
+            / std::mem::size_of::<FieldDef>();
+        if defs.get(at).is_some_and(|d| std::ptr::eq(d, f))
+            && let Some((_, cols)) = self.field_columns.iter().find(|(k, _)| *k == f.kind)
+        {
+            return cols[at];
+        }
+        f.csv.and_then(|c| self.column.get(c).copied())
+    }
+
+    /// Adds `value` to cell `i`: several fields share Outlook's task Contacts list, joined
+    /// with "; ".
+    fn put(row: &mut [String], i: usize, value: &str) {
+        let cell = &mut row[i];
+        if cell.is_empty() {
+            cell.push_str(value);
+        } else if !value.is_empty() {
+            cell.push_str("; ");
+            cell.push_str(value);
         }
     }
 
@@ -363,8 +366,10 @@ impl Codec {
             cell.clear();
         }
         row.resize_with(width, String::new);
-        for (f, v) in &item.values {
-            let Some(col) = f.csv else { continue };
+        for &(f, ref v) in &item.values {
+            let Some(col) = self.column_of(f) else {
+                continue;
+            };
             let text;
             let value: &str = match (f.name, v) {
                 (_, Field::Date(d)) => {
@@ -372,6 +377,7 @@ impl Codec {
                     &text
                 }
                 ("status", Field::Text(s)) => s.parse().map_or("Deferred", outlook_status),
+                (_, Field::List(l)) if l.len() == 1 => &l[0],
                 (_, Field::List(l)) => {
                     text = l.join(";");
                     &text
@@ -382,7 +388,7 @@ impl Codec {
                     &text
                 }
             };
-            self.put(row, col, value);
+            Self::put(row, col, value);
         }
         match self.sheet {
             Sheet::Contacts => {
@@ -481,14 +487,19 @@ pub fn neutralise(row: &mut [String]) {
 /// fields, CRLF at the end (what `csv::QuoteStyle::Always` writes; done here so that a row
 /// is encoded once and the same bytes go to every sheet that holds it).
 pub fn encode_row<S: AsRef<str>>(row: &[S], out: &mut Vec<u8>) {
-    for (i, cell) in row.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    /// `,""` over and over: a run of empty cells (most of an Outlook row) is one copy.
+    const EMPTY_RUN: [u8; 3 * 128] = {
+        let mut b = [b'"'; 3 * 128];
+        let mut i = 0;
+        while i < 128 {
+            b[3 * i] = b',';
+            i += 1;
         }
-        let cell = cell.as_ref().as_bytes();
+        b
+    };
+    fn quoted(out: &mut Vec<u8>, cell: &[u8]) {
         out.push(b'"');
         if !cell.contains(&b'"') {
-            // Most cells (an Outlook row is mostly empty ones).
             out.extend_from_slice(cell);
         } else {
             for (j, piece) in cell.split(|&b| b == b'"').enumerate() {
@@ -500,6 +511,32 @@ pub fn encode_row<S: AsRef<str>>(row: &[S], out: &mut Vec<u8>) {
         }
         out.push(b'"');
     }
+    // Room for every cell, its quotes and comma, and the line end, before any quote
+    // doubles: most rows need no more.
+    out.reserve(row.iter().map(|c| c.as_ref().len() + 3).sum::<usize>() + 2);
+    let mut cells = row.iter().map(|c| c.as_ref().as_bytes());
+    if let Some(first) = cells.next() {
+        quoted(out, first);
+    }
+    // Empty cells not yet written.
+    let mut empty = 0usize;
+    let flush = |out: &mut Vec<u8>, empty: &mut usize| {
+        while *empty > 0 {
+            let n = (*empty).min(128);
+            out.extend_from_slice(&EMPTY_RUN[..3 * n]);
+            *empty -= n;
+        }
+    };
+    for cell in cells {
+        if cell.is_empty() {
+            empty += 1;
+            continue;
+        }
+        flush(out, &mut empty);
+        out.push(b',');
+        quoted(out, cell);
+    }
+    flush(out, &mut empty);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -1231,12 +1268,29 @@ mod tests {
             " lead",
             "end ",
         ];
-        // Every cell, and rows of every length up to all of them, in a rotating order.
+        // Every cell, and rows of every length up to all of them, in a rotating order; and
+        // long rows of mostly empty cells (runs of up to 300) with a few values among them.
+        let mut rows: Vec<Vec<String>> = Vec::new();
         for n in 1..=cells.len() {
             for start in 0..cells.len() {
-                let row: Vec<String> = (0..n)
-                    .map(|i| cells[(start + i * 7) % cells.len()].to_string())
-                    .collect();
+                rows.push(
+                    (0..n)
+                        .map(|i| cells[(start + i * 7) % cells.len()].to_string())
+                        .collect(),
+                );
+            }
+        }
+        for n in [92, 129, 300] {
+            for every in [1, 2, 50, 128, 129, 1000] {
+                rows.push(
+                    (0..n)
+                        .map(|i| if i % every == 1 { "v\"x" } else { "" }.to_string())
+                        .collect(),
+                );
+            }
+        }
+        {
+            for row in rows {
                 let mut ours = Vec::new();
                 encode_row(&row, &mut ours);
                 let mut theirs = csv::WriterBuilder::new()

@@ -660,7 +660,7 @@ impl Run<'_> {
                             let rx = state_rx.take().expect("one state thread");
                             stater = Some(scope.spawn(move || -> Result<()> {
                                 for ops in rx {
-                                    commit_state(&mut *second, employee, &ops)?;
+                                    commit_state(&mut *second, employee, &ops, !held)?;
                                 }
                                 Ok(())
                             }));
@@ -686,7 +686,7 @@ impl Run<'_> {
                                 Some(_) => state_tx.send(ops).map_err(|_| {
                                     Error::Other("the export state thread stopped".into())
                                 }),
-                                None => commit_state(&mut **store, employee, &ops),
+                                None => commit_state(&mut **store, employee, &ops, !held),
                             };
                             hook();
                         }
@@ -758,7 +758,7 @@ impl Run<'_> {
                 ops.push((key, op));
             }
         }
-        commit_state(self.store, self.employee, &ops)
+        commit_state(self.store, self.employee, &ops, false)
     }
 }
 
@@ -766,7 +766,9 @@ impl Run<'_> {
 /// disk on its own: the run's marker stays until the stamps commit durably (which syncs
 /// these commits too), and a run that finds the marker rewrites everything since the stamps
 /// whatever the state says, so a state commit lost to a power failure costs only a rewrite.
-fn commit_state(store: &mut dyn Store, employee: Key, ops: &StateOps) -> Result<()> {
+/// `fresh`: the profile has no state for any of these items (see
+/// [`crate::store::Writer::add_exported_many`]).
+fn commit_state(store: &mut dyn Store, employee: Key, ops: &StateOps, fresh: bool) -> Result<()> {
     if ops.is_empty() {
         return Ok(());
     }
@@ -779,7 +781,11 @@ fn commit_state(store: &mut dyn Store, employee: Key, ops: &StateOps) -> Result<
         .collect();
     store.write_unsynced(&mut |w| {
         // Each key appears once per page, so the order of puts and deletes is free.
-        w.put_exported_many(employee, &puts)?;
+        if fresh {
+            w.add_exported_many(employee, &puts)?;
+        } else {
+            w.put_exported_many(employee, &puts)?;
+        }
         for (k, op) in ops {
             if let StateChange::Delete = op {
                 w.delete_exported(employee, *k)?;
@@ -922,6 +928,28 @@ pub fn export_profile(
         progress: opts.progress.clone(),
     };
 
+    // A whole-file output that will be rewritten whatever the pages hold (its first run,
+    // a recovery, a missing file) starts now, reading both sides' synced sets on a
+    // connection of its own while the pages are read (when the engine gives one).
+    for (o, out) in selected.iter().zip(run.files.outputs.iter_mut()) {
+        let Some(exists) = out.whole_file() else {
+            continue;
+        };
+        let (c, t) = stamps_of(&stamps, *o);
+        let certain = |stamp: Option<i64>| SheetFacts {
+            side_full: stamp.is_none(),
+            recovering,
+            exists,
+            changed: false,
+        };
+        if plan::whole_file([certain(c), certain(t)]) != FullSheet::Rewritten {
+            continue;
+        }
+        if let Some(second) = run.store.second_connection()? {
+            out.start_whole(Box::new(move |f| synced_sets(&*second, f)));
+        }
+    }
+
     let mut sides = Vec::new();
     let mut full = recovering;
     for side in [Side::Contacts, Side::Tasks] {
@@ -997,14 +1025,7 @@ pub fn export_profile(
         };
         if plan::whole_file([facts(0), facts(1)]) == FullSheet::Rewritten {
             let store = &*run.store;
-            out.write_whole(&mut |f| {
-                for side in [Side::Contacts, Side::Tasks] {
-                    for &kind in side.kinds() {
-                        store.for_each_synced(kind, f)?;
-                    }
-                }
-                Ok(())
-            })?;
+            out.write_whole(&mut |f| synced_sets(store, f))?;
         }
     }
     // Values an output cannot write left their items out of that output only; they are
@@ -1095,6 +1116,20 @@ pub fn export_profile(
         guard: None,
         pst_skipped,
     })
+}
+
+/// Both sides' synced sets, contacts then tasks, each kind in key order: what a
+/// whole-file output holds.
+fn synced_sets(
+    store: &dyn Store,
+    f: &mut dyn FnMut(crate::model::Record) -> Result<()>,
+) -> Result<()> {
+    for side in [Side::Contacts, Side::Tasks] {
+        for &kind in side.kinds() {
+            store.for_each_synced(kind, f)?;
+        }
+    }
+    Ok(())
 }
 
 /// The oldest stamp of a side among the `selected` outputs that serve it (`None`: one of

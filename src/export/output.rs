@@ -261,6 +261,11 @@ pub type SetSource<'a> = dyn FnMut(&mut dyn FnMut(Record) -> Result<()>) -> Resu
 /// order, to a whole-file writer.
 pub type WholeSource<'a> = SetSource<'a>;
 
+/// A [`WholeSource`] that reads on a connection of its own, so that it can run on another
+/// thread while the run goes on ([`Output::start_whole`]).
+pub type BackgroundSource =
+    Box<dyn FnOnce(&mut dyn FnMut(Record) -> Result<()>) -> Result<()> + Send>;
+
 /// One output family of an export. The run decides (see `plan`); an output only carries
 /// out: it writes and removes items, and at the end finishes its sheets and commits them.
 pub trait Output: Send {
@@ -298,10 +303,17 @@ pub trait Output: Send {
     }
 
     /// Rewrites the whole file from `set` (both sides' synced sets, in side order); the
-    /// file goes into place at `commit`.
+    /// file goes into place at `commit`. After [`Output::start_whole`], finishes what it
+    /// started instead (`set` is not read).
     fn write_whole(&mut self, _set: &mut WholeSource) -> Result<()> {
         Ok(())
     }
+
+    /// The run knows before its pages that the whole file will be rewritten (first run,
+    /// recovery, a missing file): the output may start writing it now from `set`, on a
+    /// thread of its own, while the pages are read. The default leaves it to
+    /// [`Output::write_whole`].
+    fn start_whole(&mut self, _set: BackgroundSource) {}
 
     /// The values this output could not write in this run (their items were left out of
     /// it, and stay pending for it; the run goes on).

@@ -18,13 +18,14 @@
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Layout;
-use super::output::{Output, OutputKind, Put, Side, WholeSource, Written};
+use super::output::{BackgroundSource, Output, OutputKind, Put, Side, WholeSource, Written};
 use crate::codec::item::Item;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -306,6 +307,45 @@ pub struct Pst {
     layout: Layout,
     /// The temp file `write_whole` wrote, renamed into place at `commit`.
     written: Option<PathBuf>,
+    /// The file being written on a thread of its own ([`Output::start_whole`]).
+    background: Option<Background>,
+}
+
+/// A PST written on a thread of its own while the run reads its pages.
+struct Background {
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+    /// Set when the run no longer wants the file (it ends without `write_whole`).
+    cancel: Arc<AtomicBool>,
+    /// The temp file, removed unless the run took it.
+    tmp: Option<PathBuf>,
+}
+
+impl Background {
+    fn join(&mut self) -> Result<()> {
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(Error::Other("the PST writer panicked".into())),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the file; the run takes it.
+    fn finish(mut self) -> Result<()> {
+        let result = self.join();
+        self.tmp = None;
+        result
+    }
+}
+
+impl Drop for Background {
+    /// A run that ends without `write_whole` stops the thread and removes its file.
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        let _ = self.join();
+        if let Some(tmp) = &self.tmp {
+            let _ = fs::remove_file(tmp);
+        }
+    }
 }
 
 impl Pst {
@@ -313,6 +353,7 @@ impl Pst {
         Pst {
             layout,
             written: None,
+            background: None,
         }
     }
 
@@ -321,6 +362,57 @@ impl Pst {
             .outlook
             .join(format!(".{FILE_NAME}{}", fsutil::TEMP_SUFFIX))
     }
+}
+
+/// Writes the PST of `set` to `tmp` (and syncs it): the records are read and made items on
+/// this thread while a second encodes them and a third writes their bytes ([`FileSink`]).
+/// Stops with an error once `cancel` is set. A failed file is removed.
+fn write_file(tmp: &Path, set: &mut WholeSource, cancel: &AtomicBool) -> Result<()> {
+    let file = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
+    let io = |e| Error::io(tmp, e);
+    let result = std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(4);
+        let encoder = scope.spawn(move || -> std::io::Result<File> {
+            let mut w = PstWriter::new(FileSink::new(file))?;
+            for batch in rx {
+                for item in &batch {
+                    w.add(item)?;
+                }
+            }
+            let (out, _) = w.finish()?;
+            out.finish()
+        });
+        let mut batch = Vec::with_capacity(BATCH);
+        let read = set(&mut |r| {
+            batch.push(Item::from_owned(r));
+            if batch.len() == BATCH {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Other("the PST is no longer wanted".into()));
+                }
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                // A send fails only when the encoder stopped; its error is the one told.
+                tx.send(full)
+                    .map_err(|_| Error::Other("the PST encoder stopped".into()))?;
+            }
+            Ok(())
+        });
+        if read.is_ok() && !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        drop(tx);
+        let encoded = encoder
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the PST encoder panicked")));
+        match (read, encoded) {
+            (Ok(()), Ok(f)) => f.sync_all().map_err(io),
+            (_, Err(e)) => Err(io(e)),
+            (Err(e), Ok(_)) => Err(e),
+        }
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
 }
 
 impl Output for Pst {
@@ -348,57 +440,40 @@ impl Output for Pst {
     }
 
     /// The records are read and made items on this thread while a second encodes them
-    /// into the PST and a third writes its bytes ([`FileSink`]).
+    /// into the PST and a third writes its bytes ([`FileSink`]); or the file started by
+    /// [`Output::start_whole`] is waited for.
     fn write_whole(&mut self, set: &mut WholeSource) -> Result<()> {
         let tmp = self.temp();
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let io = |e| Error::io(&tmp, e);
-        let result = std::thread::scope(|scope| -> Result<()> {
-            let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(4);
-            let encoder = scope.spawn(move || -> std::io::Result<File> {
-                let mut w = PstWriter::new(FileSink::new(file))?;
-                for batch in rx {
-                    for item in &batch {
-                        w.add(item)?;
-                    }
-                }
-                let (out, _) = w.finish()?;
-                out.finish()
-            });
-            let mut batch = Vec::with_capacity(BATCH);
-            let read = set(&mut |r| {
-                batch.push(Item::from_owned(r));
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    // A send fails only when the encoder stopped; its error is the one told.
-                    tx.send(full)
-                        .map_err(|_| Error::Other("the PST encoder stopped".into()))?;
-                }
-                Ok(())
-            });
-            if read.is_ok() && !batch.is_empty() {
-                let _ = tx.send(batch);
-            }
-            drop(tx);
-            let encoded = encoder
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the PST encoder panicked")));
-            match (read, encoded) {
-                (Ok(()), Ok(f)) => f.sync_all().map_err(io),
-                (_, Err(e)) => Err(io(e)),
-                (Err(e), Ok(_)) => Err(e),
-            }
-        });
-        match result {
-            Ok(()) => {
-                self.written = Some(tmp);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(e)
-            }
+        match self.background.take() {
+            Some(b) => b.finish()?,
+            None => write_file(&tmp, set, &AtomicBool::new(false))?,
         }
+        self.written = Some(tmp);
+        Ok(())
+    }
+
+    /// The file is written from `set` on a thread of its own; `write_whole` waits for it.
+    fn start_whole(&mut self, set: BackgroundSource) {
+        let tmp = self.temp();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&cancel);
+        let path = tmp.clone();
+        let thread = std::thread::spawn(move || {
+            let mut set = Some(set);
+            write_file(
+                &tmp,
+                &mut |f| match set.take() {
+                    Some(set) => set(f),
+                    None => Ok(()),
+                },
+                &stop,
+            )
+        });
+        self.background = Some(Background {
+            thread: Some(thread),
+            cancel,
+            tmp: Some(path),
+        });
     }
 
     fn commit(self: Box<Self>) -> Result<Vec<PathBuf>> {
@@ -455,6 +530,78 @@ mod tests {
             judge(Some(&wrote), Some(&wrote), Some("locked".into())),
             Found::InUse("locked".into())
         );
+    }
+
+    /// Contacts and tasks for a PST: `n` users and `n / 10` SIs.
+    fn records(n: i64) -> Vec<crate::model::Record> {
+        use crate::model::{Key, Kind, Record, Value};
+        let make = |kind: Kind, id: i64, set: &[(&str, Value)]| {
+            let defs = crate::fields::of(kind);
+            let mut values = vec![Value::Null; defs.len()];
+            for (name, v) in set {
+                values[crate::fields::index(kind, name).unwrap()] = v.clone();
+            }
+            Record {
+                key: Key::new(kind, id),
+                updated_at: 1_700_000_000_000_000 + id,
+                values,
+                labels: Vec::new(),
+            }
+        };
+        let text = |s: String| Value::Text(s);
+        let mut out: Vec<Record> = (1..=n)
+            .map(|i| {
+                make(
+                    Kind::User,
+                    i,
+                    &[
+                        ("first_name", text(format!("Ann {i}"))),
+                        ("last_name", text("Lee".into())),
+                        ("email", text(format!("ann{i}@example.com"))),
+                    ],
+                )
+            })
+            .collect();
+        out.extend((1..=n / 10).map(|i| {
+            make(
+                Kind::Si,
+                1000 + i,
+                &[
+                    ("description", text(format!("Fix {i}"))),
+                    ("status", text("In Progress".into())),
+                ],
+            )
+        }));
+        out
+    }
+
+    #[test]
+    fn a_pst_started_before_the_pages_is_the_one_written_after_them_and_an_abandoned_one_is_removed()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path(), "P");
+        layout.create().unwrap();
+        let mut after = Pst::new(layout.clone());
+        after
+            .write_whole(&mut |f| records(700).into_iter().try_for_each(&mut *f))
+            .unwrap();
+        let written = fs::read(after.temp()).unwrap();
+        fs::remove_file(after.temp()).unwrap();
+
+        let mut before = Pst::new(layout.clone());
+        before.start_whole(Box::new(|f| records(700).into_iter().try_for_each(f)));
+        before
+            .write_whole(&mut |_| panic!("the set is not read again"))
+            .unwrap();
+        assert_eq!(fs::read(before.temp()).unwrap(), written);
+        fs::remove_file(before.temp()).unwrap();
+
+        // A run that fails before the whole file is written leaves no temp file.
+        let mut abandoned = Pst::new(layout.clone());
+        abandoned.start_whole(Box::new(|f| records(5000).into_iter().try_for_each(f)));
+        let tmp = abandoned.temp();
+        drop(abandoned);
+        assert!(!tmp.exists());
     }
 
     #[test]

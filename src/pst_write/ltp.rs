@@ -45,10 +45,12 @@ struct Block {
 
 impl Block {
     fn new(index: usize) -> Block {
+        // Room for a message's heap (most are one block of a few KiB): a block's vectors
+        // grew a dozen times for every message.
         Block {
             index,
-            data: Vec::new(),
-            starts: Vec::new(),
+            data: Vec::with_capacity(4096),
+            starts: Vec::with_capacity(64),
         }
     }
 
@@ -232,7 +234,7 @@ impl BthBuilder {
         BthBuilder {
             key,
             data,
-            leaf: Vec::new(),
+            leaf: Vec::with_capacity(512),
             levels: vec![Vec::new()],
             last: None,
         }
@@ -645,21 +647,30 @@ impl Table {
         row_id: u32,
         values: &[Stored],
     ) -> io::Result<()> {
+        debug_assert!(values.is_sorted_by_key(|v| v.id), "values in ID order");
         let size = self.row_size();
         let mut row = std::mem::take(&mut self.row);
         row.clear();
         row.resize(size, 0);
         let ceb = self.ends[2] as usize;
         let (id_bytes, ver_bytes) = (row_id.to_le_bytes(), 0u32.to_le_bytes());
+        // Columns and values are both in ID order (columns: descriptors in tag order, one
+        // per ID): one walk finds each column's value.
+        let mut next = 0;
         for i in 0..self.columns.len() {
             let c = self.columns[i];
             let (bytes, value_ty) = match c.id {
                 ROW_ID => (&id_bytes[..], PropType::Long),
                 ROW_VER => (&ver_bytes[..], PropType::Long),
-                id => match values.binary_search_by_key(&id, |v| v.id) {
-                    Ok(k) => (values[k].bytes, values[k].value_ty),
-                    Err(_) => continue,
-                },
+                id => {
+                    while next < values.len() && values[next].id < id {
+                        next += 1;
+                    }
+                    match values.get(next) {
+                        Some(v) if v.id == id => (v.bytes, v.value_ty),
+                        _ => continue,
+                    }
+                }
             };
             if value_ty != c.ty && !(c.ty == PropType::Long && value_ty == PropType::Long) {
                 return Err(err(format!(

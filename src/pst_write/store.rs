@@ -214,7 +214,7 @@ pub struct PstWriter<W: Write + Seek> {
     ndb: Ndb<W>,
     names: NameMap,
     /// Each MAPI property's ID in this store and its type (`None`: the value's own).
-    ids: HashMap<MapiId, Option<(u16, Option<PropType>)>>,
+    ids: HashMap<MapiId, Option<(u16, Option<PropType>)>, crate::codec::FnvBuild>,
     record_key: [u8; 16],
     contacts: Folder,
     tasks: Folder,
@@ -295,7 +295,7 @@ impl<W: Write + Seek> PstWriter<W> {
             contacts,
             tasks,
             next_message: FIRST_MESSAGE_INDEX,
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             recipients: None,
             subtree: None,
             scratch: Vec::new(),

@@ -202,6 +202,12 @@ pub trait Writer: Lookup {
         }
         Ok(())
     }
+    /// [`Writer::put_exported_many`] of items the profile has no export state for (an
+    /// export of a kind it held nothing of when the run began): an engine may insert them
+    /// without looking for rows to replace. The default puts them.
+    fn add_exported_many(&mut self, employee: Key, items: &[(Key, &Exported)]) -> Result<()> {
+        self.put_exported_many(employee, items)
+    }
     /// Forgets an item that left a profile's Outlook.
     fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()>;
     /// Sets or clears a profile's sync stamps, and every output's with them.

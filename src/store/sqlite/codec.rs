@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
@@ -157,9 +157,22 @@ fn conversion_error(col: usize, msg: String) -> rusqlite::Error {
     )
 }
 
+/// A text column, read from SQLite's value without rusqlite's conversions (a record read
+/// makes about twenty); anything but text or NULL gives the error `Row::get` gives.
+fn text(row: &Row, col: usize) -> rusqlite::Result<Option<String>> {
+    match row.get_ref(col)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(b) => match std::str::from_utf8(b) {
+            Ok(s) => Ok(Some(s.to_owned())),
+            Err(_) => row.get(col),
+        },
+        _ => row.get(col),
+    }
+}
+
 fn read_value(f: &FieldDef, row: &Row, col: usize) -> rusqlite::Result<Value> {
     Ok(match f.ty {
-        Ty::Text | Ty::Choice(_) => match row.get::<_, Option<String>>(col)? {
+        Ty::Text | Ty::Choice(_) => match text(row, col)? {
             Some(s) => Value::Text(s),
             None => Value::Null,
         },
@@ -209,7 +222,7 @@ pub(super) fn read_record(kind: Kind, row: &Row) -> rusqlite::Result<Record> {
     let mut values = Vec::with_capacity(defs.len());
     for (i, f) in defs.iter().enumerate() {
         values.push(if f.name == "key" {
-            Value::Text(key.to_string())
+            Value::Text(key.text())
         } else {
             read_value(f, row, 3 + i)?
         });
@@ -218,15 +231,15 @@ pub(super) fn read_record(kind: Kind, row: &Row) -> rusqlite::Result<Record> {
     let mut col = 3 + defs.len();
     for (i, f) in defs.iter().enumerate() {
         if has_ref_label(f) {
-            let names: Option<String> = row.get(col)?;
+            let names = text(row, col)?;
             col += 1;
-            let names = names
-                .map(|s| {
-                    s.split(char::from_u32(LABEL_SEP).expect("separator"))
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let sep = char::from_u32(LABEL_SEP).expect("separator");
+            let names = match names {
+                // One name (every label but an SI's people): the text itself.
+                Some(s) if !s.contains(sep) => vec![s],
+                Some(s) => s.split(sep).map(str::to_string).collect(),
+                None => Vec::new(),
+            };
             labels.push((i, names));
         }
     }

@@ -89,6 +89,56 @@ pub(super) struct TxWriter<'c> {
 }
 
 impl TxWriter<'_> {
+    /// Export state rows, 64 per `INSERT` (one statement per row spent as much time
+    /// opening and closing its cursors as inserting); `replace`: a row may exist and is
+    /// replaced (else none does: no conflict is looked for).
+    fn insert_exported(
+        &mut self,
+        employee: Key,
+        items: &[(Key, &Exported)],
+        replace: bool,
+    ) -> Result<()> {
+        const ROWS: usize = 64;
+        self.last_found.borrow_mut().take();
+        for chunk in items.chunks(ROWS) {
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let upsert = if replace {
+                " ON CONFLICT (employee_id, item_kind, item_id) DO UPDATE SET \
+                 hash = excluded.hash, status = excluded.status, vals = excluded.vals, \
+                 updated_at = excluded.updated_at, held = excluded.held, \
+                 current = excluded.current"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "INSERT INTO export_state \
+                 (employee_id, item_kind, item_id, hash, status, vals, updated_at, held, \
+                 current) VALUES {values}{upsert}"
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 9);
+            let cols: Vec<(i64, &'static str)> = chunk
+                .iter()
+                .map(|(k, e)| (e.hash as i64, k.kind.name()))
+                .collect();
+            for ((k, e), (h, kind)) in chunk.iter().zip(&cols) {
+                params.extend_from_slice(&[
+                    &employee.id as &dyn rusqlite::ToSql,
+                    kind,
+                    &k.id,
+                    h,
+                    &e.status,
+                    &e.values,
+                    &e.updated_at,
+                    &e.held,
+                    &e.current,
+                ]);
+            }
+            stmt.execute(params.as_slice())?;
+        }
+        Ok(())
+    }
+
     /// Journals one change of one field when changes are journaled.
     fn journal_change(
         &self,
@@ -601,43 +651,11 @@ impl Writer for TxWriter<'_> {
     }
 
     fn put_exported_many(&mut self, employee: Key, items: &[(Key, &Exported)]) -> Result<()> {
-        // Rows per statement: one statement per row spent as much time opening and closing
-        // its cursors as inserting.
-        const ROWS: usize = 64;
-        self.last_found.borrow_mut().take();
-        for chunk in items.chunks(ROWS) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!(
-                "INSERT INTO export_state \
-                 (employee_id, item_kind, item_id, hash, status, vals, updated_at, held, \
-                 current) VALUES {values} \
-                 ON CONFLICT (employee_id, item_kind, item_id) DO UPDATE SET \
-                 hash = excluded.hash, status = excluded.status, vals = excluded.vals, \
-                 updated_at = excluded.updated_at, held = excluded.held, \
-                 current = excluded.current"
-            );
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 9);
-            let cols: Vec<(i64, &'static str)> = chunk
-                .iter()
-                .map(|(k, e)| (e.hash as i64, k.kind.name()))
-                .collect();
-            for ((k, e), (h, kind)) in chunk.iter().zip(&cols) {
-                params.extend_from_slice(&[
-                    &employee.id as &dyn rusqlite::ToSql,
-                    kind,
-                    &k.id,
-                    h,
-                    &e.status,
-                    &e.values,
-                    &e.updated_at,
-                    &e.held,
-                    &e.current,
-                ]);
-            }
-            stmt.execute(params.as_slice())?;
-        }
-        Ok(())
+        self.insert_exported(employee, items, true)
+    }
+
+    fn add_exported_many(&mut self, employee: Key, items: &[(Key, &Exported)]) -> Result<()> {
+        self.insert_exported(employee, items, false)
     }
 
     fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()> {
