@@ -3,11 +3,11 @@
 # Usage: scripts/bench.sh [--quick] [--out bench/results.json] [--work DIR]
 #        [--only vdir,csv,ingest,watch,idle,reconcile,pst,peer] [--scale K]
 #        [--db postgres://... [--stats]]
-# --quick runs a tenth of the sizes (under 3 minutes), --scale K a K-th; --only runs some parts.
-# Prints a table; writes JSON. --db runs every part on SQLite and on PostgreSQL (a fresh
-# database on that server for each part; the role must be allowed to create databases) and
-# prints both side by side (default output bench/results-pg.json); --stats adds what
-# pg_stat_statements saw.
+# --quick runs a tenth of the sizes (under 3 minutes; a twentieth with --db), --scale K a K-th;
+# --only runs some parts. Prints a table; writes JSON. --db runs every part on SQLite and on
+# PostgreSQL (a fresh database on that server for each part; the role must be allowed to create
+# databases) and prints both side by side (default output bench/results-pg.json); --stats adds
+# what pg_stat_statements saw.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=""
