@@ -1162,7 +1162,10 @@ mod tests {
         );
         assert_eq!(
             names(Unmarked::Whole),
-            [pair("SM-U1", "mobile category"), pair("SM-U2", "mobile category")]
+            [
+                pair("SM-U1", "mobile category"),
+                pair("SM-U2", "mobile category")
+            ]
         );
     }
 
