@@ -747,6 +747,80 @@ fn all_reconciles_the_full_exports_in_each_inbox_and_leaves_them_there() {
 }
 
 #[test]
+fn all_reads_each_inbox_file_once_and_reconciles_what_it_read() {
+    use smsync::progress::{Event, Progress};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let site = Site::new();
+    let outlook = site.profile_dir().join("outlook");
+    let inbox = site.profile_dir().join("inbox");
+    fs::copy(
+        outlook.join("contacts.csv"),
+        inbox.join("full-contacts.csv"),
+    )
+    .unwrap();
+    fs::copy(outlook.join("tasks.csv"), inbox.join("full-tasks.csv")).unwrap();
+    let mut s = Sheet::read(&outlook.join("contacts.csv"));
+    s.rows.truncate(1);
+    s.write(&inbox.join("one-edit.csv"));
+    site.ok(&["admin", "set", "SM-U2", "active=false"]);
+    let rows = |f: &str| Sheet::read(&inbox.join(f)).rows.len();
+    let in_inbox = rows("full-contacts.csv") + rows("full-tasks.csv") + rows("one-edit.csv");
+
+    let store = site.open();
+    let profile = store.profile(DANA).unwrap();
+    let items = Arc::new(AtomicUsize::new(0));
+    let counted = items.clone();
+    let opts = smsync::reconcile::Options {
+        progress: Progress::new(move |e| {
+            if e == Event::Item {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        }),
+        no_package: true,
+        ..Default::default()
+    };
+    let full =
+        smsync::reconcile::full_exports(store.as_ref(), &site.dropbox(), &profile, &opts).unwrap();
+    let names: Vec<String> = full
+        .files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["full-contacts.csv", "full-tasks.csv"]);
+    assert_eq!(full.notes.len(), 1, "{:?}", full.notes);
+    let files = full.files.clone();
+    let from_read = smsync::reconcile::reconcile_read(
+        store.as_ref(),
+        &site.dropbox(),
+        &profile,
+        full.read,
+        &opts,
+    )
+    .unwrap();
+    // Every item of the inbox was read once, and reconciling did not read again.
+    assert_eq!(items.load(Ordering::Relaxed), in_inbox);
+    let from_files = smsync::reconcile::reconcile_profile(
+        store.as_ref(),
+        &site.dropbox(),
+        &profile,
+        &files,
+        &opts,
+    )
+    .unwrap();
+    let json = |r: &smsync::reconcile::Report| {
+        let mut v = serde_json::to_value(r).unwrap();
+        for k in ["run", "generated"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(json(&from_read), json(&from_files));
+    assert_eq!(keys(&json(&from_read)["stale"]), ["SM-U2"]);
+    assert!(from_read.findings.compared.contacts && from_read.findings.compared.tasks);
+}
+
+#[test]
 fn a_pst_written_by_smsync_then_drifted_shows_each_category() {
     use smsync::codec::item::{Field, Item};
     use smsync::model::{Key, Kind};

@@ -44,24 +44,31 @@ pub(super) fn reconcile(
             progress: bar.sink(),
             no_package: false,
         };
-        let files: Vec<PathBuf> = if args.profiles.all {
-            let (files, notes) = reconcile::full_exports(store.as_ref(), drop, &profile, &opts)?;
+        let r = if args.profiles.all {
+            // Each inbox file is read once: the reading that finds the full exports is
+            // the one reconciled.
+            let full = match reconcile::full_exports(store.as_ref(), drop, &profile, &opts) {
+                Ok(full) => full,
+                Err(e) => {
+                    errors.push((profile.name.clone(), e));
+                    continue;
+                }
+            };
             if !args.json {
-                for note in notes {
+                for note in &full.notes {
                     println!("profile '{}': {note}", profile.name);
                 }
             }
-            if files.is_empty() {
+            if full.files.is_empty() {
                 if !args.json {
                     println!("profile '{}': no full export in its inbox", profile.name);
                 }
                 continue;
             }
-            files
+            reconcile::reconcile_read(store.as_ref(), drop, &profile, full.read, &opts)
         } else {
-            args.files.clone()
+            reconcile::reconcile_profile(store.as_ref(), drop, &profile, &args.files, &opts)
         };
-        let r = reconcile::reconcile_profile(store.as_ref(), drop, &profile, &files, &opts);
         std::mem::drop(bar);
         match r {
             Ok(r) => reports.push(r),

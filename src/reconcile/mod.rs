@@ -136,7 +136,8 @@ pub fn reconcile_profile(
     reconcile_read(store, drop, profile, read, opts)
 }
 
-fn reconcile_read(
+/// [`reconcile_profile`] of files already read (what [`full_exports`] found).
+pub fn reconcile_read(
     store: &dyn Store,
     drop: &Path,
     profile: &Profile,
@@ -203,6 +204,16 @@ fn reconcile_read(
     })
 }
 
+/// The full exports of a profile's Outlook found in its inbox: their paths, their reading
+/// (each file is read once, for the test and for the reconcile), and a note for every
+/// other file.
+#[derive(Debug, Default)]
+pub struct FullExports {
+    pub files: Vec<PathBuf>,
+    pub read: read::Read,
+    pub notes: Vec<String>,
+}
+
 /// The files of a profile's inbox that are full exports of its Outlook, and their reading.
 ///
 /// A file is taken for a full export when it is read without error and, on a side it
@@ -214,21 +225,16 @@ pub fn full_exports(
     drop: &Path,
     profile: &Profile,
     opts: &Options,
-) -> Result<(Vec<PathBuf>, Vec<String>)> {
+) -> Result<FullExports> {
     let layout = Layout::new(drop, &profile.name);
     let counts = store.sync_counts(profile)?;
     let (ropts, _) = read_options(profile, opts)?;
-    let quiet = read::ReadOptions {
-        progress: Default::default(),
-        ..ropts
-    };
-    let mut full = Vec::new();
-    let mut notes = Vec::new();
+    let mut out = FullExports::default();
     for f in crate::ingest::inbox_files(&layout)? {
-        let read = match read::read_all(std::slice::from_ref(&f), &quiet) {
+        let read = match read::read_all(std::slice::from_ref(&f), &ropts) {
             Ok(r) => r,
             Err(e) => {
-                notes.push(format!("{}: not read ({e})", f.display()));
+                out.notes.push(format!("{}: not read ({e})", f.display()));
                 continue;
             }
         };
@@ -256,14 +262,15 @@ pub fn full_exports(
             }
         });
         if is_full {
-            full.push(f);
+            out.files.push(f);
+            out.read.append(read);
         } else {
-            notes.push(format!(
+            out.notes.push(format!(
                 "{}: not a full export (fewer keyed items than half the synced set); left \
                  for ingest",
                 f.display()
             ));
         }
     }
-    Ok((full, notes))
+    Ok(out)
 }

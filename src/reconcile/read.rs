@@ -51,6 +51,21 @@ impl Read {
     pub fn names(&self) -> Vec<String> {
         self.inputs.iter().map(|i| i.name.clone()).collect()
     }
+
+    /// Adds another reading's inputs after this one's, as if all had been read together.
+    pub fn append(&mut self, other: Read) {
+        let offset = self.inputs.len();
+        self.inputs.extend(other.inputs);
+        self.found.extend(other.found.into_iter().map(|mut f| {
+            f.file += offset;
+            f
+        }));
+        for side in [Side::Contacts, Side::Tasks] {
+            if other.compared.covers(side) {
+                self.compared.add(side);
+            }
+        }
+    }
 }
 
 /// Reads every path; a path that cannot be read at all (missing, not an export) is an
