@@ -311,16 +311,23 @@ pub(super) fn reset(db: &Path, profile: &str) -> Result<()> {
 /// `smsync status`: record counts, then each profile's stamps and pending changes.
 pub(super) fn status(db: &Path, drop: &Path, json: bool) -> Result<()> {
     let store = open(db)?;
+    // One gathering gives each profile's sync counts and what needs attention.
+    let site = crate::report::gather(store.as_ref(), db, drop, None)?;
     let mut profiles = Vec::new();
     for p in store.profiles()? {
-        let counts = store.sync_counts(&p)?;
+        let counts = match site.profiles.iter().find(|r| r.profile == p.name) {
+            Some(r) => r.counts.clone(),
+            // Added since the gathering.
+            None => store.sync_counts(&p)?,
+        };
         profiles.push((p, counts));
     }
     if json {
-        status_json(store.as_ref(), db, drop, &profiles)
+        status_json(store.as_ref(), db, drop, &profiles, &site)
     } else {
         status_text(store.as_ref(), db, &profiles)?;
-        super::report::attention_text(store.as_ref(), db, drop)
+        super::report::attention_text(&site, drop);
+        Ok(())
     }
 }
 
@@ -329,6 +336,7 @@ fn status_json(
     db: &Path,
     drop: &Path,
     profiles: &[(Profile, SyncCounts)],
+    site: &crate::report::SiteReport,
 ) -> Result<()> {
     let list: Vec<_> = profiles
         .iter()
@@ -364,7 +372,7 @@ fn status_json(
         "database": db,
         "records": records,
         "profiles": list,
-        "attention": super::report::attention_json(store, db, drop)?,
+        "attention": super::report::attention_json(site),
     }))
 }
 

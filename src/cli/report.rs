@@ -8,7 +8,6 @@ use super::open;
 use super::print::print_json;
 use crate::error::{Error, Result};
 use crate::report::{self, Period};
-use crate::store::Store;
 
 /// `smsync report --html FILE | --json [--days N]`.
 pub(super) fn report(db: &Path, drop: &Path, args: &ReportArgs) -> Result<()> {
@@ -35,12 +34,7 @@ pub(super) fn report(db: &Path, drop: &Path, args: &ReportArgs) -> Result<()> {
 
 /// The attention part of `status --json`: the watcher and, per profile, backlog, rejected
 /// files, the last runs and what needs attention.
-pub(super) fn attention_json(
-    store: &dyn Store,
-    db: &Path,
-    drop: &Path,
-) -> Result<serde_json::Value> {
-    let r = report::gather(store, db, drop, None)?;
+pub(super) fn attention_json(r: &report::SiteReport) -> serde_json::Value {
     let profiles: Vec<_> = r
         .profiles
         .iter()
@@ -56,12 +50,11 @@ pub(super) fn attention_json(
             })
         })
         .collect();
-    Ok(serde_json::json!({ "watcher_pid": r.watcher, "profiles": profiles }))
+    serde_json::json!({ "watcher_pid": r.watcher, "profiles": profiles })
 }
 
 /// The attention part of `status`, as text.
-pub(super) fn attention_text(store: &dyn Store, db: &Path, drop: &Path) -> Result<()> {
-    let r = report::gather(store, db, drop, None)?;
+pub(super) fn attention_text(r: &report::SiteReport, drop: &Path) {
     match &r.watcher {
         Some(pid) => println!("watcher: pid {pid} holds {}", drop.display()),
         None => println!("watcher: none holds {}", drop.display()),
@@ -93,5 +86,4 @@ pub(super) fn attention_text(store: &dyn Store, db: &Path, drop: &Path) -> Resul
             println!("  attention: {n}");
         }
     }
-    Ok(())
 }
