@@ -47,6 +47,7 @@ contract!(
     adds_in_one_transaction_see_each_other_and_a_failed_savepoint_leaves_nothing,
     a_transaction_referring_to_many_earlier_records_checks_them_as_one_at_a_time,
     an_export_state_read_with_its_record_is_never_answered_stale,
+    dirty_changes_give_each_stale_item_as_its_parts_do,
 );
 
 fn mains(store: &dyn Store, client: Key) -> Vec<Key> {
@@ -1003,6 +1004,69 @@ fn an_export_state_read_with_its_record_is_never_answered_stale(e: &Engine) {
         Ok(())
     })
     .unwrap();
+}
+
+/// The export's stale pass reads the items an ingest marked stale in one statement: the
+/// same items, in key order, each with what `find`, `in_synced_set` and `exported` give,
+/// and `None` for an item whose record is gone.
+fn dirty_changes_give_each_stale_item_as_its_parts_do(e: &Engine) {
+    use smsync::store::Exported;
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
+    let employees: Vec<Key> = all(s, Kind::Employee).iter().map(|r| r.key).collect();
+    let (emp, other) = (employees[0], employees[1]);
+    let users: Vec<Key> = all(s, Kind::User).iter().map(|r| r.key).collect();
+    assert!(users.len() >= 5, "the sample has users");
+    let state = |hash: u64, held: u32, current: u32| Exported {
+        hash,
+        status: None,
+        values: format!("{{\"n\":{hash}}}"),
+        updated_at: 7,
+        held,
+        current,
+    };
+    let gone = Key::new(Kind::User, 999_999);
+    // Output bit 2 is asked for: stale there are users[4], users[1] (held 3, current 1)
+    // and the gone one; users[0] is current, users[2] stale in bit 1 only, users[3] stale
+    // for the other profile only; a tech stale in bit 2 is of another kind.
+    s.write(&mut |w| {
+        w.put_exported(emp, users[0], &state(10, 3, 3))?;
+        w.put_exported(emp, users[1], &state(11, 3, 1))?;
+        w.put_exported(emp, users[2], &state(12, 3, 2))?;
+        w.put_exported(other, users[3], &state(13, 3, 0))?;
+        w.put_exported(emp, users[3], &state(14, 3, 3))?;
+        w.put_exported(emp, users[4], &state(15, 2, 0))?;
+        w.put_exported(emp, gone, &state(16, 2, 0))?;
+        w.put_exported(emp, Key::new(Kind::Tech, 1), &state(17, 2, 0))?;
+        Ok(())
+    })
+    .unwrap();
+    // Users set to inactive leave the synced set: the flag must come from the record.
+    set(s, users[4], &[("active", "false")]);
+    let got = s.dirty_changes(emp, Kind::User, 2).unwrap();
+    let mut want = vec![users[1], users[4], gone];
+    want.sort();
+    assert_eq!(got.iter().map(|(k, _)| *k).collect::<Vec<_>>(), want);
+    for (key, ch) in &got {
+        let Some(ch) = ch else {
+            assert_eq!(*key, gone, "only the gone record comes without one");
+            assert!(s.find(*key).unwrap().is_none());
+            continue;
+        };
+        assert_eq!(ch.record, s.find(*key).unwrap().unwrap(), "{key}");
+        assert_eq!(ch.in_set, s.in_synced_set(*key).unwrap(), "{key}");
+        assert_eq!(ch.exported, s.exported(emp, *key).unwrap(), "{key}");
+    }
+    let in_set: Vec<bool> = got
+        .iter()
+        .flat_map(|(_, c)| c.as_ref().map(|c| c.in_set))
+        .collect();
+    assert!(
+        in_set.contains(&false),
+        "an item outside the synced set: {in_set:?}"
+    );
+    assert!(s.dirty_changes(emp, Kind::User, 4).unwrap().is_empty());
+    assert_eq!(s.dirty_changes(other, Kind::User, 2).unwrap().len(), 1);
 }
 
 /// What only the SQLite engine has: its schema's own guards and its connection settings.

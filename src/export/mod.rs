@@ -737,21 +737,15 @@ impl Run<'_> {
             .map(|o| o.kind())
             .filter(|o| o.serves(side))
             .fold(0, |m, o| m | o.bit());
-        let keys = self.store.dirty_exports(self.employee, kind, mask)?;
-        if keys.is_empty() {
+        let items = self.store.dirty_changes(self.employee, kind, mask)?;
+        if items.is_empty() {
             return Ok(());
         }
         let mut ops = Vec::new();
-        for key in keys {
-            let Some(record) = self.store.find(key)? else {
+        for (key, ch) in items {
+            let Some(ch) = ch else {
                 ops.push((key, StateChange::Delete));
                 continue;
-            };
-            let ch = Changed {
-                in_set: self.store.in_synced_set(key)?,
-                exported: self.store.exported(self.employee, key)?,
-                cursor: Cursor::default(),
-                record,
             };
             let op = self.files.record(side, &ch, true, counts, changed)?;
             if op != StateChange::Keep {
@@ -1364,20 +1358,10 @@ pub fn dry_run(
             }
             // The items an ingest marked stale that the pages did not already cover.
             let mask = mask_of(&selected, side);
-            for key in store.dirty_exports(profile.employee, kind, mask)? {
-                if seen.contains(&key) {
-                    continue;
+            for (key, ch) in store.dirty_changes(profile.employee, kind, mask)? {
+                if let Some(ch) = ch.filter(|_| !seen.contains(&key)) {
+                    plan_one(&ch, true, &mut changed);
                 }
-                let Some(record) = store.find(key)? else {
-                    continue;
-                };
-                let ch = Changed {
-                    in_set: store.in_synced_set(key)?,
-                    exported: store.exported(profile.employee, key)?,
-                    cursor: Cursor::default(),
-                    record,
-                };
-                plan_one(&ch, true, &mut changed);
             }
         }
         for (i, &o) in selected.iter().enumerate() {

@@ -157,19 +157,24 @@ fn read_value(f: &FieldDef, row: &Row, col: usize) -> Result<Value> {
 
 /// A record from a row of [`select_sql`] (more columns may follow).
 pub(super) fn read_record(kind: Kind, row: &Row) -> Result<Record> {
-    let key = Key::new(kind, get(row, 1)?);
-    let updated_at = get(row, 2)?;
+    read_record_at(kind, row, 0)
+}
+
+/// [`read_record`] of a row whose record columns start at column `at`.
+pub(super) fn read_record_at(kind: Kind, row: &Row, at: usize) -> Result<Record> {
+    let key = Key::new(kind, get(row, at + 1)?);
+    let updated_at = get(row, at + 2)?;
     let defs = fields::of(kind);
     let mut values = Vec::with_capacity(defs.len());
     for (i, f) in defs.iter().enumerate() {
         values.push(if f.name == "key" {
             Value::Text(key.to_string())
         } else {
-            read_value(f, row, 3 + i)?
+            read_value(f, row, at + 3 + i)?
         });
     }
     let mut labels = Vec::new();
-    let mut col = 3 + defs.len();
+    let mut col = at + 3 + defs.len();
     for (i, f) in defs.iter().enumerate() {
         if ref_label_sql(f).is_some() {
             let names: Option<String> = get(row, col)?;

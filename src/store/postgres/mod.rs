@@ -156,6 +156,15 @@ impl Store for PgStore {
         queries::dirty_exports(&self.conn, employee, kind, outputs)
     }
 
+    fn dirty_changes(
+        &self,
+        employee: Key,
+        kind: Kind,
+        outputs: u32,
+    ) -> Result<Vec<(Key, Option<Changed>)>> {
+        queries::dirty_changes(&self.conn, employee, kind, outputs)
+    }
+
     fn output_stamps(&self, employee: Key) -> Result<Vec<OutputStamps>> {
         queries::output_stamps(&self.conn, employee)
     }

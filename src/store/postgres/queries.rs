@@ -5,7 +5,7 @@
 
 use tokio_postgres::Row;
 
-use super::codec::{key_column, load, read_record, select_sql, table};
+use super::codec::{key_column, load, read_record, read_record_at, select_sql, table};
 use super::conn::{Conn, get};
 use crate::error::{Error, Result};
 use crate::model::{Key, Kind, Record};
@@ -359,6 +359,51 @@ pub(super) fn in_synced_set(conn: &Conn, key: Key) -> Result<bool> {
         Some(r) => get(&r, 0),
         None => Ok(false),
     }
+}
+
+pub(super) fn dirty_changes(
+    conn: &Conn,
+    employee: Key,
+    kind: Kind,
+    outputs: u32,
+) -> Result<Vec<(Key, Option<Changed>)>> {
+    // The stale rows, each with its record when it still exists (one statement, where
+    // the items one by one were three each).
+    let base = select_sql(kind);
+    let (cols, from) = base.rsplit_once(" FROM ").expect("select");
+    let sql = format!(
+        "SELECT s.item_id, r.* FROM export_state s LEFT JOIN LATERAL ({cols}, ({pred}), \
+         s.hash, s.status, s.vals, s.updated_at, s.held, s.current FROM {from} \
+         WHERE t.{key} = s.item_id) r ON TRUE \
+         WHERE s.employee_id = $1 AND s.held <> s.current AND s.item_kind = $2 \
+         AND (s.held & ~s.current & $3) <> 0 ORDER BY s.item_id",
+        pred = synced_predicate(kind),
+        key = key_column(kind)
+    );
+    let rows = conn.query(&sql, &[&employee.id, &kind.name(), &(outputs as i64)])?;
+    rows.iter()
+        .map(|row| {
+            let key = Key::new(kind, get(row, 0)?);
+            // A record that is gone leaves every column of the lateral NULL, its id first.
+            if get::<Option<i64>>(row, 1)?.is_none() {
+                return Ok((key, None));
+            }
+            let record = read_record_at(kind, row, 1)?;
+            let n = row.len();
+            Ok((
+                key,
+                Some(Changed {
+                    cursor: Cursor {
+                        updated_at: record.updated_at,
+                        row: get(row, 1)?,
+                    },
+                    in_set: get(row, n - 7)?,
+                    exported: exported_at(row, n - 6)?,
+                    record,
+                }),
+            ))
+        })
+        .collect()
 }
 
 pub(super) fn dirty_exports(

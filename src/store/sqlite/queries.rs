@@ -240,30 +240,7 @@ pub(super) fn changes(
         "{head} WHERE t.updated_at > ?1 AND t.updated_at <= ?2 \
          ORDER BY t.updated_at, t.id LIMIT ?3"
     );
-    let read = |row: &Row| -> rusqlite::Result<Changed> {
-        let record = read_record(kind, row)?;
-        let n = row.as_ref().column_count();
-        let exported = match row.get::<_, Option<i64>>(n - 6)? {
-            Some(hash) => Some(Exported {
-                hash: hash as u64,
-                status: row.get(n - 5)?,
-                values: row.get(n - 4)?,
-                updated_at: row.get(n - 3)?,
-                held: row.get(n - 2)?,
-                current: row.get(n - 1)?,
-            }),
-            None => None,
-        };
-        Ok(Changed {
-            cursor: Cursor {
-                updated_at: record.updated_at,
-                row: row.get(0)?,
-            },
-            in_set: row.get::<_, i64>(n - 7)? != 0,
-            exported,
-            record,
-        })
-    };
+    let read = |row: &Row| changed_row(kind, row);
     let since = since.unwrap_or(i64::MIN);
     let mut out: Vec<Changed> = Vec::with_capacity(limit.min(4096));
     // One range scan: `sql` with the two bounds, up to what the page still lacks.
@@ -335,6 +312,65 @@ pub(super) fn in_synced_set(conn: &Connection, key: Key) -> Result<bool> {
         .optional()?
         .unwrap_or(0)
         != 0)
+}
+
+/// A row of [`select_with_flag`] followed by the six export-state columns (NULL when the
+/// profile has no state of the record).
+fn changed_row(kind: Kind, row: &Row) -> rusqlite::Result<Changed> {
+    let record = read_record(kind, row)?;
+    let n = row.as_ref().column_count();
+    let exported = match row.get::<_, Option<i64>>(n - 6)? {
+        Some(hash) => Some(Exported {
+            hash: hash as u64,
+            status: row.get(n - 5)?,
+            values: row.get(n - 4)?,
+            updated_at: row.get(n - 3)?,
+            held: row.get(n - 2)?,
+            current: row.get(n - 1)?,
+        }),
+        None => None,
+    };
+    Ok(Changed {
+        cursor: Cursor {
+            updated_at: record.updated_at,
+            row: row.get(0)?,
+        },
+        in_set: row.get::<_, i64>(n - 7)? != 0,
+        exported,
+        record,
+    })
+}
+
+pub(super) fn dirty_changes(
+    conn: &Connection,
+    employee: Key,
+    kind: Kind,
+    outputs: u32,
+) -> Result<Vec<(Key, Option<Changed>)>> {
+    // The stale rows (the partial index) drive; each finds its record by its key. A key
+    // the join does not return is a record that is gone.
+    let base = select_with_flag(kind);
+    let (cols, from) = base.rsplit_once(" FROM ").expect("select");
+    let sql = format!(
+        "{cols}, s.hash, s.status, s.vals, s.updated_at, s.held, s.current \
+         FROM export_state s INDEXED BY export_state_stale CROSS JOIN {from} \
+         WHERE s.employee_id = ?1 AND s.held <> s.current AND s.item_kind = ?2 \
+         AND (s.held & ~s.current & ?3) <> 0 AND t.{key} = s.item_id ORDER BY s.item_id",
+        key = key_column(kind)
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let found = stmt
+        .query_map(params![employee.id, kind.name(), outputs], |r| {
+            changed_row(kind, r)
+        })?
+        .collect::<rusqlite::Result<Vec<Changed>>>()?;
+    let mut found = found.into_iter().peekable();
+    let mut out = Vec::new();
+    for key in dirty_exports(conn, employee, kind, outputs)? {
+        let here = found.next_if(|c| c.record.key == key);
+        out.push((key, here));
+    }
+    Ok(out)
 }
 
 pub(super) fn dirty_exports(
