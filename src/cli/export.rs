@@ -316,7 +316,7 @@ pub(super) fn status(db: &Path, drop: &Path, json: bool) -> Result<()> {
     let mut profiles = Vec::new();
     for p in store.profiles()? {
         let counts = match site.profiles.iter().find(|r| r.profile == p.name) {
-            Some(r) => r.counts.clone(),
+            Some(r) => r.counts,
             // Added since the gathering.
             None => store.sync_counts(&p)?,
         };
