@@ -608,6 +608,10 @@ fn read_ahead(path: &Path, bytes: &[u8], opts: &Options) -> Option<Parsed> {
 /// Hands every item of a file to `apply`, in order. A CSV is read on a second thread
 /// while the items already read are applied. `Err` outside: `apply`'s (the database's);
 /// inside: the reader's, which comes before any item.
+/// Items handed to the applying side at a time (and read ahead together, see
+/// [`crate::store::Lookup::read_ahead`]).
+const CHUNK: usize = 256;
+
 fn each_item(
     path: &Path,
     bytes: &[u8],
@@ -615,7 +619,7 @@ fn each_item(
     parsed: Option<Parsed>,
     opts: &Options,
     notes: &mut Vec<String>,
-    apply: &mut dyn FnMut(&Incoming) -> Result<()>,
+    apply: &mut dyn FnMut(&[Incoming]) -> Result<()>,
 ) -> Result<std::result::Result<(), String>> {
     if format != Format::Csv {
         let read = match parsed {
@@ -627,8 +631,8 @@ fn each_item(
         };
         return Ok(match read {
             Ok(items) => {
-                for inc in &items {
-                    apply(inc)?;
+                for chunk in items.chunks(CHUNK) {
+                    apply(chunk)?;
                 }
                 Ok(())
             }
@@ -639,14 +643,14 @@ fn each_item(
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Incoming>>(4);
         let dates = &opts.dates;
         let reader = scope.spawn(move || {
-            let mut chunk = Vec::with_capacity(256);
+            let mut chunk = Vec::with_capacity(CHUNK);
             let info = guarded(|| {
                 // Ingest skips a contact without `!Update`: its key and categories will do.
                 outlook_csv::read_each(bytes, dates, outlook_csv::Unmarked::KeyOnly, &mut |inc| {
                     chunk.push(inc);
-                    if chunk.len() == 256 {
+                    if chunk.len() == CHUNK {
                         // A closed channel means the applying side stopped on an error.
-                        let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(256)));
+                        let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
                     }
                 })
             });
@@ -657,12 +661,7 @@ fn each_item(
         });
         let mut applied = Ok(());
         for chunk in rx {
-            for inc in &chunk {
-                applied = apply(inc);
-                if applied.is_err() {
-                    break;
-                }
-            }
+            applied = apply(&chunk);
             if applied.is_err() {
                 break; // dropping `rx` ends the reader
             }
@@ -1141,20 +1140,34 @@ fn apply_file(
         parsed,
         opts,
         &mut notes,
-        &mut |inc| {
-            count += 1;
-            let item = apply_item(w, &ctx, inc, &mut seen)?;
-            opts.progress.emit(crate::progress::Event::Item);
-            if item.outcome == ItemOutcome::Skipped {
-                *reasons
-                    .entry(item.reason.clone().unwrap_or_default())
-                    .or_default() += 1;
+        &mut |chunk| {
+            // The records the rules will read, asked for together.
+            let keys: Vec<Key> = chunk
+                .iter()
+                .filter_map(|inc| inc.item.as_ref().ok())
+                .filter(|i| i.kind == Kind::Si || i.has_update())
+                .filter_map(|i| i.key)
+                .filter(|k| !seen.contains(k))
+                .collect();
+            if !keys.is_empty() {
+                w.read_ahead(profile.employee, &keys)?;
             }
-            // Skipped items are counted, not listed: a full Outlook export holds thousands.
-            if item.outcome == ItemOutcome::Skipped && !opts.dry_run {
-                skipped += 1;
-            } else {
-                report.items.push(item);
+            for inc in chunk {
+                count += 1;
+                let item = apply_item(w, &ctx, inc, &mut seen)?;
+                opts.progress.emit(crate::progress::Event::Item);
+                if item.outcome == ItemOutcome::Skipped {
+                    *reasons
+                        .entry(item.reason.clone().unwrap_or_default())
+                        .or_default() += 1;
+                }
+                // Skipped items are counted, not listed: a full Outlook export holds
+                // thousands.
+                if item.outcome == ItemOutcome::Skipped && !opts.dry_run {
+                    skipped += 1;
+                } else {
+                    report.items.push(item);
+                }
             }
             Ok(())
         },

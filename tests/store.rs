@@ -48,6 +48,7 @@ contract!(
     a_transaction_referring_to_many_earlier_records_checks_them_as_one_at_a_time,
     an_export_state_read_with_its_record_is_never_answered_stale,
     dirty_changes_give_each_stale_item_as_its_parts_do,
+    records_read_ahead_are_never_answered_stale,
 );
 
 fn mains(store: &dyn Store, client: Key) -> Vec<Key> {
@@ -1067,6 +1068,94 @@ fn dirty_changes_give_each_stale_item_as_its_parts_do(e: &Engine) {
     );
     assert!(s.dirty_changes(emp, Kind::User, 4).unwrap().is_empty());
     assert_eq!(s.dirty_changes(other, Kind::User, 2).unwrap().len(), 1);
+}
+
+/// An ingest names a chunk of records before it asks for them one by one (PostgreSQL
+/// reads them together). Whatever the transaction writes after that, each answer is the
+/// record and export state as they are then: the same as a read after the commit.
+fn records_read_ahead_are_never_answered_stale(e: &Engine) {
+    use smsync::store::{Exported, Writer};
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
+    let emp = all(s, Kind::Employee)[0].key;
+    let users: Vec<Key> = all(s, Kind::User).iter().map(|r| r.key).collect();
+    let client_user = all(s, Kind::User)
+        .into_iter()
+        .find(|u| matches!(u.get("client"), Value::Ref(_)))
+        .expect("a client user");
+    let Value::Ref(client) = *client_user.get("client") else {
+        unreachable!()
+    };
+    let missing = Key::new(Kind::User, 999_999);
+    let state = |hash: u64| Exported {
+        hash,
+        status: None,
+        values: "{}".into(),
+        updated_at: 1,
+        held: 3,
+        current: 3,
+    };
+    let mobile = smsync::fields::get(Kind::User, "mobile").unwrap();
+    let text = |v: &str| Value::Text(v.into());
+    for k in &users[..5] {
+        let k = *k;
+        s.write(&mut |w| w.put_exported(emp, k, &state(1))).unwrap();
+    }
+    let before_u3 = s.find(users[3]).unwrap();
+    let mut got = Vec::new();
+    s.write(&mut |w| {
+        got.clear();
+        w.read_ahead(
+            emp,
+            &[users[0], users[1], users[2], users[3], users[4], missing],
+        )?;
+        // Nothing written yet: the answer read ahead.
+        assert_eq!(w.find(users[3])?, before_u3);
+        assert_eq!(w.exported(emp, users[3])?.map(|x| x.hash), Some(1));
+        // Each write, then the answers for what it touched.
+        let mut ask = |w: &dyn Writer, k: Key| -> smsync::error::Result<()> {
+            got.push((k, w.find(k)?, w.exported(emp, k)?));
+            Ok(())
+        };
+        w.set(users[0], &[(mobile, text("+1 555 0000"))])?;
+        ask(w, users[0])?;
+        w.put_exported(emp, users[1], &state(2))?;
+        ask(w, users[1])?;
+        w.mark_dirty(emp, users[4])?;
+        ask(w, users[4])?;
+        ask(w, missing)?;
+        let undone = w.savepoint(&mut |w| {
+            w.set(users[2], &[(mobile, text("+1 555 9999"))])?;
+            Err(smsync::error::Error::invalid("stop"))
+        });
+        assert!(undone.is_err());
+        ask(w, users[2])?;
+        Ok(())
+    })
+    .unwrap();
+    for (k, record, exported) in &got {
+        assert_eq!(record, &s.find(*k).unwrap(), "{k}");
+        assert_eq!(exported, &s.exported(emp, *k).unwrap(), "{k}");
+    }
+    assert_eq!(
+        got[0].1.as_ref().unwrap().get("mobile"),
+        &text("+1 555 0000")
+    );
+    assert_eq!(got[1].2.as_ref().map(|x| x.hash), Some(2));
+    assert_eq!(got[2].2.as_ref().map(|x| x.current), Some(0));
+    assert!(got[3].1.is_none());
+    // A client renamed after its user was read ahead: the user shows the new name.
+    let name = smsync::fields::get(Kind::Client, "name").unwrap();
+    let mut seen = None;
+    s.write(&mut |w| {
+        w.read_ahead(emp, &[client_user.key])?;
+        w.set(client, &[(name, text("Renamed Client Ltd"))])?;
+        seen = w.find(client_user.key)?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, s.find(client_user.key).unwrap());
+    assert_ne!(seen.unwrap().get("category"), client_user.get("category"));
 }
 
 /// What only the SQLite engine has: its schema's own guards and its connection settings.

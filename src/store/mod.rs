@@ -101,6 +101,14 @@ pub trait Lookup {
     fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>>;
     /// When a file with this content hash was ingested for the profile, and its name.
     fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>>;
+    /// A hint: `find`, then `exported` for `employee`, are about to be asked of these
+    /// records one after the other (an ingest's next items). An engine whose every read is
+    /// a round trip reads them together; the answers are the same either way. The default
+    /// does nothing.
+    fn read_ahead(&self, employee: Key, keys: &[Key]) -> Result<()> {
+        let _ = (employee, keys);
+        Ok(())
+    }
 }
 
 /// Where the changes of a write come from, for the journal.

@@ -261,6 +261,35 @@ pub(super) fn find_with_state(
     }
 }
 
+/// [`find_with_state`] of many records of one kind at once (by their key numbers), in no
+/// particular order; a key without a record is not in the answer.
+pub(super) fn find_many_with_state(
+    conn: &Conn,
+    kind: Kind,
+    ids: &[i64],
+    employee: Key,
+) -> Result<Vec<(Record, Option<Exported>)>> {
+    let base = select_sql(kind);
+    let (cols, from) = base.rsplit_once(" FROM ").expect("select");
+    let sql = format!(
+        "{cols}, s.hash, s.status, s.vals, s.updated_at, s.held, s.current \
+         FROM {from} LEFT JOIN LATERAL (SELECT x.hash, x.status, x.vals, x.updated_at, \
+         x.held, x.current FROM export_state x WHERE x.employee_id = $2 \
+         AND x.item_kind = $3 AND x.item_id = t.{key} LIMIT 1) s ON TRUE \
+         WHERE t.{key} = ANY($1)",
+        key = key_column(kind)
+    );
+    let ids = ids.to_vec();
+    conn.query(&sql, &[&ids, &employee.id, &kind.name()])?
+        .iter()
+        .map(|row| {
+            let record = read_record(kind, row)?;
+            let state = exported_at(row, row.len() - 6)?;
+            Ok((record, state))
+        })
+        .collect()
+}
+
 pub(super) fn changes(
     conn: &Conn,
     kind: Kind,

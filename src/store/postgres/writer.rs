@@ -27,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::codec::{load_required, param, row_id, table};
 use super::conn::{Conn, Param, get};
-use super::queries::find_with_state;
+use super::queries::{find_many_with_state, find_with_state};
 use crate::error::{Error, Result};
 use crate::fields::{self, Access, FieldDef};
 use crate::model::{Key, Kind, Record, Value};
@@ -68,6 +68,7 @@ pub(super) fn write(
             memo: RefCell::new(Memo::default()),
             state_of: Cell::new(None),
             found_state: RefCell::new(None),
+            ahead: RefCell::new(Ahead::default()),
         };
         f(&mut w)?;
         w.flush();
@@ -100,6 +101,21 @@ pub(super) struct TxWriter<'c> {
     /// item), and keeps it in `found_state` for `exported` to answer once.
     state_of: Cell<Option<Key>>,
     found_state: RefCell<Option<(Key, Key, Option<Exported>)>>,
+    /// What [`Writer::read_ahead`] read (see [`Ahead`]).
+    ahead: RefCell<Ahead>,
+}
+
+/// Records read ahead, with one profile's export state of each: an ingest names the next
+/// items' records before it asks for them one by one, and `find` answers each from here
+/// once (one statement for a chunk of items instead of one per item). A write forgets what
+/// it may have changed: a record's own change forgets that record, an export-state write
+/// that item, and any other write (an add, a Main moved, a cascade, an SI's people, a
+/// savepoint undone, a profile's stamps) everything.
+#[derive(Default)]
+struct Ahead {
+    employee: Option<Key>,
+    /// `None`: no such record.
+    items: HashMap<Key, Option<(Record, Option<Exported>)>>,
 }
 
 /// Rows queued for one multi-row `INSERT` (`head VALUES (…), (…) tail`).
@@ -230,6 +246,16 @@ impl TxWriter<'_> {
         for q in merged {
             defer_rows(self.conn, q);
         }
+    }
+
+    /// Forgets what was read ahead of one item (its record or its export state changed).
+    fn forget_ahead_of(&self, key: Key) {
+        self.ahead.borrow_mut().items.remove(&key);
+    }
+
+    /// Forgets everything read ahead (a write that may change other records).
+    fn forget_ahead(&self) {
+        self.ahead.borrow_mut().items.clear();
     }
 
     /// Forgets the record `find` read last and the export state read with it: a write may
@@ -550,6 +576,7 @@ impl TxWriter<'_> {
 
     /// `Writer::set`'s work, between the memo's flush and its forgetting.
     fn change(&mut self, key: Key, values: &[Assignment]) -> Result<Outcome> {
+        self.forget_ahead_of(key);
         let cached = self.last_found.borrow_mut().take().filter(|r| r.key == key);
         let old = match cached {
             Some(r) => r,
@@ -571,7 +598,18 @@ impl TxWriter<'_> {
         if changed.is_empty() && !people_changed {
             return Ok(Outcome::Unchanged);
         }
-        if let Some(client) = domain::takes_main(&d, Some(&old)) {
+        let cascades = domain::cascades(&old, &d);
+        let main = domain::takes_main(&d, Some(&old));
+        // Other records change too, or show this one's values (a client's or location's
+        // name or address on its people and tasks).
+        if main.is_some()
+            || people_changed
+            || !cascades.is_empty()
+            || matches!(key.kind, Kind::Client | Kind::Location)
+        {
+            self.forget_ahead();
+        }
+        if let Some(client) = main {
             self.clear_other_main(client.id, id)?;
         }
         let mut sets: Vec<String> = changed
@@ -600,7 +638,7 @@ impl TxWriter<'_> {
             let f = &fields::of(key.kind)[*i];
             self.journal_change(key, f.name, &old.values[*i], &d.values[*i], None)?;
         }
-        for c in domain::cascades(&old, &d) {
+        for c in cascades {
             self.apply(&c)?;
         }
         Ok(Outcome::Changed)
@@ -860,6 +898,7 @@ impl Writer for TxWriter<'_> {
             }
             Err(e) => {
                 self.memo.borrow_mut().forget_all();
+                self.forget_ahead();
                 if self.conn.sent_since(sends) {
                     // The savepoint went out: what is still deferred came after it.
                     self.conn.drop_deferred(0);
@@ -876,6 +915,7 @@ impl Writer for TxWriter<'_> {
 
     fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()> {
         self.forget_found();
+        self.forget_ahead_of(item);
         self.defer(
             "UPDATE export_state SET current = 0 \
              WHERE employee_id = $1 AND item_kind = $2 AND item_id = $3",
@@ -912,6 +952,7 @@ impl Writer for TxWriter<'_> {
 
     fn add(&mut self, kind: Kind, values: &[Assignment]) -> Result<Key> {
         self.forget_found();
+        self.forget_ahead();
         let mut d = Draft::defaults(kind);
         d.apply(values, true)?;
         domain::validate(&*self, &mut d, None)?;
@@ -992,6 +1033,9 @@ impl Writer for TxWriter<'_> {
         // Rows per statement: one round trip per page of an export, not per item.
         const ROWS: usize = 256;
         self.forget_found();
+        for (item, _) in items {
+            self.forget_ahead_of(*item);
+        }
         for chunk in items.chunks(ROWS) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|r| {
@@ -1041,6 +1085,7 @@ impl Writer for TxWriter<'_> {
 
     fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()> {
         self.forget_found();
+        self.forget_ahead_of(item);
         self.defer(
             "DELETE FROM export_state WHERE employee_id = $1 AND item_kind = $2 AND item_id = $3",
             vec![
@@ -1059,6 +1104,7 @@ impl Writer for TxWriter<'_> {
         tasks: Option<i64>,
     ) -> Result<()> {
         self.forget_found();
+        self.forget_ahead();
         let n = self.db()?.execute(
             "UPDATE employees SET contacts_stamp = $1, tasks_stamp = $2, updated_at = $3 \
              WHERE id = $4",
@@ -1083,6 +1129,7 @@ impl Writer for TxWriter<'_> {
         previous: Option<&str>,
     ) -> Result<()> {
         self.forget_found();
+        self.forget_ahead();
         let n = self.db()?.execute(
             "UPDATE employees SET folder = $1 WHERE id = $2",
             &[&folder, &employee.id],
@@ -1120,6 +1167,7 @@ impl Writer for TxWriter<'_> {
         tasks: Option<i64>,
     ) -> Result<()> {
         self.forget_found();
+        self.forget_ahead();
         let stamp = |s: Option<i64>| s.map_or(Param::Null, Param::Int);
         self.defer(
             "INSERT INTO output_stamps (employee_id, output, contacts_stamp, tasks_stamp) \
@@ -1167,6 +1215,21 @@ impl Lookup for TxWriter<'_> {
     /// Also keeps the record for a `set` that follows at once, and reads the export state
     /// `exported` is likely to be asked for next.
     fn find(&self, key: Key) -> Result<Option<Record>> {
+        let ahead = {
+            let mut a = self.ahead.borrow_mut();
+            let employee = a.employee;
+            a.items.remove(&key).map(|hit| (employee, hit))
+        };
+        if let Some((employee, hit)) = ahead {
+            let r = hit.map(|(record, state)| {
+                if let Some(employee) = employee {
+                    *self.found_state.borrow_mut() = Some((employee, key, state));
+                }
+                record
+            });
+            *self.last_found.borrow_mut() = r.clone();
+            return Ok(r);
+        }
         let r = match self.state_of.get() {
             Some(employee) => {
                 let found = find_with_state(self.db()?, key, employee)?;
@@ -1192,6 +1255,30 @@ impl Lookup for TxWriter<'_> {
     }
     fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
         Lookup::ingested(self.db()?, profile, hash)
+    }
+    /// One statement per kind for the records and `employee`'s export state of them, kept
+    /// in [`Ahead`] for `find` and `exported`.
+    fn read_ahead(&self, employee: Key, keys: &[Key]) -> Result<()> {
+        let mut by_kind: Vec<(Kind, Vec<i64>)> = Vec::new();
+        for k in keys {
+            match by_kind.iter_mut().find(|(kind, _)| *kind == k.kind) {
+                Some((_, ids)) => ids.push(k.id),
+                None => by_kind.push((k.kind, vec![k.id])),
+            }
+        }
+        let mut items: HashMap<Key, Option<(Record, Option<Exported>)>> =
+            keys.iter().map(|k| (*k, None)).collect();
+        for (kind, ids) in by_kind {
+            for (record, state) in find_many_with_state(self.db()?, kind, &ids, employee)? {
+                items.insert(record.key, Some((record, state)));
+            }
+        }
+        self.state_of.set(Some(employee));
+        *self.ahead.borrow_mut() = Ahead {
+            employee: Some(employee),
+            items,
+        };
+        Ok(())
     }
 }
 
