@@ -608,6 +608,16 @@ fn read_ahead(path: &Path, bytes: &[u8], opts: &Options) -> Option<Parsed> {
 /// Hands every item of a file to `apply`, in order. A CSV is read on a second thread
 /// while the items already read are applied. `Err` outside: `apply`'s (the database's);
 /// inside: the reader's, which comes before any item.
+/// The keys of the records the rules will read for these items: those of the items that
+/// name one and are not skipped at once (see [`rules::admit`]).
+fn keys_to_read(items: &[Incoming]) -> impl Iterator<Item = Key> + '_ {
+    items
+        .iter()
+        .filter_map(|inc| inc.item.as_ref().ok())
+        .filter(|i| i.kind == Kind::Si || i.has_update())
+        .filter_map(|i| i.key)
+}
+
 /// Items handed to the applying side at a time (and read ahead together, see
 /// [`crate::store::Lookup::read_ahead`]).
 const CHUNK: usize = 256;
@@ -1142,13 +1152,7 @@ fn apply_file(
         &mut notes,
         &mut |chunk| {
             // The records the rules will read, asked for together.
-            let keys: Vec<Key> = chunk
-                .iter()
-                .filter_map(|inc| inc.item.as_ref().ok())
-                .filter(|i| i.kind == Kind::Si || i.has_update())
-                .filter_map(|i| i.key)
-                .filter(|k| !seen.contains(k))
-                .collect();
+            let keys: Vec<Key> = keys_to_read(chunk).filter(|k| !seen.contains(k)).collect();
             if !keys.is_empty() {
                 w.read_ahead(profile.employee, &keys)?;
             }
@@ -1495,6 +1499,26 @@ fn apply_batch(
     let mut dry = false;
     let result = store.write(&mut |w| {
         batch.clear();
+        // What the batch's files will ask of the database, asked for together: whether
+        // each was ingested before, and the records of files read ahead (a CSV's and a
+        // PST's are asked for a chunk at a time as they are read).
+        let hashes: Vec<&str> = inputs
+            .iter()
+            .filter(|i| i.bytes.is_some())
+            .map(|i| i.hash.as_str())
+            .collect();
+        if hashes.len() > 1 {
+            w.ingested_ahead(&profile.name, &hashes)?;
+        }
+        let keys: Vec<Key> = inputs
+            .iter()
+            .filter_map(|i| i.parsed.as_ref())
+            .filter_map(|(read, _)| read.as_ref().ok())
+            .flat_map(|items| keys_to_read(items))
+            .collect();
+        if keys.len() > 1 {
+            w.read_ahead(profile.employee, &keys)?;
+        }
         for input in inputs.iter_mut() {
             // Item problems are reported inside; an error here is the database's own
             // (locked, full disk): the batch stops, its transaction is undone, and its

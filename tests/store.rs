@@ -1156,6 +1156,21 @@ fn records_read_ahead_are_never_answered_stale(e: &Engine) {
     .unwrap();
     assert_eq!(seen, s.find(client_user.key).unwrap());
     assert_ne!(seen.unwrap().get("category"), client_user.get("category"));
+    // Files' content hashes read ahead: a hash recorded after that is seen.
+    s.write(&mut |w| w.record_ingested("P", "h1", "a.vcf", "applied"))
+        .unwrap();
+    s.write(&mut |w| {
+        w.ingested_ahead("P", &["h1", "h2", "h3"])?;
+        assert_eq!(w.ingested("P", "h1")?.map(|x| x.0), Some("a.vcf".into()));
+        assert_eq!(w.ingested("P", "h2")?, None);
+        w.record_ingested("P", "h3", "c.vcf", "applied")?;
+        assert_eq!(w.ingested("P", "h3")?.map(|x| x.0), Some("c.vcf".into()));
+        assert_eq!(w.ingested("Q", "h1")?, None, "another profile");
+        // Asked twice: the second answer is read again, and is the same.
+        assert_eq!(w.ingested("P", "h1")?.map(|x| x.0), Some("a.vcf".into()));
+        Ok(())
+    })
+    .unwrap();
 }
 
 /// What only the SQLite engine has: its schema's own guards and its connection settings.

@@ -109,6 +109,12 @@ pub trait Lookup {
         let _ = (employee, keys);
         Ok(())
     }
+    /// A hint like [`Lookup::read_ahead`]: `ingested` is about to be asked of these
+    /// content hashes for `profile`, one after the other (an ingest's next files).
+    fn ingested_ahead(&self, profile: &str, hashes: &[&str]) -> Result<()> {
+        let _ = (profile, hashes);
+        Ok(())
+    }
 }
 
 /// Where the changes of a write come from, for the journal.

@@ -123,6 +123,22 @@ impl Lookup for Conn {
     }
 }
 
+/// [`Lookup::ingested`] of many content hashes at once: the ones ingested, by hash.
+pub(super) fn ingested_many(
+    conn: &Conn,
+    profile: &str,
+    hashes: &[&str],
+) -> Result<Vec<(String, String, i64)>> {
+    let hashes: Vec<&str> = hashes.to_vec();
+    conn.query(
+        "SELECT hash, file, at FROM ingested WHERE profile = $1 AND hash = ANY($2)",
+        &[&profile, &hashes],
+    )?
+    .iter()
+    .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?)))
+    .collect()
+}
+
 /// Calls `f` for every row of `select` (which selects `t.id` first) matching `filter`, in
 /// key order, a page at a time.
 fn for_each_where(

@@ -27,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::codec::{load_required, param, row_id, table};
 use super::conn::{Conn, Param, get};
-use super::queries::{find_many_with_state, find_with_state};
+use super::queries::{find_many_with_state, find_with_state, ingested_many};
 use crate::error::{Error, Result};
 use crate::fields::{self, Access, FieldDef};
 use crate::model::{Key, Kind, Record, Value};
@@ -110,12 +110,18 @@ pub(super) struct TxWriter<'c> {
 /// once (one statement for a chunk of items instead of one per item). A write forgets what
 /// it may have changed: a record's own change forgets that record, an export-state write
 /// that item, and any other write (an add, a Main moved, a cascade, an SI's people, a
-/// savepoint undone, a profile's stamps) everything.
+/// savepoint undone, a profile's stamps) everything. Files' content hashes are read
+/// ahead the same way for `ingested`; recording one forgets it.
 #[derive(Default)]
 struct Ahead {
     employee: Option<Key>,
     /// `None`: no such record.
     items: HashMap<Key, Option<(Record, Option<Exported>)>>,
+    /// The profile whose files' hashes `hashes` answers for.
+    profile: Option<String>,
+    /// When and as what each content hash was ingested (`None`: never), until it is
+    /// asked for or recorded.
+    hashes: HashMap<String, Option<(String, i64)>>,
 }
 
 /// Rows queued for one multi-row `INSERT` (`head VALUES (…), (…) tail`).
@@ -899,6 +905,7 @@ impl Writer for TxWriter<'_> {
             Err(e) => {
                 self.memo.borrow_mut().forget_all();
                 self.forget_ahead();
+                self.ahead.borrow_mut().hashes.clear();
                 if self.conn.sent_since(sends) {
                     // The savepoint went out: what is still deferred came after it.
                     self.conn.drop_deferred(0);
@@ -935,6 +942,7 @@ impl Writer for TxWriter<'_> {
         file: &str,
         outcome: &str,
     ) -> Result<()> {
+        self.ahead.borrow_mut().hashes.remove(hash);
         self.defer(
             "INSERT INTO ingested (profile, hash, file, at, outcome) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (profile, hash) DO UPDATE SET file = excluded.file, at = excluded.at, \
@@ -1254,13 +1262,51 @@ impl Lookup for TxWriter<'_> {
         Lookup::exported(self.db()?, employee, item)
     }
     fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
-        Lookup::ingested(self.db()?, profile, hash)
+        let ahead = {
+            let mut a = self.ahead.borrow_mut();
+            if a.profile.as_deref() == Some(profile) {
+                a.hashes.remove(hash)
+            } else {
+                None
+            }
+        };
+        match ahead {
+            Some(answer) => Ok(answer),
+            None => Lookup::ingested(self.db()?, profile, hash),
+        }
+    }
+    fn ingested_ahead(&self, profile: &str, hashes: &[&str]) -> Result<()> {
+        let found = ingested_many(self.db()?, profile, hashes)?;
+        let mut a = self.ahead.borrow_mut();
+        if a.profile.as_deref() != Some(profile) {
+            a.profile = Some(profile.to_string());
+            a.hashes.clear();
+        }
+        for h in hashes {
+            a.hashes.insert(h.to_string(), None);
+        }
+        for (hash, file, at) in found {
+            a.hashes.insert(hash, Some((file, at)));
+        }
+        Ok(())
     }
     /// One statement per kind for the records and `employee`'s export state of them, kept
     /// in [`Ahead`] for `find` and `exported`.
     fn read_ahead(&self, employee: Key, keys: &[Key]) -> Result<()> {
+        let mut a = self.ahead.borrow_mut();
+        if a.employee != Some(employee) {
+            a.employee = Some(employee);
+            a.items.clear();
+        }
+        // What is held is still true (a write forgets what it changes).
+        let keys: Vec<Key> = keys
+            .iter()
+            .filter(|k| !a.items.contains_key(k))
+            .copied()
+            .collect();
+        drop(a);
         let mut by_kind: Vec<(Kind, Vec<i64>)> = Vec::new();
-        for k in keys {
+        for k in &keys {
             match by_kind.iter_mut().find(|(kind, _)| *kind == k.kind) {
                 Some((_, ids)) => ids.push(k.id),
                 None => by_kind.push((k.kind, vec![k.id])),
@@ -1274,10 +1320,7 @@ impl Lookup for TxWriter<'_> {
             }
         }
         self.state_of.set(Some(employee));
-        *self.ahead.borrow_mut() = Ahead {
-            employee: Some(employee),
-            items,
-        };
+        self.ahead.borrow_mut().items.extend(items);
         Ok(())
     }
 }
