@@ -725,6 +725,9 @@ struct FileCtx<'a> {
     csv: bool,
     item_time: i64,
     today: NaiveDate,
+    /// Inside a chunk applied in one savepoint (see [`Writer::prefers_chunks`]): a change
+    /// the store refuses fails the chunk, which is then applied item by item.
+    trusting: std::cell::Cell<bool>,
 }
 
 /// Applies one item inside the file's transaction; returns its report. The rules decide
@@ -812,7 +815,13 @@ fn apply_item(
             let k = key.expect("updates have keys");
             // All or nothing: a rule the store enforces (e.g. people of another client)
             // refuses this item only.
-            let outcome = match w.try_set(k, &assignments) {
+            let tried = if ctx.trusting.get() {
+                // The chunk's savepoint undoes it all, and the chunk is applied again.
+                Ok(w.set(k, &assignments)?)
+            } else {
+                w.try_set(k, &assignments)
+            };
+            let outcome = match tried {
                 Ok(o) => o,
                 Err(e) => {
                     report.fields = changes;
@@ -867,6 +876,52 @@ fn apply_item(
         }
     }
     Ok(report)
+}
+
+/// Applies a chunk of items in one savepoint, trusting each change (see
+/// [`Writer::prefers_chunks`]): their reports, or `None` when the engine does not prefer
+/// that, or when anything failed (all of it undone; the caller applies the chunk item by
+/// item). A chunk with an item found by its UID is not tried: the keys it would remember
+/// as seen could not be told apart for the second try.
+fn apply_chunk_trusting(
+    w: &mut dyn Writer,
+    ctx: &FileCtx,
+    chunk: &[Incoming],
+    seen: &mut SeenKeys,
+) -> Option<Vec<ItemReport>> {
+    let by_uid = |inc: &Incoming| {
+        inc.item
+            .as_ref()
+            .is_ok_and(|i| i.key.is_none() && i.uid.is_some())
+    };
+    if !w.prefers_chunks() || chunk.len() < 2 || chunk.iter().any(by_uid) {
+        return None;
+    }
+    // The keys this chunk will add to `seen`, to forget again if it fails.
+    let new_keys: Vec<Key> = chunk
+        .iter()
+        .filter_map(|inc| inc.item.as_ref().ok()?.key)
+        .filter(|k| !seen.contains(k))
+        .collect();
+    let mut items = Vec::with_capacity(chunk.len());
+    ctx.trusting.set(true);
+    let applied = w.savepoint(&mut |w| {
+        items.clear();
+        for inc in chunk {
+            items.push(apply_item(w, ctx, inc, seen)?);
+        }
+        Ok(())
+    });
+    ctx.trusting.set(false);
+    match applied {
+        Ok(()) => Some(items),
+        Err(_) => {
+            for k in &new_keys {
+                seen.remove(k);
+            }
+            None
+        }
+    }
 }
 
 /// Journals a file rejected as a whole (unreadable, too large, no items): one row without
@@ -1136,6 +1191,7 @@ fn apply_file(
         csv: report.format == Format::Csv,
         item_time: input.seen.and_then(|(_, t)| t).map(micros).unwrap_or(0),
         today: Local::now().date_naive(),
+        trusting: std::cell::Cell::new(false),
     };
     let mut seen = SeenKeys::new();
     let mut skipped = 0;
@@ -1156,9 +1212,15 @@ fn apply_file(
             if !keys.is_empty() {
                 w.read_ahead(profile.employee, &keys)?;
             }
-            for inc in chunk {
+            let items = match apply_chunk_trusting(w, &ctx, chunk, &mut seen) {
+                Some(items) => items,
+                None => chunk
+                    .iter()
+                    .map(|inc| apply_item(w, &ctx, inc, &mut seen))
+                    .collect::<Result<Vec<_>>>()?,
+            };
+            for item in items {
                 count += 1;
-                let item = apply_item(w, &ctx, inc, &mut seen)?;
                 opts.progress.emit(crate::progress::Event::Item);
                 if item.outcome == ItemOutcome::Skipped {
                     *reasons
@@ -1488,6 +1550,31 @@ fn run_batches(
 
 /// Applies one batch of loaded files in one transaction (undone in a dry run); returns
 /// their reports.
+/// Asks the database, all at once, what a batch's files will ask of it one by one (see
+/// [`crate::store::Lookup::read_ahead`]): whether each was ingested before, and the records
+/// of the files read ahead (a CSV's and a PST's are asked for a chunk at a time as they are
+/// read).
+fn read_batch_ahead(w: &dyn Writer, profile: &Profile, inputs: &[Input]) -> Result<()> {
+    let hashes: Vec<&str> = inputs
+        .iter()
+        .filter(|i| i.bytes.is_some())
+        .map(|i| i.hash.as_str())
+        .collect();
+    if hashes.len() > 1 {
+        w.ingested_ahead(&profile.name, &hashes)?;
+    }
+    let keys: Vec<Key> = inputs
+        .iter()
+        .filter_map(|i| i.parsed.as_ref())
+        .filter_map(|(read, _)| read.as_ref().ok())
+        .flat_map(|items| keys_to_read(items))
+        .collect();
+    if keys.len() > 1 {
+        w.read_ahead(profile.employee, &keys)?;
+    }
+    Ok(())
+}
+
 fn apply_batch(
     store: &mut dyn Store,
     profile: &Profile,
@@ -1499,26 +1586,7 @@ fn apply_batch(
     let mut dry = false;
     let result = store.write(&mut |w| {
         batch.clear();
-        // What the batch's files will ask of the database, asked for together: whether
-        // each was ingested before, and the records of files read ahead (a CSV's and a
-        // PST's are asked for a chunk at a time as they are read).
-        let hashes: Vec<&str> = inputs
-            .iter()
-            .filter(|i| i.bytes.is_some())
-            .map(|i| i.hash.as_str())
-            .collect();
-        if hashes.len() > 1 {
-            w.ingested_ahead(&profile.name, &hashes)?;
-        }
-        let keys: Vec<Key> = inputs
-            .iter()
-            .filter_map(|i| i.parsed.as_ref())
-            .filter_map(|(read, _)| read.as_ref().ok())
-            .flat_map(|items| keys_to_read(items))
-            .collect();
-        if keys.len() > 1 {
-            w.read_ahead(profile.employee, &keys)?;
-        }
+        read_batch_ahead(w, profile, inputs)?;
         for input in inputs.iter_mut() {
             // Item problems are reported inside; an error here is the database's own
             // (locked, full disk): the batch stops, its transaction is undone, and its
@@ -1572,6 +1640,7 @@ fn run_guarded(
             reports.clear();
             inputs.clear();
             for batch in loaded_rx.iter() {
+                read_batch_ahead(w, profile, &batch)?;
                 for mut input in batch {
                     // Item problems are reported inside; an error here is the database's
                     // own: the run stops, undone, and no file moves.

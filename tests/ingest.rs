@@ -1090,3 +1090,90 @@ fn ingest_and_export_report_progress_as_plain_events(site: Site) {
     let count = |want: Event| got.iter().filter(|e| **e == want).count();
     assert_eq!((count(Event::Item), count(Event::File)), (3, 2), "{got:?}");
 }
+
+both!(an_edit_the_store_refuses_is_refused_alone_among_many);
+/// An edit that the database itself refuses (here a rule the test adds to the database:
+/// no mobile number '+1 000 0000'; in life, a constraint the rules do not know of) is
+/// refused alone, and every other edit of the file applies. (On PostgreSQL the file's
+/// items are first applied together in one savepoint, which fails here, and then again
+/// one by one: nothing of the first try may remain.)
+fn an_edit_the_store_refuses_is_refused_alone_among_many(site: Site) {
+    let s = &mut *site.sample();
+    let refused_value = "+1 000 0000";
+    let db = site.db_arg().into_string().unwrap();
+    if site.is_postgres() {
+        common::pg::psql(
+            &db,
+            &format!(
+                "ALTER TABLE users ADD CONSTRAINT test_refuses CHECK \
+                 (mobile IS DISTINCT FROM '{refused_value}')"
+            ),
+        );
+    } else {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(&format!(
+                "CREATE TRIGGER test_refuses BEFORE UPDATE OF mobile ON users \
+                 WHEN NEW.mobile = '{refused_value}' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+            ))
+            .unwrap();
+    }
+    let drop = site.path().join("drop");
+    export(s, &drop);
+    let l = Layout::new(&drop, DANA);
+    let users = ["SM-U2", "SM-U3", "SM-U4"];
+    let bad = "SM-U3";
+    let before = s.get(bad.parse().unwrap()).unwrap();
+    let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+        let key = row[col(h, "User 1")].clone();
+        if let Some(n) = users.iter().position(|u| *u == key) {
+            row[col(h, "Mobile Phone")] = if key == bad {
+                refused_value.to_string()
+            } else {
+                format!("+1 312 555 010{n}")
+            };
+            row[col(h, "Categories")].push_str(";!Update");
+        }
+        true
+    });
+    drop_file(&drop, "contacts.csv", &bytes);
+    let r = run(s, &drop);
+    assert_eq!(r.tally.applied, 2, "{r:#?}");
+    assert_eq!(r.tally.refused, 1, "{r:#?}");
+    assert_eq!(r.files[0].outcome, FileOutcome::Partial);
+    let refused = r.files[0]
+        .items
+        .iter()
+        .find(|i| i.outcome == ItemOutcome::Refused)
+        .unwrap();
+    assert_eq!(refused.key.as_deref(), Some(bad), "{refused:?}");
+    for (n, u) in users.iter().enumerate().filter(|(_, u)| **u != bad) {
+        let rec = s.get(u.parse().unwrap()).unwrap();
+        assert_eq!(rec.text("mobile"), format!("+1 312 555 010{n}"), "{u}");
+    }
+    assert_eq!(
+        s.get(bad.parse().unwrap()).unwrap(),
+        before,
+        "the refused edit left nothing"
+    );
+    // One journal row per applied field, and the refusal.
+    let mut rows = Vec::new();
+    s.journal_entries(Some(DANA), 100, &mut |e| {
+        rows.push(e);
+        Ok(())
+    })
+    .unwrap();
+    let mobiles: Vec<&str> = rows
+        .iter()
+        .filter(|e| e.field.as_deref() == Some("mobile"))
+        .filter_map(|e| e.item.as_deref())
+        .collect();
+    assert_eq!(mobiles.len(), 2, "{rows:#?}");
+    assert!(!mobiles.contains(&bad), "{rows:#?}");
+    assert!(
+        rows.iter()
+            .any(|e| e.item.as_deref() == Some(bad) && e.outcome.contains("refused")),
+        "{rows:#?}"
+    );
+}

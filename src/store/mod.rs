@@ -186,6 +186,13 @@ pub trait Writer: Lookup {
     fn journal(&mut self, entry: &JournalEntry) -> Result<()>;
     /// Runs `f` in a savepoint: its changes stay only if it returns `Ok`.
     fn savepoint(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()>;
+    /// Whether this engine waits a round trip for each savepoint's answer: then an ingest
+    /// applies a chunk of items in one savepoint with plain `set`s, trusting them, and
+    /// applies the chunk again item by item with [`Writer::try_set`] only when that fails
+    /// (the same reports either way). The default: no.
+    fn prefers_chunks(&self) -> bool {
+        false
+    }
     /// [`Writer::set`], all or nothing: when it fails, none of its changes stay and the
     /// transaction goes on (ingest refuses that one item). The default runs `set` in a
     /// savepoint; an engine may do without one when it can tell that nothing was written.

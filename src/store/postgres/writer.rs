@@ -920,6 +920,10 @@ impl Writer for TxWriter<'_> {
         }
     }
 
+    fn prefers_chunks(&self) -> bool {
+        true
+    }
+
     fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()> {
         self.forget_found();
         self.forget_ahead_of(item);
