@@ -1143,6 +1143,7 @@ fn apply_file(
     input: &mut Input,
     opts: &Options,
     run: Option<&str>,
+    trusting: bool,
 ) -> Result<FileReport> {
     let mut report = FileReport {
         file: input.path.clone(),
@@ -1191,7 +1192,7 @@ fn apply_file(
         csv: report.format == Format::Csv,
         item_time: input.seen.and_then(|(_, t)| t).map(micros).unwrap_or(0),
         today: Local::now().date_naive(),
-        trusting: std::cell::Cell::new(false),
+        trusting: std::cell::Cell::new(trusting),
     };
     let mut seen = SeenKeys::new();
     let mut skipped = 0;
@@ -1212,12 +1213,21 @@ fn apply_file(
             if !keys.is_empty() {
                 w.read_ahead(profile.employee, &keys)?;
             }
-            let items = match apply_chunk_trusting(w, &ctx, chunk, &mut seen) {
-                Some(items) => items,
-                None => chunk
+            let one_by_one = |w: &mut dyn Writer, seen: &mut SeenKeys| {
+                chunk
                     .iter()
-                    .map(|inc| apply_item(w, &ctx, inc, &mut seen))
-                    .collect::<Result<Vec<_>>>()?,
+                    .map(|inc| apply_item(w, &ctx, inc, seen))
+                    .collect::<Result<Vec<_>>>()
+            };
+            let items = if ctx.trusting.get() {
+                // The file's group is tried in one savepoint (see `apply_files`): an error
+                // fails the group, which is then applied file by file.
+                one_by_one(w, &mut seen)?
+            } else {
+                match apply_chunk_trusting(w, &ctx, chunk, &mut seen) {
+                    Some(items) => items,
+                    None => one_by_one(w, &mut seen)?,
+                }
             };
             for item in items {
                 count += 1;
@@ -1575,6 +1585,40 @@ fn read_batch_ahead(w: &dyn Writer, profile: &Profile, inputs: &[Input]) -> Resu
     Ok(())
 }
 
+/// Applies files one after the other ([`apply_file`]). Where the engine prefers it
+/// ([`Writer::prefers_chunks`]), [`CHUNK`] files at a time in one savepoint, trusting
+/// their changes; a group in which anything fails is undone and applied again file by
+/// file (the same reports either way).
+fn apply_files(
+    w: &mut dyn Writer,
+    profile: &Profile,
+    inputs: &mut [Input],
+    opts: &Options,
+    run: Option<&str>,
+) -> Result<Vec<FileReport>> {
+    let mut out = Vec::with_capacity(inputs.len());
+    for group in inputs.chunks_mut(if w.prefers_chunks() { CHUNK } else { 1 }) {
+        if group.len() > 1 {
+            let mut reports = Vec::with_capacity(group.len());
+            let tried = w.savepoint(&mut |w| {
+                reports.clear();
+                for input in group.iter_mut() {
+                    reports.push(apply_file(w, profile, input, opts, run, true)?);
+                }
+                Ok(())
+            });
+            if tried.is_ok() {
+                out.extend(reports);
+                continue;
+            }
+        }
+        for input in group.iter_mut() {
+            out.push(apply_file(w, profile, input, opts, run, false)?);
+        }
+    }
+    Ok(out)
+}
+
 fn apply_batch(
     store: &mut dyn Store,
     profile: &Profile,
@@ -1587,14 +1631,12 @@ fn apply_batch(
     let result = store.write(&mut |w| {
         batch.clear();
         read_batch_ahead(w, profile, inputs)?;
-        for input in inputs.iter_mut() {
-            // Item problems are reported inside; an error here is the database's own
-            // (locked, full disk): the batch stops, its transaction is undone, and its
-            // files stay in the inbox. (No savepoint per file: it would add nothing to
-            // that, and under it every item's savepoint release walked the file's whole
-            // undo journal, which made a 10,000-row CSV quadratic.)
-            batch.push(apply_file(w, profile, input, opts, run)?);
-        }
+        // Item problems are reported inside; an error here is the database's own (locked,
+        // full disk): the batch stops, its transaction is undone, and its files stay in
+        // the inbox. (No savepoint per file: it would add nothing to that, and under it
+        // every item's savepoint release walked the file's whole undo journal, which made
+        // a 10,000-row CSV quadratic.)
+        batch = apply_files(w, profile, inputs, opts, run)?;
         if opts.dry_run {
             // The store undoes a transaction whose closure fails; `dry` tells this error
             // from the database's own.
@@ -1640,11 +1682,12 @@ fn run_guarded(
             reports.clear();
             inputs.clear();
             for batch in loaded_rx.iter() {
+                let mut batch = batch;
                 read_batch_ahead(w, profile, &batch)?;
+                // Item problems are reported inside; an error here is the database's own:
+                // the run stops, undone, and no file moves.
+                reports.extend(apply_files(w, profile, &mut batch, opts, run)?);
                 for mut input in batch {
-                    // Item problems are reported inside; an error here is the database's
-                    // own: the run stops, undone, and no file moves.
-                    reports.push(apply_file(w, profile, &mut input, opts, run)?);
                     // Filing needs the path and what was seen; the content can go.
                     input.bytes = None;
                     input.parsed = None;

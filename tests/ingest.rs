@@ -1176,4 +1176,50 @@ fn an_edit_the_store_refuses_is_refused_alone_among_many(site: Site) {
             .any(|e| e.item.as_deref() == Some(bad) && e.outcome.contains("refused")),
         "{rows:#?}"
     );
+
+    // The same with one .vcf file per contact (on PostgreSQL a batch's files are first
+    // applied together in one savepoint).
+    let users = ["SM-U5", "SM-U6", "SM-U7"];
+    let bad = "SM-U6";
+    let before = s.get(bad.parse().unwrap()).unwrap();
+    for (n, u) in users.iter().enumerate() {
+        let phone = if *u == bad {
+            refused_value.to_string()
+        } else {
+            format!("+1 312 555 020{n}")
+        };
+        let bytes = edit_vcf(&drop, u, |t| {
+            let mut out = Vec::new();
+            for line in t.split("\r\n") {
+                if line.starts_with("TEL;TYPE=CELL") {
+                    continue;
+                }
+                if line.starts_with("CATEGORIES") {
+                    out.push(format!("TEL;TYPE=CELL,VOICE:{phone}"));
+                    out.push(format!("{line},!Update"));
+                } else {
+                    out.push(line.to_string());
+                }
+            }
+            out.join("\r\n")
+        });
+        drop_file(&drop, &format!("{u}.vcf"), &bytes);
+    }
+    let r = run(s, &drop);
+    assert_eq!(r.tally.applied, 2, "{r:#?}");
+    assert_eq!(r.tally.refused, 1, "{r:#?}");
+    for (n, u) in users.iter().enumerate().filter(|(_, u)| **u != bad) {
+        let rec = s.get(u.parse().unwrap()).unwrap();
+        assert_eq!(rec.text("mobile"), format!("+1 312 555 020{n}"), "{u}");
+    }
+    assert_eq!(s.get(bad.parse().unwrap()).unwrap(), before);
+    let outcomes: Vec<FileOutcome> = r.files.iter().map(|f| f.outcome).collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == FileOutcome::Processed)
+            .count(),
+        2,
+        "{outcomes:?}"
+    );
 }
