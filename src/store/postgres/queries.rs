@@ -332,14 +332,19 @@ pub(super) fn changes(
     let sql = format!(
         "{cols}, ({pred}), s.hash, s.status, s.vals, s.updated_at, s.held, s.current \
          FROM {from} LEFT JOIN LATERAL (SELECT x.hash, x.status, x.vals, x.updated_at, \
-         x.held, x.current FROM export_state x WHERE x.employee_id = $5 \
-         AND x.item_kind = $6 AND x.item_id = t.{key} LIMIT 1) s ON TRUE \
-         WHERE (t.updated_at, t.id) > ($1, $2) AND t.updated_at > $3 AND t.updated_at <= $4 \
-         ORDER BY t.updated_at, t.id LIMIT $7",
+         x.held, x.current FROM export_state x WHERE x.employee_id = $4 \
+         AND x.item_kind = $5 AND x.item_id = t.{key} LIMIT 1) s ON TRUE \
+         WHERE (t.updated_at, t.id) > ($1, $2) AND t.updated_at <= $3 \
+         ORDER BY t.updated_at, t.id LIMIT $6",
         pred = synced_predicate(kind),
         key = key_column(kind)
     );
+    // One lower bound, the later of the cursor and the start of the range (`updated_at >
+    // since` is `(updated_at, id) > (since, MAX)`): given both, the index scan started at
+    // the row value's and read every earlier entry (17 ms a page at 1,000,000 users for
+    // an export with nothing to write; EXPLAIN ANALYZE).
     let since = since.unwrap_or(i64::MIN);
+    let start = (after.updated_at, after.row).max((since, i64::MAX));
     let limit = limit.min(i64::MAX as usize) as i64;
     // The page is read in the index's order whatever the statistics say: while they are
     // stale (right after a seed, a `db copy` or a mass ingest, until autovacuum analyses
@@ -351,9 +356,8 @@ pub(super) fn changes(
     let rows = conn.query(
         &sql,
         &[
-            &after.updated_at,
-            &after.row,
-            &since,
+            &start.0,
+            &start.1,
             &upto,
             &employee.id,
             &kind.name(),
