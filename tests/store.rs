@@ -51,6 +51,18 @@ contract!(
     records_read_ahead_are_never_answered_stale,
 );
 
+/// An export state of hash `hash`, held by outputs `held`, current in `current`.
+fn state(hash: u64, held: u32, current: u32) -> smsync::store::Exported {
+    smsync::store::Exported {
+        hash,
+        status: None,
+        values: format!("{{\"n\":{hash}}}"),
+        updated_at: 1,
+        held,
+        current,
+    }
+}
+
 fn mains(store: &dyn Store, client: Key) -> Vec<Key> {
     all(store, Kind::Location)
         .into_iter()
@@ -959,20 +971,13 @@ fn a_transaction_referring_to_many_earlier_records_checks_them_as_one_at_a_time(
 /// item; PostgreSQL reads the state with the record. Whatever is written in between, and
 /// whichever profile is asked, the answer is the state as it is now.
 fn an_export_state_read_with_its_record_is_never_answered_stale(e: &Engine) {
-    use smsync::store::{Exported, Writer};
+    use smsync::store::Writer;
     let (_d, mut store) = e.sample_store();
     let s = store.as_mut();
     let employees: Vec<Key> = all(s, Kind::Employee).iter().map(|r| r.key).collect();
     let (emp, other) = (employees[0], employees[1]);
     let u = Key::new(Kind::User, 2);
-    let state = |hash: u64| Exported {
-        hash,
-        status: None,
-        values: "{}".into(),
-        updated_at: 1,
-        held: 3,
-        current: 3,
-    };
+    let state = |hash: u64| state(hash, 3, 3);
     let hash = |w: &dyn Writer| w.exported(emp, u).unwrap().map(|x| (x.hash, x.current));
     s.write(&mut |w| {
         w.put_exported(emp, u, &state(1))?;
@@ -1011,21 +1016,12 @@ fn an_export_state_read_with_its_record_is_never_answered_stale(e: &Engine) {
 /// same items, in key order, each with what `find`, `in_synced_set` and `exported` give,
 /// and `None` for an item whose record is gone.
 fn dirty_changes_give_each_stale_item_as_its_parts_do(e: &Engine) {
-    use smsync::store::Exported;
     let (_d, mut store) = e.sample_store();
     let s = store.as_mut();
     let employees: Vec<Key> = all(s, Kind::Employee).iter().map(|r| r.key).collect();
     let (emp, other) = (employees[0], employees[1]);
     let users: Vec<Key> = all(s, Kind::User).iter().map(|r| r.key).collect();
     assert!(users.len() >= 5, "the sample has users");
-    let state = |hash: u64, held: u32, current: u32| Exported {
-        hash,
-        status: None,
-        values: format!("{{\"n\":{hash}}}"),
-        updated_at: 7,
-        held,
-        current,
-    };
     let gone = Key::new(Kind::User, 999_999);
     // Output bit 2 is asked for: stale there are users[4], users[1] (held 3, current 1)
     // and the gone one; users[0] is current, users[2] stale in bit 1 only, users[3] stale
@@ -1074,7 +1070,7 @@ fn dirty_changes_give_each_stale_item_as_its_parts_do(e: &Engine) {
 /// reads them together). Whatever the transaction writes after that, each answer is the
 /// record and export state as they are then: the same as a read after the commit.
 fn records_read_ahead_are_never_answered_stale(e: &Engine) {
-    use smsync::store::{Exported, Writer};
+    use smsync::store::Writer;
     let (_d, mut store) = e.sample_store();
     let s = store.as_mut();
     let emp = all(s, Kind::Employee)[0].key;
@@ -1087,14 +1083,7 @@ fn records_read_ahead_are_never_answered_stale(e: &Engine) {
         unreachable!()
     };
     let missing = Key::new(Kind::User, 999_999);
-    let state = |hash: u64| Exported {
-        hash,
-        status: None,
-        values: "{}".into(),
-        updated_at: 1,
-        held: 3,
-        current: 3,
-    };
+    let state = |hash: u64| state(hash, 3, 3);
     let mobile = smsync::fields::get(Kind::User, "mobile").unwrap();
     let text = |v: &str| Value::Text(v.into());
     for k in &users[..5] {
