@@ -1,9 +1,13 @@
 //! The node database layer (MS-PST §2.2) of a Unicode PST, written in one pass.
 //!
 //! Blocks go out as they are made, in file order, and only the B-tree entries (a few dozen
-//! bytes per block and node) and the allocation bits are kept; [`Ndb::finish`] then writes
-//! the BBT and NBT pages (built bottom-up), the AMap, PMap, FMap and FPMap pages in the slots
-//! the file's size gives them (§2.2.2.7), the density list and the header with its CRCs.
+//! bytes per block and node) and the allocation bits are kept. The AMap, PMap and FPMap pages
+//! of an AMap's range (§2.2.2.7) are written as soon as allocation leaves the range, a few
+//! hundred KB behind the data, while those bytes are still on their way to the disk (written
+//! at the end, they were a thousand scattered page writes for the final sync to wait on).
+//! [`Ndb::finish`] then writes the BBT and NBT pages (built bottom-up), the map pages of the
+//! last ranges, the FMap pages (which depend on the ranges after theirs), the density list
+//! and the header with its CRCs.
 //! The file ends at the end of the last AMap's range, as Outlook's files do.
 //!
 //! Layout: the header at 0, the density list at 0x4200, the first AMap at 0x4400 and one
@@ -113,6 +117,8 @@ pub struct Ndb<W: Write + Seek> {
     amaps: Vec<[u8; 496]>,
     /// The highest NID index used per NID type.
     nid_max: [u32; 32],
+    /// The ranges whose AMap, PMap and FPMap pages are written (all before this one).
+    maps_out: u64,
 }
 
 fn io_err(msg: impl Into<String>) -> io::Error {
@@ -133,6 +139,7 @@ impl<W: Write + Seek> Ndb<W> {
             nodes: Vec::new(),
             amaps: Vec::new(),
             nid_max: [0; 32],
+            maps_out: 0,
         };
         ndb.enter_range();
         ndb
@@ -170,11 +177,12 @@ impl<W: Write + Seek> Ndb<W> {
     }
 
     /// Allocates `len` bytes (a multiple of 64) aligned to `align`, skipping the map slots.
-    fn alloc(&mut self, len: u64, align: u64) -> u64 {
+    fn alloc(&mut self, len: u64, align: u64) -> io::Result<u64> {
         loop {
             if (self.pos - AMAP_FIRST).is_multiple_of(AMAP_RANGE) {
                 // The last allocation ended where a range starts: its map pages come first.
                 self.enter_range();
+                self.maps_behind()?;
             }
             let ib = self.pos.div_ceil(align) * align;
             let i = (self.pos - AMAP_FIRST) / AMAP_RANGE;
@@ -182,10 +190,44 @@ impl<W: Write + Seek> Ndb<W> {
             if ib + len <= next {
                 self.pos = ib + len;
                 self.mark(ib, len);
-                return ib;
+                return Ok(ib);
             }
             self.pos = next;
         }
+    }
+
+    /// Writes the AMap, PMap and FPMap pages of the ranges that allocation has left (their
+    /// bits are final: allocation only moves forward) and whose slots the data has passed.
+    fn maps_behind(&mut self) -> io::Result<()> {
+        let current = (self.pos - AMAP_FIRST) / AMAP_RANGE;
+        let before = self.maps_out;
+        while self.maps_out < current
+            && amap_offset(self.maps_out) + reserved_pages(self.maps_out) * PAGE <= self.written
+        {
+            self.range_maps(self.maps_out)?;
+            self.maps_out += 1;
+        }
+        if self.maps_out != before {
+            self.out.seek(SeekFrom::Start(self.written))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the AMap, PMap and FPMap pages of range `i` (its FMap, if any, waits for
+    /// [`Ndb::finish`]).
+    fn range_maps(&mut self, i: u64) -> io::Result<()> {
+        let ib = amap_offset(i);
+        let bits = self.amaps[i as usize];
+        self.map_page(ib, PTYPE_AMAP, &bits)?;
+        let (pmap, fmap, fpmap) = map_pages(i);
+        if pmap {
+            self.map_page(ib + PAGE, PTYPE_PMAP, &[0xFF; 496])?;
+        }
+        if fpmap {
+            let at = ib + PAGE * (1 + pmap as u64 + fmap as u64);
+            self.map_page(at, PTYPE_FPMAP, &[0xFF; 496])?;
+        }
+        Ok(())
     }
 
     /// Writes `bytes` at `ib`, which is at or after everything written so far: the gap is
@@ -218,7 +260,7 @@ impl<W: Write + Seek> Ndb<W> {
         let bid = self.next_bid << 2 | if internal { 2 } else { 0 };
         self.next_bid += 1;
         let size = (data.len() + BLOCK_TRAILER).div_ceil(64) * 64;
-        let ib = self.alloc(size as u64, 64);
+        let ib = self.alloc(size as u64, 64)?;
         // The data, its padding and the trailer go straight to the (buffered) output.
         self.put(ib, data)?;
         self.zeros(size - BLOCK_TRAILER - data.len())?;
@@ -390,7 +432,7 @@ impl<W: Write + Seek> Ndb<W> {
         let mut first = 0;
         while first < n {
             let count = per_page.min(n - first);
-            let ib = self.alloc(PAGE, PAGE);
+            let ib = self.alloc(PAGE, PAGE)?;
             let bid = self.next_page;
             self.next_page += 1;
             let mut p = [0u8; PAGE as usize];
@@ -504,28 +546,22 @@ impl<W: Write + Seek> Ndb<W> {
             })
             .collect();
         for i in 0..n_amaps {
-            let bits = self.amaps[i as usize];
-            let used: u64 = bits.iter().map(|b| b.count_ones() as u64).sum();
+            let used: u64 = self.amaps[i as usize]
+                .iter()
+                .map(|b| b.count_ones() as u64)
+                .sum();
             free_total += AMAP_RANGE - used * 64;
-            let ib = amap_offset(i);
-            self.map_page(ib, PTYPE_AMAP, &bits)?;
-            let (pmap, fmap, fpmap) = map_pages(i);
-            let mut at = ib + PAGE;
-            if pmap {
-                self.map_page(at, PTYPE_PMAP, &[0xFF; 496])?;
-                at += PAGE;
+            if i >= self.maps_out {
+                self.range_maps(i)?;
             }
+            let (pmap, fmap, _) = map_pages(i);
             if fmap {
                 // One byte per AMap from this one on: its longest run of free 64-byte units.
                 let mut fm = [0u8; 496];
                 for (k, b) in fm.iter_mut().enumerate() {
                     *b = longest_free.get(i as usize + k).copied().unwrap_or(0);
                 }
-                self.map_page(at, PTYPE_FMAP, &fm)?;
-                at += PAGE;
-            }
-            if fpmap {
-                self.map_page(at, PTYPE_FPMAP, &[0xFF; 496])?;
+                self.map_page(amap_offset(i) + PAGE * (1 + pmap as u64), PTYPE_FMAP, &fm)?;
             }
         }
 
@@ -641,15 +677,15 @@ mod tests {
         assert_eq!(ndb.amaps[0][0], 0xFF);
         assert_eq!(ndb.amaps[0][1], 0xFF);
         assert_eq!(ndb.amaps[0][2], 0);
-        let a = ndb.alloc(64, 64);
+        let a = ndb.alloc(64, 64).unwrap();
         assert_eq!(a, 0x4800);
         assert_eq!(ndb.amaps[0][2], 0x80);
         // A page is 512-aligned.
-        let p = ndb.alloc(512, 512);
+        let p = ndb.alloc(512, 512).unwrap();
         assert_eq!(p, 0x4A00);
         // Fill to just before the next range; the next allocation skips its AMap.
         ndb.pos = amap_offset(1) - 64;
-        let b = ndb.alloc(128, 64);
+        let b = ndb.alloc(128, 64).unwrap();
         assert_eq!(b, amap_offset(1) + 512, "after AMap 1, which has no PMap");
         assert_eq!(ndb.amaps.len(), 2);
         assert_eq!(ndb.amaps[1][0], 0xFF, "AMap 1 and the block");
