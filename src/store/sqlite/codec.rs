@@ -262,15 +262,19 @@ pub(super) fn sql_value(v: &Value) -> SqlValue {
     }
 }
 
+/// The read of one record by its key. The key is `+?1`, an expression rather than a bare
+/// parameter: SQLite prepares a statement again whenever a new value is bound to a bare
+/// parameter that it compared with a partial index's condition while planning (the
+/// `locations_one_main` index, which a location, a user and an SI reach), and the read ran
+/// for every ingested item (`tests::a_record_read_by_key_is_prepared_once_for_every_key`).
+fn load_sql(kind: Kind) -> String {
+    format!("{} WHERE t.{} = +?1", select_sql(kind), key_column(kind))
+}
+
 /// Reads one record by key; `None` when it does not exist.
 pub(super) fn load(conn: &Connection, key: Key) -> Result<Option<Record>> {
     static SQL: OnceLock<Vec<String>> = OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        Kind::ALL
-            .iter()
-            .map(|&k| format!("{} WHERE t.{} = ?1", select_sql(k), key_column(k)))
-            .collect()
-    });
+    let all = SQL.get_or_init(|| Kind::ALL.iter().map(|&k| load_sql(k)).collect());
     let sql = &all[Kind::ALL.iter().position(|&k| k == key.kind).expect("kind")];
     let mut stmt = conn.prepare_cached(sql)?;
     Ok(stmt
@@ -300,6 +304,50 @@ pub(super) fn row_id(conn: &Connection, key: Key) -> Result<Option<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_read_by_key_is_prepared_once_for_every_key() {
+        // SQLite prepares a statement again when a value bound to it may change its plan;
+        // the read by key ran for every ingested item, and preparing it was most of the
+        // ingest's time.
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO clients (id, name, active, updated_at) VALUES (1, 'On', 1, 1);
+             INSERT INTO locations (id, client_id, name, is_main, active, updated_at) VALUES \
+             (1, 1, 'a', 1, 1, 1), (2, 1, 'b', 0, 1, 1);
+             INSERT INTO users (id, kind, client_id, first_name, last_name, \
+             active, updated_at) VALUES (1, 'client', 1, 'A', 'B', 1, 1), \
+             (2, 'client', 1, 'C', 'D', 1, 1), (3, 'agent', NULL, 'E', 'F', 1, 1);",
+        )
+        .unwrap();
+        let again: Vec<(Kind, i32)> = Kind::ALL
+            .iter()
+            .map(|&kind| {
+                for id in 1..=3 {
+                    load(&conn, Key::new(kind, id)).unwrap();
+                }
+                let stmt = conn.prepare_cached(&load_sql(kind)).unwrap();
+                (kind, stmt.get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        assert!(
+            again.is_empty(),
+            "prepared again for another key: {again:?}"
+        );
+        // And it still finds the row by its key.
+        for &kind in Kind::ALL.iter() {
+            let plan: String = conn
+                .query_row(
+                    &format!("EXPLAIN QUERY PLAN {}", load_sql(kind)),
+                    [0],
+                    |r| r.get(3),
+                )
+                .unwrap();
+            assert!(plan.starts_with("SEARCH t USING"), "{kind:?}: {plan}");
+        }
+    }
 
     #[test]
     fn the_label_test_agrees_with_the_label_columns() {
