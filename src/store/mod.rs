@@ -484,33 +484,15 @@ pub trait Store: Lookup {
     fn exported_count(&self, employee: Key, kinds: &[Kind], limit: u64) -> Result<u64>;
     /// Whether a record is in the synced set now.
     fn in_synced_set(&self, key: Key) -> Result<bool>;
-    /// Items of a kind held by one of `outputs` (bits) in a copy that is not current.
-    fn dirty_exports(&self, employee: Key, kind: Kind, outputs: u32) -> Result<Vec<Key>>;
-    /// [`Store::dirty_exports`] with each item as [`Store::changes`] gives it (its record,
-    /// whether it is in the synced set, the profile's export state; `None` when the record
-    /// is gone), in key order. The default asks for each item three times; an engine reads
-    /// them together.
+    /// The items of a kind held by one of `outputs` (bits) in a copy that is not current,
+    /// each as [`Store::changes`] gives it (its record, whether it is in the synced set, the
+    /// profile's export state; `None` when the record is gone), in key order, read together.
     fn dirty_changes(
         &self,
         employee: Key,
         kind: Kind,
         outputs: u32,
-    ) -> Result<Vec<(Key, Option<Changed>)>> {
-        let mut out = Vec::new();
-        for key in self.dirty_exports(employee, kind, outputs)? {
-            let changed = match self.find(key)? {
-                Some(record) => Some(Changed {
-                    in_set: self.in_synced_set(key)?,
-                    exported: self.exported(employee, key)?,
-                    cursor: Cursor::default(),
-                    record,
-                }),
-                None => None,
-            };
-            out.push((key, changed));
-        }
-        Ok(out)
-    }
+    ) -> Result<Vec<(Key, Option<Changed>)>>;
     /// Each output's stamps for a profile (outputs never written have none).
     fn output_stamps(&self, employee: Key) -> Result<Vec<OutputStamps>>;
     /// The records of `kind` changed in `(since, upto]` (all up to `upto` when `since` is

@@ -457,22 +457,6 @@ pub(super) fn dirty_changes(
         .collect()
 }
 
-pub(super) fn dirty_exports(
-    conn: &Conn,
-    employee: Key,
-    kind: Kind,
-    outputs: u32,
-) -> Result<Vec<Key>> {
-    let rows = conn.query(
-        "SELECT item_id FROM export_state WHERE employee_id = $1 AND held <> current \
-         AND item_kind = $2 AND (held & ~current & $3) <> 0 ORDER BY item_id",
-        &[&employee.id, &kind.name(), &(outputs as i64)],
-    )?;
-    rows.iter()
-        .map(|r| Ok(Key::new(kind, get(r, 0)?)))
-        .collect()
-}
-
 /// The columns [`journal_row`] reads, in its order.
 const JOURNAL_COLUMNS: &str =
     "id, at, source, profile, file, item, field, old_value, new_value, outcome, reason, run";

@@ -199,10 +199,6 @@ impl Store for SqliteStore {
         queries::in_synced_set(&self.conn, key)
     }
 
-    fn dirty_exports(&self, employee: Key, kind: Kind, outputs: u32) -> Result<Vec<Key>> {
-        queries::dirty_exports(&self.conn, employee, kind, outputs)
-    }
-
     fn dirty_changes(
         &self,
         employee: Key,

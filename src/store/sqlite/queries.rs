@@ -373,12 +373,8 @@ pub(super) fn dirty_changes(
     Ok(out)
 }
 
-pub(super) fn dirty_exports(
-    conn: &Connection,
-    employee: Key,
-    kind: Kind,
-    outputs: u32,
-) -> Result<Vec<Key>> {
+/// The keys of the stale items (see [`dirty_changes`]).
+fn dirty_exports(conn: &Connection, employee: Key, kind: Kind, outputs: u32) -> Result<Vec<Key>> {
     // `held <> current` is the partial index's condition: the scan stays on the few stale
     // rows, however many the profile holds (a no-change export of 1,000,000 contacts took
     // 165 ms scanning them all, 5 ms with the index).
