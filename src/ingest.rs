@@ -605,9 +605,6 @@ fn read_ahead(path: &Path, bytes: &[u8], opts: &Options) -> Option<Parsed> {
     Some((read, notes))
 }
 
-/// Hands every item of a file to `apply`, in order. A CSV is read on a second thread
-/// while the items already read are applied. `Err` outside: `apply`'s (the database's);
-/// inside: the reader's, which comes before any item.
 /// The keys of the records the rules will read for these items: those of the items that
 /// name one and are not skipped at once (see [`rules::admit`]).
 fn keys_to_read(items: &[Incoming]) -> impl Iterator<Item = Key> + '_ {
@@ -622,6 +619,9 @@ fn keys_to_read(items: &[Incoming]) -> impl Iterator<Item = Key> + '_ {
 /// [`crate::store::Lookup::read_ahead`]).
 const CHUNK: usize = 256;
 
+/// Hands every item of a file to `apply`, in order, [`CHUNK`] at a time. A CSV is read
+/// on a second thread while the items already read are applied. `Err` outside: `apply`'s
+/// (the database's); inside: the reader's, which comes before any item.
 fn each_item(
     path: &Path,
     bytes: &[u8],
@@ -1558,8 +1558,6 @@ fn run_batches(
     Ok(reports)
 }
 
-/// Applies one batch of loaded files in one transaction (undone in a dry run); returns
-/// their reports.
 /// Asks the database, all at once, what a batch's files will ask of it one by one (see
 /// [`crate::store::Lookup::read_ahead`]): whether each was ingested before, and the records
 /// of the files read ahead (a CSV's and a PST's are asked for a chunk at a time as they are
@@ -1619,6 +1617,8 @@ fn apply_files(
     Ok(out)
 }
 
+/// Applies one batch of loaded files in one transaction (undone in a dry run); returns
+/// their reports.
 fn apply_batch(
     store: &mut dyn Store,
     profile: &Profile,
