@@ -263,10 +263,11 @@ pub(super) fn sql_value(v: &Value) -> SqlValue {
 }
 
 /// The read of one record by its key. The key is `+?1`, an expression rather than a bare
-/// parameter: SQLite prepares a statement again whenever a new value is bound to a bare
-/// parameter that it compared with a partial index's condition while planning (the
-/// `locations_one_main` index, which a location, a user and an SI reach), and the read ran
-/// for every ingested item (`tests::a_record_read_by_key_is_prepared_once_for_every_key`).
+/// parameter: SQLite prepares a statement again when a new value is bound to a bare
+/// parameter it judged the plan may depend on (with STAT4 it compares bound values with a
+/// partial index's condition, e.g. `locations_one_main`); the reads of a location, a user
+/// and an SI were, and the read runs for every ingested item
+/// (`tests::a_record_read_by_key_is_prepared_once_for_every_key`).
 fn load_sql(kind: Kind) -> String {
     format!("{} WHERE t.{} = +?1", select_sql(kind), key_column(kind))
 }
