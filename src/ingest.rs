@@ -38,7 +38,7 @@ use crate::export::plan::Threshold;
 use crate::fsutil;
 use crate::model::{Key, Kind};
 use crate::rules::{self, Admission, Base, Decision, FieldChange, SeenKeys, Verdict};
-use crate::store::{JournalEntry, Profile, Source, Store, Writer};
+use crate::store::{AheadReader, JournalEntry, Profile, ReadAhead, Source, Store, Writer};
 
 /// How ingest reads and what it may do.
 #[derive(Debug, Clone)]
@@ -64,6 +64,10 @@ pub struct Options {
     pub blank_guard_max: u64,
     /// Proceed whatever the guard says (`--allow-mass-change`).
     pub allow_mass_change: bool,
+    /// A CSV's records and export states are read on its reading thread, on a connection
+    /// of its own, where the engine can ([`Writer::snapshot_reader`]); off, this thread
+    /// reads them (tests compare the two).
+    pub read_ahead: bool,
 }
 
 impl Default for Options {
@@ -79,6 +83,7 @@ impl Default for Options {
             change_guard: crate::profile::DEFAULT_CHANGE_GUARD,
             blank_guard_max: crate::profile::DEFAULT_BLANK_GUARD_MAX,
             allow_mass_change: false,
+            read_ahead: true,
         }
     }
 }
@@ -619,9 +624,19 @@ fn keys_to_read(items: &[Incoming]) -> impl Iterator<Item = Key> + '_ {
 /// [`crate::store::Lookup::read_ahead`]).
 const CHUNK: usize = 256;
 
+/// A reader of the database for the CSV reading thread ([`Writer::snapshot_reader`]), and
+/// the profile whose export states it reads.
+type Ahead = (Box<dyn AheadReader>, Key);
+
+/// Applies a chunk of a file's items, with their records read ahead when they were.
+type ApplyChunk<'a> = dyn FnMut(&[Incoming], Option<ReadAhead>) -> Result<()> + 'a;
+
 /// Hands every item of a file to `apply`, in order, [`CHUNK`] at a time. A CSV is read
-/// on a second thread while the items already read are applied. `Err` outside: `apply`'s
-/// (the database's); inside: the reader's, which comes before any item.
+/// on a second thread while the items already read are applied; with `ahead`, that thread
+/// also reads each chunk's records and export states ([`ReadAhead`]), handed to `apply`
+/// with the chunk (`None` when it could not: `apply` reads them itself). `Err` outside:
+/// `apply`'s (the database's); inside: the reader's, which comes before any item.
+#[allow(clippy::too_many_arguments)]
 fn each_item(
     path: &Path,
     bytes: &[u8],
@@ -629,7 +644,8 @@ fn each_item(
     parsed: Option<Parsed>,
     opts: &Options,
     notes: &mut Vec<String>,
-    apply: &mut dyn FnMut(&[Incoming]) -> Result<()>,
+    ahead: Option<Ahead>,
+    apply: &mut ApplyChunk,
 ) -> Result<std::result::Result<(), String>> {
     if format != Format::Csv {
         let read = match parsed {
@@ -642,7 +658,7 @@ fn each_item(
         return Ok(match read {
             Ok(items) => {
                 for chunk in items.chunks(CHUNK) {
-                    apply(chunk)?;
+                    apply(chunk, None)?;
                 }
                 Ok(())
             }
@@ -650,28 +666,42 @@ fn each_item(
         });
     }
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Incoming>>(4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Incoming>, Option<ReadAhead>)>(4);
         let dates = &opts.dates;
         let reader = scope.spawn(move || {
+            let mut ahead = ahead;
+            // A read that fails stops the reading ahead; the applying side reads for itself.
+            let mut read_ahead = |chunk: &[Incoming]| -> Option<ReadAhead> {
+                let (reader, employee) = ahead.as_mut()?;
+                let keys: Vec<Key> = keys_to_read(chunk).collect();
+                let read = reader.read(*employee, &keys);
+                if read.is_err() {
+                    ahead = None;
+                }
+                read.ok()
+            };
             let mut chunk = Vec::with_capacity(CHUNK);
             let info = guarded(|| {
                 // Ingest skips a contact without `!Update`: its key and categories will do.
                 outlook_csv::read_each(bytes, dates, outlook_csv::Unmarked::KeyOnly, &mut |inc| {
                     chunk.push(inc);
                     if chunk.len() == CHUNK {
+                        let read = read_ahead(&chunk);
                         // A closed channel means the applying side stopped on an error.
-                        let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                        let _ = tx.send((full, read));
                     }
                 })
             });
             if !chunk.is_empty() {
-                let _ = tx.send(chunk);
+                let read = read_ahead(&chunk);
+                let _ = tx.send((chunk, read));
             }
             info.and_then(|info| info)
         });
         let mut applied = Ok(());
-        for chunk in rx {
-            applied = apply(&chunk);
+        for (chunk, read) in rx {
+            applied = apply(&chunk, read);
             if applied.is_err() {
                 break; // dropping `rx` ends the reader
             }
@@ -1200,6 +1230,10 @@ fn apply_file(
     let mut count = 0usize;
     let mut notes = Vec::new();
     let parsed = input.parsed.take();
+    let ahead = match report.format == Format::Csv && opts.read_ahead {
+        true => w.snapshot_reader()?.map(|r| (r, profile.employee)),
+        false => None,
+    };
     let read = each_item(
         &input.path,
         bytes,
@@ -1207,11 +1241,19 @@ fn apply_file(
         parsed,
         opts,
         &mut notes,
-        &mut |chunk| {
-            // The records the rules will read, asked for together.
-            let keys: Vec<Key> = keys_to_read(chunk).filter(|k| !seen.contains(k)).collect();
-            if !keys.is_empty() {
-                w.read_ahead(profile.employee, &keys)?;
+        ahead,
+        &mut |chunk, read| {
+            // The records the rules will read: read on the reading thread, or asked for
+            // together here.
+            match read {
+                Some(read) => w.take_ahead(read),
+                None => {
+                    let keys: Vec<Key> =
+                        keys_to_read(chunk).filter(|k| !seen.contains(k)).collect();
+                    if !keys.is_empty() {
+                        w.read_ahead(profile.employee, &keys)?;
+                    }
+                }
             }
             let one_by_one = |w: &mut dyn Writer, seen: &mut SeenKeys| {
                 chunk

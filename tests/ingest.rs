@@ -1292,3 +1292,217 @@ fn an_ingest_does_not_prepare_a_statement_again_for_every_item() {
         r.tally.applied
     );
 }
+
+/// What an ingest decided and did, without its times and paths: each item's report, the
+/// journal rows, and every record.
+fn outcome_of(s: &dyn Store, r: &Report) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .files
+        .iter()
+        .flat_map(|f| &f.items)
+        .map(|i| format!("{:?} {:?} {:?} {:?}", i.key, i.outcome, i.reason, i.fields))
+        .collect();
+    s.journal_entries(Some(DANA), 10_000, &mut |e| {
+        out.push(format!(
+            "{:?} {:?} {:?} {:?} {} {:?}",
+            e.item, e.field, e.old_value, e.new_value, e.outcome, e.reason
+        ));
+        Ok(())
+    })
+    .unwrap();
+    // The records, without their change times (the runs compared ran at other times).
+    for kind in [Kind::Location, Kind::User, Kind::Tech, Kind::Si] {
+        let at = smsync::fields::index(kind, "updated_at");
+        out.extend(all(s, kind).into_iter().map(|mut rec| {
+            rec.updated_at = 0;
+            if let Some(i) = at {
+                rec.values[i] = smsync::model::Value::Null;
+            }
+            format!("{rec:?}")
+        }));
+    }
+    out
+}
+
+both!(reading_ahead_decides_as_reading_on_the_applying_thread);
+fn reading_ahead_decides_as_reading_on_the_applying_thread(site: Site) {
+    // A CSV's records and export states are read on its reading thread (SQLite: on a
+    // connection of its own, which cannot see the run's own writes). Two sheets in one
+    // run edit the same contacts: the second must see what the first wrote, exactly as
+    // when the applying thread reads for itself.
+    let drop = site.path().join("drop");
+    let mut store = site.sample();
+    let s = &mut *store;
+    for n in 0..40 {
+        let last = format!("Many{n}");
+        add(
+            s,
+            Kind::User,
+            &[
+                ("kind", "client"),
+                ("client", "SM-C1"),
+                ("first_name", "Pat"),
+                ("last_name", &last),
+            ],
+        );
+    }
+    export(s, &drop);
+    let sheet = Layout::new(&drop, DANA).outlook.join("contacts.csv");
+    let mut n = 0;
+    let first = edit_csv(&sheet, &mut |h, row| {
+        if row[col(h, "User 1")].starts_with("SM-U") {
+            n += 1;
+            if n % 2 == 0 {
+                row[col(h, "Mobile Phone")] = format!("+1 312 555 1{n:03}");
+                row[col(h, "Categories")].push_str(";!Update");
+            }
+        }
+        true
+    });
+    n = 0;
+    let second = edit_csv(&sheet, &mut |h, row| {
+        if row[col(h, "User 1")].starts_with("SM-U") {
+            n += 1;
+            if n % 3 == 0 {
+                row[col(h, "Mobile Phone")] = format!("+1 312 555 2{n:03}");
+                row[col(h, "Job Title")] = format!("Title {n}");
+                row[col(h, "Categories")].push_str(";!Update");
+            }
+        }
+        true
+    });
+    drop_file(&drop, "a.csv", &first);
+    drop_file(&drop, "b.csv", &second);
+    // A copy of the site as it is now (on PostgreSQL, with no connection open).
+    std::mem::drop(store);
+    let other = site.copy();
+    let s = &mut *site.open();
+    let r = run_with(
+        s,
+        &drop,
+        &Options {
+            read_ahead: false,
+            ..Default::default()
+        },
+    );
+    let s2 = &mut *other.open();
+    let r2 = run(s2, &other.path().join("drop"));
+    assert_eq!(r.tally.applied, r2.tally.applied);
+    let (in_place, ahead) = (outcome_of(s, &r), outcome_of(s2, &r2));
+    for (a, b) in in_place.iter().zip(&ahead) {
+        assert_eq!(a, b, "read in place, then read ahead");
+    }
+    assert_eq!(in_place.len(), ahead.len());
+    // And what both did is right: a contact both sheets edit went from the first sheet's
+    // phone to the second's.
+    let mut mobiles: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    s2.journal_entries(Some(DANA), 10_000, &mut |e| {
+        if e.field.as_deref() == Some("mobile") {
+            mobiles.push((e.item.unwrap_or_default(), e.old_value, e.new_value));
+        }
+        Ok(())
+    })
+    .unwrap();
+    let twice: Vec<_> = mobiles
+        .iter()
+        .filter(|(k, _, new)| {
+            new.as_deref()
+                .is_some_and(|v| v.starts_with("+1 312 555 2"))
+                && {
+                    mobiles.iter().any(|(k2, _, new2)| {
+                        k2 == k
+                            && new2
+                                .as_deref()
+                                .is_some_and(|v| v.starts_with("+1 312 555 1"))
+                    })
+                }
+        })
+        .collect();
+    assert!(twice.len() >= 5, "{mobiles:#?}");
+    for (k, old, _) in twice {
+        assert!(
+            old.as_deref()
+                .is_some_and(|v| v.starts_with("+1 312 555 1")),
+            "{k}: the second sheet's change of the phone starts from the first's: {old:?}"
+        );
+    }
+}
+
+/// How many times the statements on the SQLite connection whose text contains every one
+/// of `parts` ran.
+fn statement_runs(s: &smsync::store::SqliteStore, parts: &[&str]) -> i32 {
+    use rusqlite::ffi;
+    let mut runs = 0;
+    // SAFETY: as in `most_reprepared`.
+    unsafe {
+        let db = s.connection().handle();
+        let mut st = ffi::sqlite3_next_stmt(db, std::ptr::null_mut());
+        while !st.is_null() {
+            let sql = std::ffi::CStr::from_ptr(ffi::sqlite3_sql(st)).to_string_lossy();
+            if parts.iter().all(|p| sql.contains(p)) {
+                runs += ffi::sqlite3_stmt_status(st, ffi::SQLITE_STMTSTATUS_RUN, 0);
+            }
+            st = ffi::sqlite3_next_stmt(db, st);
+        }
+    }
+    runs
+}
+
+#[test]
+fn a_csv_ingest_reads_its_records_on_its_reading_thread() {
+    // SQLite: the records and export states of a CSV's edited rows are read on the CSV's
+    // reading thread (a connection of its own), not on the applying connection.
+    let mut reads = Vec::new();
+    for read_ahead in [false, true] {
+        let (d, mut s) = common::sample_store();
+        for n in 0..40 {
+            let last = format!("Many{n}");
+            add(
+                &mut s,
+                Kind::User,
+                &[
+                    ("kind", "client"),
+                    ("client", "SM-C1"),
+                    ("first_name", "Pat"),
+                    ("last_name", &last),
+                ],
+            );
+        }
+        s.connection().set_prepared_statement_cache_capacity(1024);
+        let drop = d.path().join("drop");
+        export(&mut s, &drop);
+        let l = Layout::new(&drop, DANA);
+        let mut edited = 0;
+        let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+            if row[col(h, "User 1")].starts_with("SM-U") {
+                row[col(h, "Mobile Phone")] = format!("+1 312 555 {edited:04}");
+                row[col(h, "Categories")].push_str(";!Update");
+                edited += 1;
+            }
+            true
+        });
+        drop_file(&drop, "contacts.csv", &bytes);
+        let r = run_with(
+            &mut s,
+            &drop,
+            &Options {
+                read_ahead,
+                ..Default::default()
+            },
+        );
+        assert!(r.tally.applied >= 40, "{r:#?}");
+        let users = statement_runs(&s, &["FROM users t", "+?1"]);
+        let states = statement_runs(&s, &["FROM export_state", "item_id = ?3"]);
+        reads.push((r.tally.applied, users, states));
+    }
+    let (applied, users, states) = reads[0];
+    assert!(
+        users as u64 >= applied && states as u64 >= applied,
+        "read on the applying connection: {reads:?}"
+    );
+    let (_, users, states) = reads[1];
+    assert!(
+        users == 0 && states == 0,
+        "read on the reading thread: {reads:?}"
+    );
+}

@@ -49,6 +49,7 @@ contract!(
     an_export_state_read_with_its_record_is_never_answered_stale,
     dirty_changes_give_each_stale_item_as_its_parts_do,
     records_read_ahead_are_never_answered_stale,
+    records_read_on_another_connection_are_never_answered_stale,
 );
 
 /// An export state of hash `hash`, held by outputs `held`, current in `current`.
@@ -1160,6 +1161,115 @@ fn records_read_ahead_are_never_answered_stale(e: &Engine) {
         Ok(())
     })
     .unwrap();
+}
+
+/// A snapshot reader ([`smsync::store::Writer::snapshot_reader`], SQLite) reads on a
+/// connection of its own, which sees none of the transaction's writes: what the writer
+/// takes from it is never an answer the transaction's own writes made stale. Engines
+/// without one pass.
+fn records_read_on_another_connection_are_never_answered_stale(e: &Engine) {
+    use smsync::store::Writer;
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
+    let emp = all(s, Kind::Employee)[0].key;
+    let users: Vec<Key> = all(s, Kind::User).iter().map(|r| r.key).collect();
+    let client_user = all(s, Kind::User)
+        .into_iter()
+        .find(|u| matches!(u.get("client"), Value::Ref(_)))
+        .expect("a client user");
+    let Value::Ref(client) = *client_user.get("client") else {
+        unreachable!()
+    };
+    let missing = Key::new(Kind::User, 999_999);
+    let state = |hash: u64| state(hash, 3, 3);
+    let mobile = smsync::fields::get(Kind::User, "mobile").unwrap();
+    let text = |v: &str| Value::Text(v.into());
+    for k in &users[..5] {
+        let k = *k;
+        s.write(&mut |w| w.put_exported(emp, k, &state(1))).unwrap();
+    }
+    let before: Vec<_> = users[..5].iter().map(|k| s.find(*k).unwrap()).collect();
+    let mut got = Vec::new();
+    let mut has_reader = false;
+    s.write(&mut |w| {
+        got.clear();
+        let Some(mut reader) = w.snapshot_reader()? else {
+            return Ok(());
+        };
+        has_reader = true;
+        let mut ask = |w: &dyn Writer, k: Key| -> smsync::error::Result<()> {
+            got.push((k, w.find(k)?, w.exported(emp, k)?));
+            Ok(())
+        };
+        // Written before the read: the reader sees the database as the transaction began.
+        w.set(users[0], &[(mobile, text("+1 555 0000"))])?;
+        let mut keys = users[..5].to_vec();
+        keys.push(missing);
+        let read = reader.read(emp, &keys)?;
+        assert_eq!(read.items[0].1, before[0]);
+        w.take_ahead(read);
+        ask(w, users[0])?;
+        // Nothing written: the answer read ahead, the database's.
+        assert_eq!(w.find(users[3])?, before[3]);
+        assert_eq!(w.exported(emp, users[3])?.map(|x| x.hash), Some(1));
+        // Each write, then the answers for what it touched.
+        w.put_exported(emp, users[1], &state(2))?;
+        ask(w, users[1])?;
+        w.mark_dirty(emp, users[4])?;
+        ask(w, users[4])?;
+        ask(w, missing)?;
+        let undone = w.savepoint(&mut |w| {
+            w.set(users[2], &[(mobile, text("+1 555 9999"))])?;
+            Err(smsync::error::Error::invalid("stop"))
+        });
+        assert!(undone.is_err());
+        ask(w, users[2])?;
+        w.delete_exported(emp, users[3])?;
+        ask(w, users[3])?;
+        // Read again after those writes: still not what the transaction wrote.
+        w.take_ahead(reader.read(emp, &keys)?);
+        for k in [users[0], users[1], users[4], users[3]] {
+            ask(w, k)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    if !has_reader {
+        return;
+    }
+    for (k, record, exported) in &got {
+        assert_eq!(record, &s.find(*k).unwrap(), "{k}");
+        assert_eq!(exported, &s.exported(emp, *k).unwrap(), "{k}");
+    }
+    assert_eq!(
+        got[0].1.as_ref().unwrap().get("mobile"),
+        &text("+1 555 0000")
+    );
+    assert_eq!(got[1].2.as_ref().map(|x| x.hash), Some(2));
+    assert_eq!(got[2].2.as_ref().map(|x| x.current), Some(0));
+    assert!(got[3].1.is_none());
+    // A client renamed (a cascade: its users show the new name) makes everything read
+    // ahead stale, taken before the rename or after it.
+    let name = smsync::fields::get(Kind::Client, "name").unwrap();
+    let mut seen = Vec::new();
+    s.write(&mut |w| {
+        seen.clear();
+        let mut reader = w.snapshot_reader()?.expect("a reader");
+        w.take_ahead(reader.read(emp, &[client_user.key])?);
+        w.set(client, &[(name, text("Renamed Client Ltd"))])?;
+        seen.push(w.find(client_user.key)?);
+        w.take_ahead(reader.read(emp, &[client_user.key])?);
+        seen.push(w.find(client_user.key)?);
+        Ok(())
+    })
+    .unwrap();
+    for r in &seen {
+        assert_eq!(r, &s.find(client_user.key).unwrap());
+        assert_ne!(
+            r.as_ref().unwrap().get("category"),
+            client_user.get("category")
+        );
+    }
 }
 
 /// What only the SQLite engine has: its schema's own guards and its connection settings.

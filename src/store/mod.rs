@@ -170,6 +170,38 @@ pub struct RemovalFacts {
     pub status: Option<crate::model::SiStatus>,
 }
 
+/// Records, with one profile's export state of each, read by a
+/// [`Writer::snapshot_reader`] on another thread for the items an ingest applies next.
+/// `None`: no such record, or no export state.
+#[derive(Debug, Clone)]
+pub struct ReadAhead {
+    pub employee: Key,
+    pub items: Vec<(Key, Option<Record>, Option<Exported>)>,
+}
+
+impl ReadAhead {
+    /// Reads `keys` through `reader` (`find`, then `exported` for `employee`).
+    pub fn read(reader: &dyn Lookup, employee: Key, keys: &[Key]) -> Result<ReadAhead> {
+        let mut items = Vec::with_capacity(keys.len());
+        for &k in keys {
+            let record = reader.find(k)?;
+            let state = match record {
+                Some(_) => reader.exported(employee, k)?,
+                None => None,
+            };
+            items.push((k, record, state));
+        }
+        Ok(ReadAhead { employee, items })
+    }
+}
+
+/// Reads records and export states ahead, on a thread of its own
+/// ([`Writer::snapshot_reader`]).
+pub trait AheadReader: Send {
+    /// The records of `keys`, with `employee`'s export state of each.
+    fn read(&mut self, employee: Key, keys: &[Key]) -> Result<ReadAhead>;
+}
+
 /// The write half of the storage layer, valid inside one transaction.
 pub trait Writer: Lookup {
     /// The change time this transaction stamps on every record it touches.
@@ -203,6 +235,20 @@ pub trait Writer: Lookup {
             Ok(())
         })?;
         Ok(out)
+    }
+    /// A reader for another thread that sees the database as this transaction saw it when
+    /// it began, without its writes: an ingest reads the next items' records and export
+    /// states there while this thread applies the ones before, and hands them over with
+    /// [`Writer::take_ahead`]. `None` (the default) where the engine has no such view.
+    fn snapshot_reader(&self) -> Result<Option<Box<dyn AheadReader>>> {
+        Ok(None)
+    }
+    /// Takes what a [`Writer::snapshot_reader`] read: `find` and `exported` answer each item
+    /// from it once, except what this transaction has written since it began (and
+    /// everything after a write that changed records it does not name), which they read
+    /// themselves. The default drops it.
+    fn take_ahead(&self, ahead: ReadAhead) {
+        let _ = ahead;
     }
     /// Makes the next export rewrite a profile's copy of an item.
     fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()>;

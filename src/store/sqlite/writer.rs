@@ -4,16 +4,19 @@
 //! I/O of the decisions [`domain`] makes (Main demotion, cascades).
 
 use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{load_required, row_id, sql_value, table};
 use crate::error::{Error, Result};
 use crate::fields::{self, Access, FieldDef};
 use crate::model::{Key, Kind, Record, Value};
 use crate::store::domain::{self, Cascade, Draft, Related, RuleReads};
-use crate::store::{Assignment, Exported, JournalEntry, Lookup, Outcome, Source, Writer};
+use crate::store::{
+    AheadReader, Assignment, Exported, JournalEntry, Lookup, Outcome, ReadAhead, Source, Writer,
+};
 
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or none of it.
 pub(super) fn write(
@@ -35,6 +38,7 @@ pub(super) fn write(
         source: None,
         savepoints: 0,
         last_found: RefCell::new(None),
+        ahead: RefCell::new(Ahead::default()),
     };
     f(&mut w)?;
     if let Some(e) = w.broken {
@@ -86,6 +90,53 @@ pub(super) struct TxWriter<'c> {
     /// The record `find` read last; `set` uses it when it changes that record next, and
     /// every other write forgets it.
     last_found: RefCell<Option<Record>>,
+    /// What a snapshot reader read ahead, and what this transaction wrote since.
+    ahead: RefCell<Ahead>,
+}
+
+/// A connection of its own that reads ahead for a [`TxWriter`] ([`Writer::snapshot_reader`]).
+struct SnapshotReader(Connection);
+
+impl AheadReader for SnapshotReader {
+    /// One read transaction per call: one snapshot, and the locks taken once.
+    fn read(&mut self, employee: Key, keys: &[Key]) -> Result<ReadAhead> {
+        let tx = self
+            .0
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let read = ReadAhead::read(&*tx, employee, keys)?;
+        tx.commit()?;
+        Ok(read)
+    }
+}
+
+/// Records and export states read ahead on a connection of their own
+/// ([`Writer::snapshot_reader`]), which sees the database as this transaction saw it when
+/// it began: `BEGIN IMMEDIATE` holds the write lock until the commit, so no other
+/// connection commits in between. What it cannot see is this transaction's own writes, so
+/// an item this transaction wrote (its record or its export state) is read here again,
+/// and after a write that changes records it does not name (a cascade, a Main moved, an
+/// SI's people) nothing read ahead is used until the transaction ends.
+#[derive(Default)]
+struct Ahead {
+    employee: Option<Key>,
+    records: HashMap<Key, Option<Record>>,
+    states: HashMap<Key, Option<Exported>>,
+    written: HashSet<Key>,
+    spoiled: bool,
+}
+
+impl Ahead {
+    fn wrote(&mut self, key: Key) {
+        self.written.insert(key);
+        self.records.remove(&key);
+        self.states.remove(&key);
+    }
+
+    fn spoil(&mut self) {
+        self.spoiled = true;
+        self.records.clear();
+        self.states.clear();
+    }
 }
 
 impl TxWriter<'_> {
@@ -100,6 +151,12 @@ impl TxWriter<'_> {
     ) -> Result<()> {
         const ROWS: usize = 64;
         self.last_found.borrow_mut().take();
+        {
+            let mut ahead = self.ahead.borrow_mut();
+            for (k, _) in items {
+                ahead.wrote(*k);
+            }
+        }
         for chunk in items.chunks(ROWS) {
             let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let upsert = if replace {
@@ -326,6 +383,13 @@ impl TxWriter<'_> {
 
     /// The UPDATE of a planned `set`'s row (its changed columns and its change time).
     fn update_row(&self, plan: &SetPlan) -> Result<()> {
+        {
+            let mut ahead = self.ahead.borrow_mut();
+            ahead.wrote(plan.key);
+            if plan.main_of.is_some() || plan.people_changed || !plan.cascades.is_empty() {
+                ahead.spoil();
+            }
+        }
         let mut sets: Vec<String> = plan
             .changed
             .iter()
@@ -516,7 +580,44 @@ impl Writer for TxWriter<'_> {
         }
     }
 
+    fn snapshot_reader(&self) -> Result<Option<Box<dyn AheadReader>>> {
+        // An in-memory database has no file a second connection could open.
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Its reads jump from record to record across the file: pages are kept rather
+        // than read again (SQLite's default keeps 2 MiB).
+        conn.pragma_update(None, "cache_size", -32_768)?;
+        Ok(Some(Box::new(SnapshotReader(conn))))
+    }
+
+    fn take_ahead(&self, read: ReadAhead) {
+        let mut ahead = self.ahead.borrow_mut();
+        if ahead.spoiled {
+            return;
+        }
+        let ahead = &mut *ahead;
+        ahead.records.clear();
+        ahead.states.clear();
+        ahead.employee = Some(read.employee);
+        for (key, record, state) in read.items {
+            if ahead.written.contains(&key) {
+                continue;
+            }
+            if record.is_some() {
+                ahead.states.insert(key, state);
+            }
+            ahead.records.insert(key, record);
+        }
+    }
+
     fn mark_dirty(&mut self, employee: Key, item: Key) -> Result<()> {
+        self.ahead.borrow_mut().wrote(item);
         self.conn
             .prepare_cached(
                 "UPDATE export_state SET current = 0 \
@@ -562,6 +663,7 @@ impl Writer for TxWriter<'_> {
         let mut args: Vec<SqlValue> = cols.iter().map(|(i, _)| sql_value(&d.values[*i])).collect();
         args.push(SqlValue::Integer(self.now));
         if let Some(client) = domain::takes_main(&d, None) {
+            self.ahead.borrow_mut().spoil();
             self.clear_other_main(client.id, 0)?;
         }
         self.conn
@@ -574,6 +676,7 @@ impl Writer for TxWriter<'_> {
         } else {
             Key::new(kind, id)
         };
+        self.ahead.borrow_mut().wrote(key);
         if let Some(src) = &self.source {
             insert_journal(
                 self.conn,
@@ -626,6 +729,7 @@ impl Writer for TxWriter<'_> {
 
     fn put_exported(&mut self, employee: Key, item: Key, e: &Exported) -> Result<()> {
         self.last_found.borrow_mut().take();
+        self.ahead.borrow_mut().wrote(item);
         self.conn
             .prepare_cached(
                 "INSERT INTO export_state \
@@ -660,6 +764,7 @@ impl Writer for TxWriter<'_> {
 
     fn delete_exported(&mut self, employee: Key, item: Key) -> Result<()> {
         self.last_found.borrow_mut().take();
+        self.ahead.borrow_mut().wrote(item);
         self.conn
             .prepare_cached(
                 "DELETE FROM export_state WHERE employee_id = ?1 AND item_kind = ?2 AND item_id = ?3",
@@ -772,12 +877,26 @@ impl Lookup for TxWriter<'_> {
     /// Also keeps the record for a `set` that follows at once (ingest reads, decides,
     /// then writes the same record).
     fn find(&self, key: Key) -> Result<Option<Record>> {
-        let r = Lookup::find(self.conn, key)?;
+        let ahead = self.ahead.borrow_mut().records.remove(&key);
+        let r = match ahead {
+            Some(r) => r,
+            None => Lookup::find(self.conn, key)?,
+        };
         *self.last_found.borrow_mut() = r.clone();
         Ok(r)
     }
     fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
-        Lookup::exported(self.conn, employee, item)
+        let ahead = {
+            let mut a = self.ahead.borrow_mut();
+            match a.employee == Some(employee) {
+                true => a.states.remove(&item),
+                false => None,
+            }
+        };
+        match ahead {
+            Some(e) => Ok(e),
+            None => Lookup::exported(self.conn, employee, item),
+        }
     }
     fn ingested(&self, profile: &str, hash: &str) -> Result<Option<(String, i64)>> {
         Lookup::ingested(self.conn, profile, hash)
