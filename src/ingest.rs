@@ -1224,7 +1224,7 @@ fn apply_file(
         today: Local::now().date_naive(),
         trusting: std::cell::Cell::new(trusting),
     };
-    let mut seen = SeenKeys::new();
+    let mut seen = SeenKeys::default();
     let mut skipped = 0;
     let mut reasons: std::collections::HashMap<String, u64> = Default::default();
     let mut count = 0usize;

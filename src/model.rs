@@ -20,6 +20,53 @@ pub struct Key {
     pub id: i64,
 }
 
+/// Sets and maps of keys: an ingest asks one for every item of a file (hundreds of
+/// thousands), where std's SipHash, made for keys an attacker chooses, cost more than the
+/// look-up. A key's id goes through SplitMix64's finaliser, whose output bits each depend
+/// on every input bit.
+pub type KeySet = std::collections::HashSet<Key, KeyHasher>;
+pub type KeyMap<V> = std::collections::HashMap<Key, V, KeyHasher>;
+
+/// The hasher of [`KeySet`] and [`KeyMap`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyHasher(u64);
+
+impl std::hash::BuildHasher for KeyHasher {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+}
+
 impl Key {
     pub fn new(kind: Kind, id: i64) -> Self {
         Key { kind, id }

@@ -2,7 +2,6 @@
 //! names: what to apply, what to keep, what to refuse, and why. Storage is reached only
 //! through the [`Resolve`] look-ups the caller hands in; nothing here writes.
 
-use std::collections::HashSet;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -97,7 +96,7 @@ pub enum Admission {
 }
 
 /// The keys met so far in one input file.
-pub type SeenKeys = HashSet<Key>;
+pub type SeenKeys = crate::model::KeySet;
 
 /// Admits an item whose key (its own, or the one its UID was found under) is `key`;
 /// remembers the key in `seen`. A key repeated in one file is refused: only the first

@@ -251,7 +251,7 @@ fn a_skipped_contact_makes_a_later_item_with_its_key_a_repeat() {
     let mut flagged = plain.clone();
     add_category(&mut flagged, UPDATE_CATEGORY);
     let u1 = k(Kind::User, 1);
-    let mut seen = SeenKeys::new();
+    let mut seen = SeenKeys::default();
     assert!(matches!(
         admit(&plain, Some(u1), &mut seen),
         Admission::Skip(_)

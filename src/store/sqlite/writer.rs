@@ -4,7 +4,6 @@
 //! I/O of the decisions [`domain`] makes (Main demotion, cascades).
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -12,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use super::codec::{load_required, row_id, sql_value, table};
 use crate::error::{Error, Result};
 use crate::fields::{self, Access, FieldDef};
-use crate::model::{Key, Kind, Record, Value};
+use crate::model::{Key, KeyMap, KeySet, Kind, Record, Value};
 use crate::store::domain::{self, Cascade, Draft, Related, RuleReads};
 use crate::store::{
     AheadReader, Assignment, Exported, JournalEntry, Lookup, Outcome, ReadAhead, Source, Writer,
@@ -119,9 +118,9 @@ impl AheadReader for SnapshotReader {
 #[derive(Default)]
 struct Ahead {
     employee: Option<Key>,
-    records: HashMap<Key, Option<Record>>,
-    states: HashMap<Key, Option<Exported>>,
-    written: HashSet<Key>,
+    records: KeyMap<Option<Record>>,
+    states: KeyMap<Option<Exported>>,
+    written: KeySet,
     spoiled: bool,
 }
 
