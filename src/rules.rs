@@ -2,7 +2,6 @@
 //! names: what to apply, what to keep, what to refuse, and why. Storage is reached only
 //! through the [`Resolve`] look-ups the caller hands in; nothing here writes.
 
-
 use chrono::NaiveDate;
 use serde::Serialize;
 

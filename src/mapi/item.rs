@@ -268,6 +268,21 @@ pub fn item_from_properties(
 /// PidLidContacts (location first, as the CSV writer joins them; a name is listed once). The
 /// UID is not carried.
 /// [`item_from_properties`] reads the item back.
+/// Whether a property holds several texts (`PtypMultipleString`). Asked for every field
+/// of every item a PST holds: the few such properties are listed once.
+fn is_multi(id: MapiId) -> bool {
+    static MULTI: std::sync::OnceLock<Vec<MapiId>> = std::sync::OnceLock::new();
+    MULTI
+        .get_or_init(|| {
+            props::ALL
+                .iter()
+                .filter(|d| d.ty == PropType::MvUnicode)
+                .map(|d| d.id())
+                .collect()
+        })
+        .contains(&id)
+}
+
 pub fn properties_of(item: &Item) -> Vec<(MapiId, PropValue)> {
     use PropValue::{Bool, Double, Int, Text, Texts, Time};
     let task = item.kind == Kind::Si;
@@ -281,14 +296,19 @@ pub fn properties_of(item: &Item) -> Vec<(MapiId, PropValue)> {
     if let (Some(key), Some(m)) = (item.key, fields::get(item.kind, "key").and_then(|f| f.mapi)) {
         out.push((m.id, Text(key.to_string())));
     }
+    // A contact's name, also shown with each of its e-mail addresses.
+    let name = if task {
+        String::new()
+    } else {
+        item.display_name()
+    };
     if !task {
-        let name = item.display_name();
         if !name.is_empty() {
             put(&mut out, props::PID_TAG_DISPLAY_NAME, Text(name.clone()));
         }
         let file_as = match (item.text("last_name"), item.text("first_name")) {
             (Some(l), Some(f)) if !l.is_empty() && !f.is_empty() => format!("{l}, {f}"),
-            _ => name,
+            _ => name.clone(),
         };
         if !file_as.is_empty() {
             put(&mut out, props::PID_LID_FILE_UNDER, Text(file_as));
@@ -301,7 +321,7 @@ pub fn properties_of(item: &Item) -> Vec<(MapiId, PropValue)> {
         if f.name == "key" {
             continue;
         }
-        let multi = props::def_of(m.id).is_some_and(|d| d.ty == PropType::MvUnicode);
+        let multi = is_multi(m.id);
         let value = match (f.name, v) {
             ("status", Field::Text(s)) => {
                 let status = s
@@ -360,7 +380,7 @@ pub fn properties_of(item: &Item) -> Vec<(MapiId, PropValue)> {
                 )
             };
             // As Outlook shows it and the CSV writer writes it: "Name (address)".
-            let shown = format!("{} ({addr})", item.display_name());
+            let shown = format!("{name} ({addr})");
             put(&mut out, display, Text(shown));
             put(&mut out, kind, Text("SMTP".into()));
             put(&mut out, original, Text(addr));

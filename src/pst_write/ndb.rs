@@ -284,11 +284,14 @@ impl<W: Write + Seek> Ndb<W> {
         if bid == 0 {
             return Ok(());
         }
-        let i = self
-            .blocks
-            .binary_search_by_key(&(bid & !1), |b| b.bid)
-            .map_err(|_| io_err(format!("no block {bid:#x}")))?;
-        let b = &mut self.blocks[i];
+        // Blocks are numbered in the order they are written (see `block`): the n-th has
+        // `n << 2`, plus 2 when internal, so its entry is found by its number.
+        let b = usize::try_from(bid >> 2)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| self.blocks.get_mut(i))
+            .filter(|b| b.bid == bid & !1)
+            .ok_or_else(|| io_err(format!("no block {bid:#x}")))?;
         b.refs = b
             .refs
             .checked_add(1)
