@@ -1670,7 +1670,7 @@ fn apply_batch(
 ) -> Result<Vec<FileReport>> {
     let mut batch: Vec<FileReport> = Vec::new();
     let mut dry = false;
-    let result = store.write(&mut |w| {
+    let result = store.write_many(&mut |w| {
         batch.clear();
         read_batch_ahead(w, profile, inputs)?;
         // Item problems are reported inside; an error here is the database's own (locked,
@@ -1720,7 +1720,7 @@ fn run_guarded(
     let mut hit = None;
     std::thread::scope(|scope| -> Result<()> {
         let (loaded_rx, loader) = spawn_loader(scope, paths, opts);
-        let result = store.write(&mut |w| {
+        let result = store.write_many(&mut |w| {
             reports.clear();
             inputs.clear();
             for batch in loaded_rx.iter() {

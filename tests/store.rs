@@ -1280,6 +1280,36 @@ mod sqlite_only {
     use smsync::store::{SqliteStore, Store};
 
     #[test]
+    fn a_transaction_of_many_changes_gives_its_page_cache_back() {
+        // `write_many` (an ingest) keeps 64 MiB of pages for its transaction only: an
+        // export in the same process reads with the usual cache, and its memory with it.
+        let (_d, mut s) = sample_store();
+        let cache = |s: &SqliteStore| -> i64 {
+            s.connection()
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        let before = cache(&s);
+        assert_ne!(before, smsync::store::WRITE_MANY_CACHE);
+        let k = Key::new(Kind::Tech, 1);
+        let notes = smsync::fields::get(Kind::Tech, "notes").unwrap();
+        s.write_many(&mut |w| {
+            w.set(k, &[(notes, Value::Text("many".into()))])?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.get(k).unwrap().text("notes"), "many");
+        assert_eq!(cache(&s), before, "after a commit");
+        let failed = s.write_many(&mut |w| {
+            w.set(k, &[(notes, Value::Text("undone".into()))])?;
+            Err(Error::invalid("stop"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(s.get(k).unwrap().text("notes"), "many");
+        assert_eq!(cache(&s), before, "after a rollback");
+    }
+
+    #[test]
     fn the_unique_index_refuses_a_second_main_whatever_writes() {
         let (_d, mut s) = new_store();
         let (c, locs, _) = client_with(&mut s, "Acme", 3, 0);

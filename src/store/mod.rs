@@ -20,7 +20,7 @@ use crate::fields::FieldDef;
 use crate::model::{Key, Kind, Record, Value};
 
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, WRITE_MANY_CACHE};
 pub use url::{Target, shown};
 
 /// One assignment of a value to a field, as `admin add` and `admin set` pass them.
@@ -469,6 +469,14 @@ pub trait Store: Lookup {
     /// Optional: an engine need not implement it. The default is [`Store::write`], a
     /// durable commit, which is always correct, only slower.
     fn write_unsynced(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        self.write(f)
+    }
+
+    /// [`Store::write`] for a transaction that changes many records (an ingest's run): an
+    /// engine may keep more of the database in memory meanwhile, so that pages it changed
+    /// are not written out and read back before the commit. The default is
+    /// [`Store::write`].
+    fn write_many(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
         self.write(f)
     }
 

@@ -38,6 +38,9 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
+/// The page cache of a [`Store::write_many`] transaction: 64 MiB (negative: KiB).
+pub const WRITE_MANY_CACHE: i64 = -65_536;
+
 fn configure(conn: &Connection) -> Result<()> {
     // WAL lets exports read while another process writes. synchronous=FULL makes every
     // commit durable before smsync moves an input file to processed/, so an edit can never
@@ -117,6 +120,22 @@ impl Store for SqliteStore {
 
     fn write(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
         writer::write(&mut self.conn, f)
+    }
+
+    /// With 64 MiB of page cache for the transaction's length (SQLite's default is 2 MiB):
+    /// an ingest of 100,000 .vcf files otherwise wrote about 140,000 changed pages to the
+    /// WAL before its commit and read as many back (strace), a quarter of that with it.
+    /// The cache is given back after the commit, so an export in the same process keeps
+    /// its memory.
+    fn write_many(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
+        let before: i64 = self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        self.conn
+            .pragma_update(None, "cache_size", WRITE_MANY_CACHE)?;
+        let result = writer::write(&mut self.conn, f);
+        let restored = self.conn.pragma_update(None, "cache_size", before);
+        result?;
+        restored?;
+        Ok(())
     }
 
     fn write_unsynced(&mut self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<()>) -> Result<()> {
