@@ -1224,6 +1224,51 @@ fn an_edit_the_store_refuses_is_refused_alone_among_many(site: Site) {
     );
 }
 
+/// Adds 40 client users to the sample company: a sheet of more than a handful of edits.
+fn add_many_users(s: &mut dyn Store) {
+    for n in 0..40 {
+        let last = format!("Many{n}");
+        add(
+            s,
+            Kind::User,
+            &[
+                ("kind", "client"),
+                ("client", "SM-C1"),
+                ("first_name", "Pat"),
+                ("last_name", &last),
+            ],
+        );
+    }
+}
+
+/// The exported contacts sheet with every user's mobile phone changed and `!Update` added.
+fn every_user_edited(drop: &Path) -> Vec<u8> {
+    let l = Layout::new(drop, DANA);
+    let mut edited = 0;
+    edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
+        if row[col(h, "User 1")].starts_with("SM-U") {
+            row[col(h, "Mobile Phone")] = format!("+1 312 555 {edited:04}");
+            row[col(h, "Categories")].push_str(";!Update");
+            edited += 1;
+        }
+        true
+    })
+}
+
+/// A SQLite sample database with [`add_many_users`], exported, and [`every_user_edited`]
+/// in the inbox; every statement stays prepared (and counted) for the whole test. The
+/// temporary folder, the store and the drop folder.
+fn every_user_edited_in_the_inbox() -> (tempfile::TempDir, smsync::store::SqliteStore, PathBuf) {
+    let (d, mut s) = common::sample_store();
+    add_many_users(&mut s);
+    s.connection().set_prepared_statement_cache_capacity(1024);
+    let drop = d.path().join("drop");
+    export(&mut s, &drop);
+    let bytes = every_user_edited(&drop);
+    drop_file(&drop, "contacts.csv", &bytes);
+    (d, s, drop)
+}
+
 /// How many times each statement prepared on the SQLite connection (and still there) was
 /// prepared again, the most of any.
 fn most_reprepared(s: &smsync::store::SqliteStore) -> (i32, String) {
@@ -1251,35 +1296,7 @@ fn an_ingest_does_not_prepare_a_statement_again_for_every_item() {
     // SQLite prepares a statement again when a new value is bound to a parameter its plan
     // may depend on (one compared with a partial index's condition); the read by key did
     // so for every item and took 45% of an ingest of 100,000 contacts.
-    let (d, mut s) = common::sample_store();
-    for n in 0..40 {
-        let last = format!("Many{n}");
-        add(
-            &mut s,
-            Kind::User,
-            &[
-                ("kind", "client"),
-                ("client", "SM-C1"),
-                ("first_name", "Pat"),
-                ("last_name", &last),
-            ],
-        );
-    }
-    // Every statement stays prepared (and counted) for the whole test.
-    s.connection().set_prepared_statement_cache_capacity(1024);
-    let drop = d.path().join("drop");
-    export(&mut s, &drop);
-    let l = Layout::new(&drop, DANA);
-    let mut edited = 0;
-    let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
-        if row[col(h, "User 1")].starts_with("SM-U") {
-            row[col(h, "Mobile Phone")] = format!("+1 312 555 {edited:04}");
-            row[col(h, "Categories")].push_str(";!Update");
-            edited += 1;
-        }
-        true
-    });
-    drop_file(&drop, "contacts.csv", &bytes);
+    let (_d, mut s, drop) = every_user_edited_in_the_inbox();
     let r = run(&mut s, &drop);
     assert!(r.tally.applied >= 40, "{r:#?}");
     export(&mut s, &drop);
@@ -1333,19 +1350,7 @@ fn reading_ahead_decides_as_reading_on_the_applying_thread(site: Site) {
     let drop = site.path().join("drop");
     let mut store = site.sample();
     let s = &mut *store;
-    for n in 0..40 {
-        let last = format!("Many{n}");
-        add(
-            s,
-            Kind::User,
-            &[
-                ("kind", "client"),
-                ("client", "SM-C1"),
-                ("first_name", "Pat"),
-                ("last_name", &last),
-            ],
-        );
-    }
+    add_many_users(s);
     export(s, &drop);
     let sheet = Layout::new(&drop, DANA).outlook.join("contacts.csv");
     let mut n = 0;
@@ -1454,34 +1459,7 @@ fn a_csv_ingest_reads_its_records_on_its_reading_thread() {
     // reading thread (a connection of its own), not on the applying connection.
     let mut reads = Vec::new();
     for read_ahead in [false, true] {
-        let (d, mut s) = common::sample_store();
-        for n in 0..40 {
-            let last = format!("Many{n}");
-            add(
-                &mut s,
-                Kind::User,
-                &[
-                    ("kind", "client"),
-                    ("client", "SM-C1"),
-                    ("first_name", "Pat"),
-                    ("last_name", &last),
-                ],
-            );
-        }
-        s.connection().set_prepared_statement_cache_capacity(1024);
-        let drop = d.path().join("drop");
-        export(&mut s, &drop);
-        let l = Layout::new(&drop, DANA);
-        let mut edited = 0;
-        let bytes = edit_csv(&l.outlook.join("contacts.csv"), &mut |h, row| {
-            if row[col(h, "User 1")].starts_with("SM-U") {
-                row[col(h, "Mobile Phone")] = format!("+1 312 555 {edited:04}");
-                row[col(h, "Categories")].push_str(";!Update");
-                edited += 1;
-            }
-            true
-        });
-        drop_file(&drop, "contacts.csv", &bytes);
+        let (_d, mut s, drop) = every_user_edited_in_the_inbox();
         let r = run_with(
             &mut s,
             &drop,

@@ -1067,13 +1067,17 @@ fn dirty_changes_give_each_stale_item_as_its_parts_do(e: &Engine) {
     assert_eq!(s.dirty_changes(other, Kind::User, 2).unwrap().len(), 1);
 }
 
-/// An ingest names a chunk of records before it asks for them one by one (PostgreSQL
-/// reads them together). Whatever the transaction writes after that, each answer is the
-/// record and export state as they are then: the same as a read after the commit.
-fn records_read_ahead_are_never_answered_stale(e: &Engine) {
-    use smsync::store::Writer;
-    let (_d, mut store) = e.sample_store();
-    let s = store.as_mut();
+/// What the read-ahead tests read: the sample's first profile, its users (the first five
+/// with an export state of hash 1), a client user and its client, and a key of no record.
+struct Ahead {
+    emp: Key,
+    users: Vec<Key>,
+    client_user: smsync::model::Record,
+    client: Key,
+    missing: Key,
+}
+
+fn ahead_setup(s: &mut dyn Store) -> Ahead {
     let emp = all(s, Kind::Employee)[0].key;
     let users: Vec<Key> = all(s, Kind::User).iter().map(|r| r.key).collect();
     let client_user = all(s, Kind::User)
@@ -1083,14 +1087,37 @@ fn records_read_ahead_are_never_answered_stale(e: &Engine) {
     let Value::Ref(client) = *client_user.get("client") else {
         unreachable!()
     };
-    let missing = Key::new(Kind::User, 999_999);
+    for k in &users[..5] {
+        let k = *k;
+        s.write(&mut |w| w.put_exported(emp, k, &state(1, 3, 3)))
+            .unwrap();
+    }
+    Ahead {
+        emp,
+        users,
+        client_user,
+        client,
+        missing: Key::new(Kind::User, 999_999),
+    }
+}
+
+/// An ingest names a chunk of records before it asks for them one by one (PostgreSQL
+/// reads them together). Whatever the transaction writes after that, each answer is the
+/// record and export state as they are then: the same as a read after the commit.
+fn records_read_ahead_are_never_answered_stale(e: &Engine) {
+    use smsync::store::Writer;
+    let (_d, mut store) = e.sample_store();
+    let s = store.as_mut();
+    let Ahead {
+        emp,
+        users,
+        client_user,
+        client,
+        missing,
+    } = ahead_setup(s);
     let state = |hash: u64| state(hash, 3, 3);
     let mobile = smsync::fields::get(Kind::User, "mobile").unwrap();
     let text = |v: &str| Value::Text(v.into());
-    for k in &users[..5] {
-        let k = *k;
-        s.write(&mut |w| w.put_exported(emp, k, &state(1))).unwrap();
-    }
     let before_u3 = s.find(users[3]).unwrap();
     let mut got = Vec::new();
     s.write(&mut |w| {
@@ -1171,23 +1198,16 @@ fn records_read_on_another_connection_are_never_answered_stale(e: &Engine) {
     use smsync::store::Writer;
     let (_d, mut store) = e.sample_store();
     let s = store.as_mut();
-    let emp = all(s, Kind::Employee)[0].key;
-    let users: Vec<Key> = all(s, Kind::User).iter().map(|r| r.key).collect();
-    let client_user = all(s, Kind::User)
-        .into_iter()
-        .find(|u| matches!(u.get("client"), Value::Ref(_)))
-        .expect("a client user");
-    let Value::Ref(client) = *client_user.get("client") else {
-        unreachable!()
-    };
-    let missing = Key::new(Kind::User, 999_999);
+    let Ahead {
+        emp,
+        users,
+        client_user,
+        client,
+        missing,
+    } = ahead_setup(s);
     let state = |hash: u64| state(hash, 3, 3);
     let mobile = smsync::fields::get(Kind::User, "mobile").unwrap();
     let text = |v: &str| Value::Text(v.into());
-    for k in &users[..5] {
-        let k = *k;
-        s.write(&mut |w| w.put_exported(emp, k, &state(1))).unwrap();
-    }
     let before: Vec<_> = users[..5].iter().map(|k| s.find(*k).unwrap()).collect();
     let mut got = Vec::new();
     let mut has_reader = false;
