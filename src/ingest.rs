@@ -671,7 +671,7 @@ fn each_item(
         let reader = scope.spawn(move || {
             let mut ahead = ahead;
             // A read that fails stops the reading ahead; the applying side reads for itself.
-            let mut read_ahead = |chunk: &[Incoming]| -> Option<ReadAhead> {
+            let mut read_records = |chunk: &[Incoming]| -> Option<ReadAhead> {
                 let (reader, employee) = ahead.as_mut()?;
                 let keys: Vec<Key> = keys_to_read(chunk).collect();
                 let read = reader.read(*employee, &keys);
@@ -686,7 +686,7 @@ fn each_item(
                 outlook_csv::read_each(bytes, dates, outlook_csv::Unmarked::KeyOnly, &mut |inc| {
                     chunk.push(inc);
                     if chunk.len() == CHUNK {
-                        let read = read_ahead(&chunk);
+                        let read = read_records(&chunk);
                         // A closed channel means the applying side stopped on an error.
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
                         let _ = tx.send((full, read));
@@ -694,7 +694,7 @@ fn each_item(
                 })
             });
             if !chunk.is_empty() {
-                let read = read_ahead(&chunk);
+                let read = read_records(&chunk);
                 let _ = tx.send((chunk, read));
             }
             info.and_then(|info| info)

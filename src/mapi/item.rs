@@ -261,13 +261,6 @@ pub fn item_from_properties(
     })
 }
 
-/// The MAPI properties of an item, as a writer stores them: the message class, the key
-/// (User 1 or Billing Information), every value with a MAPI property in the field table,
-/// the last change, and what Outlook derives from them (display name, file-as, e-mail
-/// display names and address types; task completion). A task's location and people share
-/// PidLidContacts (location first, as the CSV writer joins them; a name is listed once). The
-/// UID is not carried.
-/// [`item_from_properties`] reads the item back.
 /// Whether a property holds several texts (`PtypMultipleString`). Asked for every field
 /// of every item a PST holds: the few such properties are listed once.
 fn is_multi(id: MapiId) -> bool {
@@ -283,6 +276,13 @@ fn is_multi(id: MapiId) -> bool {
         .contains(&id)
 }
 
+/// The MAPI properties of an item, as a writer stores them: the message class, the key
+/// (User 1 or Billing Information), every value with a MAPI property in the field table,
+/// the last change, and what Outlook derives from them (display name, file-as, e-mail
+/// display names and address types; task completion). A task's location and people share
+/// PidLidContacts (location first, as the CSV writer joins them; a name is listed once). The
+/// UID is not carried.
+/// [`item_from_properties`] reads the item back.
 pub fn properties_of(item: &Item) -> Vec<(MapiId, PropValue)> {
     use PropValue::{Bool, Double, Int, Text, Texts, Time};
     let task = item.kind == Kind::Si;
