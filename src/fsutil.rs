@@ -191,8 +191,25 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// Starts writing `len` bytes of `file` from `from` back to the disk without waiting for
 /// them (Linux; elsewhere the final sync does it all). Only a hint: a failure shows at
 /// that sync.
+///
+/// The request is made on a thread of its own ([`writeback_queue`]): `sync_file_range`
+/// waits when the disk's queue is full (the block layer's write-back throttling), and on
+/// the caller's thread that wait stopped the export's whole pipeline while a database
+/// checkpoint was being synced. A request the queue has no room for is dropped: the
+/// kernel's own write-back and the final sync still write those bytes.
 #[cfg(target_os = "linux")]
 pub fn start_writeback(file: &File, from: u64, len: u64) {
+    let Some(queue) = writeback_queue() else {
+        return sync_file_range(file, from, len);
+    };
+    // A descriptor of its own: the file may be closed (or renamed) before the request runs.
+    if let Ok(f) = file.try_clone() {
+        let _ = queue.try_send((f, from, len));
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn sync_file_range(file: &File, from: u64, len: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain system call on a descriptor `file` owns.
     unsafe {
@@ -203,6 +220,32 @@ pub fn start_writeback(file: &File, from: u64, len: u64) {
             libc::SYNC_FILE_RANGE_WRITE,
         );
     }
+}
+
+/// The write-back thread's queue, started on first use; `None` when no thread can be
+/// started (then requests are made on the caller's thread).
+#[cfg(target_os = "linux")]
+fn writeback_queue() -> Option<&'static std::sync::mpsc::SyncSender<(File, u64, u64)>> {
+    use std::sync::OnceLock;
+    use std::sync::mpsc::{SyncSender, sync_channel};
+    static QUEUE: OnceLock<Option<SyncSender<(File, u64, u64)>>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            // Requests come every WRITEBACK bytes: 64 cover half a gigabyte of lag.
+            let (tx, rx) = sync_channel::<(File, u64, u64)>(64);
+            std::thread::Builder::new()
+                .name("writeback".into())
+                .spawn(move || {
+                    for (f, from, len) in rx {
+                        sync_file_range(&f, from, len);
+                        #[cfg(test)]
+                        tests::WRITEBACKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -360,6 +403,41 @@ pub fn safe_dir_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Write-back requests the write-back thread carried out.
+    #[cfg(target_os = "linux")]
+    pub(super) static WRITEBACKS: std::sync::atomic::AtomicU64 =
+        std::sync::atomic::AtomicU64::new(0);
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_large_file_starts_its_write_back_on_the_write_back_thread_and_is_whole() {
+        use std::sync::atomic::Ordering;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("big.csv");
+        let before = WRITEBACKS.load(Ordering::SeqCst);
+        let mut f = AtomicFile::create(&path).unwrap();
+        let line: Vec<u8> = (0..1000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let lines = (3 * WRITEBACK as usize) / line.len() + 7;
+        for _ in 0..lines {
+            f.write_all(&line).unwrap();
+        }
+        // The temp file is renamed (and its descriptor closed) while requests may wait.
+        f.commit().unwrap();
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), lines * line.len());
+        assert!(bytes.chunks(line.len()).all(|c| c == line.as_slice()));
+        // Three requests were made; the thread carries them out on its own time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while WRITEBACKS.load(Ordering::SeqCst) < before + 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the write-back thread carried out {} requests",
+                WRITEBACKS.load(Ordering::SeqCst) - before
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn rename_no_replace_never_overwrites() {
         let d = tempfile::tempdir().unwrap();
