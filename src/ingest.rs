@@ -1563,12 +1563,14 @@ fn run_batches(
             std::sync::mpsc::sync_channel::<(Vec<FileReport>, Vec<Input>)>(1);
         let filer = scope.spawn(move || -> Result<Vec<FileReport>> {
             let mut filed = Vec::new();
+            let mut syncs = fsutil::DirSyncs::start();
             for (mut batch, inputs) in applied_rx {
                 if !opts.dry_run {
-                    file_batch(layout, from_inbox, &mut batch, &inputs)?;
+                    file_batch(layout, from_inbox, &mut batch, &inputs, &mut syncs)?;
                 }
                 filed.extend(batch);
             }
+            syncs.finish()?;
             Ok(filed)
         });
         let mut applied = Ok(());
@@ -1765,20 +1767,24 @@ fn run_guarded(
     })?;
     if hit.is_none() {
         let n = opts.batch.max(1);
+        let mut syncs = fsutil::DirSyncs::start();
         for (batch, inputs) in reports.chunks_mut(n).zip(inputs.chunks(n)) {
-            file_batch(layout, from_inbox, batch, inputs)?;
+            file_batch(layout, from_inbox, batch, inputs, &mut syncs)?;
         }
+        syncs.finish()?;
     }
     Ok((reports, hit))
 }
 
 /// Files a committed batch: each file to processed/ or rejected/ (unless it changed while
-/// it was read), then one fsync per folder makes the moves durable.
+/// it was read), then one fsync per folder makes the moves durable (on `syncs`' thread,
+/// while the next batch is filed).
 fn file_batch(
     layout: &Layout,
     from_inbox: bool,
     batch: &mut [FileReport],
     inputs: &[Input],
+    syncs: &mut fsutil::DirSyncs,
 ) -> Result<()> {
     let mut dirs: Vec<PathBuf> = vec![layout.inbox.clone()];
     let mut made: Vec<PathBuf> = Vec::new();
@@ -1806,10 +1812,7 @@ fn file_batch(
             dirs.push(d.to_path_buf());
         }
     }
-    for d in &dirs {
-        fsutil::sync_dir(d)?;
-    }
-    Ok(())
+    syncs.sync(dirs)
 }
 
 #[cfg(test)]
