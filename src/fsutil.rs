@@ -191,16 +191,38 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// Folder syncs made on a thread of their own, in the order asked, while the caller goes on:
 /// an ingest renames its next batch of files into `processed/` while the folders of the last
 /// batch are synced (waiting for each sync's journal commit took 2 of the 14.5 s of an
-/// ingest of 100,000 .vcf files). [`DirSyncs::finish`] waits for every sync asked and
-/// returns the first failure; dropped unfinished, it still waits for them.
+/// ingest of 100,000 .vcf files). The thread starts with the first sync asked (a dry run
+/// asks none). [`DirSyncs::finish`] waits for every sync asked and returns the first
+/// failure; dropped unfinished, it still waits for them.
+#[derive(Default)]
 pub struct DirSyncs {
     tx: Option<std::sync::mpsc::SyncSender<Vec<PathBuf>>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
 impl DirSyncs {
-    /// Starts the syncing thread (without one, [`DirSyncs::sync`] syncs on the caller's).
-    pub fn start() -> DirSyncs {
+    pub fn new() -> DirSyncs {
+        DirSyncs::default()
+    }
+
+    /// Asks for `dirs` to be synced after everything asked before.
+    pub fn sync(&mut self, dirs: Vec<PathBuf>) -> Result<()> {
+        if self.thread.is_none() {
+            self.start();
+        }
+        let dirs = match &self.tx {
+            Some(tx) => match tx.send(dirs) {
+                Ok(()) => return Ok(()),
+                // The thread is gone (it panicked): the caller's thread does it.
+                Err(std::sync::mpsc::SendError(dirs)) => dirs,
+            },
+            // No thread could be started: the caller's thread does it.
+            None => dirs,
+        };
+        dirs.iter().try_for_each(|d| sync_dir(d))
+    }
+
+    fn start(&mut self) {
         // Two batches of room: a caller that renames faster than the disk syncs waits.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<PathBuf>>(2);
         let thread =
@@ -220,29 +242,10 @@ impl DirSyncs {
                     }
                     first
                 });
-        match thread {
-            Ok(t) => DirSyncs {
-                tx: Some(tx),
-                thread: Some(t),
-            },
-            Err(_) => DirSyncs {
-                tx: None,
-                thread: None,
-            },
+        if let Ok(t) = thread {
+            self.tx = Some(tx);
+            self.thread = Some(t);
         }
-    }
-
-    /// Asks for `dirs` to be synced after everything asked before.
-    pub fn sync(&mut self, dirs: Vec<PathBuf>) -> Result<()> {
-        let dirs = match &self.tx {
-            Some(tx) => match tx.send(dirs) {
-                Ok(()) => return Ok(()),
-                // The thread is gone (it panicked): the caller's thread does it.
-                Err(std::sync::mpsc::SendError(dirs)) => dirs,
-            },
-            None => dirs,
-        };
-        dirs.iter().try_for_each(|d| sync_dir(d))
     }
 
     /// Waits for every sync asked; the first failure, if any.
@@ -523,10 +526,15 @@ mod tests {
         let (a, b) = (d.path().join("a"), d.path().join("b"));
         fs::create_dir(&a).unwrap();
         fs::create_dir(&b).unwrap();
-        let mut syncs = DirSyncs::start();
+        // Nothing asked (a dry run): no thread.
+        let idle = DirSyncs::new();
+        assert!(idle.thread.is_none());
+        idle.finish().unwrap();
+        let mut syncs = DirSyncs::new();
         syncs.sync(vec![a.clone(), b.clone()]).unwrap();
+        assert!(syncs.thread.is_some(), "synced on a thread of its own");
         syncs.finish().unwrap();
-        let mut syncs = DirSyncs::start();
+        let mut syncs = DirSyncs::new();
         let gone = d.path().join("gone");
         syncs.sync(vec![a.clone(), gone.clone()]).unwrap();
         syncs.sync(vec![d.path().join("gone too")]).unwrap();

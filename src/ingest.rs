@@ -1230,9 +1230,10 @@ fn apply_file(
     let mut count = 0usize;
     let mut notes = Vec::new();
     let parsed = input.parsed.take();
-    let ahead = match report.format == Format::Csv && opts.read_ahead {
-        true => w.snapshot_reader()?.map(|r| (r, profile.employee)),
-        false => None,
+    let ahead = if report.format == Format::Csv && opts.read_ahead {
+        w.snapshot_reader()?.map(|r| (r, profile.employee))
+    } else {
+        None
     };
     let read = each_item(
         &input.path,
@@ -1563,7 +1564,7 @@ fn run_batches(
             std::sync::mpsc::sync_channel::<(Vec<FileReport>, Vec<Input>)>(1);
         let filer = scope.spawn(move || -> Result<Vec<FileReport>> {
             let mut filed = Vec::new();
-            let mut syncs = fsutil::DirSyncs::start();
+            let mut syncs = fsutil::DirSyncs::new();
             for (mut batch, inputs) in applied_rx {
                 if !opts.dry_run {
                     file_batch(layout, from_inbox, &mut batch, &inputs, &mut syncs)?;
@@ -1767,7 +1768,7 @@ fn run_guarded(
     })?;
     if hit.is_none() {
         let n = opts.batch.max(1);
-        let mut syncs = fsutil::DirSyncs::start();
+        let mut syncs = fsutil::DirSyncs::new();
         for (batch, inputs) in reports.chunks_mut(n).zip(inputs.chunks(n)) {
             file_batch(layout, from_inbox, batch, inputs, &mut syncs)?;
         }

@@ -887,9 +887,10 @@ impl Lookup for TxWriter<'_> {
     fn exported(&self, employee: Key, item: Key) -> Result<Option<Exported>> {
         let ahead = {
             let mut a = self.ahead.borrow_mut();
-            match a.employee == Some(employee) {
-                true => a.states.remove(&item),
-                false => None,
+            if a.employee == Some(employee) {
+                a.states.remove(&item)
+            } else {
+                None
             }
         };
         match ahead {
