@@ -658,7 +658,9 @@ fn messages_share_their_empty_recipient_table_and_subnode_tree_within_the_refere
     // A message with a value over one heap allocation has a subnode tree of its own, which
     // names the shared recipient table.
     all.push(contact(900, &"Lange Notiz ✓ ".repeat(300)));
-    let mut w = PstWriter::new(FileSink::new(std::fs::File::create(&path).unwrap())).unwrap();
+    let spill = smsync::pst_write::ndb::EntrySpill::beside(&path).unwrap();
+    let mut w =
+        PstWriter::new(FileSink::new(std::fs::File::create(&path).unwrap()), spill).unwrap();
     // Three messages to a copy: 11 messages need four subnode trees and, with the one of
     // the long note, four references to recipient tables (two copies).
     w.set_shared_uses(3);
@@ -696,6 +698,50 @@ fn messages_share_their_empty_recipient_table_and_subnode_tree_within_the_refere
     let back: Vec<Item> = read.into_iter().map(|i| i.item.unwrap()).collect();
     assert_eq!(by_key(&back), by_key(&all));
     assert_eq!(check_contents_tables(&path).unwrap(), all.len());
+}
+
+#[test]
+fn the_writer_holds_a_bounded_number_of_b_tree_entries_whatever_the_number_of_items() {
+    use smsync::pst_write::PstWriter;
+    use smsync::pst_write::ndb::{self, EntrySpill};
+    use smsync::pst_write::sink::FileSink;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("Service Master.pst");
+    let spill = EntrySpill::beside(&path).unwrap();
+    let mut w =
+        PstWriter::new(FileSink::new(std::fs::File::create(&path).unwrap()), spill).unwrap();
+    // Shared blocks referred to long after they left memory; a note of many blocks.
+    w.set_shared_uses(500);
+    let mut all = items(3_000, 400);
+    all.push(contact(99_001, &"Lange Notiz ✓ ".repeat(40_000)));
+    let mut most = 0;
+    for i in &all {
+        w.add(i).unwrap();
+        most = most.max(w.entries_held());
+    }
+    let (out, summary) = w.finish().unwrap();
+    out.finish().unwrap().sync_all().unwrap();
+    // The bound: the block window and the node buffer (see `ndb`), and a few late references.
+    let bound = ndb::BLOCK_WINDOW + ndb::NODE_BUFFER + 100;
+    assert!(most <= bound, "{most} entries held");
+    assert!(
+        summary.blocks + summary.nodes > 2 * bound,
+        "{} blocks and {} nodes: the file has more entries than the bound",
+        summary.blocks,
+        summary.nodes
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(
+        names.len(),
+        1,
+        "only the PST: the entries' files have no name"
+    );
+    // The structural checks (B-tree order, reference counts, AMap bits) and every item back.
+    let f = std::fs::read(&path).unwrap();
+    check(&f).unwrap();
+    let read = smsync::codec::pst::read(&path).unwrap();
+    let back: Vec<Item> = read.into_iter().map(|i| i.item.unwrap()).collect();
+    assert_eq!(by_key(&back), by_key(&all));
 }
 
 #[test]

@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::model::SiStatus;
 use crate::pst_write::PstWriter;
+use crate::pst_write::ndb::EntrySpill;
 use crate::pst_write::sink::FileSink;
 
 /// Items handed to the PST encoder at a time.
@@ -370,10 +371,12 @@ impl Pst {
 fn write_file(tmp: &Path, set: &mut WholeSource, cancel: &AtomicBool) -> Result<()> {
     let file = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
     let io = |e| Error::io(tmp, e);
+    // The writer's B-tree entries wait in the file's folder, not in memory.
+    let spill = EntrySpill::beside(tmp).map_err(io)?;
     let result = std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(4);
         let encoder = scope.spawn(move || -> std::io::Result<File> {
-            let mut w = PstWriter::new(FileSink::new(file))?;
+            let mut w = PstWriter::new(FileSink::new(file), spill)?;
             for batch in rx {
                 for item in &batch {
                     w.add(item)?;

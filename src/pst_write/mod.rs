@@ -13,6 +13,7 @@ pub mod crc;
 pub mod ltp;
 pub mod ndb;
 pub mod sink;
+pub mod spill;
 pub mod store;
 
 pub use store::{PstWriter, write_pst};

@@ -16,9 +16,12 @@
 //! 31,744th after it. Data is allocated in 64-byte units after those slots and never spans
 //! the start of an AMap's range; B-tree pages are 512-byte aligned.
 
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Seek, SeekFrom, Write};
+use std::path::Path;
 
 use super::crc::{crc32, signature};
+use super::spill::Spill;
 
 /// The most data one block holds.
 pub const MAX_BLOCK_DATA: usize = 8176;
@@ -93,6 +96,84 @@ pub struct SubEntry {
     pub sub: u64,
 }
 
+/// Where the B-tree entries wait for [`Ndb::finish`]: one [`Spill`] for the BBT's, one
+/// for the NBT's.
+pub struct EntrySpill {
+    blocks: Spill,
+    nodes: Spill,
+}
+
+impl EntrySpill {
+    /// Entries kept in memory (small files, tests).
+    pub fn in_memory() -> EntrySpill {
+        EntrySpill {
+            blocks: Spill::in_memory(),
+            nodes: Spill::in_memory(),
+        }
+    }
+
+    /// Entries kept in anonymous files in the folder of `file` (the PST being written):
+    /// the writer's memory then does not grow with the number of items.
+    pub fn beside(file: &Path) -> io::Result<EntrySpill> {
+        let dir = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Ok(EntrySpill {
+            blocks: Spill::in_dir(dir)?,
+            nodes: Spill::in_dir(dir)?,
+        })
+    }
+}
+
+/// Block entries held in memory before the older half is spilled: a message's blocks are
+/// referred to within a few dozen blocks of their own.
+pub const BLOCK_WINDOW: usize = 2048;
+/// Node entries held in memory before they are spilled.
+pub const NODE_BUFFER: usize = 1024;
+
+/// A BBT leaf entry's bytes.
+fn block_leaf(b: &BlockEntry) -> [u8; 24] {
+    let mut e = [0u8; 24];
+    e[0..8].copy_from_slice(&b.bid.to_le_bytes());
+    e[8..16].copy_from_slice(&b.ib.to_le_bytes());
+    e[16..18].copy_from_slice(&b.cb.to_le_bytes());
+    e[18..20].copy_from_slice(&b.refs.to_le_bytes());
+    e
+}
+
+/// An NBT leaf entry's bytes.
+fn node_leaf(n: &NodeEntry) -> [u8; 32] {
+    let mut e = [0u8; 32];
+    e[0..8].copy_from_slice(&(n.nid as u64).to_le_bytes());
+    e[8..16].copy_from_slice(&n.data.to_le_bytes());
+    e[16..24].copy_from_slice(&n.sub.to_le_bytes());
+    e[24..28].copy_from_slice(&n.parent.to_le_bytes());
+    e
+}
+
+/// The first eight bytes of an entry: its key.
+fn key_of(e: &[u8]) -> u64 {
+    u64::from_le_bytes(e[0..8].try_into().expect("an entry has eight bytes of key"))
+}
+
+/// A B-tree being built bottom-up from its leaf entries in key order: one page open per
+/// level; a full page is written and its entry goes to the level above.
+struct TreeBuild {
+    ptype: u8,
+    /// Leaf entries per page and their size.
+    leaf: (usize, usize),
+    levels: Vec<OpenPage>,
+}
+
+struct OpenPage {
+    page: [u8; PAGE as usize],
+    count: usize,
+    first: u64,
+    /// Pages of this level written so far.
+    written: u64,
+}
+
 /// What [`Ndb::finish`] wrote, for tests and reports.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -111,14 +192,46 @@ pub struct Ndb<W: Write + Seek> {
     pos: u64,
     next_bid: u64,
     next_page: u64,
-    blocks: Vec<BlockEntry>,
+    /// The latest blocks' entries, whose reference counts may still grow; older ones are
+    /// in `spill.blocks`. `blocks[0]` is block number `first_block` (its BID `>> 2`).
+    blocks: VecDeque<BlockEntry>,
+    first_block: u64,
+    /// References made to blocks already spilled, by BID (added when the BBT is built).
+    late_refs: HashMap<u64, u16>,
+    /// Nodes in NID order after those in `spill.nodes` (a message's NID is above every
+    /// earlier one); `others`: the nodes that came out of that order (the folders and
+    /// tables written last), sorted when the NBT is built.
     nodes: Vec<NodeEntry>,
-    /// Allocation bits of each AMap's range (bit 7 of byte 0 = the range's first 64 bytes).
-    amaps: Vec<[u8; 496]>,
+    last_nid: Option<u32>,
+    others: Vec<NodeEntry>,
+    spill: EntrySpill,
+    /// Allocation bits of the AMap ranges from `amap_base` on (bit 7 of byte 0 = the range's
+    /// first 64 bytes); a range's bits go once its map pages are written, its counts stay.
+    amaps: VecDeque<[u8; 496]>,
+    amap_base: u64,
+    /// Per range whose bits went: 64-byte units used, and its longest free run (for FMaps).
+    range_counts: Vec<(u32, u8)>,
     /// The highest NID index used per NID type.
     nid_max: [u32; 32],
     /// The ranges whose AMap, PMap and FPMap pages are written (all before this one).
     maps_out: u64,
+}
+
+/// An AMap range's 64-byte units in use, and its longest run of free ones (at most 255).
+fn range_counts(bits: &[u8; 496]) -> (u32, u8) {
+    let used = bits.iter().map(|b| b.count_ones()).sum();
+    let (mut best, mut run) = (0u32, 0u32);
+    for byte in bits {
+        for k in 0..8 {
+            if byte & (0x80 >> k) == 0 {
+                run += 1;
+                best = best.max(run);
+            } else {
+                run = 0;
+            }
+        }
+    }
+    (used, best.min(255) as u8)
 }
 
 fn io_err(msg: impl Into<String>) -> io::Error {
@@ -126,7 +239,8 @@ fn io_err(msg: impl Into<String>) -> io::Error {
 }
 
 impl<W: Write + Seek> Ndb<W> {
-    pub fn new(out: W) -> Ndb<W> {
+    /// A node database written to `out`, its B-tree entries waiting in `spill`.
+    pub fn new(out: W, spill: EntrySpill) -> Ndb<W> {
         let mut ndb = Ndb {
             out,
             written: 0,
@@ -135,9 +249,16 @@ impl<W: Write + Seek> Ndb<W> {
             next_bid: 1,
             // Page BIDs count up from 1.
             next_page: 1,
-            blocks: Vec::new(),
+            blocks: VecDeque::new(),
+            first_block: 1,
+            late_refs: HashMap::new(),
             nodes: Vec::new(),
-            amaps: Vec::new(),
+            last_nid: None,
+            others: Vec::new(),
+            spill,
+            amaps: VecDeque::new(),
+            amap_base: 0,
+            range_counts: Vec::new(),
             nid_max: [0; 32],
             maps_out: 0,
         };
@@ -149,8 +270,8 @@ impl<W: Write + Seek> Ndb<W> {
     fn enter_range(&mut self) {
         let i = (self.pos - AMAP_FIRST) / AMAP_RANGE;
         debug_assert_eq!(self.pos, amap_offset(i));
-        while self.amaps.len() as u64 <= i {
-            self.amaps.push([0; 496]);
+        while self.amap_base + self.amaps.len() as u64 <= i {
+            self.amaps.push_back([0; 496]);
         }
         let n = reserved_pages(i);
         self.mark(self.pos, n * PAGE);
@@ -164,7 +285,7 @@ impl<W: Write + Seek> Ndb<W> {
         // An allocation never spans two ranges, except the map pages' own: bit by bit.
         let mut b = bit;
         while b < end {
-            let page = &mut self.amaps[(b / PER_PAGE) as usize];
+            let page = &mut self.amaps[(b / PER_PAGE - self.amap_base) as usize];
             let i = (b % PER_PAGE) as usize;
             if i.is_multiple_of(8) && end - b >= 8 {
                 page[i / 8] = 0xFF;
@@ -206,6 +327,11 @@ impl<W: Write + Seek> Ndb<W> {
         {
             self.range_maps(self.maps_out)?;
             self.maps_out += 1;
+            // Its bits are final and written: keep only its counts.
+            if let Some(bits) = self.amaps.pop_front() {
+                self.range_counts.push(range_counts(&bits));
+                self.amap_base += 1;
+            }
         }
         if self.maps_out != before {
             self.out.seek(SeekFrom::Start(self.written))?;
@@ -217,7 +343,7 @@ impl<W: Write + Seek> Ndb<W> {
     /// [`Ndb::finish`]).
     fn range_maps(&mut self, i: u64) -> io::Result<()> {
         let ib = amap_offset(i);
-        let bits = self.amaps[i as usize];
+        let bits = self.amaps[(i - self.amap_base) as usize];
         self.map_page(ib, PTYPE_AMAP, &bits)?;
         let (pmap, fmap, fpmap) = map_pages(i);
         if pmap {
@@ -270,12 +396,18 @@ impl<W: Write + Seek> Ndb<W> {
         trailer[4..8].copy_from_slice(&crc32(0, data).to_le_bytes());
         trailer[8..16].copy_from_slice(&bid.to_le_bytes());
         self.put(self.written, &trailer)?;
-        self.blocks.push(BlockEntry {
+        self.blocks.push_back(BlockEntry {
             bid,
             ib,
             cb: data.len() as u16,
             refs: 1,
         });
+        if self.blocks.len() >= BLOCK_WINDOW {
+            for b in self.blocks.drain(..BLOCK_WINDOW / 2) {
+                self.spill.blocks.push(&block_leaf(&b))?;
+            }
+            self.first_block += (BLOCK_WINDOW / 2) as u64;
+        }
         Ok(bid)
     }
 
@@ -286,16 +418,23 @@ impl<W: Write + Seek> Ndb<W> {
         }
         // Blocks are numbered in the order they are written (see `block`): the n-th has
         // `n << 2`, plus 2 when internal, so its entry is found by its number.
-        let b = usize::try_from(bid >> 2)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|i| self.blocks.get_mut(i))
+        let n = bid >> 2;
+        let over = || io_err(format!("block {bid:#x}: over 65,535 references"));
+        if n == 0 || n >= self.next_bid {
+            return Err(io_err(format!("no block {bid:#x}")));
+        }
+        if n < self.first_block {
+            // Spilled: counted when the BBT is built, which also finds a wrong BID.
+            let late = self.late_refs.entry(bid & !1).or_insert(0);
+            *late = late.checked_add(1).ok_or_else(over)?;
+            return Ok(());
+        }
+        let b = self
+            .blocks
+            .get_mut((n - self.first_block) as usize)
             .filter(|b| b.bid == bid & !1)
             .ok_or_else(|| io_err(format!("no block {bid:#x}")))?;
-        b.refs = b
-            .refs
-            .checked_add(1)
-            .ok_or_else(|| io_err(format!("block {bid:#x}: over 65,535 references")))?;
+        b.refs = b.refs.checked_add(1).ok_or_else(over)?;
         Ok(())
     }
 
@@ -410,150 +549,192 @@ impl<W: Write + Seek> Ndb<W> {
         self.reference(sub)?;
         let (ty, index) = ((nid & 0x1F) as usize, nid >> 5);
         self.nid_max[ty] = self.nid_max[ty].max(index);
-        self.nodes.push(NodeEntry {
+        let entry = NodeEntry {
             nid,
             data,
             sub,
             parent,
-        });
+        };
+        if self.last_nid.is_some_and(|last| nid <= last) {
+            self.others.push(entry);
+            return Ok(());
+        }
+        self.last_nid = Some(nid);
+        self.nodes.push(entry);
+        if self.nodes.len() >= NODE_BUFFER {
+            for n in std::mem::take(&mut self.nodes) {
+                self.spill.nodes.push(&node_leaf(&n))?;
+            }
+        }
         Ok(())
     }
 
-    /// Writes one B-tree level of `n` entries of `size` bytes (`fill` writes entry `i` and
-    /// returns its key), `per_page` to a page; the entries of the level above (first key,
-    /// page BID, offset).
-    fn btree_level(
-        &mut self,
-        ptype: u8,
-        level: u8,
-        n: usize,
-        per_page: usize,
-        size: usize,
-        fill: &dyn Fn(usize, &mut [u8]) -> u64,
-    ) -> io::Result<Vec<[u64; 3]>> {
-        let mut up = Vec::with_capacity(n.div_ceil(per_page));
-        let mut first = 0;
-        while first < n {
-            let count = per_page.min(n - first);
-            let ib = self.alloc(PAGE, PAGE)?;
-            let bid = self.next_page;
-            self.next_page += 1;
-            let mut p = [0u8; PAGE as usize];
-            let mut key = 0;
-            for i in 0..count {
-                let k = fill(first + i, &mut p[i * size..(i + 1) * size]);
-                if i == 0 {
-                    key = k;
-                }
-            }
-            p[488] = count as u8;
-            p[489] = per_page as u8;
-            p[490] = size as u8;
-            p[491] = level;
-            let crc = crc32(0, &p[..496]);
-            p[496] = ptype;
-            p[497] = ptype;
-            p[498..500].copy_from_slice(&signature(ib, bid).to_le_bytes());
-            p[500..504].copy_from_slice(&crc.to_le_bytes());
-            p[504..512].copy_from_slice(&bid.to_le_bytes());
-            self.put(ib, &p)?;
-            up.push([key, bid, ib]);
-            first += count;
+    /// B-tree entries held in memory (the rest wait in the spill): bounded, whatever the
+    /// number of items, as long as nodes come in NID order.
+    pub fn entries_held(&self) -> usize {
+        self.blocks.len() + self.late_refs.len() + self.nodes.len() + self.others.len()
+    }
+
+    /// Adds an entry (its key first) to `level` of a B-tree being built; a full page there is
+    /// written first, and its entry added to the level above.
+    fn tree_push(&mut self, t: &mut TreeBuild, level: usize, entry: &[u8]) -> io::Result<()> {
+        if t.levels.len() == level {
+            t.levels.push(OpenPage {
+                page: [0; PAGE as usize],
+                count: 0,
+                first: 0,
+                written: 0,
+            });
         }
+        let (per_page, size) = if level == 0 { t.leaf } else { (20, 24) };
+        if t.levels[level].count == per_page {
+            let up = self.tree_page(t, level)?;
+            self.tree_push(t, level + 1, &up)?;
+        }
+        let open = &mut t.levels[level];
+        if open.count == 0 {
+            open.first = key_of(entry);
+        }
+        open.page[open.count * size..(open.count + 1) * size].copy_from_slice(entry);
+        open.count += 1;
+        Ok(())
+    }
+
+    /// Writes the open page of `level`; the entry that points to it (first key, BID,
+    /// offset).
+    fn tree_page(&mut self, t: &mut TreeBuild, level: usize) -> io::Result<[u8; 24]> {
+        let (per_page, size) = if level == 0 { t.leaf } else { (20, 24) };
+        let ib = self.alloc(PAGE, PAGE)?;
+        let bid = self.next_page;
+        self.next_page += 1;
+        let open = &mut t.levels[level];
+        let p = &mut open.page;
+        p[488] = open.count as u8;
+        p[489] = per_page as u8;
+        p[490] = size as u8;
+        p[491] = level as u8;
+        let crc = crc32(0, &p[..496]);
+        p[496] = t.ptype;
+        p[497] = t.ptype;
+        p[498..500].copy_from_slice(&signature(ib, bid).to_le_bytes());
+        p[500..504].copy_from_slice(&crc.to_le_bytes());
+        p[504..512].copy_from_slice(&bid.to_le_bytes());
+        let mut up = [0u8; 24];
+        up[0..8].copy_from_slice(&open.first.to_le_bytes());
+        up[8..16].copy_from_slice(&bid.to_le_bytes());
+        up[16..24].copy_from_slice(&ib.to_le_bytes());
+        let page = std::mem::replace(&mut open.page, [0; PAGE as usize]);
+        open.count = 0;
+        open.written += 1;
+        self.put(ib, &page)?;
         Ok(up)
     }
 
-    /// Writes a whole B-tree bottom-up over `n` leaf entries; the root's (BID, offset).
-    fn btree(
-        &mut self,
-        ptype: u8,
-        n: usize,
-        per_leaf: usize,
-        leaf_size: usize,
-        leaf: &dyn Fn(usize, &mut [u8]) -> u64,
-    ) -> io::Result<(u64, u64)> {
-        let mut level = 0u8;
-        let mut entries = self.btree_level(ptype, 0, n, per_leaf, leaf_size, leaf)?;
-        while entries.len() > 1 {
+    /// Writes the open pages bottom-up: the root's (BID, offset). The root is the first
+    /// level whose only page is the open one.
+    fn tree_finish(&mut self, mut t: TreeBuild) -> io::Result<(u64, u64)> {
+        let mut level = 0;
+        loop {
+            let open = &t.levels[level];
+            if open.count == 0 {
+                return Err(io_err("an empty B-tree"));
+            }
+            let root = open.written == 0 && level + 1 == t.levels.len();
+            let up = self.tree_page(&mut t, level)?;
+            if root {
+                let bid = key_of(&up[8..16]);
+                let ib = key_of(&up[16..24]);
+                return Ok((bid, ib));
+            }
+            self.tree_push(&mut t, level + 1, &up)?;
             level += 1;
-            let below = std::mem::take(&mut entries);
-            let fill = |i: usize, e: &mut [u8]| {
-                for (k, v) in below[i].iter().enumerate() {
-                    e[8 * k..8 * k + 8].copy_from_slice(&v.to_le_bytes());
-                }
-                below[i][0]
-            };
-            entries = self.btree_level(ptype, level, below.len(), 20, 24, &fill)?;
         }
-        Ok((entries[0][1], entries[0][2]))
     }
 
     /// Writes the B-trees, the map pages, the density list and the header.
     pub fn finish(mut self) -> io::Result<(W, Summary)> {
-        self.nodes.sort_by_key(|n| n.nid);
-        if let Some(w) = self.nodes.windows(2).find(|w| w[0].nid == w[1].nid) {
-            return Err(io_err(format!("node {:#x} twice", w[0].nid)));
+        // Every entry goes to the spill, to be read back in order.
+        let mut spill = std::mem::replace(&mut self.spill, EntrySpill::in_memory());
+        for b in std::mem::take(&mut self.blocks) {
+            spill.blocks.push(&block_leaf(&b))?;
         }
-        if self.blocks.is_empty() || self.nodes.is_empty() {
+        for n in std::mem::take(&mut self.nodes) {
+            spill.nodes.push(&node_leaf(&n))?;
+        }
+        let (n_blocks, n_nodes) = (
+            spill.blocks.count() as usize,
+            spill.nodes.count() as usize + self.others.len(),
+        );
+        if n_blocks == 0 || n_nodes == 0 {
             return Err(io_err("a PST needs nodes"));
         }
-        // The leaves are made from the entries as each page is written: no copy of them.
-        let blocks = std::mem::take(&mut self.blocks);
-        let block_leaf = |i: usize, e: &mut [u8]| {
-            let b = &blocks[i];
-            e[0..8].copy_from_slice(&b.bid.to_le_bytes());
-            e[8..16].copy_from_slice(&b.ib.to_le_bytes());
-            e[16..18].copy_from_slice(&b.cb.to_le_bytes());
-            e[18..20].copy_from_slice(&b.refs.to_le_bytes());
-            b.bid
+
+        // The BBT, with the references made after an entry was spilled.
+        let mut late = std::mem::take(&mut self.late_refs);
+        let mut bbt = TreeBuild {
+            ptype: PTYPE_BBT,
+            leaf: (20, 24),
+            levels: Vec::new(),
         };
-        let bbt = self.btree(PTYPE_BBT, blocks.len(), 20, 24, &block_leaf)?;
-        let nodes = std::mem::take(&mut self.nodes);
-        let node_leaf = |i: usize, e: &mut [u8]| {
-            let n = &nodes[i];
-            e[0..8].copy_from_slice(&(n.nid as u64).to_le_bytes());
-            e[8..16].copy_from_slice(&n.data.to_le_bytes());
-            e[16..24].copy_from_slice(&n.sub.to_le_bytes());
-            e[24..28].copy_from_slice(&n.parent.to_le_bytes());
-            n.nid as u64
+        for e in spill.blocks.read_back::<24>()? {
+            let mut e = e?;
+            if let Some(more) = late.remove(&key_of(&e)) {
+                let refs = u16::from_le_bytes([e[18], e[19]]);
+                let refs = refs.checked_add(more).ok_or_else(|| {
+                    io_err(format!("block {:#x}: over 65,535 references", key_of(&e)))
+                })?;
+                e[18..20].copy_from_slice(&refs.to_le_bytes());
+            }
+            self.tree_push(&mut bbt, 0, &e)?;
+        }
+        if let Some(bid) = late.keys().min() {
+            return Err(io_err(format!("no block {bid:#x}")));
+        }
+        let bbt = self.tree_finish(bbt)?;
+
+        // The NBT: the nodes in NID order merged with the others, sorted.
+        let mut others = std::mem::take(&mut self.others);
+        others.sort_by_key(|n| n.nid);
+        let mut others = others.iter().map(node_leaf).peekable();
+        let mut nbt = TreeBuild {
+            ptype: PTYPE_NBT,
+            leaf: (15, 32),
+            levels: Vec::new(),
         };
-        let nbt = self.btree(PTYPE_NBT, nodes.len(), 15, 32, &node_leaf)?;
-        let (n_blocks, n_nodes) = (blocks.len(), nodes.len());
-        drop((blocks, nodes));
+        let mut last: Option<u64> = None;
+        let mut push = |ndb: &mut Self, e: [u8; 32]| -> io::Result<()> {
+            let nid = key_of(&e);
+            if last == Some(nid) {
+                return Err(io_err(format!("node {nid:#x} twice")));
+            }
+            last = Some(nid);
+            ndb.tree_push(&mut nbt, 0, &e)
+        };
+        for e in spill.nodes.read_back::<32>()? {
+            let e = e?;
+            while let Some(o) = others.next_if(|o| key_of(o) <= key_of(&e)) {
+                push(&mut self, o)?;
+            }
+            push(&mut self, e)?;
+        }
+        for o in others {
+            push(&mut self, o)?;
+        }
+        let nbt = self.tree_finish(nbt)?;
         // The file ends where the last AMap's range ends, as Outlook's own files do (their
         // ibFileEof is always such an end): the free space the header and the AMap count is
         // inside the file.
-        let eof = amap_offset(self.amaps.len() as u64);
+        let n_amaps = self.amap_base + self.amaps.len() as u64;
+        let eof = amap_offset(n_amaps);
         debug_assert!(eof >= self.pos);
         self.put(eof, &[])?;
 
         // Map pages, in every AMap range the file reaches.
-        let n_amaps = self.amaps.len() as u64;
+        let mut counts = std::mem::take(&mut self.range_counts);
+        counts.extend(self.amaps.iter().map(range_counts));
         let mut free_total = 0u64;
-        let longest_free: Vec<u8> = self
-            .amaps
-            .iter()
-            .map(|bits| {
-                let (mut best, mut run) = (0u32, 0u32);
-                for byte in bits {
-                    for k in 0..8 {
-                        if byte & (0x80 >> k) == 0 {
-                            run += 1;
-                            best = best.max(run);
-                        } else {
-                            run = 0;
-                        }
-                    }
-                }
-                best.min(255) as u8
-            })
-            .collect();
         for i in 0..n_amaps {
-            let used: u64 = self.amaps[i as usize]
-                .iter()
-                .map(|b| b.count_ones() as u64)
-                .sum();
-            free_total += AMAP_RANGE - used * 64;
+            free_total += AMAP_RANGE - counts[i as usize].0 as u64 * 64;
             if i >= self.maps_out {
                 self.range_maps(i)?;
             }
@@ -562,7 +743,7 @@ impl<W: Write + Seek> Ndb<W> {
                 // One byte per AMap from this one on: its longest run of free 64-byte units.
                 let mut fm = [0u8; 496];
                 for (k, b) in fm.iter_mut().enumerate() {
-                    *b = longest_free.get(i as usize + k).copied().unwrap_or(0);
+                    *b = counts.get(i as usize + k).map_or(0, |c| c.1);
                 }
                 self.map_page(amap_offset(i) + PAGE * (1 + pmap as u64), PTYPE_FMAP, &fm)?;
             }
@@ -675,7 +856,7 @@ mod tests {
 
     #[test]
     fn allocation_skips_map_slots_and_marks_bits() {
-        let mut ndb = Ndb::new(Cursor::new(Vec::new()));
+        let mut ndb = Ndb::new(Cursor::new(Vec::new()), EntrySpill::in_memory());
         assert_eq!(ndb.pos, 0x4800, "after the first AMap and PMap");
         assert_eq!(ndb.amaps[0][0], 0xFF);
         assert_eq!(ndb.amaps[0][1], 0xFF);
@@ -697,7 +878,7 @@ mod tests {
 
     #[test]
     fn blocks_carry_their_trailer() {
-        let mut ndb = Ndb::new(Cursor::new(Vec::new()));
+        let mut ndb = Ndb::new(Cursor::new(Vec::new()), EntrySpill::in_memory());
         let bid = ndb.block(b"hello", false).unwrap();
         assert_eq!(bid, 4);
         let x = ndb.block(b"internal", true).unwrap();
@@ -719,14 +900,48 @@ mod tests {
     }
 
     #[test]
+    fn references_to_spilled_blocks_count_and_a_wrong_one_is_refused() {
+        let mut ndb = Ndb::new(Cursor::new(Vec::new()), EntrySpill::in_memory());
+        let first = ndb.block(b"shared", false).unwrap();
+        for _ in 0..BLOCK_WINDOW {
+            ndb.block(b"x", false).unwrap();
+        }
+        assert!(ndb.first_block > 1, "the first block left memory");
+        ndb.node(0x21, first, 0, 0).unwrap();
+        ndb.node(0x41, first, 0, 0).unwrap();
+        assert_eq!(ndb.late_refs[&first], 2);
+        let (out, _) = ndb.finish().unwrap();
+        // Its BBT leaf entry: BID, offset, size, and three references (itself and two nodes).
+        let f = out.into_inner();
+        let mut entry = first.to_le_bytes().to_vec();
+        entry.extend_from_slice(&0x4800u64.to_le_bytes());
+        entry.extend_from_slice(&6u16.to_le_bytes());
+        let at = f
+            .windows(entry.len())
+            .position(|w| w == entry.as_slice())
+            .expect("the block's BBT entry");
+        assert_eq!(u16::from_le_bytes([f[at + 18], f[at + 19]]), 3);
+
+        let mut ndb = Ndb::new(Cursor::new(Vec::new()), EntrySpill::in_memory());
+        let first = ndb.block(b"shared", false).unwrap();
+        for _ in 0..BLOCK_WINDOW {
+            ndb.block(b"x", false).unwrap();
+        }
+        // The same number, marked internal: no such block.
+        ndb.node(0x21, first | 2, 0, 0).unwrap();
+        let e = ndb.finish().expect_err("a reference to no block");
+        assert!(e.to_string().contains("no block 0x6"), "{e}");
+    }
+
+    #[test]
     fn large_data_gets_x_and_xx_blocks_with_reference_counts() {
-        let mut ndb = Ndb::new(Cursor::new(Vec::new()));
+        let mut ndb = Ndb::new(Cursor::new(Vec::new()), EntrySpill::in_memory());
         let data = vec![7u8; MAX_BLOCK_DATA * 2 + 1];
         let x = ndb.data(&data).unwrap();
         assert_eq!(x & 2, 2, "an XBLOCK is internal");
         assert_eq!(ndb.blocks.len(), 4);
         assert!(
-            ndb.blocks[..3].iter().all(|b| b.refs == 2),
+            ndb.blocks.iter().take(3).all(|b| b.refs == 2),
             "leaf: tree + XBLOCK"
         );
         assert_eq!(ndb.blocks[3].refs, 1, "until a node refers to it");
@@ -735,7 +950,7 @@ mod tests {
 
         let chunks: Vec<Vec<u8>> = (0..X_ENTRIES + 1).map(|_| vec![1u8]).collect();
         let xx = ndb.data_chunks(&chunks).unwrap();
-        let last = ndb.blocks.last().unwrap();
+        let last = ndb.blocks.back().unwrap();
         assert_eq!(last.bid, xx);
         let bytes = ndb.out.get_ref();
         let b = &bytes[last.ib as usize..];

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::crc::crc32;
 use super::ltp::{self, Stored, Subnodes, Table};
-use super::ndb::{Ndb, SubEntry, Summary};
+use super::ndb::{EntrySpill, Ndb, SubEntry, Summary};
 use super::sink::FileSink;
 use crate::codec::item::Item;
 use crate::mapi::{
@@ -267,8 +267,9 @@ fn entry_id(record_key: &[u8; 16], nid: u32) -> Vec<u8> {
 }
 
 impl<W: Write + Seek> PstWriter<W> {
-    /// Starts a PST on `out` (positioned at 0).
-    pub fn new(out: W) -> io::Result<PstWriter<W>> {
+    /// Starts a PST on `out` (positioned at 0), its B-tree entries waiting in `spill`
+    /// ([`EntrySpill::in_dir`] keeps the writer's memory flat).
+    pub fn new(out: W, spill: EntrySpill) -> io::Result<PstWriter<W>> {
         let mut names = NameMap::new();
         // Every named property smsync writes gets its ID now, in the order of the property
         // list: the same IDs in every file.
@@ -289,7 +290,7 @@ impl<W: Write + Seek> PstWriter<W> {
             count: 0,
         };
         Ok(PstWriter {
-            ndb: Ndb::new(out),
+            ndb: Ndb::new(out, spill),
             names,
             record_key,
             contacts,
@@ -301,6 +302,11 @@ impl<W: Write + Seek> PstWriter<W> {
             scratch: Vec::new(),
             shared_uses: SHARED_USES,
         })
+    }
+
+    /// B-tree entries held in memory so far ([`Ndb::entries_held`]).
+    pub fn entries_held(&self) -> usize {
+        self.ndb.entries_held()
     }
 
     /// Lets `n` messages share one copy of a shared block (for tests: the default is
@@ -766,7 +772,8 @@ pub fn write_pst<'a>(
     let tmp = path.with_file_name(format!(".{name}{}", crate::fsutil::TEMP_SUFFIX));
     let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let run = || -> io::Result<Summary> {
-        let mut w = PstWriter::new(FileSink::new(file))?;
+        let spill = EntrySpill::beside(&tmp)?;
+        let mut w = PstWriter::new(FileSink::new(file), spill)?;
         for item in items {
             w.add(item)?;
         }
