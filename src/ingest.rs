@@ -476,6 +476,46 @@ pub fn sniff(bytes: &[u8]) -> Format {
     }
 }
 
+/// The format a file's name claims by its extension, where one claims one.
+fn named_format(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "vcf" | "vcard" => Some(Format::VCard),
+        "ics" | "ical" | "ifb" | "vcs" => Some(Format::ICalendar),
+        "pst" => Some(Format::Pst),
+        "msg" => Some(Format::Msg),
+        _ => None,
+    }
+}
+
+/// Why a file whose content [`sniff`] read as CSV (its fall-back) is not read as one: its
+/// name says vCard, iCalendar, PST or .msg, so an error about CSV headers would mislead.
+/// `None` for every other file (content decides where it names a format).
+pub fn misnamed(path: &Path, bytes: &[u8], format: Format) -> Option<String> {
+    if format != Format::Csv {
+        return None;
+    }
+    let (what, expected) = match named_format(path)? {
+        Format::VCard => ("a vCard", "BEGIN:VCARD"),
+        Format::ICalendar => ("an iCalendar file", "BEGIN:VCALENDAR or BEGIN:VTODO"),
+        Format::Pst => ("an Outlook data file (PST)", "the PST signature !BDN"),
+        Format::Msg => ("an Outlook item (.msg)", "the compound-file signature"),
+        _ => return None,
+    };
+    let text = text::decode(&bytes[..bytes.len().min(200)]).0;
+    let first = text
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .next()
+        .unwrap_or("");
+    let first: String = first.chars().take(40).collect();
+    Some(format!(
+        "its name says {what}, but it does not begin with {expected} (its first line: \
+         {first:?}); save it again from the program that made it, or, if it is an Outlook \
+         CSV, name it .csv"
+    ))
+}
+
 /// The text of an iCalendar file; a bare VTODO (no VCALENDAR around it, as some tools save
 /// a single task) is wrapped in one.
 fn calendar_text(bytes: &[u8]) -> String {
@@ -498,6 +538,9 @@ pub fn read_items(
     opts: &Options,
     notes: &mut Vec<String>,
 ) -> std::result::Result<Vec<Incoming>, String> {
+    if let Some(e) = misnamed(path, bytes, format) {
+        return Err(e);
+    }
     // Every reader runs under `guarded`: a panic rejects this file, not the batch. (The
     // CSV reader guards each row itself, so a panic escapes it only before the first item.)
     match format {
@@ -1216,6 +1259,11 @@ fn apply_file(
     }
     report.format = sniff(bytes);
     source(w);
+    if let Some(e) = misnamed(&input.path, bytes, report.format) {
+        report.error = Some(e);
+        journal_rejected(w, &report)?;
+        return Ok(report);
+    }
     let ctx = FileCtx {
         profile,
         file: &input.name,
@@ -1890,6 +1938,30 @@ mod tests {
         ];
         for (bytes, want) in cases {
             assert_eq!(sniff(bytes), want, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn a_name_that_claims_another_format_than_csv_content_is_told() {
+        let p = |n: &str| PathBuf::from(format!("inbox/{n}"));
+        let csv = b"First Name,Last Name\r\nA,B\r\n".as_slice();
+        assert_eq!(misnamed(&p("contacts.csv"), csv, Format::Csv), None);
+        assert_eq!(misnamed(&p("contacts"), csv, Format::Csv), None);
+        // Content decides where it names a format.
+        let card = b"BEGIN:VCARD\r\n".as_slice();
+        assert_eq!(misnamed(&p("x.csv"), card, sniff(card)), None);
+        assert_eq!(misnamed(&p("x.pst"), b"\0\0", Format::Binary), None);
+        for (name, says) in [
+            ("a.VCF", "a vCard"),
+            ("b.ics", "an iCalendar file"),
+            ("c.pst", "an Outlook data file"),
+            ("d.msg", "an Outlook item"),
+        ] {
+            let e = misnamed(&p(name), csv, sniff(csv)).unwrap();
+            assert!(
+                e.contains(says) && e.contains("\"First Name,Last Name\""),
+                "{e}"
+            );
         }
     }
 

@@ -650,6 +650,39 @@ fn bad_input_never_panics_and_every_file_is_filed_with_a_reason(site: Site) {
     );
 }
 
+both!(a_file_named_vcard_or_icalendar_that_is_neither_is_refused_by_its_name_not_as_a_csv);
+fn a_file_named_vcard_or_icalendar_that_is_neither_is_refused_by_its_name_not_as_a_csv(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    drop_file(
+        &drop,
+        "bad.vcf",
+        b"garbage here\nmore, garbage, with, commas\n",
+    );
+    drop_file(&drop, "task.ICS", b"hello");
+    let r = run_with(s, &drop, &Options::default());
+    assert_eq!(r.files.len(), 2);
+    for f in &r.files {
+        let says = if f.file.ends_with("bad.vcf") {
+            "a vCard"
+        } else {
+            "an iCalendar file"
+        };
+        assert_eq!(f.outcome, FileOutcome::Rejected, "{f:?}");
+        let e = f.error.as_deref().unwrap();
+        assert!(
+            e.contains(&format!("its name says {says}")) && !e.contains("Outlook contacts"),
+            "{e}"
+        );
+    }
+    // Nothing is lost: both are in rejected/ with their reasons.
+    let filed = rejected_or_processed(&drop);
+    let reasons = filed
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".error.txt"));
+    assert_eq!((filed.len(), reasons.count()), (4, 2), "{filed:?}");
+}
+
 both!(oversized_files_are_refused_with_the_limit);
 fn oversized_files_are_refused_with_the_limit(site: Site) {
     let s = &mut *site.sample();

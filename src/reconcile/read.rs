@@ -102,6 +102,9 @@ fn read_file(
     let format = crate::ingest::sniff(&bytes);
     let mut notes = Vec::new();
     let bad = |e: String| Error::invalid(format!("{}: {e}", path.display()));
+    if let Some(e) = crate::ingest::misnamed(path, &bytes, format) {
+        return Err(bad(e));
+    }
     match format {
         Format::Csv => {
             let read = crate::codec::guarded(|| outlook_csv::read(&bytes, &opts.dates))
