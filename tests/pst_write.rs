@@ -658,7 +658,7 @@ fn messages_share_their_empty_recipient_table_and_subnode_tree_within_the_refere
     // A message with a value over one heap allocation has a subnode tree of its own, which
     // names the shared recipient table.
     all.push(contact(900, &"Lange Notiz ✓ ".repeat(300)));
-    let spill = smsync::pst_write::ndb::EntrySpill::beside(&path).unwrap();
+    let spill = smsync::pst_write::ndb::EntrySpill::beside(&path);
     let mut w =
         PstWriter::new(FileSink::new(std::fs::File::create(&path).unwrap()), spill).unwrap();
     // Three messages to a copy: 11 messages need four subnode trees and, with the one of
@@ -707,7 +707,7 @@ fn the_writer_holds_a_bounded_number_of_b_tree_entries_whatever_the_number_of_it
     use smsync::pst_write::sink::FileSink;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Service Master.pst");
-    let spill = EntrySpill::beside(&path).unwrap();
+    let spill = EntrySpill::beside(&path);
     let mut w =
         PstWriter::new(FileSink::new(std::fs::File::create(&path).unwrap()), spill).unwrap();
     // Shared blocks referred to long after they left memory; a note of many blocks.

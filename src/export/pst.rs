@@ -372,7 +372,7 @@ fn write_file(tmp: &Path, set: &mut WholeSource, cancel: &AtomicBool) -> Result<
     let file = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
     let io = |e| Error::io(tmp, e);
     // The writer's B-tree entries wait in the file's folder, not in memory.
-    let spill = EntrySpill::beside(tmp).map_err(io)?;
+    let spill = EntrySpill::beside(tmp);
     let result = std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(4);
         let encoder = scope.spawn(move || -> std::io::Result<File> {

@@ -113,16 +113,23 @@ impl EntrySpill {
     }
 
     /// Entries kept in anonymous files in the folder of `file` (the PST being written):
-    /// the writer's memory then does not grow with the number of items.
-    pub fn beside(file: &Path) -> io::Result<EntrySpill> {
+    /// the writer's memory then does not grow with the number of items. Where that folder
+    /// cannot hold one (a share without unnamed files), in the system's temp folder, and
+    /// failing that in memory: the file written is the same.
+    pub fn beside(file: &Path) -> EntrySpill {
         let dir = match file.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        Ok(EntrySpill {
-            blocks: Spill::in_dir(dir)?,
-            nodes: Spill::in_dir(dir)?,
-        })
+        let in_dir = |dir: &Path| -> io::Result<EntrySpill> {
+            Ok(EntrySpill {
+                blocks: Spill::in_dir(dir)?,
+                nodes: Spill::in_dir(dir)?,
+            })
+        };
+        in_dir(dir)
+            .or_else(|_| in_dir(&std::env::temp_dir()))
+            .unwrap_or_else(|_| EntrySpill::in_memory())
     }
 }
 
@@ -931,6 +938,16 @@ mod tests {
         ndb.node(0x21, first | 2, 0, 0).unwrap();
         let e = ndb.finish().expect_err("a reference to no block");
         assert!(e.to_string().contains("no block 0x6"), "{e}");
+    }
+
+    #[test]
+    fn entries_beside_a_folder_that_cannot_hold_them_go_elsewhere() {
+        let spill = EntrySpill::beside(Path::new("/no/such/folder/Service Master.pst"));
+        let mut ndb = Ndb::new(Cursor::new(Vec::new()), spill);
+        let b = ndb.block(b"x", false).unwrap();
+        ndb.node(0x21, b, 0, 0).unwrap();
+        let (_, summary) = ndb.finish().unwrap();
+        assert_eq!((summary.blocks, summary.nodes), (1, 1));
     }
 
     #[test]

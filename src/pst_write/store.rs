@@ -772,7 +772,7 @@ pub fn write_pst<'a>(
     let tmp = path.with_file_name(format!(".{name}{}", crate::fsutil::TEMP_SUFFIX));
     let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let run = || -> io::Result<Summary> {
-        let spill = EntrySpill::beside(&tmp)?;
+        let spill = EntrySpill::beside(&tmp);
         let mut w = PstWriter::new(FileSink::new(file), spill)?;
         for item in items {
             w.add(item)?;
