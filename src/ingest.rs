@@ -460,7 +460,9 @@ pub fn sniff(bytes: &[u8]) -> Format {
     if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
         return Format::Msg;
     }
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_ascii_uppercase();
+    let head = text::decode(utf8_prefix(bytes, 4096))
+        .0
+        .to_ascii_uppercase();
     let head = head.trim_start_matches('\u{feff}').trim_start();
     if head.starts_with("BEGIN:VCARD") {
         Format::VCard
@@ -473,6 +475,16 @@ pub fn sniff(bytes: &[u8]) -> Format {
         Format::Binary
     } else {
         Format::Csv
+    }
+}
+
+/// At most `n` bytes from the start of `bytes`, not cutting a UTF-8 character in two (a
+/// cut one would make the prefix read as Windows-1252) nor a UTF-16 unit.
+fn utf8_prefix(bytes: &[u8], n: usize) -> &[u8] {
+    let head = &bytes[..bytes.len().min(n) & !1];
+    match std::str::from_utf8(head) {
+        Err(e) if e.error_len().is_none() => &head[..e.valid_up_to()],
+        _ => head,
     }
 }
 
@@ -502,7 +514,7 @@ pub fn misnamed(path: &Path, bytes: &[u8], format: Format) -> Option<String> {
         Format::Msg => ("an Outlook item (.msg)", "the compound-file signature"),
         _ => return None,
     };
-    let text = text::decode(&bytes[..bytes.len().min(200)]).0;
+    let text = text::decode(utf8_prefix(bytes, 200)).0;
     let first = text
         .trim_start_matches('\u{feff}')
         .lines()
@@ -1923,7 +1935,7 @@ mod tests {
 
     #[test]
     fn sniff_tells_the_formats_apart() {
-        let cases: [(&[u8], Format); 8] = [
+        let cases: [(&[u8], Format); 10] = [
             (b"!BDN....", Format::Pst),
             (
                 &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0],
@@ -1934,6 +1946,12 @@ mod tests {
             (b"\r\nbegin:vtodo\r\nUID:x\r\n", Format::ICalendar),
             (b"abc\0def", Format::Binary),
             (b"\xFF\xFEa\0b\0", Format::Csv),
+            // UTF-16 with its byte-order mark, as Windows tools save text.
+            (b"\xFF\xFEB\0E\0G\0I\0N\0:\0V\0C\0A\0R\0D\0", Format::VCard),
+            (
+                b"\xFE\xFF\0B\0E\0G\0I\0N\0:\0V\0T\0O\0D\0O",
+                Format::ICalendar,
+            ),
             (b"\"Subject\",\"Status\"\r\n", Format::Csv),
         ];
         for (bytes, want) in cases {
@@ -1963,6 +1981,11 @@ mod tests {
                 "{e}"
             );
         }
+        // The first line quoted as written, even when the quoted part ends inside a
+        // character.
+        let long = format!("{}é,b\r\n", "a".repeat(198));
+        let e = misnamed(&p("x.vcf"), long.as_bytes(), Format::Csv).unwrap();
+        assert!(e.contains("aaaa\"") && !e.contains('Ã'), "{e}");
     }
 
     fn item(

@@ -683,6 +683,37 @@ fn a_file_named_vcard_or_icalendar_that_is_neither_is_refused_by_its_name_not_as
     assert_eq!((filed.len(), reasons.count()), (4, 2), "{filed:?}");
 }
 
+both!(a_vcard_saved_as_utf16_is_read_as_a_vcard);
+fn a_vcard_saved_as_utf16_is_read_as_a_vcard(site: Site) {
+    let s = &mut *site.sample();
+    let drop = site.path().join("drop");
+    export(s, &drop);
+    let text = String::from_utf8(edit_vcf(&drop, "SM-U2", |t| {
+        t.split("\r\n")
+            .map(|line| {
+                if line.starts_with("TITLE") {
+                    "TITLE:Lagerleiter ✓".to_string()
+                } else if line.starts_with("CATEGORIES") {
+                    format!("{line},!Update")
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    }))
+    .unwrap();
+    // As Notepad saves "Unicode": UTF-16 LE with its byte-order mark.
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    drop_file(&drop, "SM-U2.vcf", &bytes);
+    let r = run(s, &drop);
+    assert_eq!(r.files[0].format, smsync::ingest::Format::VCard, "{r:#?}");
+    assert_eq!((r.exit_code(), r.tally.applied), (0, 1), "{r:#?}");
+    let u = s.get(Key::new(Kind::User, 2)).unwrap();
+    assert_eq!(u.text("job_title"), "Lagerleiter ✓");
+}
+
 both!(oversized_files_are_refused_with_the_limit);
 fn oversized_files_are_refused_with_the_limit(site: Site) {
     let s = &mut *site.sample();

@@ -640,12 +640,12 @@ impl<W: Write + Seek> Ndb<W> {
     /// Writes the open pages bottom-up: the root's (BID, offset). The root is the first
     /// level whose only page is the open one.
     fn tree_finish(&mut self, mut t: TreeBuild) -> io::Result<(u64, u64)> {
+        if t.levels.first().is_none_or(|l| l.count == 0) {
+            return Err(io_err("an empty B-tree"));
+        }
         let mut level = 0;
         loop {
             let open = &t.levels[level];
-            if open.count == 0 {
-                return Err(io_err("an empty B-tree"));
-            }
             let root = open.written == 0 && level + 1 == t.levels.len();
             let up = self.tree_page(&mut t, level)?;
             if root {
