@@ -6,6 +6,8 @@
 //!   BBT, AMap/PMap/FMap/FPMap pages, the density list), written front to back;
 //! - [`ltp`]: heap-on-node, BTH, property contexts and table contexts;
 //! - [`sink`]: the file, written on a second thread with its write-back started early;
+//! - [`spill`]: where the B-tree entries wait until the trees are built (a file beside the
+//!   PST), so that the writer's memory does not grow with the items;
 //! - [`store`]: the messaging layer: the store, the name-to-ID map, the folders Outlook's
 //!   own empty store has, `Contacts` and `Tasks`, and messages from [`crate::mapi::properties_of`].
 

@@ -1,13 +1,16 @@
 //! The node database layer (MS-PST §2.2) of a Unicode PST, written in one pass.
 //!
-//! Blocks go out as they are made, in file order, and only the B-tree entries (a few dozen
-//! bytes per block and node) and the allocation bits are kept. The AMap, PMap and FPMap pages
-//! of an AMap's range (§2.2.2.7) are written as soon as allocation leaves the range, a few
-//! hundred KB behind the data, while those bytes are still on their way to the disk (written
-//! at the end, they were a thousand scattered page writes for the final sync to wait on).
-//! [`Ndb::finish`] then writes the BBT and NBT pages (built bottom-up), the map pages of the
-//! last ranges, the FMap pages (which depend on the ranges after theirs), the density list
-//! and the header with its CRCs.
+//! Blocks go out as they are made, in file order. Their B-tree entries (a few dozen bytes
+//! per block and node) wait in an [`EntrySpill`], a file beside the PST, with only the
+//! latest blocks' in memory (their reference counts may still grow); an AMap range's
+//! allocation bits are kept until its map pages are written: the memory stays flat. The
+//! AMap, PMap and FPMap pages of an AMap's range (§2.2.2.7) are written as soon as
+//! allocation leaves the range, a few hundred KB behind the data, while those bytes are
+//! still on their way to the disk (written at the end, they were a thousand scattered page
+//! writes for the final sync to wait on). [`Ndb::finish`] then writes the BBT and NBT pages
+//! (built bottom-up as the entries are read back in key order), the map pages of the last
+//! ranges, the FMap pages (which depend on the ranges after theirs), the density list and
+//! the header with its CRCs.
 //! The file ends at the end of the last AMap's range, as Outlook's files do.
 //!
 //! Layout: the header at 0, the density list at 0x4200, the first AMap at 0x4400 and one
