@@ -268,7 +268,7 @@ fn entry_id(record_key: &[u8; 16], nid: u32) -> Vec<u8> {
 
 impl<W: Write + Seek> PstWriter<W> {
     /// Starts a PST on `out` (positioned at 0), its B-tree entries waiting in `spill`
-    /// ([`EntrySpill::in_dir`] keeps the writer's memory flat).
+    /// ([`EntrySpill::beside`] keeps the writer's memory flat).
     pub fn new(out: W, spill: EntrySpill) -> io::Result<PstWriter<W>> {
         let mut names = NameMap::new();
         // Every named property smsync writes gets its ID now, in the order of the property
