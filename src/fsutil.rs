@@ -274,7 +274,7 @@ impl Drop for DirSyncs {
 /// them (Linux; elsewhere the final sync does it all). Only a hint: a failure shows at
 /// that sync.
 ///
-/// The request is made on a thread of its own ([`writeback_queue`]): `sync_file_range`
+/// The request is made on a thread of its own (`writeback_queue`): `sync_file_range`
 /// waits when the disk's queue is full (the block layer's write-back throttling), and on
 /// the caller's thread that wait stopped the export's whole pipeline while a database
 /// checkpoint was being synced. A request the queue has no room for is dropped: the

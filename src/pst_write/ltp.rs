@@ -1,5 +1,5 @@
 //! The lists, tables and properties layer (MS-PST §2.3) over [`super::ndb`]: a heap-on-node
-//! ([`Heap`], §2.3.1) written block by block, the BTH on it ([`Heap::bth`], §2.3.2), property
+//! ([`Heap`], §2.3.1) written block by block, the BTH on it ([`BthBuilder`], §2.3.2), property
 //! contexts ([`pc`], §2.3.3) and table contexts ([`Table`], §2.3.4).
 //!
 //! A heap keeps in memory only its first block (its header is final once the heap is), the
