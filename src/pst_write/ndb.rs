@@ -203,9 +203,8 @@ pub struct Ndb<W: Write + Seek> {
     next_bid: u64,
     next_page: u64,
     /// The latest blocks' entries, whose reference counts may still grow; older ones are
-    /// in `spill.blocks`. `blocks[0]` is block number `first_block` (its BID `>> 2`).
+    /// in `spill.blocks`. The last is block number `next_bid - 1` (its BID `>> 2`).
     blocks: VecDeque<BlockEntry>,
-    first_block: u64,
     /// References made to blocks already spilled, by BID (added when the BBT is built).
     late_refs: HashMap<u64, u16>,
     /// Nodes in NID order after those in `spill.nodes` (a message's NID is above every
@@ -215,10 +214,9 @@ pub struct Ndb<W: Write + Seek> {
     last_nid: Option<u32>,
     others: Vec<NodeEntry>,
     spill: EntrySpill,
-    /// Allocation bits of the AMap ranges from `amap_base` on (bit 7 of byte 0 = the range's
+    /// Allocation bits of the AMap ranges from `maps_out` on (bit 7 of byte 0 = the range's
     /// first 64 bytes); a range's bits go once its map pages are written, its counts stay.
     amaps: VecDeque<[u8; 496]>,
-    amap_base: u64,
     /// Per range whose bits went: 64-byte units used, and its longest free run (for FMaps).
     range_counts: Vec<(u32, u8)>,
     /// The highest NID index used per NID type.
@@ -260,14 +258,12 @@ impl<W: Write + Seek> Ndb<W> {
             // Page BIDs count up from 1.
             next_page: 1,
             blocks: VecDeque::new(),
-            first_block: 1,
             late_refs: HashMap::new(),
             nodes: Vec::new(),
             last_nid: None,
             others: Vec::new(),
             spill,
             amaps: VecDeque::new(),
-            amap_base: 0,
             range_counts: Vec::new(),
             nid_max: [0; 32],
             maps_out: 0,
@@ -280,7 +276,7 @@ impl<W: Write + Seek> Ndb<W> {
     fn enter_range(&mut self) {
         let i = (self.pos - AMAP_FIRST) / AMAP_RANGE;
         debug_assert_eq!(self.pos, amap_offset(i));
-        while self.amap_base + self.amaps.len() as u64 <= i {
+        while self.maps_out + self.amaps.len() as u64 <= i {
             self.amaps.push_back([0; 496]);
         }
         let n = reserved_pages(i);
@@ -295,7 +291,7 @@ impl<W: Write + Seek> Ndb<W> {
         // An allocation never spans two ranges, except the map pages' own: bit by bit.
         let mut b = bit;
         while b < end {
-            let page = &mut self.amaps[(b / PER_PAGE - self.amap_base) as usize];
+            let page = &mut self.amaps[(b / PER_PAGE - self.maps_out) as usize];
             let i = (b % PER_PAGE) as usize;
             if i.is_multiple_of(8) && end - b >= 8 {
                 page[i / 8] = 0xFF;
@@ -336,12 +332,13 @@ impl<W: Write + Seek> Ndb<W> {
             && amap_offset(self.maps_out) + reserved_pages(self.maps_out) * PAGE <= self.written
         {
             self.range_maps(self.maps_out)?;
-            self.maps_out += 1;
             // Its bits are final and written: keep only its counts.
-            if let Some(bits) = self.amaps.pop_front() {
-                self.range_counts.push(range_counts(&bits));
-                self.amap_base += 1;
-            }
+            let bits = self
+                .amaps
+                .pop_front()
+                .expect("the bits of every range from maps_out");
+            self.range_counts.push(range_counts(&bits));
+            self.maps_out += 1;
         }
         if self.maps_out != before {
             self.out.seek(SeekFrom::Start(self.written))?;
@@ -353,7 +350,7 @@ impl<W: Write + Seek> Ndb<W> {
     /// [`Ndb::finish`]).
     fn range_maps(&mut self, i: u64) -> io::Result<()> {
         let ib = amap_offset(i);
-        let bits = self.amaps[(i - self.amap_base) as usize];
+        let bits = self.amaps[(i - self.maps_out) as usize];
         self.map_page(ib, PTYPE_AMAP, &bits)?;
         let (pmap, fmap, fpmap) = map_pages(i);
         if pmap {
@@ -416,7 +413,6 @@ impl<W: Write + Seek> Ndb<W> {
             for b in self.blocks.drain(..BLOCK_WINDOW / 2) {
                 self.spill.blocks.push(&block_leaf(&b))?;
             }
-            self.first_block += (BLOCK_WINDOW / 2) as u64;
         }
         Ok(bid)
     }
@@ -433,7 +429,9 @@ impl<W: Write + Seek> Ndb<W> {
         if n == 0 || n >= self.next_bid {
             return Err(io_err(format!("no block {bid:#x}")));
         }
-        if n < self.first_block {
+        // The window holds the latest blocks, up to number `next_bid - 1`.
+        let first = self.next_bid - self.blocks.len() as u64;
+        if n < first {
             // Spilled: counted when the BBT is built, which also finds a wrong BID.
             let late = self.late_refs.entry(bid & !1).or_insert(0);
             *late = late.checked_add(1).ok_or_else(over)?;
@@ -441,7 +439,7 @@ impl<W: Write + Seek> Ndb<W> {
         }
         let b = self
             .blocks
-            .get_mut((n - self.first_block) as usize)
+            .get_mut((n - first) as usize)
             .filter(|b| b.bid == bid & !1)
             .ok_or_else(|| io_err(format!("no block {bid:#x}")))?;
         b.refs = b.refs.checked_add(1).ok_or_else(over)?;
@@ -734,7 +732,7 @@ impl<W: Write + Seek> Ndb<W> {
         // The file ends where the last AMap's range ends, as Outlook's own files do (their
         // ibFileEof is always such an end): the free space the header and the AMap count is
         // inside the file.
-        let n_amaps = self.amap_base + self.amaps.len() as u64;
+        let n_amaps = self.maps_out + self.amaps.len() as u64;
         let eof = amap_offset(n_amaps);
         debug_assert!(eof >= self.pos);
         self.put(eof, &[])?;
@@ -916,7 +914,10 @@ mod tests {
         for _ in 0..BLOCK_WINDOW {
             ndb.block(b"x", false).unwrap();
         }
-        assert!(ndb.first_block > 1, "the first block left memory");
+        assert!(
+            ndb.blocks.front().is_some_and(|b| b.bid != first),
+            "the first block left memory"
+        );
         ndb.node(0x21, first, 0, 0).unwrap();
         ndb.node(0x41, first, 0, 0).unwrap();
         assert_eq!(ndb.late_refs[&first], 2);
