@@ -613,15 +613,18 @@ impl Run<'_> {
         std::thread::scope(|scope| {
             let (page_tx, page_rx) = mpsc::sync_channel::<Vec<Changed>>(1);
             let (done_tx, done_rx) = mpsc::sync_channel::<PageDone>(2);
-            let writer = scope.spawn(move || {
-                for page in page_rx {
-                    let done = files.page(side, page);
-                    let failed = done.is_err();
-                    if done_tx.send(done).is_err() || failed {
-                        break;
+            let writer = std::thread::Builder::new()
+                .name("export-files".into())
+                .spawn_scoped(scope, move || {
+                    for page in page_rx {
+                        let done = files.page(side, page);
+                        let failed = done.is_err();
+                        if done_tx.send(done).is_err() || failed {
+                            break;
+                        }
                     }
-                }
-            });
+                })
+                .expect("a thread to write the export's files");
             // A run of many pages commits their export state on a connection of its own,
             // on a third thread, while this one reads the next pages. Its queue holds
             // [`STATE_QUEUE`] pages, so that a commit that waits for a checkpoint's sync
@@ -666,12 +669,17 @@ impl Run<'_> {
                     match store.second_connection() {
                         Ok(Some(mut second)) => {
                             let rx = state_rx.take().expect("one state thread");
-                            stater = Some(scope.spawn(move || -> Result<()> {
-                                for ops in rx {
-                                    commit_state(&mut *second, employee, &ops, !held)?;
-                                }
-                                Ok(())
-                            }));
+                            stater = Some(
+                                std::thread::Builder::new()
+                                    .name("export-state".into())
+                                    .spawn_scoped(scope, move || -> Result<()> {
+                                        for ops in rx {
+                                            commit_state(&mut *second, employee, &ops, !held)?;
+                                        }
+                                        Ok(())
+                                    })
+                                    .expect("a thread to commit the export state"),
+                            );
                         }
                         Ok(None) => {}
                         Err(e) => result = Err(e),

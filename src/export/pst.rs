@@ -375,16 +375,19 @@ fn write_file(tmp: &Path, set: &mut WholeSource, cancel: &AtomicBool) -> Result<
     let spill = EntrySpill::beside(tmp);
     let result = std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(4);
-        let encoder = scope.spawn(move || -> std::io::Result<File> {
-            let mut w = PstWriter::new(FileSink::new(file), spill)?;
-            for batch in rx {
-                for item in &batch {
-                    w.add(item)?;
+        let encoder = std::thread::Builder::new()
+            .name("pst-encode".into())
+            .spawn_scoped(scope, move || -> std::io::Result<File> {
+                let mut w = PstWriter::new(FileSink::direct(file, tmp), spill)?;
+                for batch in rx {
+                    for item in &batch {
+                        w.add(item)?;
+                    }
                 }
-            }
-            let (out, _) = w.finish()?;
-            out.finish()
-        });
+                let (out, _) = w.finish()?;
+                out.finish()
+            })
+            .expect("a thread to encode the PST");
         let mut batch = Vec::with_capacity(BATCH);
         let read = set(&mut |r| {
             batch.push(Item::from_owned(r));
@@ -461,17 +464,20 @@ impl Output for Pst {
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&cancel);
         let path = tmp.clone();
-        let thread = std::thread::spawn(move || {
-            let mut set = Some(set);
-            write_file(
-                &tmp,
-                &mut |f| match set.take() {
-                    Some(set) => set(f),
-                    None => Ok(()),
-                },
-                &stop,
-            )
-        });
+        let thread = std::thread::Builder::new()
+            .name("pst-read".into())
+            .spawn(move || {
+                let mut set = Some(set);
+                write_file(
+                    &tmp,
+                    &mut |f| match set.take() {
+                        Some(set) => set(f),
+                        None => Ok(()),
+                    },
+                    &stop,
+                )
+            })
+            .expect("a thread to write the PST");
         self.background = Some(Background {
             thread: Some(thread),
             cancel,
