@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+pub mod sink;
+
 /// The suffix of smsync's temp files; a run removes the ones an interrupted run left.
 pub const TEMP_SUFFIX: &str = ".smsync-tmp";
 
@@ -41,18 +43,30 @@ fn create_error(path: &Path, e: std::io::Error) -> Error {
 /// A file written as a stream and renamed into place by [`AtomicFile::commit`]; dropped
 /// uncommitted, it leaves only a temp file that the next run removes.
 ///
-/// A large file's write-back is started as it grows ([`start_writeback`] every
-/// [`WRITEBACK`] bytes), so that most of it is on its way to the disk by the time it is
-/// synced, instead of all of it waiting for that sync (the kernel starts on its own only
-/// when a tenth of the memory is dirty, or after half a minute).
+/// A file written through the page cache has its write-back started as it grows
+/// ([`start_writeback`] every [`WRITEBACK`] bytes), so that most of it is on its way to the
+/// disk by the time it is synced, instead of all of it waiting for that sync (the kernel
+/// starts on its own only when a tenth of the memory is dirty, or after half a minute).
+/// Past [`STREAMED`] bytes the rest goes through a [`sink::FileSink`]: written on a thread
+/// of its own, directly to the disk where the file system allows it.
 pub struct AtomicFile {
     tmp: PathBuf,
     path: PathBuf,
-    out: BufWriter<File>,
+    out: Out,
     /// Bytes handed to `out`, and how far write-back was started.
     written: u64,
     written_back: u64,
 }
+
+enum Out {
+    Buffered(BufWriter<File>),
+    Streamed(sink::FileSink),
+    /// Only while one becomes the other, or after a failed change.
+    Gone,
+}
+
+/// The size from which an [`AtomicFile`] is written through a [`sink::FileSink`].
+pub const STREAMED: u64 = 16 << 20;
 
 /// A streamed file's write-back is started each time this many more bytes were written.
 pub const WRITEBACK: u64 = 8 << 20;
@@ -64,7 +78,7 @@ impl AtomicFile {
         Ok(AtomicFile {
             tmp,
             path: path.to_path_buf(),
-            out: BufWriter::with_capacity(1 << 16, f),
+            out: Out::Buffered(BufWriter::with_capacity(1 << 16, f)),
             written: 0,
             written_back: 0,
         })
@@ -74,35 +88,67 @@ impl AtomicFile {
         &self.path
     }
 
-    pub fn commit(self) -> Result<()> {
-        let f = self
-            .out
-            .into_inner()
-            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+    pub fn commit(mut self) -> Result<()> {
+        let f = match std::mem::replace(&mut self.out, Out::Gone) {
+            Out::Buffered(out) => out
+                .into_inner()
+                .map_err(|e| Error::io(&self.tmp, e.into_error()))?,
+            Out::Streamed(sink) => sink.finish().map_err(|e| Error::io(&self.tmp, e))?,
+            Out::Gone => return Err(Error::io(&self.tmp, gone())),
+        };
         f.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
         drop(f);
         fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
     }
 }
 
+fn gone() -> std::io::Error {
+    std::io::Error::other("the file's writer failed earlier")
+}
+
+impl AtomicFile {
+    /// From here on the file is written through a [`sink::FileSink`].
+    fn stream(&mut self) -> std::io::Result<()> {
+        let Out::Buffered(out) = std::mem::replace(&mut self.out, Out::Gone) else {
+            return Ok(());
+        };
+        let f = out.into_inner().map_err(|e| e.into_error())?;
+        self.out = Out::Streamed(sink::FileSink::direct_from(f, &self.tmp, self.written));
+        Ok(())
+    }
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.out.write(buf)?;
+        let out = match &mut self.out {
+            Out::Buffered(out) => out,
+            Out::Streamed(sink) => {
+                sink.write_all(buf)?;
+                self.written += buf.len() as u64;
+                return Ok(buf.len());
+            }
+            Out::Gone => return Err(gone()),
+        };
+        let n = out.write(buf)?;
         self.written += n as u64;
         if self.written >= self.written_back + WRITEBACK {
             // What the buffer still holds is not in the file yet.
-            let end = self.written - self.out.buffer().len() as u64;
-            start_writeback(
-                self.out.get_ref(),
-                self.written_back,
-                end - self.written_back,
-            );
+            let end = self.written - out.buffer().len() as u64;
+            start_writeback(out.get_ref(), self.written_back, end - self.written_back);
             self.written_back = end;
+        }
+        if self.written >= STREAMED {
+            self.stream()?;
         }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        match &mut self.out {
+            Out::Buffered(out) => out.flush(),
+            // Written by the sink's thread; `commit` waits for it.
+            Out::Streamed(_) => Ok(()),
+            Out::Gone => Err(gone()),
+        }
     }
 }
 
@@ -499,7 +545,9 @@ mod tests {
         let before = WRITEBACKS.load(Ordering::SeqCst);
         let mut f = AtomicFile::create(&path).unwrap();
         let line: Vec<u8> = (0..1000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        let lines = (3 * WRITEBACK as usize) / line.len() + 7;
+        // Two requests through the page cache; the rest, past `STREAMED`, through the sink.
+        assert_eq!(STREAMED, 2 * WRITEBACK);
+        let lines = (2 * WRITEBACK as usize) / line.len() + 7;
         for _ in 0..lines {
             f.write_all(&line).unwrap();
         }
@@ -508,9 +556,9 @@ mod tests {
         let bytes = fs::read(&path).unwrap();
         assert_eq!(bytes.len(), lines * line.len());
         assert!(bytes.chunks(line.len()).all(|c| c == line.as_slice()));
-        // Three requests were made; the thread carries them out on its own time.
+        // Two requests were made; the thread carries them out on its own time.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while WRITEBACKS.load(Ordering::SeqCst) < before + 3 {
+        while WRITEBACKS.load(Ordering::SeqCst) < before + 2 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the write-back thread carried out {} requests",
@@ -518,6 +566,41 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn a_file_past_the_streamed_size_is_whole_and_replaces_the_old_one_only_at_commit() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("contacts.csv");
+        fs::write(&path, b"old").unwrap();
+        // Pieces of odd sizes, so that none of the sink's or its blocks' edges falls on one.
+        let piece = |i: usize| -> Vec<u8> { (0..(i % 4093) + 1).map(|j| (i + j) as u8).collect() };
+        let write = |n: usize| {
+            let mut f = AtomicFile::create(&path).unwrap();
+            let mut want = Vec::new();
+            let mut i = 0;
+            while want.len() < n {
+                let p = piece(i);
+                f.write_all(&p).unwrap();
+                want.extend_from_slice(&p);
+                i += 1;
+            }
+            assert!(matches!(f.out, Out::Streamed(_)), "past {STREAMED} bytes");
+            (f, want)
+        };
+        // Dropped uncommitted: the old file stays; its writing thread has stopped (the temp
+        // file no longer grows).
+        let (f, _) = write(STREAMED as usize + (5 << 20));
+        drop(f);
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        let tmp = temp_path(&path);
+        let len = fs::metadata(&tmp).unwrap().len();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(fs::metadata(&tmp).unwrap().len(), len);
+        let (f, want) = write(STREAMED as usize + (9 << 20) + 77);
+        f.commit().unwrap();
+        assert!(fs::read(&path).unwrap() == want, "the file as written");
+        assert!(!tmp.exists());
     }
 
     #[test]

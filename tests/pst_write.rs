@@ -650,8 +650,8 @@ fn smsyncs_reader_reads_every_item_back_unchanged() {
 
 #[test]
 fn messages_share_their_empty_recipient_table_and_subnode_tree_within_the_reference_count() {
+    use smsync::fsutil::sink::FileSink;
     use smsync::pst_write::PstWriter;
-    use smsync::pst_write::sink::FileSink;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Service Master.pst");
     let mut all = items(10, 0);
@@ -702,9 +702,9 @@ fn messages_share_their_empty_recipient_table_and_subnode_tree_within_the_refere
 
 #[test]
 fn the_writer_holds_a_bounded_number_of_b_tree_entries_whatever_the_number_of_items() {
+    use smsync::fsutil::sink::FileSink;
     use smsync::pst_write::PstWriter;
     use smsync::pst_write::ndb::{self, EntrySpill};
-    use smsync::pst_write::sink::FileSink;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Service Master.pst");
     let spill = EntrySpill::beside(&path);

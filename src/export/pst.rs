@@ -29,10 +29,10 @@ use super::output::{BackgroundSource, Output, OutputKind, Put, Side, WholeSource
 use crate::codec::item::Item;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::fsutil::sink::FileSink;
 use crate::model::SiStatus;
 use crate::pst_write::PstWriter;
 use crate::pst_write::ndb::EntrySpill;
-use crate::pst_write::sink::FileSink;
 
 /// Items handed to the PST encoder at a time.
 const BATCH: usize = 256;

@@ -5,7 +5,6 @@
 //! - [`ndb`]: the node database (header, blocks, XBLOCK/XXBLOCK, subnode trees, the NBT and
 //!   BBT, AMap/PMap/FMap/FPMap pages, the density list), written front to back;
 //! - [`ltp`]: heap-on-node, BTH, property contexts and table contexts;
-//! - [`sink`]: the file, written on a second thread with its write-back started early;
 //! - [`spill`]: where the B-tree entries wait until the trees are built (a file beside the
 //!   PST), so that the writer's memory does not grow with the items;
 //! - [`store`]: the messaging layer: the store, the name-to-ID map, the folders Outlook's
@@ -14,7 +13,6 @@
 pub mod crc;
 pub mod ltp;
 pub mod ndb;
-pub mod sink;
 pub mod spill;
 pub mod store;
 

@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 use super::crc::crc32;
 use super::ltp::{self, Stored, Subnodes, Table};
 use super::ndb::{EntrySpill, Ndb, SubEntry, Summary};
-use super::sink::FileSink;
 use crate::codec::item::Item;
+use crate::fsutil::sink::FileSink;
 use crate::mapi::{
     self, FIRST_NAMED_ID, Filetime, MapiId, NameKey, NameMap, PropSet, PropType, PropValue, props,
 };

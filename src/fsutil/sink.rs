@@ -1,5 +1,6 @@
-//! Where a PST's bytes go: a file written by a second thread, so that encoding and the
-//! file system work at the same time.
+//! Where a large file's bytes go (the PST, a big CSV sheet through
+//! [`super::AtomicFile`]): a file written by a second thread, so that encoding and the file
+//! system work at the same time.
 //!
 //! [`FileSink`] is a `Write + Seek` that fills 1 MiB buffers and hands each to a thread that
 //! writes it at its offset. A few buffers are in flight at a time: memory stays a few MiB
@@ -8,10 +9,12 @@
 //!
 //! How the thread writes:
 //! - **Direct** ([`FileSink::direct`], Linux, where the file system takes `O_DIRECT`): the
-//!   bytes are gathered in aligned 4 MiB blocks, and a block is written from its memory
-//!   straight to the disk once the file has grown [`LAG`] past it. A file of hundreds of MB
+//!   bytes are gathered in aligned 2 MiB blocks, and a block is written from its memory
+//!   straight to the disk once the file has grown [`DIRECT_LAG`] past it
+//!   ([`FileSink::direct_from`], for a caller that never seeks back: once it is full). A
+//!   file of hundreds of MB
 //!   that smsync does not read again is then not copied into the page cache (which cost
-//!   more CPU than encoding it on the machines measured) and does not push out what the
+//!   as much CPU as encoding a PST on the machines measured) and does not push out what the
 //!   cache holds. A write shortly behind the front (the writer's map pages) lands in a block
 //!   still held; one further back, and the file's last partial block, go through the page
 //!   cache, as does everything when the file system refuses `O_DIRECT`.
@@ -26,12 +29,12 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use crate::fsutil::{WRITEBACK, start_writeback};
+use super::{WRITEBACK, start_writeback};
 
 /// The size of one buffer.
 const CHUNK: usize = 1 << 20;
 /// Buffers queued for the writing thread.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 2;
 /// How far behind the written bytes write-back is started.
 pub const LAG: u64 = 4 << 20;
 
@@ -46,8 +49,6 @@ pub struct FileSink {
     /// Emptied buffers coming back, to be filled again.
     free: Receiver<Vec<u8>>,
     thread: Option<JoinHandle<io::Result<(File, u64)>>>,
-    /// Bytes the thread wrote directly (known after [`FileSink::finish_counted`]).
-    direct: u64,
 }
 
 impl FileSink {
@@ -59,19 +60,29 @@ impl FileSink {
     /// Writes to `file`, just created at `path`, from its start: directly to the disk where
     /// the file system allows it (see the module's doc), else as [`FileSink::new`] does.
     pub fn direct(file: File, path: &std::path::Path) -> FileSink {
-        FileSink::start(file, open_direct(path))
+        FileSink::start(file, open_direct(path).map(|d| (d, 0, DIRECT_LAG)))
     }
 
-    fn start(file: File, direct: Option<File>) -> FileSink {
+    /// Writes on into `file`, created at `path`, which already holds `pos` bytes written
+    /// through the page cache: as [`FileSink::direct`], from `pos` on, for a caller that
+    /// never seeks: a block is written as soon as it is full.
+    pub fn direct_from(file: File, path: &std::path::Path, pos: u64) -> FileSink {
+        let mut sink = FileSink::start(file, open_direct(path).map(|d| (d, pos, 0)));
+        sink.at = pos;
+        sink.pos = pos;
+        sink
+    }
+
+    fn start(file: File, direct: Option<(File, u64, u64)>) -> FileSink {
         let (tx, rx) = sync_channel::<(u64, Vec<u8>)>(IN_FLIGHT);
         let (free_tx, free) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
         let thread = std::thread::Builder::new()
-            .name("pst-write".into())
+            .name("file-write".into())
             .spawn(move || match direct {
-                Some(d) => Direct::new(file, d).write_all(rx, free_tx),
+                Some((d, from, lag)) => Direct::new(file, d, from, lag).write_all(rx, free_tx),
                 None => write_all(file, rx, free_tx).map(|f| (f, 0)),
             })
-            .expect("a thread to write the PST");
+            .expect("a thread to write the file");
         FileSink {
             buf: Vec::with_capacity(CHUNK),
             at: 0,
@@ -79,7 +90,6 @@ impl FileSink {
             tx: Some(tx),
             free,
             thread: Some(thread),
-            direct: 0,
         }
     }
 
@@ -112,7 +122,7 @@ impl FileSink {
         self.tx = None;
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(Err(e))) => e,
-            _ => io::Error::other("the PST writing thread stopped"),
+            _ => io::Error::other("the writing thread stopped"),
         }
     }
 
@@ -125,14 +135,10 @@ impl FileSink {
     pub fn finish_counted(mut self) -> io::Result<(File, u64)> {
         self.send()?;
         self.tx = None;
-        let r = match self.thread.take().map(JoinHandle::join) {
+        match self.thread.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
-            _ => Err(io::Error::other("the PST writing thread panicked")),
-        };
-        if let Ok((_, n)) = &r {
-            self.direct = *n;
+            _ => Err(io::Error::other("the writing thread panicked")),
         }
-        r
     }
 }
 
@@ -161,8 +167,11 @@ fn write_all(
 }
 
 /// The size of a block written directly, and the alignment of its offset and memory.
-const BLOCK: usize = 4 << 20;
+const BLOCK: usize = 2 << 20;
 const ALIGN: usize = 4096;
+/// How far behind the written bytes a block is written directly: past the writer's map
+/// pages, which come within an AMap range (248 KiB) of the front.
+const DIRECT_LAG: u64 = 2 << 20;
 
 /// The file opened a second time for direct writes, where the system has them.
 #[cfg(target_os = "linux")]
@@ -225,17 +234,22 @@ struct Direct {
     low: u64,
     /// The end of the furthest byte written.
     front: u64,
+    lag: u64,
     written: u64,
 }
 
 impl Direct {
-    fn new(file: File, direct: File) -> Direct {
+    /// Direct writes from the first whole block at or after `from` (what comes before it
+    /// goes through the page cache, as the bytes before `from` did); a block is written once
+    /// the file has grown `lag` bytes past it.
+    fn new(file: File, direct: File, from: u64, lag: u64) -> Direct {
         Direct {
+            lag,
             file,
             direct: Some(direct),
             held: std::collections::VecDeque::new(),
             spare: Vec::new(),
-            low: 0,
+            low: from.next_multiple_of(BLOCK as u64),
             front: 0,
             written: 0,
         }
@@ -270,9 +284,9 @@ impl Direct {
             at += n as u64;
             data = &data[n..];
         }
-        // Blocks the file has grown `LAG` past are written.
+        // Blocks the file has grown `lag` past are written.
         while let Some(&(start, _)) = self.held.front() {
-            if start + BLOCK as u64 + LAG > self.front {
+            if start + BLOCK as u64 + self.lag > self.front {
                 break;
             }
             let (start, mut block) = self.held.pop_front().expect("a block");
@@ -287,8 +301,13 @@ impl Direct {
     fn block(&mut self, start: u64) -> &mut [u8] {
         let i = self.held.partition_point(|(s, _)| *s < start);
         if self.held.get(i).is_none_or(|(s, _)| *s != start) {
-            let mut b = self.spare.pop().unwrap_or_else(Aligned::new);
-            b.bytes().fill(0);
+            let b = match self.spare.pop() {
+                Some(mut b) => {
+                    b.bytes().fill(0);
+                    b
+                }
+                None => Aligned::new(),
+            };
             self.held.insert(i, (start, b));
         }
         self.held[i].1.bytes()
@@ -344,6 +363,17 @@ fn write_at(file: &File, mut buf: &[u8], mut at: u64) -> io::Result<()> {
         at += n as u64;
     }
     Ok(())
+}
+
+impl Drop for FileSink {
+    /// A sink dropped unfinished (its writer failed) waits for its thread, so that no write
+    /// lands in the file after the caller has moved on (and, say, created it again).
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Write for FileSink {
