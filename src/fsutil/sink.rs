@@ -171,7 +171,7 @@ const BLOCK: usize = 2 << 20;
 const ALIGN: usize = 4096;
 /// How far behind the written bytes a block is written directly: past the writer's map
 /// pages, which come within an AMap range (248 KiB) of the front.
-const DIRECT_LAG: u64 = 2 << 20;
+pub const DIRECT_LAG: u64 = 2 << 20;
 
 /// The file opened a second time for direct writes, where the system has them.
 #[cfg(target_os = "linux")]
