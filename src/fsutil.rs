@@ -20,8 +20,24 @@ fn temp_path(path: &Path) -> PathBuf {
 /// Writes `bytes` to `path` atomically: readers see the old file or the new one, never a
 /// part. Durability comes from [`sync_filesystem`] once a batch is written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, &mut |w| w.write_all(bytes))
+}
+
+/// As [`write_atomic`], the bytes written by `write` as a stream (through a buffer, to the
+/// page cache), so that a large file is never held in memory whole.
+pub fn write_atomic_with(
+    path: &Path,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = temp_path(path);
-    fs::write(&tmp, bytes).map_err(|e| create_error(path, e))?;
+    let f = File::create(&tmp).map_err(|e| create_error(path, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, f);
+    let written = write(&mut out).and_then(|()| out.flush());
+    drop(out);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(&tmp, e));
+    }
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 

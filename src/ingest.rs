@@ -385,6 +385,8 @@ pub struct Report {
     pub dry_run: bool,
     pub files: Vec<FileReport>,
     pub tally: Tally,
+    /// `reports/<run>.json`, when one was written: it holds this report as `--json` prints
+    /// it (pretty JSON), so that `--json` copies the file instead of writing it out again.
     pub report_file: Option<PathBuf>,
     /// The run's name (`ingest-<time>`): its report is `reports/<run>.json`, its journal
     /// rows carry it, and `smsync undo <run>` takes it back. `None` when nothing changed.
@@ -394,10 +396,6 @@ pub struct Report {
     /// The profile's PST (`outlook/Service Master.pst`) when its user had changed it: moved
     /// into the inbox and ingested with the rest, or left alone because it is in use.
     pub pst: Option<crate::export::pst::Adopted>,
-    /// This report as its file holds it (pretty JSON), when one was written: `--json`
-    /// prints these bytes instead of writing the report out a second time.
-    #[serde(skip)]
-    pub json: Option<Vec<u8>>,
 }
 
 impl Report {
@@ -723,37 +721,45 @@ fn each_item(
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Incoming>, Option<ReadAhead>)>(4);
         let dates = &opts.dates;
-        let reader = scope.spawn(move || {
-            let mut ahead = ahead;
-            // A read that fails stops the reading ahead; the applying side reads for itself.
-            let mut read_records = |chunk: &[Incoming]| -> Option<ReadAhead> {
-                let (reader, employee) = ahead.as_mut()?;
-                let keys: Vec<Key> = keys_to_read(chunk).collect();
-                let read = reader.read(*employee, &keys);
-                if read.is_err() {
-                    ahead = None;
-                }
-                read.ok()
-            };
-            let mut chunk = Vec::with_capacity(CHUNK);
-            let info = guarded(|| {
-                // Ingest skips a contact without `!Update`: its key and categories will do.
-                outlook_csv::read_each(bytes, dates, outlook_csv::Unmarked::KeyOnly, &mut |inc| {
-                    chunk.push(inc);
-                    if chunk.len() == CHUNK {
-                        let read = read_records(&chunk);
-                        // A closed channel means the applying side stopped on an error.
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                        let _ = tx.send((full, read));
+        let reader = std::thread::Builder::new()
+            .name("ingest-read".into())
+            .spawn_scoped(scope, move || {
+                let mut ahead = ahead;
+                // A read that fails stops the reading ahead; the applying side reads for itself.
+                let mut read_records = |chunk: &[Incoming]| -> Option<ReadAhead> {
+                    let (reader, employee) = ahead.as_mut()?;
+                    let keys: Vec<Key> = keys_to_read(chunk).collect();
+                    let read = reader.read(*employee, &keys);
+                    if read.is_err() {
+                        ahead = None;
                     }
-                })
-            });
-            if !chunk.is_empty() {
-                let read = read_records(&chunk);
-                let _ = tx.send((chunk, read));
-            }
-            info.and_then(|info| info)
-        });
+                    read.ok()
+                };
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let info = guarded(|| {
+                    // Ingest skips a contact without `!Update`: its key and categories will do.
+                    outlook_csv::read_each(
+                        bytes,
+                        dates,
+                        outlook_csv::Unmarked::KeyOnly,
+                        &mut |inc| {
+                            chunk.push(inc);
+                            if chunk.len() == CHUNK {
+                                let read = read_records(&chunk);
+                                // A closed channel means the applying side stopped on an error.
+                                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                                let _ = tx.send((full, read));
+                            }
+                        },
+                    )
+                });
+                if !chunk.is_empty() {
+                    let read = read_records(&chunk);
+                    let _ = tx.send((chunk, read));
+                }
+                info.and_then(|info| info)
+            })
+            .expect("a thread to read the files");
         let mut applied = Ok(());
         for (chunk, read) in rx {
             applied = apply(&chunk, read);
@@ -1558,16 +1564,16 @@ pub fn ingest(
         run: None,
         guard: stopped,
         pst,
-        json: None,
     };
     if changed && !report.files.is_empty() {
         report.run = Some(run_name.clone());
         // The file names itself, as the printed report does.
         let path = layout.reports.join(format!("{run_name}.json"));
         report.report_file = Some(path.clone());
-        let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Other(e.to_string()))?;
-        fsutil::write_atomic(&path, &json)?;
-        report.json = Some(json);
+        // Streamed: the report of 100,000 items is 200 MB.
+        fsutil::write_atomic_with(&path, &mut |w| {
+            serde_json::to_writer_pretty(w, &report).map_err(std::io::Error::other)
+        })?;
     }
     Ok(report)
 }
@@ -1583,23 +1589,26 @@ fn spawn_loader<'scope>(
     std::thread::ScopedJoinHandle<'scope, ()>,
 ) {
     let (loaded_tx, loaded_rx) = std::sync::mpsc::sync_channel::<Vec<Input>>(1);
-    let loader = scope.spawn(move || {
-        for chunk in paths.chunks(opts.batch.max(1)) {
-            let inputs: Vec<Input> = chunk
-                .iter()
-                .map(|p| {
-                    let input = load(p, opts);
-                    if let Some(hook) = opts.after_read {
-                        hook(p);
-                    }
-                    input
-                })
-                .collect();
-            if loaded_tx.send(inputs).is_err() {
-                break;
+    let loader = std::thread::Builder::new()
+        .name("ingest-load".into())
+        .spawn_scoped(scope, move || {
+            for chunk in paths.chunks(opts.batch.max(1)) {
+                let inputs: Vec<Input> = chunk
+                    .iter()
+                    .map(|p| {
+                        let input = load(p, opts);
+                        if let Some(hook) = opts.after_read {
+                            hook(p);
+                        }
+                        input
+                    })
+                    .collect();
+                if loaded_tx.send(inputs).is_err() {
+                    break;
+                }
             }
-        }
-    });
+        })
+        .expect("a thread to load the files");
     (loaded_rx, loader)
 }
 
@@ -1622,18 +1631,21 @@ fn run_batches(
         let (loaded_rx, loader) = spawn_loader(scope, paths, opts);
         let (applied_tx, applied_rx) =
             std::sync::mpsc::sync_channel::<(Vec<FileReport>, Vec<Input>)>(1);
-        let filer = scope.spawn(move || -> Result<Vec<FileReport>> {
-            let mut filed = Vec::new();
-            let mut syncs = fsutil::DirSyncs::new();
-            for (mut batch, inputs) in applied_rx {
-                if !opts.dry_run {
-                    file_batch(layout, from_inbox, &mut batch, &inputs, &mut syncs)?;
+        let filer = std::thread::Builder::new()
+            .name("ingest-file".into())
+            .spawn_scoped(scope, move || -> Result<Vec<FileReport>> {
+                let mut filed = Vec::new();
+                let mut syncs = fsutil::DirSyncs::new();
+                for (mut batch, inputs) in applied_rx {
+                    if !opts.dry_run {
+                        file_batch(layout, from_inbox, &mut batch, &inputs, &mut syncs)?;
+                    }
+                    filed.extend(batch);
                 }
-                filed.extend(batch);
-            }
-            syncs.finish()?;
-            Ok(filed)
-        });
+                syncs.finish()?;
+                Ok(filed)
+            })
+            .expect("a thread to file the inputs");
         let mut applied = Ok(());
         for mut inputs in loaded_rx {
             match apply_batch(store, profile, opts, run, &mut inputs) {

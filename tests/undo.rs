@@ -51,6 +51,10 @@ impl Site {
             report.file_name().unwrap().to_string_lossy(),
             format!("{run}.json")
         );
+        // `--json` printed the report the file holds.
+        let file = fs::read(self.path().join(report)).unwrap();
+        let file: serde_json::Value = serde_json::from_slice(&file).unwrap();
+        assert_eq!(file, v);
         run
     }
 

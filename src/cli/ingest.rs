@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::print::{Bar, exit_with, named_files_exist, print_bytes, print_json};
+use super::print::{Bar, exit_with, named_files_exist, print_file, print_json};
 use super::{IngestArgs, open};
 use crate::codec::item::Incoming;
 use crate::codec::text::DateFormat;
@@ -49,9 +49,14 @@ pub(super) fn ingest(
         eprintln!("smsync: profile '{}': {p}", r.profile);
     }
     if args.json {
-        match &r.json {
-            Some(json) => print_bytes(json)?,
-            None => print_json(&r)?,
+        // The report's file holds what `print_json` would print; a file that cannot be
+        // opened (removed meanwhile) is printed from the report instead.
+        let copied = match r.report_file.as_deref() {
+            Some(p) => print_file(p)?,
+            None => false,
+        };
+        if !copied {
+            print_json(&r)?;
         }
     } else {
         print_ingest(&r);

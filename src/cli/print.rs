@@ -13,13 +13,18 @@ pub(super) fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<()> {
     out.flush().map_err(|e| Error::io("stdout", e))
 }
 
-/// Prints JSON already written out (as [`print_json`] would print it).
-pub(super) fn print_bytes(json: &[u8]) -> Result<()> {
+/// Prints a file of JSON already written out (as [`print_json`] would print it);
+/// `Ok(false)`, with nothing printed, when the file cannot be opened.
+pub(super) fn print_file(path: &std::path::Path) -> Result<bool> {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(false);
+    };
     let mut out = std::io::stdout().lock();
-    out.write_all(json)
-        .and_then(|()| writeln!(out))
+    std::io::copy(&mut f, &mut out)
+        .and_then(|_| writeln!(out))
         .and_then(|()| out.flush())
-        .map_err(|e| Error::io("stdout", e))
+        .map_err(|e| Error::io("stdout", e))?;
+    Ok(true)
 }
 
 /// Ends the process with `code` when it is not 0 (after output is flushed).
