@@ -2,7 +2,7 @@
 //! [`super::AtomicFile`]): a file written by a second thread, so that encoding and the file
 //! system work at the same time.
 //!
-//! [`FileSink`] is a `Write + Seek` that fills 1 MiB buffers and hands each to a thread that
+//! [`FileSink`] is a `Write + Seek` that fills 512 KiB buffers and hands each to a thread that
 //! writes it at its offset. A few buffers are in flight at a time: memory stays a few MiB
 //! whatever the file's size. A seek does not cut the buffer: bytes written inside it replace
 //! what it holds, and bytes written before it go to the thread on their own.
@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use super::{WRITEBACK, start_writeback};
 
 /// The size of one buffer.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 512 << 10;
 /// Buffers queued for the writing thread.
 const IN_FLIGHT: usize = 2;
 /// How far behind the written bytes write-back is started.
