@@ -20,7 +20,9 @@ fn temp_path(path: &Path) -> PathBuf {
 /// Writes `bytes` to `path` atomically: readers see the old file or the new one, never a
 /// part. Durability comes from [`sync_filesystem`] once a batch is written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_with(path, &mut |w| w.write_all(bytes))
+    let tmp = temp_path(path);
+    fs::write(&tmp, bytes).map_err(|e| create_error(path, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 /// As [`write_atomic`], the bytes written by `write` as a stream (through a buffer, to the
@@ -129,7 +131,7 @@ impl AtomicFile {
             return Ok(());
         };
         let f = out.into_inner().map_err(|e| e.into_error())?;
-        self.out = Out::Streamed(sink::FileSink::direct_from(f, &self.tmp, self.written));
+        self.out = Out::Streamed(sink::FileSink::direct_from(f, &self.tmp, self.written)?);
         Ok(())
     }
 }

@@ -659,8 +659,11 @@ fn messages_share_their_empty_recipient_table_and_subnode_tree_within_the_refere
     // names the shared recipient table.
     all.push(contact(900, &"Lange Notiz ✓ ".repeat(300)));
     let spill = smsync::pst_write::ndb::EntrySpill::beside(&path);
-    let mut w =
-        PstWriter::new(FileSink::new(std::fs::File::create(&path).unwrap()), spill).unwrap();
+    let mut w = PstWriter::new(
+        FileSink::new(std::fs::File::create(&path).unwrap()).unwrap(),
+        spill,
+    )
+    .unwrap();
     // Three messages to a copy: 11 messages need four subnode trees and, with the one of
     // the long note, four references to recipient tables (two copies).
     w.set_shared_uses(3);
@@ -701,6 +704,52 @@ fn messages_share_their_empty_recipient_table_and_subnode_tree_within_the_refere
 }
 
 #[test]
+#[cfg(target_os = "linux")]
+fn a_pst_written_directly_to_the_disk_has_the_bytes_written_through_the_page_cache() {
+    use smsync::fsutil::sink::FileSink;
+    use smsync::pst_write::PstWriter;
+    use smsync::pst_write::ndb::EntrySpill;
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = items(5_000, 500);
+    all.push(contact(99_002, &"Lange Notiz ✓ ".repeat(40_000)));
+    let write = |name: &str, direct: bool| -> (Vec<u8>, u64) {
+        let path = dir.path().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let sink = if direct {
+            FileSink::direct(file, &path).unwrap()
+        } else {
+            FileSink::new(file).unwrap()
+        };
+        let mut w = PstWriter::new(sink, EntrySpill::beside(&path)).unwrap();
+        for i in &all {
+            w.add(i).unwrap();
+        }
+        let (out, _) = w.finish().unwrap();
+        let (f, n) = out.finish_counted().unwrap();
+        f.sync_all().unwrap();
+        (std::fs::read(&path).unwrap(), n)
+    };
+    let (buffered, none) = write("buffered.pst", false);
+    let (direct, n) = write("direct.pst", true);
+    assert_eq!(none, 0);
+    // Blocks of 2 MiB went directly while the file grew, its map pages written behind them.
+    assert!(buffered.len() > 8 << 20, "{} bytes", buffered.len());
+    assert!(buffered == direct, "the same bytes");
+    let takes_direct = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(dir.path().join("direct.pst"))
+            .is_ok()
+    };
+    if takes_direct {
+        assert!(n >= 4 << 20, "{n} bytes written directly");
+    }
+    check(&direct).unwrap();
+}
+
+#[test]
 fn the_writer_holds_a_bounded_number_of_b_tree_entries_whatever_the_number_of_items() {
     use smsync::fsutil::sink::FileSink;
     use smsync::pst_write::PstWriter;
@@ -708,8 +757,11 @@ fn the_writer_holds_a_bounded_number_of_b_tree_entries_whatever_the_number_of_it
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Service Master.pst");
     let spill = EntrySpill::beside(&path);
-    let mut w =
-        PstWriter::new(FileSink::new(std::fs::File::create(&path).unwrap()), spill).unwrap();
+    let mut w = PstWriter::new(
+        FileSink::new(std::fs::File::create(&path).unwrap()).unwrap(),
+        spill,
+    )
+    .unwrap();
     // Shared blocks referred to long after they left memory; a note of many blocks.
     w.set_shared_uses(500);
     let mut all = items(3_000, 400);

@@ -378,7 +378,7 @@ fn write_file(tmp: &Path, set: &mut WholeSource, cancel: &AtomicBool) -> Result<
         let encoder = std::thread::Builder::new()
             .name("pst-encode".into())
             .spawn_scoped(scope, move || -> std::io::Result<File> {
-                let mut w = PstWriter::new(FileSink::direct(file, tmp), spill)?;
+                let mut w = PstWriter::new(FileSink::direct(file, tmp)?, spill)?;
                 for batch in rx {
                     for item in &batch {
                         w.add(item)?;

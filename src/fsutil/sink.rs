@@ -52,45 +52,44 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Writes to `file` from its start, through the page cache.
-    pub fn new(file: File) -> FileSink {
-        FileSink::start(file, None)
+    /// Writes to `file` from its start, through the page cache. (An error: no thread could
+    /// be started.)
+    pub fn new(file: File) -> io::Result<FileSink> {
+        FileSink::start(file, None, 0)
     }
 
     /// Writes to `file`, just created at `path`, from its start: directly to the disk where
     /// the file system allows it (see the module's doc), else as [`FileSink::new`] does.
-    pub fn direct(file: File, path: &std::path::Path) -> FileSink {
-        FileSink::start(file, open_direct(path).map(|d| (d, 0, DIRECT_LAG)))
+    pub fn direct(file: File, path: &std::path::Path) -> io::Result<FileSink> {
+        let direct = open_direct(&file, path).map(|d| (d, DIRECT_LAG));
+        FileSink::start(file, direct, 0)
     }
 
     /// Writes on into `file`, created at `path`, which already holds `pos` bytes written
     /// through the page cache: as [`FileSink::direct`], from `pos` on, for a caller that
     /// never seeks: a block is written as soon as it is full.
-    pub fn direct_from(file: File, path: &std::path::Path, pos: u64) -> FileSink {
-        let mut sink = FileSink::start(file, open_direct(path).map(|d| (d, pos, 0)));
-        sink.at = pos;
-        sink.pos = pos;
-        sink
+    pub fn direct_from(file: File, path: &std::path::Path, pos: u64) -> io::Result<FileSink> {
+        let direct = open_direct(&file, path).map(|d| (d, 0));
+        FileSink::start(file, direct, pos)
     }
 
-    fn start(file: File, direct: Option<(File, u64, u64)>) -> FileSink {
+    fn start(file: File, direct: Option<(File, u64)>, pos: u64) -> io::Result<FileSink> {
         let (tx, rx) = sync_channel::<(u64, Vec<u8>)>(IN_FLIGHT);
         let (free_tx, free) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
         let thread = std::thread::Builder::new()
             .name("file-write".into())
             .spawn(move || match direct {
-                Some((d, from, lag)) => Direct::new(file, d, from, lag).write_all(rx, free_tx),
+                Some((d, lag)) => Direct::new(file, d, pos, lag).write_all(rx, free_tx),
                 None => write_all(file, rx, free_tx).map(|f| (f, 0)),
-            })
-            .expect("a thread to write the file");
-        FileSink {
+            })?;
+        Ok(FileSink {
             buf: Vec::with_capacity(CHUNK),
-            at: 0,
-            pos: 0,
+            at: pos,
+            pos,
             tx: Some(tx),
             free,
             thread: Some(thread),
-        }
+        })
     }
 
     /// Sends the buffer to the writing thread.
@@ -173,19 +172,22 @@ const ALIGN: usize = 4096;
 /// pages, which come within an AMap range (248 KiB) of the front.
 pub const DIRECT_LAG: u64 = 2 << 20;
 
-/// The file opened a second time for direct writes, where the system has them.
+/// `file`, at `path`, opened a second time for direct writes, where the system has them
+/// (and `path` is still that file).
 #[cfg(target_os = "linux")]
-fn open_direct(path: &std::path::Path) -> Option<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
+fn open_direct(file: &File, path: &std::path::Path) -> Option<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let d = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_DIRECT)
         .open(path)
-        .ok()
+        .ok()?;
+    let (a, b) = (file.metadata().ok()?, d.metadata().ok()?);
+    (a.dev() == b.dev() && a.ino() == b.ino()).then_some(d)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_direct(_path: &std::path::Path) -> Option<File> {
+fn open_direct(_file: &File, _path: &std::path::Path) -> Option<File> {
     None
 }
 
@@ -269,9 +271,12 @@ impl Direct {
     }
 
     fn write(&mut self, mut at: u64, mut data: &[u8]) -> io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
         self.front = self.front.max(at + data.len() as u64);
         if at < self.low {
-            let n = ((self.low - at) as usize).min(data.len());
+            let n = (self.low - at).min(data.len() as u64) as usize;
             write_at(&self.file, &data[..n], at)?;
             at += n as u64;
             data = &data[n..];
@@ -328,8 +333,16 @@ impl Direct {
                     done = whole;
                     self.written += whole as u64;
                 }
-                // `EINVAL`: the file system takes the flag but not these writes.
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => self.direct = None,
+                // `EINVAL`, `EOPNOTSUPP`: the file system takes the flag but not these
+                // writes; the rest goes through the page cache.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
+                    ) =>
+                {
+                    self.direct = None
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -383,6 +396,10 @@ impl Write for FileSink {
     }
 
     fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        // Nothing written moves nothing (a position past the end does not grow the file).
+        if data.is_empty() {
+            return Ok(());
+        }
         let end = self.at + self.buf.len() as u64;
         if self.pos > end {
             // Past the buffer: it goes, and a new one starts here.
@@ -391,7 +408,7 @@ impl Write for FileSink {
         } else if self.pos < end {
             if self.pos < self.at {
                 // Before the buffer: those bytes go on their own.
-                let n = ((self.at - self.pos) as usize).min(data.len());
+                let n = (self.at - self.pos).min(data.len() as u64) as usize;
                 self.hand_over(self.pos, data[..n].to_vec())?;
                 self.pos += n as u64;
                 data = &data[n..];
@@ -456,7 +473,7 @@ mod tests {
     fn writes_in_order_and_after_seeks_land_where_they_belong() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let mut s = FileSink::new(File::create(&path).unwrap());
+        let mut s = FileSink::new(File::create(&path).unwrap()).unwrap();
         let big: Vec<u8> = (0..3 * CHUNK + 123).map(|i| (i % 253) as u8).collect();
         s.write_all(&big).unwrap();
         let mut want = big.clone();
@@ -495,12 +512,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let file = File::create(&path).unwrap();
-        let mut s = FileSink::direct(file, &path);
+        let mut s = FileSink::direct(file, &path).unwrap();
         let b = BLOCK as u64;
         let at = |s: &mut FileSink, want: &mut Vec<u8>, pos: u64, bytes: &[u8]| {
             s.seek(SeekFrom::Start(pos)).unwrap();
             s.write_all(bytes).unwrap();
             let (p, n) = (pos as usize, bytes.len());
+            if n == 0 {
+                return;
+            }
             if want.len() < p + n {
                 want.resize(p + n, 0);
             }
@@ -520,10 +540,13 @@ mod tests {
         at(&mut s, &mut want, 8 * b + 100, b"far");
         at(&mut s, &mut want, 6 * b + 7, b"gap");
         at(&mut s, &mut want, 8 * b + 103, b"end");
+        // Nothing written past the end, or before it, changes nothing.
+        at(&mut s, &mut want, 9 * b, b"");
+        at(&mut s, &mut want, 8 * b + 500, b"");
         let (_, direct) = s.finish_counted().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), want);
         // Where the file system takes direct writes, the whole blocks went that way.
-        if open_direct(&path).is_some() {
+        if open_direct(&File::open(&path).unwrap(), &path).is_some() {
             assert_eq!(direct, 7 * b, "bytes written directly");
         } else {
             assert_eq!(direct, 0);

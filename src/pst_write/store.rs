@@ -773,7 +773,7 @@ pub fn write_pst<'a>(
     let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let run = || -> io::Result<Summary> {
         let spill = EntrySpill::beside(&tmp);
-        let mut w = PstWriter::new(FileSink::direct(file, &tmp), spill)?;
+        let mut w = PstWriter::new(FileSink::direct(file, &tmp)?, spill)?;
         for item in items {
             w.add(item)?;
         }
