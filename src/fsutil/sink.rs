@@ -508,6 +508,35 @@ mod tests {
     }
 
     #[test]
+    fn a_direct_write_the_file_system_refuses_goes_and_the_rest_go_through_the_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        let Some(direct) = open_direct(&file, &path) else {
+            // No direct writes here at all: nothing to refuse.
+            return;
+        };
+        let mut d = Direct::new(file, direct, 0, 0);
+        // An offset that is no multiple of a sector: the kernel refuses it (EINVAL).
+        let mut refused = Aligned::new();
+        refused.bytes()[..5].copy_from_slice(b"hello");
+        d.put(100, &mut refused, ALIGN).unwrap();
+        assert!(d.direct.is_none(), "no more direct writes");
+        // Whole blocks now go through the page cache too.
+        let block: Vec<u8> = (0..BLOCK + 10).map(|i| (i % 241) as u8).collect();
+        d.write(BLOCK as u64, &block).unwrap();
+        let (_, direct) = d.finish().unwrap();
+        assert_eq!(direct, 0);
+        let mut want = vec![0u8; BLOCK];
+        want[100..100 + ALIGN].copy_from_slice(&refused.bytes()[..ALIGN]);
+        want.extend_from_slice(&block);
+        assert!(
+            std::fs::read(&path).unwrap() == want,
+            "the bytes, through the page cache"
+        );
+    }
+
+    #[test]
     fn direct_writes_hold_recent_blocks_and_send_the_rest_through_the_page_cache() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
