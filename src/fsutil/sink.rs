@@ -508,7 +508,7 @@ mod tests {
     }
 
     #[test]
-    fn a_direct_write_the_file_system_refuses_goes_and_the_rest_go_through_the_page_cache() {
+    fn a_direct_write_the_kernel_refuses_and_the_rest_of_the_file_go_through_the_page_cache() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let file = File::create(&path).unwrap();
