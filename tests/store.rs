@@ -50,6 +50,7 @@ contract!(
     dirty_changes_give_each_stale_item_as_its_parts_do,
     records_read_ahead_are_never_answered_stale,
     records_read_on_another_connection_are_never_answered_stale,
+    the_synced_set_comes_in_key_order_each_record_once_past_a_page,
 );
 
 /// An export state of hash `hash`, held by outputs `held`, current in `current`.
@@ -580,6 +581,34 @@ fn a_record_found_in_a_transaction_is_never_written_back_stale(e: &Engine) {
         s.get(Key::new(Kind::Tech, 2)).unwrap().text("notes"),
         "other"
     );
+}
+
+fn the_synced_set_comes_in_key_order_each_record_once_past_a_page(e: &Engine) {
+    // More users than SQLite's engine reads in one statement (1,024), some out of the set.
+    let (_d, mut store) = e.new_store();
+    let s = store.as_mut();
+    smsync::seed::scale(s, 4_000, Some(300), 5, false).unwrap();
+    let users = all(s, Kind::User);
+    assert!(users.len() > 2 * 1024, "{} users", users.len());
+    for u in users.iter().step_by(97) {
+        set(s, u.key, &[("active", "false")]);
+    }
+    for kind in [Kind::Location, Kind::User, Kind::Tech, Kind::Si] {
+        let mut want: Vec<Key> = all(s, kind)
+            .into_iter()
+            .map(|r| r.key)
+            .filter(|k| s.in_synced_set(*k).unwrap())
+            .collect();
+        want.sort_by_key(|k| k.id);
+        let mut got = Vec::new();
+        s.for_each_synced(kind, &mut |r| {
+            got.push(r.key);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), want.len(), "{kind}");
+        assert!(got == want, "{kind}: the synced set in key order");
+    }
 }
 
 fn change_pages_cover_every_record_once_when_many_share_one_change_time(e: &Engine) {

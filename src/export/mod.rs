@@ -1019,6 +1019,7 @@ pub fn export_profile(
     }
     // Whole-file outputs (the PST): rewritten from both sides' synced sets, in side
     // order, when either side changed for them or the file is missing.
+    let mut checkpointed = false;
     for (o, out) in selected.iter().zip(run.files.outputs.iter_mut()) {
         let Some(exists) = out.whole_file() else {
             continue;
@@ -1034,6 +1035,13 @@ pub fn export_profile(
             }
         };
         if plan::whole_file([facts(0), facts(1)]) == FullSheet::Rewritten {
+            // While the file is finished (on threads of its own when it was started before
+            // the pages), this thread copies the export state's commits from the
+            // write-ahead log into the database, which the end of the run did alone. A
+            // checkpoint that fails (another is running) leaves that to the end, as before.
+            if !std::mem::replace(&mut checkpointed, true) {
+                let _ = run.store.checkpoint();
+            }
             let store = &*run.store;
             out.write_whole(&mut |f| synced_sets(store, f))?;
         }

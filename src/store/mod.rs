@@ -460,6 +460,13 @@ pub trait Store: Lookup {
         Ok(None)
     }
 
+    /// Copies what the write-ahead log holds into the database, as far as readers allow,
+    /// waiting for neither readers nor writers: for a caller about to wait anyway, so that
+    /// less is left for the end. The default (an engine without such a log) does nothing.
+    fn checkpoint(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Like [`Store::write`], but the commit need not reach the disk before it returns: it
     /// survives a killed process, and a power loss can only lose it together with every
     /// later commit, never leave it half done. For bookkeeping that a later durable commit

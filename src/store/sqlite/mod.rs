@@ -154,6 +154,14 @@ impl Store for SqliteStore {
         Ok(Some(Box::new(second)))
     }
 
+    fn checkpoint(&mut self) -> Result<()> {
+        // PASSIVE: the frames no reader still needs, without waiting; the result row (busy,
+        // frames, frames copied) is not needed.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn get(&self, key: Key) -> Result<Record> {
         codec::load_required(&self.conn, key)
     }
@@ -297,6 +305,46 @@ lookup_via_connection!(SqliteStore);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_copies_another_connections_commits_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let (mut first, _, _) = SqliteStore::create(&path).unwrap();
+        let second = SqliteStore::open(&path).unwrap();
+        // Commits the automatic checkpoint leaves in the log.
+        for s in [&first, &second] {
+            s.conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        }
+        // The schema in the file first.
+        first.checkpoint().unwrap();
+        for i in 0..50 {
+            second
+                .conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, 1)",
+                    [format!("k{i}")],
+                )
+                .unwrap();
+        }
+        // The database file alone (a copy without its log) holds what was checkpointed.
+        let in_file = || -> i64 {
+            let copy = dir.path().join("copy");
+            std::fs::copy(&path, &copy).unwrap();
+            let c = Connection::open(&copy).unwrap();
+            let n = c
+                .query_row("SELECT count(*) FROM meta WHERE key LIKE 'k%'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            drop(c);
+            std::fs::remove_file(&copy).unwrap();
+            n
+        };
+        assert_eq!(in_file(), 0, "the commits are in the log only");
+        first.checkpoint().unwrap();
+        assert_eq!(in_file(), 50);
+    }
 
     #[test]
     fn sqlite_errors_read_as_database_errors_and_exit_1() {

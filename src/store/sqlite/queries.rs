@@ -263,23 +263,45 @@ pub(super) fn changes(
     Ok(out)
 }
 
+/// Records read by [`for_each_synced`] in one statement.
+const SYNCED_PAGE: usize = 1024;
+
 pub(super) fn for_each_synced(
     conn: &Connection,
     kind: Kind,
     f: &mut dyn FnMut(Record) -> Result<()>,
 ) -> Result<()> {
+    // A page at a time, each read in a statement of its own that ends before `f` sees its
+    // records: one statement over a whole kind held its snapshot, and with it every frame
+    // other connections committed meanwhile (an export's state), in the write-ahead log
+    // until it ended, however slowly `f` took them (a PST being encoded).
     let sql = format!(
-        "{} WHERE {} ORDER BY t.{}",
+        "{} WHERE {} AND t.{key} > ?1 ORDER BY t.{key} LIMIT ?2",
         select_sql(kind),
         synced_flag(kind),
-        key_column(kind)
+        key = key_column(kind)
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        f(read_record(kind, row)?)?;
+    let mut after = i64::MIN;
+    let mut page = Vec::with_capacity(SYNCED_PAGE);
+    loop {
+        {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![after, SYNCED_PAGE as i64])?;
+            while let Some(row) = rows.next()? {
+                page.push(read_record(kind, row)?);
+            }
+        }
+        let full = page.len() == SYNCED_PAGE;
+        if let Some(last) = page.last() {
+            after = last.key.id;
+        }
+        for r in page.drain(..) {
+            f(r)?;
+        }
+        if !full {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 pub(super) fn exported_count(
