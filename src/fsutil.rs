@@ -38,7 +38,7 @@ pub fn write_atomic_with(
     drop(out);
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
+        return Err(Error::io(path, e));
     }
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
@@ -118,13 +118,7 @@ impl AtomicFile {
         drop(f);
         fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
     }
-}
 
-fn gone() -> std::io::Error {
-    std::io::Error::other("the file's writer failed earlier")
-}
-
-impl AtomicFile {
     /// From here on the file is written through a [`sink::FileSink`].
     fn stream(&mut self) -> std::io::Result<()> {
         let Out::Buffered(out) = std::mem::replace(&mut self.out, Out::Gone) else {
@@ -134,6 +128,10 @@ impl AtomicFile {
         self.out = Out::Streamed(sink::FileSink::direct_from(f, &self.tmp, self.written)?);
         Ok(())
     }
+}
+
+fn gone() -> std::io::Error {
+    std::io::Error::other("the file's writer failed earlier")
 }
 
 impl Write for AtomicFile {

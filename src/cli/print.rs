@@ -20,10 +20,12 @@ pub(super) fn print_file(path: &std::path::Path) -> Result<bool> {
         return Ok(false);
     };
     let mut out = std::io::stdout().lock();
+    // A failure reading the file or writing stdout: both are named.
+    let to = format!("{} to stdout", path.display());
     std::io::copy(&mut f, &mut out)
         .and_then(|_| writeln!(out))
         .and_then(|()| out.flush())
-        .map_err(|e| Error::io("stdout", e))?;
+        .map_err(|e| Error::io(&to, e))?;
     Ok(true)
 }
 

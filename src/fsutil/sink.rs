@@ -79,8 +79,12 @@ impl FileSink {
         let thread = std::thread::Builder::new()
             .name("file-write".into())
             .spawn(move || match direct {
-                Some((d, lag)) => Direct::new(file, d, pos, lag).write_all(rx, free_tx),
-                None => write_all(file, rx, free_tx).map(|f| (f, 0)),
+                Some((d, lag)) => {
+                    let mut w = Direct::new(file, d, pos, lag);
+                    receive(rx, free_tx, &mut |at, bytes| w.write(at, bytes))?;
+                    w.finish()
+                }
+                None => buffered(file, rx, free_tx).map(|f| (f, 0)),
             })?;
         Ok(FileSink {
             buf: Vec::with_capacity(CHUNK),
@@ -136,32 +140,48 @@ impl FileSink {
         self.tx = None;
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
-            _ => Err(io::Error::other("the writing thread panicked")),
+            Some(Err(_)) => Err(io::Error::other("the writing thread panicked")),
+            // A write already returned the thread's error.
+            None => Err(io::Error::other(
+                "the writing thread stopped on an earlier error",
+            )),
         }
     }
 }
 
-/// The writing thread: each buffer at its offset, write-back started as it goes.
-fn write_all(
+/// The writing thread's loop: each buffer to `write` at its offset, then back to be filled.
+fn receive(
+    rx: Receiver<(u64, Vec<u8>)>,
+    free: SyncSender<Vec<u8>>,
+    write: &mut dyn FnMut(u64, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    for (at, mut buf) in rx {
+        write(at, &buf)?;
+        buf.clear();
+        let _ = free.try_send(buf);
+    }
+    Ok(())
+}
+
+/// The writing thread through the page cache: write-back started as the file grows.
+fn buffered(
     file: File,
     rx: Receiver<(u64, Vec<u8>)>,
     free: SyncSender<Vec<u8>>,
 ) -> io::Result<File> {
     // Write-back is started for the bytes from `from` on as the file grows; the few pages
     // written back at the end (the maps and the header) are left to the final sync.
-    let mut from = 0u64;
-    let mut front = 0u64;
-    for (at, mut buf) in rx {
-        write_at(&file, &buf, at)?;
-        front = front.max(at + buf.len() as u64);
+    let (mut from, mut front) = (0u64, 0u64);
+    receive(rx, free, &mut |at, bytes| {
+        write_at(&file, bytes, at)?;
+        front = front.max(at + bytes.len() as u64);
         let end = front.saturating_sub(LAG);
         if end >= from + WRITEBACK {
             start_writeback(&file, from, end - from);
             from = end;
         }
-        buf.clear();
-        let _ = free.try_send(buf);
-    }
+        Ok(())
+    })?;
     Ok(file)
 }
 
@@ -255,19 +275,6 @@ impl Direct {
             front: 0,
             written: 0,
         }
-    }
-
-    fn write_all(
-        mut self,
-        rx: Receiver<(u64, Vec<u8>)>,
-        free: SyncSender<Vec<u8>>,
-    ) -> io::Result<(File, u64)> {
-        for (at, mut buf) in rx {
-            self.write(at, &buf)?;
-            buf.clear();
-            let _ = free.try_send(buf);
-        }
-        self.finish()
     }
 
     fn write(&mut self, mut at: u64, mut data: &[u8]) -> io::Result<()> {
@@ -468,6 +475,23 @@ impl Seek for FileSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn the_writing_threads_error_is_told_once_and_finish_says_it_came_earlier() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        File::create(&path).unwrap();
+        // Read only: every write of the thread fails.
+        let mut s = FileSink::new(File::open(&path).unwrap()).unwrap();
+        let chunk = vec![7u8; CHUNK];
+        let e = (0..4 * IN_FLIGHT + 4)
+            .find_map(|_| s.write_all(&chunk).err())
+            .expect("the thread's error comes back to a write");
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+        let later = s.finish().unwrap_err().to_string();
+        assert!(later.contains("earlier error"), "{later}");
+    }
 
     #[test]
     fn writes_in_order_and_after_seeks_land_where_they_belong() {
